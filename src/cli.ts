@@ -1,0 +1,106 @@
+// argv → command. The only place that prints errors and decides the exit code.
+
+import { createRequire } from 'node:module';
+import type { Command, CommandContext, Output } from './core/command.js';
+import { ExitCode, KnockstickError } from './core/errors.js';
+import { notBuiltCommand } from './core/not-built.js';
+import { seqgenCommand } from './seqgen/index.js';
+
+const COMMANDS: readonly Command[] = [
+  notBuiltCommand('callhome', 'knock the next sequence, check that SSH opened, connect with the stick\'s ssh config', 'it arrives with the callhome issue.'),
+  seqgenCommand,
+  notBuiltCommand('panic', 'send, write or rotate the panic knock that stops knockd and closes every door', 'it arrives with the panic issue.'),
+  notBuiltCommand('usbsetup', 'prepare an encrypted (LUKS) stick with a key, an ssh config, sequences and the callhome launcher', 'it arrives with the usbsetup issue.'),
+  notBuiltCommand('secureon', 'open and mount the stick\'s encrypted volume', 'it arrives with the usbsetup issue.'),
+  notBuiltCommand('secureoff', 'unmount and close the stick\'s encrypted volume', 'it arrives with the usbsetup issue.'),
+];
+
+export function version(): string {
+  const require = createRequire(import.meta.url);
+  return (require('../package.json') as { version: string }).version;
+}
+
+function topHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return `knockstick ${version()}: reach your own machine over SSH when its firewall shows the world nothing.
+
+Usage:
+  knockstick COMMAND [options]
+  knockstick COMMAND --help
+
+Commands:
+${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
+
+Each command is also installed under its own name (seqgen, callhome, usbsetup, secureon, secureoff).
+
+Examples:
+  knockstick seqgen 50 --server-file /etc/knockd/ssh --stick /mnt/secure
+  knockstick seqgen status --stick /mnt/secure
+
+Exit codes: 0 done, 1 unexpected error, 2 bad command line; each command's --help lists its own.
+`;
+}
+
+export interface RunOptions {
+  /** The command when invoked under its own name (bin "seqgen"); undefined for "knockstick". */
+  readonly command?: string | undefined;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+  readonly stdout?: Output;
+  readonly stderr?: Output;
+}
+
+/** Runs the CLI and returns the exit code. Never exits the process itself. */
+export async function runCli(argv: readonly string[], options: RunOptions = {}): Promise<number> {
+  const stdout = options.stdout ?? { write: (t: string) => void process.stdout.write(t) };
+  const stderr = options.stderr ?? { write: (t: string) => void process.stderr.write(t) };
+  let args = [...argv];
+  let name = options.command;
+  let invokedAs = name ?? 'knockstick';
+  if (name === undefined) {
+    const first = args[0];
+    if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+      stdout.write(topHelp());
+      return first === undefined ? ExitCode.USAGE : ExitCode.OK;
+    }
+    if (first === '--version' || first === '-V') {
+      stdout.write(`${version()}\n`);
+      return ExitCode.OK;
+    }
+    name = first;
+    args = args.slice(1);
+    invokedAs = `knockstick ${name}`;
+  } else if (args[0] === '--version' || args[0] === '-V') {
+    stdout.write(`${version()}\n`);
+    return ExitCode.OK;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (command === undefined) {
+    stderr.write(`knockstick: unknown command ${JSON.stringify(name)}\nRun \`knockstick --help\` for the list.\n`);
+    return ExitCode.USAGE;
+  }
+  const context: CommandContext = {
+    args,
+    env: options.env ?? process.env,
+    cwd: options.cwd ?? process.cwd(),
+    stdout,
+    stderr,
+    invokedAs,
+  };
+  try {
+    return await command.run(context);
+  } catch (error) {
+    if (error instanceof KnockstickError) {
+      stderr.write(`${invokedAs}: ${error.message}\n`);
+      if (error.hint !== undefined) stderr.write(`hint: ${error.hint}\n`);
+      return error.exitCode;
+    }
+    stderr.write(`${invokedAs}: unexpected error: ${(error as Error)?.stack ?? String(error)}\nPlease report this.\n`);
+    return ExitCode.INTERNAL;
+  }
+}
+
+/** Entry for the bin scripts: the only process.exit in the project. */
+export async function main(command?: string): Promise<void> {
+  process.exitCode = await runCli(process.argv.slice(2), { command });
+}

@@ -1,0 +1,27 @@
+// What every command gets and gives. Commands never call process.exit and never touch
+// process.stdout directly: src/cli.ts owns both, and tests pass their own streams.
+
+export interface Output {
+  write(text: string): void;
+}
+
+export interface CommandContext {
+  /** Arguments after the command name. */
+  readonly args: readonly string[];
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string;
+  readonly stdout: Output;
+  readonly stderr: Output;
+  /** The name the user typed, for messages ("seqgen" or "knockstick seqgen"). */
+  readonly invokedAs: string;
+}
+
+export interface Command {
+  readonly name: string;
+  /** One line for `knockstick --help`. */
+  readonly summary: string;
+  /** Full --help text, examples and exit codes included. */
+  help(invokedAs: string): string;
+  /** Returns the exit code; throws KnockstickError for failures. */
+  run(context: CommandContext): Promise<number>;
+}

@@ -1,0 +1,62 @@
+import { MAX_DRIFT } from '../core/lockstep.js';
+import { DEFAULT_SERVER_FILE, DEFAULT_WARN_BELOW, DEFAULT_LOCK_WAIT_SECONDS } from './options.js';
+
+export function seqgenHelp(cmd: string): string {
+  return `Usage:
+  ${cmd} COUNT [options]        append COUNT new one-time sequences to both copies
+  ${cmd} status [options]       how many are left on each side, and whether they agree
+  ${cmd} repair [options]       finish a seqgen that was interrupted between the two files
+
+Writes the same new lines, in the same order, to knockd's one_time_sequences file on the server
+and to the stick's copy STICK/.ssh/sequences. Run it where both are reachable (for example on the
+server, with the stick mounted).
+
+Before writing anything it validates both files completely and checks that their unused lines
+agree. If anything is wrong it says which file and line, and writes nothing.
+  - The server file is only ever appended to (knockd keeps it open and marks used lines in place
+    with "#"), fsynced, and created with mode 0600 if missing.
+  - The stick file is replaced atomically (temp file, fsync, rename), so pulling the stick out
+    mid-write leaves the old file.
+  - Both are locked against concurrent seqgen and callhome runs.
+  - Sequences come from node:crypto, uniform over the allowed ports, with no port repeated in a
+    sequence and no sequence ever repeated in a file (used ones included).
+  - Sequences are never printed.
+
+Options:
+  --server-file PATH   knockd's one_time_sequences file (default ${DEFAULT_SERVER_FILE})
+  --stick DIR          the mounted stick (default: $KNOCKSTICK_STICK, else the current directory)
+  --length N           ports per sequence, 1-32 (default: the length already in the files, else 5)
+  --ports LOW-HIGH     port range to draw from (default 1024-65535)
+  --exclude LIST       ports never to use, e.g. 22,2222,60000-60010 (the SSH port, panic ports,
+                       ports of real services). Repeatable.
+  --wait SECONDS       how long to wait for another run's lock (default ${DEFAULT_LOCK_WAIT_SECONDS})
+  --dry-run            validate and report, write nothing
+  status options:
+  --warn-below N       warn when a side has fewer than N unused sequences (default ${DEFAULT_WARN_BELOW})
+  --json               machine-readable status on stdout
+  -h, --help           this help
+
+Lockstep: the stick's unused lines must equal the server's. Up to ${MAX_DRIFT} lines of difference at the
+head (a knock whose marking and knockd's consumption parted ways) is drift, which callhome heals;
+it is reported, not refused. Anything else is an error.
+
+Keep at least a few unused sequences on the server at all times: knockd 0.8 crashes when it
+consumes the LAST sequence in its file, and refuses to start when none is left. status warns
+loudly when the server is down to its last few.
+
+Examples:
+  ${cmd} 50 --server-file /etc/knockd/ssh --stick /mnt/secure
+  ${cmd} 20 --length 7 --exclude 22,47001-47010
+  ${cmd} status --stick /mnt/secure
+  ${cmd} status --json
+
+Exit codes:
+  0  done (status: files valid and in step, or in healable drift)
+  2  bad command line
+  3  a file is invalid (the message names file and line); nothing written
+  4  the two files are out of step (status: or a seqgen was interrupted); nothing written
+  5  another seqgen or callhome holds the lock
+  6  a file or directory could not be read or written
+  1  unexpected error
+`;
+}

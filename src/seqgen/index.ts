@@ -1,0 +1,203 @@
+// seqgen: refill the one-time sequences on the server and on the stick, in lockstep.
+// Flow: read and validate both files → lockstep check (pure) → generate (pure, CSPRNG) →
+// rewrite the stick atomically → append to the server → report. All under the lock.
+
+import { stat, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Command, CommandContext } from '../core/command.js';
+import { ExitCode, InvalidFileError, KnockstickError, ioError, usageError } from '../core/errors.js';
+import { appendDurably, ensureDirectory, writeAtomically } from '../core/files.js';
+import { DEFAULT_LENGTH, cryptoRandom, generateSequences, type RandomSource } from '../core/generate.js';
+import { withDirectoryLocks } from '../core/lock.js';
+import { describeLockstep, isWritable } from '../core/lockstep.js';
+import { isLoose, loadPair, type LoadedPair } from '../core/sequence-store.js';
+import { allSequenceKeys, formatLine, unusedLength, unusedLines, type Sequence } from '../core/sequences.js';
+import { stickLayout } from '../core/stick.js';
+import { seqgenHelp } from './help.js';
+import { parseSeqgenArgs, type SeqgenOptions } from './options.js';
+import { buildStatus, formatStatus } from './status.js';
+
+export const seqgenCommand: Command = {
+  name: 'seqgen',
+  summary: 'add one-time knock sequences to the server file and the stick, in lockstep',
+  help: seqgenHelp,
+  async run(context) {
+    const options = parseSeqgenArgs(context.args, context);
+    switch (options.action.kind) {
+      case 'help':
+        context.stdout.write(seqgenHelp(context.invokedAs));
+        return ExitCode.OK;
+      case 'status':
+        return status(options, context);
+      case 'repair':
+        return repair(options, context);
+      case 'generate':
+        return generate(options, options.action.count, context, cryptoRandom);
+    }
+  },
+};
+
+interface Paths {
+  server: string;
+  stick: string;
+}
+
+/** Checks the stick is there, makes the directories the files go in, and refuses one file for both. */
+async function preparePaths(options: SeqgenOptions, create: boolean): Promise<Paths> {
+  const layout = stickLayout(options.stickRoot);
+  try {
+    if (!(await stat(layout.root)).isDirectory()) throw new Error('not a directory');
+  } catch (error) {
+    throw new KnockstickError('IO', `no stick at ${layout.root}: ${(error as Error).message.replace(/^.*: /, '')}`, {
+      hint: 'mount the stick and pass --stick DIR (or set KNOCKSTICK_STICK)',
+      cause: error,
+    });
+  }
+  if (layout.sequences === options.serverFile) {
+    throw usageError(`--server-file and the stick's sequence file are the same file (${options.serverFile})`);
+  }
+  if (create) {
+    await ensureDirectory(layout.sshDir);
+    await ensureDirectory(dirname(options.serverFile));
+  }
+  return { server: options.serverFile, stick: layout.sequences };
+}
+
+/** The directories to lock; missing ones (status on a missing side) are skipped. */
+async function lockTargets(paths: Paths): Promise<string[]> {
+  const dirs: string[] = [];
+  for (const file of [paths.server, paths.stick]) {
+    const dir = dirname(file);
+    try {
+      if ((await stat(dir)).isDirectory()) dirs.push(dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('use directory', dir, error);
+    }
+  }
+  return dirs;
+}
+
+function refuseUnlessWritable(pair: LoadedPair): void {
+  if (!isWritable(pair.lockstep)) {
+    throw new KnockstickError('OUT_OF_STEP', describeLockstep(pair.lockstep, pair.server.file, pair.stick.file), {
+      hint: pair.lockstep.state === 'tail-missing' ? 'run `seqgen repair`; nothing was written' : 'compare the two files; nothing was written',
+    });
+  }
+}
+
+function chooseLength(options: SeqgenOptions, pair: LoadedPair): number {
+  const existing = unusedLength(pair.server.file) ?? unusedLength(pair.stick.file);
+  if (options.length !== undefined && existing !== undefined && options.length !== existing) {
+    throw usageError(
+      `--length ${options.length} differs from the ${existing}-port sequences already unused in the files; ` +
+        'knockd mixes up its per-address state when sequences of one file differ in length',
+      `omit --length, or let the current sequences run out first`,
+    );
+  }
+  return options.length ?? existing ?? DEFAULT_LENGTH;
+}
+
+function withFinalNewline(text: string): string {
+  return text === '' || text.endsWith('\n') ? text : `${text}\n`;
+}
+
+/**
+ * Writes `lines` to both sides: the stick first (atomic), then the server (append). If the server
+ * append fails the stick is put back as it was, so a failure leaves both files unchanged.
+ * The stick goes first because it is the side most likely to fail (yanked, full, read-only), and
+ * its failure then has touched nothing.
+ */
+async function writeBoth(pair: LoadedPair, paths: Paths, stickLines: string, serverLines: string) {
+  if (stickLines !== '') await writeAtomically(paths.stick, withFinalNewline(pair.stick.text) + stickLines);
+  try {
+    return serverLines === '' ? undefined : await appendDurably(paths.server, serverLines);
+  } catch (error) {
+    if (stickLines !== '') {
+      try {
+        if (pair.stick.exists) await writeAtomically(paths.stick, pair.stick.text);
+        else await unlink(paths.stick);
+      } catch (rollbackError) {
+        throw new KnockstickError(
+          'IO',
+          `${(error as Error).message}; and putting the stick file back failed too: ${(rollbackError as Error).message}`,
+          { hint: `${paths.stick} has lines the server lacks; \`seqgen repair\` adds them once the server file is writable`, cause: error },
+        );
+      }
+    }
+    throw error;
+  }
+}
+
+async function generate(options: SeqgenOptions, count: number, context: CommandContext, rng: RandomSource): Promise<number> {
+  const paths = await preparePaths(options, !options.dryRun);
+  return withDirectoryLocks(await lockTargets(paths), { waitSeconds: options.waitSeconds }, async () => {
+    const pair = await loadPair(paths.server, paths.stick);
+    refuseUnlessWritable(pair);
+    const length = chooseLength(options, pair);
+    const avoid = new Set([...allSequenceKeys(pair.server.file), ...allSequenceKeys(pair.stick.file)]);
+    const sequences: Sequence[] = generateSequences(rng, { count, length, range: options.range, exclude: options.exclude, avoid });
+    const text = sequences.map(formatLine).join('');
+    const before = { server: unusedLines(pair.server.file).length, stick: unusedLines(pair.stick.file).length };
+
+    let appended;
+    if (!options.dryRun) appended = await writeBoth(pair, paths, text, text);
+
+    const excluded = [...options.exclude].filter((p) => p >= options.range.low && p <= options.range.high).length;
+    const verb = options.dryRun ? 'Would add' : 'Added';
+    context.stdout.write(
+      `${verb} ${count} sequence(s) of ${length} ports (from ${options.range.low}-${options.range.high}` +
+        `${excluded > 0 ? `, ${excluded} port(s) excluded` : ''}) to both copies.\n` +
+        `  server ${paths.server}: ${before.server} -> ${before.server + count} unused` +
+        `${appended?.created ? ' (created, mode 0600)' : ''}${appended?.addedNewline ? ' (added the missing final newline first)' : ''}\n` +
+        `  stick  ${paths.stick}: ${before.stick} -> ${before.stick + count} unused\n`,
+    );
+    if (pair.lockstep.state === 'drift') context.stderr.write(`note: ${describeLockstep(pair.lockstep, pair.server.file, pair.stick.file)}\n`);
+    if (isLoose(pair.server.mode)) {
+      context.stderr.write(
+        `warning: ${paths.server} is readable or writable by others (mode 0${(pair.server.mode ?? 0).toString(8)}): ` +
+          'anyone who can read it can open your door. Run chmod 600 on it.\n',
+      );
+    }
+    return ExitCode.OK;
+  });
+}
+
+async function status(options: SeqgenOptions, context: CommandContext): Promise<number> {
+  try {
+    const paths = await preparePaths(options, false);
+    return await withDirectoryLocks(await lockTargets(paths), { waitSeconds: options.waitSeconds }, async () => {
+      const report = buildStatus(await loadPair(paths.server, paths.stick), options.warnBelow, context.invokedAs.replace(/ status$/, ''));
+      context.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+      if (report.ok) return ExitCode.OK;
+      return report.server.exists && report.stick.exists ? ExitCode.OUT_OF_STEP : ExitCode.IO;
+    });
+  } catch (error) {
+    if (!options.json || !(error instanceof KnockstickError)) throw error;
+    // With --json a script reads stdout: give it the failure there too, then fail the same way.
+    const problems = error instanceof InvalidFileError ? error.problems : undefined;
+    context.stdout.write(`${JSON.stringify({ ok: false, error: { code: error.code, message: error.message, problems } }, null, 2)}\n`);
+    return error.exitCode;
+  }
+}
+
+async function repair(options: SeqgenOptions, context: CommandContext): Promise<number> {
+  const paths = await preparePaths(options, false);
+  return withDirectoryLocks(await lockTargets(paths), { waitSeconds: options.waitSeconds }, async () => {
+    const pair = await loadPair(paths.server, paths.stick);
+    const lockstep = pair.lockstep;
+    if (lockstep.state !== 'tail-missing') {
+      refuseUnlessWritable(pair);
+      context.stdout.write(`Nothing to repair: ${describeLockstep(lockstep, pair.server.file, pair.stick.file)}\n`);
+      return ExitCode.OK;
+    }
+    const source = lockstep.side === 'server' ? pair.stick.file : pair.server.file;
+    const tail = unusedLines(source).slice(-lockstep.missing);
+    const text = tail.map((l) => formatLine(l.sequence)).join('');
+    if (lockstep.side === 'server') await writeBoth(pair, paths, '', text);
+    else await writeBoth(pair, paths, text, '');
+    context.stdout.write(
+      `Repaired: copied ${tail.length} sequence(s) from ${source.path} to ${lockstep.side === 'server' ? paths.server : paths.stick}; the files are in step.\n`,
+    );
+    return ExitCode.OK;
+  });
+}

@@ -1,0 +1,95 @@
+// seqgen's command line → a plain options object. Pure.
+
+import { resolve } from 'node:path';
+import { parseCommandLine, parseInteger, parsePortList, parsePortRange } from '../core/args.js';
+import { usageError } from '../core/errors.js';
+import { DEFAULT_RANGE, type PortRange } from '../core/generate.js';
+import { MAX_SEQUENCE_LENGTH } from '../core/sequences.js';
+import { resolveStickRoot } from '../core/stick.js';
+
+export const DEFAULT_SERVER_FILE = '/etc/knockd/ssh';
+export const DEFAULT_WARN_BELOW = 10;
+export const DEFAULT_LOCK_WAIT_SECONDS = 10;
+/** The largest COUNT accepted in one run; a typo of a few extra digits should not fill a disk. */
+export const MAX_COUNT = 100_000;
+
+export type SeqgenAction =
+  | { readonly kind: 'generate'; readonly count: number }
+  | { readonly kind: 'status' }
+  | { readonly kind: 'repair' }
+  | { readonly kind: 'help' };
+
+export interface SeqgenOptions {
+  readonly action: SeqgenAction;
+  readonly serverFile: string;
+  readonly stickRoot: string;
+  /** Undefined: the length already used by the files, else the default. */
+  readonly length: number | undefined;
+  readonly range: PortRange;
+  readonly exclude: ReadonlySet<number>;
+  readonly waitSeconds: number;
+  readonly dryRun: boolean;
+  readonly warnBelow: number;
+  readonly json: boolean;
+}
+
+const FLAGS = {
+  'server-file': { type: 'string' },
+  stick: { type: 'string' },
+  length: { type: 'string' },
+  ports: { type: 'string' },
+  exclude: { type: 'string', multiple: true },
+  wait: { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  'warn-below': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export function parseSeqgenArgs(
+  args: readonly string[],
+  context: { env: NodeJS.ProcessEnv; cwd: string; invokedAs: string },
+): SeqgenOptions {
+  const { values, positionals } = parseCommandLine(args, FLAGS, context.invokedAs);
+  const action = parseAction(values.help === true, positionals, context.invokedAs);
+  const only = (flags: ReadonlyArray<keyof typeof values>, kinds: ReadonlyArray<SeqgenAction['kind']>): void => {
+    for (const flag of flags) {
+      if (values[flag] !== undefined && !kinds.includes(action.kind)) {
+        throw usageError(`--${flag} does not apply to \`${context.invokedAs} ${action.kind === 'generate' ? 'COUNT' : action.kind}\``);
+      }
+    }
+  };
+  only(['length', 'ports', 'exclude', 'dry-run'], ['generate', 'help']);
+  only(['warn-below', 'json'], ['status', 'help']);
+
+  const exclude = new Set<number>();
+  for (const list of values.exclude ?? []) for (const port of parsePortList('--exclude', list)) exclude.add(port);
+
+  return {
+    action,
+    serverFile: resolve(context.cwd, values['server-file'] ?? DEFAULT_SERVER_FILE),
+    stickRoot: resolveStickRoot({ flag: values.stick, env: context.env, cwd: context.cwd }),
+    length: values.length === undefined ? undefined : parseInteger('--length', values.length, 1, MAX_SEQUENCE_LENGTH),
+    range: values.ports === undefined ? DEFAULT_RANGE : parsePortRange('--ports', values.ports),
+    exclude,
+    waitSeconds: values.wait === undefined ? DEFAULT_LOCK_WAIT_SECONDS : parseInteger('--wait', values.wait, 0, 3600),
+    dryRun: values['dry-run'] === true,
+    warnBelow: values['warn-below'] === undefined ? DEFAULT_WARN_BELOW : parseInteger('--warn-below', values['warn-below'], 0, MAX_COUNT),
+    json: values.json === true,
+  };
+}
+
+function parseAction(help: boolean, positionals: readonly string[], invokedAs: string): SeqgenAction {
+  if (help) return { kind: 'help' };
+  if (positionals.length === 0) {
+    throw usageError('missing COUNT (how many sequences to add) or `status`', `e.g. \`${invokedAs} 50\`; see \`${invokedAs} --help\``);
+  }
+  if (positionals.length > 1) throw usageError(`unexpected argument ${JSON.stringify(positionals[1])}`, `see \`${invokedAs} --help\``);
+  const word = positionals[0] as string;
+  if (word === 'status') return { kind: 'status' };
+  if (word === 'repair') return { kind: 'repair' };
+  if (!/^\d+$/.test(word)) {
+    throw usageError(`expected COUNT, \`status\` or \`repair\`, got ${JSON.stringify(word)}`, `see \`${invokedAs} --help\``);
+  }
+  return { kind: 'generate', count: parseInteger('COUNT', word, 1, MAX_COUNT) };
+}
