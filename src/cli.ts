@@ -7,12 +7,12 @@ import { notBuiltCommand } from './core/not-built.js';
 import { seqgenCommand } from './seqgen/index.js';
 
 const COMMANDS: readonly Command[] = [
-  notBuiltCommand('callhome', 'knock the next sequence, check that SSH opened, connect with the stick\'s ssh config', 'it arrives with the callhome issue.'),
+  notBuiltCommand('callhome', 'knock the next sequence, check that SSH opened, connect with the stick\'s ssh config', 'it arrives with the callhome issue.', 'home -- uptime'),
   seqgenCommand,
-  notBuiltCommand('panic', 'send, write or rotate the panic knock that stops knockd and closes every door', 'it arrives with the panic issue.'),
-  notBuiltCommand('usbsetup', 'prepare an encrypted (LUKS) stick with a key, an ssh config, sequences and the callhome launcher', 'it arrives with the usbsetup issue.'),
-  notBuiltCommand('secureon', 'open and mount the stick\'s encrypted volume', 'it arrives with the usbsetup issue.'),
-  notBuiltCommand('secureoff', 'unmount and close the stick\'s encrypted volume', 'it arrives with the usbsetup issue.'),
+  notBuiltCommand('panic', 'send, write or rotate the panic knock that stops knockd and closes every door', 'it arrives with the panic issue.', 'script --out panic'),
+  notBuiltCommand('usbsetup', 'prepare an encrypted (LUKS) stick with a key, an ssh config, sequences and the callhome launcher', 'it arrives with the usbsetup issue.', '--device /dev/sdb'),
+  notBuiltCommand('secureon', 'open and mount the stick\'s encrypted volume', 'it arrives with the usbsetup issue.', ''),
+  notBuiltCommand('secureoff', 'unmount and close the stick\'s encrypted volume', 'it arrives with the usbsetup issue.', ''),
 ];
 
 export function version(): string {

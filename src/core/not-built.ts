@@ -4,13 +4,16 @@
 import type { Command } from './command.js';
 import { ExitCode, KnockstickError } from './errors.js';
 
-export function notBuiltCommand(name: string, summary: string, plan: string): Command {
+export function notBuiltCommand(name: string, summary: string, plan: string, example: string): Command {
   const help = (cmd: string): string => `Usage:
   ${cmd} ...
 
 ${summary}.
 
 Not built yet in this version of knockstick: ${plan}
+
+Examples (once built):
+  ${cmd} ${example}
 
 Exit codes:
   69  not built yet

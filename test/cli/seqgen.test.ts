@@ -1,0 +1,302 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { knockstick, runBin, tempDir } from '../helpers/cli.js';
+import { parseSequenceFile, unusedLines } from '../../src/core/sequences.js';
+
+let dir: { path: string; cleanup: () => Promise<void> };
+let server: string;
+let stickRoot: string;
+let stickFile: string;
+
+beforeEach(async () => {
+  dir = await tempDir();
+  server = join(dir.path, 'server', 'ssh');
+  stickRoot = join(dir.path, 'stick');
+  stickFile = join(stickRoot, '.ssh', 'sequences');
+  await mkdir(stickRoot);
+});
+afterEach(async () => {
+  await dir.cleanup();
+});
+
+const files = () => ['--server-file', server, '--stick', stickRoot];
+
+async function snapshot(): Promise<Record<string, string | null>> {
+  const read = async (p: string) => readFile(p, 'latin1').catch(() => null);
+  const stickDir = await readdir(join(stickRoot, '.ssh')).catch(() => []);
+  return { server: await read(server), stick: await read(stickFile), stickDir: stickDir.sort().join(',') };
+}
+
+describe('seqgen COUNT', () => {
+  it('writes COUNT valid, identical lines to the server file and the stick, mode 0600', async () => {
+    const result = await knockstick(['seqgen', '50', ...files()]);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toMatch(/Added 50 sequence\(s\) of 5 ports/);
+    const serverText = await readFile(server, 'utf8');
+    expect(await readFile(stickFile, 'utf8')).toBe(serverText);
+    const parsed = parseSequenceFile(serverText, server, 'server');
+    expect(parsed.problems).toEqual([]);
+    expect(unusedLines(parsed.file)).toHaveLength(50);
+    expect(serverText).toMatch(/^( \d+(,\d+){4}\n){50}$/);
+    expect((await stat(server)).mode & 0o777).toBe(0o600);
+    expect((await stat(stickFile)).mode & 0o777).toBe(0o600);
+  });
+
+  it('never prints the sequences it wrote', async () => {
+    const result = await knockstick(['seqgen', '3', ...files()]);
+    const firstPort = (await readFile(server, 'utf8')).trim().split(',')[0] as string;
+    expect(result.stdout + result.stderr).not.toContain(firstPort);
+  });
+
+  it('appends after what is there, keeping the existing bytes, and adds a missing final newline first', async () => {
+    await mkdir(join(dir.path, 'server'));
+    await mkdir(join(stickRoot, '.ssh'));
+    await writeFile(server, '#7001,7002,7003\n 7004,7005,7006', { mode: 0o600 });
+    await writeFile(stickFile, '#7001,7002,7003\n 7004,7005,7006\n', { mode: 0o600 });
+    const result = await knockstick(['seqgen', '4', ...files()]);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toMatch(/added the missing final newline/);
+    const text = await readFile(server, 'utf8');
+    expect(text.startsWith('#7001,7002,7003\n 7004,7005,7006\n ')).toBe(true);
+    expect(text.split('\n').slice(2, 6).every((l) => /^ \d+,\d+,\d+$/.test(l))).toBe(true);
+    expect(await readFile(stickFile, 'utf8')).toBe(text);
+  });
+
+  it('keeps the length already in use, and refuses a --length that would mix lengths', async () => {
+    expect((await knockstick(['seqgen', '2', '--length', '7', ...files()])).exitCode).toBe(0);
+    expect((await knockstick(['seqgen', '2', ...files()])).exitCode).toBe(0);
+    const lines = (await readFile(server, 'utf8')).trim().split('\n');
+    expect(lines.every((l) => l.split(',').length === 7)).toBe(true);
+    const before = await snapshot();
+    const mixed = await knockstick(['seqgen', '2', '--length', '5', ...files()]);
+    expect(mixed.exitCode).toBe(2);
+    expect(mixed.stderr).toMatch(/--length 5 differs from the 7-port sequences/);
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('honours --ports and --exclude', async () => {
+    const result = await knockstick(['seqgen', '30', '--length', '3', '--ports', '40000-40009', '--exclude', '40000,40002-40004', ...files()]);
+    expect(result.exitCode).toBe(0);
+    const ports = (await readFile(server, 'utf8')).match(/\d+/g)?.map(Number) ?? [];
+    expect(new Set(ports)).toEqual(new Set([40001, 40005, 40006, 40007, 40008, 40009]));
+  });
+
+  it('--dry-run validates and writes nothing', async () => {
+    const result = await knockstick(['seqgen', '5', '--dry-run', ...files()]);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toMatch(/Would add 5/);
+    expect(await snapshot()).toEqual({ server: null, stick: null, stickDir: '' });
+  });
+
+  it('works under its own name and finds the stick through $KNOCKSTICK_STICK', async () => {
+    const result = await runBin('seqgen', ['3', '--server-file', server], { env: { KNOCKSTICK_STICK: stickRoot } });
+    expect(result.exitCode).toBe(0);
+    expect(await readFile(stickFile, 'utf8')).toBe(await readFile(server, 'utf8'));
+  });
+
+  it('defaults the stick to the current directory', async () => {
+    const result = await runBin('seqgen', ['3', '--server-file', server], { cwd: stickRoot });
+    expect(result.exitCode).toBe(0);
+    expect(await readFile(stickFile, 'utf8')).toBe(await readFile(server, 'utf8'));
+  });
+
+  it('fails clearly when the stick is not there', async () => {
+    const result = await knockstick(['seqgen', '3', '--server-file', server, '--stick', join(dir.path, 'nope')]);
+    expect(result.exitCode).toBe(6);
+    expect(result.stderr).toMatch(/no stick at .*nope/);
+    expect(result.stderr).toMatch(/hint: mount the stick/);
+  });
+
+  it.each([
+    [['seqgen'], /missing COUNT/],
+    [['seqgen', 'many'], /expected COUNT, `status` or `repair`/],
+    [['seqgen', '0'], /COUNT must be 1-100000/],
+    [['seqgen', '5', '--length', '33'], /--length must be 1-32/],
+    [['seqgen', '5', '--ports', '2000-1000'], /LOW must not exceed HIGH/],
+    [['seqgen', '5', '--exclude', '22,,23'], /empty item/],
+    [['seqgen', '5', '--bogus'], /Unknown option '--bogus'/],
+    [['seqgen', 'status', '--length', '5'], /--length does not apply/],
+  ])('a bad command line %j exits 2 and writes nothing', async (args, message) => {
+    const result = await knockstick([...args, ...files()]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(await snapshot()).toEqual({ server: null, stick: null, stickDir: '' });
+  });
+});
+
+describe('seqgen refuses bad files and leaves both byte-identical', () => {
+  const good = ' 7001,7002,7003\n 7004,7005,7006\n';
+  const cases: Array<[string, 'server' | 'stick', string, RegExp]> = [
+    ['a non-numeric port', 'server', ' 7001,7002,7003\n 7004,x,7006\n', /ssh:2: port 2 is not a port number/],
+    ['port 0', 'server', ' 7001,7002,7003\n 7004,0,7006\n', /ssh:2: port 2 is out of range/],
+    ['a port above 65535', 'stick', ' 7001,7002,7003\n 7004,70000,7006\n', /sequences:2: port 2 is out of range/],
+    ['more than 32 ports', 'server', ` ${Array.from({ length: 33 }, (_, i) => 9000 + i).join(',')}\n`, /ssh:1: 33 ports/],
+    ['a repeated port', 'stick', ' 7001,7002,7003\n 7004,7004,7006\n', /sequences:2: port 7004 appears twice/],
+    ['lines of different lengths', 'server', ' 7001,7002,7003\n 7004,7005\n', /ssh:2: has 2 ports but line 1 has 3/],
+    ['space-separated ports', 'server', ' 7001,7002,7003\n 7004 7005 7006\n', /ssh:2: ports separated by spaces/],
+    ['a missing leading space on the server', 'server', ' 7001,7002,7003\n7004,7005,7006\n', /ssh:2: missing leading space/],
+    ['a repeated sequence', 'stick', ' 7001,7002,7003\n 7001,7002,7003\n', /sequences:2: repeats the sequence of line 1/],
+  ];
+
+  it.each(cases)('%s', async (_name, side, bad, message) => {
+    await mkdir(join(dir.path, 'server'));
+    await mkdir(join(stickRoot, '.ssh'));
+    await writeFile(server, side === 'server' ? bad : good, { mode: 0o600 });
+    await writeFile(stickFile, side === 'stick' ? bad : good, { mode: 0o600 });
+    const before = await snapshot();
+    const result = await knockstick(['seqgen', '5', ...files()]);
+    expect(result.exitCode).toBe(3);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).toMatch(/nothing was written/);
+    expect(await snapshot()).toEqual(before);
+    const status = await knockstick(['seqgen', 'status', ...files()]);
+    expect(status.exitCode).toBe(3);
+    expect(status.stderr).toMatch(message);
+  });
+
+  it('reports the problems of both files at once', async () => {
+    await mkdir(join(dir.path, 'server'));
+    await mkdir(join(stickRoot, '.ssh'));
+    await writeFile(server, ' 7001,x\n');
+    await writeFile(stickFile, ' 7001,0\n');
+    const result = await knockstick(['seqgen', '5', ...files()]);
+    expect(result.stderr).toMatch(/ssh:1: port 2 is not a port number/);
+    expect(result.stderr).toMatch(/sequences:1: port 2 is out of range/);
+  });
+
+  it('refuses files out of step, explaining which lines differ', async () => {
+    await mkdir(join(dir.path, 'server'));
+    await mkdir(join(stickRoot, '.ssh'));
+    await writeFile(server, ' 7001,7002\n 7003,7004\n 7005,7006\n');
+    await writeFile(stickFile, ' 7001,7002\n 7009,7010\n 7005,7006\n');
+    const before = await snapshot();
+    const result = await knockstick(['seqgen', '5', ...files()]);
+    expect(result.exitCode).toBe(4);
+    expect(result.stderr).toMatch(/out of step: unused sequence #2 differs/);
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('leaves the stick as it was when the server append fails after the stick was written', async () => {
+    await mkdir(join(dir.path, 'server'));
+    await mkdir(join(stickRoot, '.ssh'));
+    await writeFile(server, good);
+    await writeFile(stickFile, good);
+    const before = await snapshot();
+    // An immutable file can be read but not opened for writing, even by root.
+    const immutable = await execa('chattr', ['+i', server], { reject: false });
+    if (immutable.exitCode !== 0) throw new Error(`chattr +i failed (the rollback test needs a file system with attributes): ${immutable.stderr}`);
+    try {
+      const result = await knockstick(['seqgen', '5', ...files()]);
+      expect(result.exitCode).toBe(6);
+      expect(result.stderr).toMatch(/cannot open for appending .*ssh/);
+    } finally {
+      await execa('chattr', ['-i', server]);
+    }
+    expect(await snapshot()).toEqual(before);
+  });
+});
+
+describe('drift and interrupted runs', () => {
+  it('drift of a few lines at the head is reported, not refused', async () => {
+    await mkdir(join(dir.path, 'server'));
+    await mkdir(join(stickRoot, '.ssh'));
+    await writeFile(server, ' 7001,7002\n 7003,7004\n 7005,7006\n');
+    await writeFile(stickFile, '#7001,7002\n#7003,7004\n 7005,7006\n');
+    const status = await knockstick(['seqgen', 'status', ...files()]);
+    expect(status.exitCode).toBe(0);
+    expect(status.stdout).toMatch(/drift: the stick is 2 ahead/);
+    const result = await knockstick(['seqgen', '2', ...files()]);
+    expect(result.exitCode).toBe(0);
+    expect(result.stderr).toMatch(/note: drift/);
+    const after = await knockstick(['seqgen', 'status', '--json', ...files()]);
+    expect(JSON.parse(after.stdout).lockstep).toEqual({ state: 'drift', stickAhead: 2 });
+  });
+
+  it('repair copies the tail an interrupted seqgen left on one side only', async () => {
+    await mkdir(join(dir.path, 'server'));
+    await mkdir(join(stickRoot, '.ssh'));
+    await writeFile(server, ' 7001,7002\n');
+    await writeFile(stickFile, ' 7001,7002\n 7003,7004\n 7005,7006\n');
+    const refused = await knockstick(['seqgen', '2', ...files()]);
+    expect(refused.exitCode).toBe(4);
+    expect(refused.stderr).toMatch(/lacks the last 2 unused sequence\(s\).*seqgen repair/s);
+    const repaired = await knockstick(['seqgen', 'repair', ...files()]);
+    expect(repaired.exitCode).toBe(0);
+    expect(await readFile(server, 'utf8')).toBe(' 7001,7002\n 7003,7004\n 7005,7006\n');
+    expect((await knockstick(['seqgen', 'status', ...files()])).stdout).toMatch(/in step: 3/);
+    expect((await knockstick(['seqgen', 'repair', ...files()])).stdout).toMatch(/Nothing to repair/);
+  });
+});
+
+describe('seqgen status', () => {
+  it('reports 50 in step with exit 0, in text and JSON', async () => {
+    await knockstick(['seqgen', '50', ...files()]);
+    const text = await knockstick(['seqgen', 'status', ...files()]);
+    expect(text.exitCode).toBe(0);
+    expect(text.stdout).toMatch(/in step: 50 unused sequence\(s\) on each side/);
+    const json = await knockstick(['seqgen', 'status', '--json', ...files()]);
+    expect(json.exitCode).toBe(0);
+    const report = JSON.parse(json.stdout);
+    expect(report).toMatchObject({ ok: true, server: { unused: 50, used: 0, mode: '0600' }, stick: { unused: 50 }, lockstep: { state: 'in-step' } });
+    expect(report.warnings).toEqual([]);
+  });
+
+  it('warns below the threshold and loudly when the server is down to its last few', async () => {
+    await knockstick(['seqgen', '8', ...files()]);
+    const low = await knockstick(['seqgen', 'status', ...files()]);
+    expect(low.exitCode).toBe(0);
+    expect(low.stdout).toMatch(/warning: only 8 unused sequence\(s\) left \(warning below 10\)/);
+    await writeFile(server, (await readFile(server, 'utf8')).split('\n').map((l, i) => (i < 6 && l ? `#${l.slice(1)}` : l)).join('\n'));
+    const danger = await knockstick(['seqgen', 'status', ...files()]);
+    expect(danger.stdout).toMatch(/DANGER: .* only 2 unused sequence\(s\) left\. knockd 0\.8 crashes/);
+  });
+
+  it('flags a sequence file others can read', async () => {
+    await knockstick(['seqgen', '12', ...files()]);
+    await chmod(server, 0o644);
+    const result = await knockstick(['seqgen', 'status', ...files()]);
+    expect(result.stdout).toMatch(/readable or writable by others \(mode 0644\)/);
+  });
+
+  it('exits non-zero when a file is missing, and gives JSON consumers the error on stdout', async () => {
+    await knockstick(['seqgen', '3', ...files()]);
+    const result = await knockstick(['seqgen', 'status', '--json', '--server-file', join(dir.path, 'none'), '--stick', stickRoot]);
+    expect(result.exitCode).toBe(6);
+    expect(JSON.parse(result.stdout).ok).toBe(false);
+    await writeFile(server, ' 7001,x\n');
+    const invalid = await knockstick(['seqgen', 'status', '--json', ...files()]);
+    expect(invalid.exitCode).toBe(3);
+    expect(JSON.parse(invalid.stdout).error.problems[0]).toMatchObject({ line: 1 });
+  });
+});
+
+describe('concurrency', () => {
+  it('two seqgen runs at once both land, leaving valid files in step', async () => {
+    const [a, b] = await Promise.all([knockstick(['seqgen', '40', ...files()]), knockstick(['seqgen', '40', ...files()])]);
+    expect([a.exitCode, b.exitCode]).toEqual([0, 0]);
+    const serverText = await readFile(server, 'utf8');
+    expect(await readFile(stickFile, 'utf8')).toBe(serverText);
+    const parsed = parseSequenceFile(serverText, server, 'server');
+    expect(parsed.problems).toEqual([]);
+    expect(unusedLines(parsed.file)).toHaveLength(80);
+  });
+
+  it('a run that cannot get the lock in time exits 5 and writes nothing', async () => {
+    await knockstick(['seqgen', '3', ...files()]);
+    const before = await snapshot();
+    // --no-fork: flock becomes the sleep, so killing it releases the lock at once.
+    const holder = execa('flock', ['--no-fork', join(stickRoot, '.ssh'), 'sleep', '20'], { reject: false });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const result = await knockstick(['seqgen', '3', '--wait', '1', ...files()]);
+      expect(result.exitCode).toBe(5);
+      expect(result.stderr).toMatch(/is locked by another seqgen or callhome \(waited 1 s\)/);
+    } finally {
+      holder.kill();
+      await holder;
+    }
+    expect(await snapshot()).toEqual(before);
+  });
+});

@@ -1,0 +1,44 @@
+// Runs the built CLI (dist/) as a real process, the way a user does.
+
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const DIST_BIN = join(ROOT, 'dist', 'bin');
+
+export interface CliResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+function binPath(bin: string): string {
+  const path = join(DIST_BIN, `${bin}.js`);
+  if (!existsSync(path)) throw new Error(`${path} is missing: run \`npm run build\` before the CLI tests`);
+  return path;
+}
+
+/** Runs `bin` (knockstick, seqgen, ...) with `args`; never throws on a non-zero exit. */
+export async function runBin(bin: string, args: readonly string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+  const result = await execa(process.execPath, [binPath(bin), ...args], {
+    cwd: options.cwd ?? ROOT,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...options.env },
+    extendEnv: false,
+    reject: false,
+    stdin: 'ignore',
+    timeout: 60_000,
+  });
+  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+}
+
+export const knockstick = (args: readonly string[], options?: Parameters<typeof runBin>[2]) => runBin('knockstick', args, options);
+
+/** A fresh temp directory, removed by the returned cleanup. */
+export async function tempDir(prefix = 'knockstick-test-'): Promise<{ path: string; cleanup: () => Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), prefix));
+  return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
+}
