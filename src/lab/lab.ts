@@ -1,0 +1,187 @@
+// The network lab: a server namespace and a client namespace joined by a veth pair, with the real
+// knockd (and later sshd and a firewall) in the server namespace. Shared by lab tests, the demo and
+// the benchmark.
+//
+// Hygiene: names carry the PID (ksl<pid>x), addresses are RFC 2544 benchmarking addresses that
+// exist only inside the two namespaces, every wait is bounded, and teardown kills every process in
+// both namespaces and deletes them, whatever happened. Leftovers of dead runs are removed first.
+
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+
+export const LAB_PREFIX = 'ksl';
+export const SERVER_ADDR = '198.18.0.1';
+export const CLIENT_ADDR = '198.18.0.2';
+
+let labCounter = 0;
+
+export interface Lab {
+  readonly id: string;
+  readonly serverNs: string;
+  readonly clientNs: string;
+  /** The server side of the veth pair (knockd listens here). */
+  readonly serverIf: string;
+  readonly clientIf: string;
+  /** A temp directory for configs, logs and files; removed at teardown. */
+  readonly dir: string;
+  /** Runs a command in a namespace; throws on failure. */
+  run(ns: string, file: string, args: readonly string[]): Promise<string>;
+  /** Starts a long-running process in a namespace; it is killed at teardown. */
+  spawn(ns: string, file: string, args: readonly string[]): ResultPromise;
+  teardown(): Promise<void>;
+}
+
+export function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+/** Fails with a clear reason when the lab cannot run here. */
+export function requireLab(): void {
+  if (!isRoot()) {
+    throw new Error('lab tests need root (network namespaces, knockd); run them as root, e.g. `sudo scripts/test`');
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function deleteNamespace(ns: string): Promise<void> {
+  const pids = await execa('ip', ['netns', 'pids', ns], { reject: false });
+  for (const pid of String(pids.stdout).split(/\s+/).filter(Boolean)) {
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  await execa('ip', ['netns', 'del', ns], { reject: false });
+}
+
+/** Removes namespaces left by lab runs whose process is gone (a crashed or killed test). */
+export async function removeLeftovers(): Promise<string[]> {
+  const list = await execa('ip', ['netns', 'list'], { reject: false });
+  const removed: string[] = [];
+  for (const line of String(list.stdout).split('\n')) {
+    const ns = line.split(' ')[0] ?? '';
+    const match = new RegExp(`^${LAB_PREFIX}(\\d+)x\\d+[sc]$`).exec(ns);
+    if (match !== null && !isAlive(Number(match[1]))) {
+      await deleteNamespace(ns);
+      removed.push(ns);
+    }
+  }
+  return removed;
+}
+
+export async function createLab(): Promise<Lab> {
+  requireLab();
+  await removeLeftovers();
+  const id = `${LAB_PREFIX}${process.pid}x${labCounter++}`;
+  const serverNs = `${id}s`;
+  const clientNs = `${id}c`;
+  const serverIf = 'ks-srv';
+  const clientIf = 'ks-cli';
+  const dir = await mkdtemp(join(tmpdir(), `${id}-`));
+  const children = new Set<ResultPromise>();
+
+  const sh = async (file: string, args: readonly string[]): Promise<string> => String((await execa(file, [...args])).stdout);
+  const lab: Lab = {
+    id,
+    serverNs,
+    clientNs,
+    serverIf,
+    clientIf,
+    dir,
+    run: (ns, file, args) => sh('ip', ['netns', 'exec', ns, file, ...args]),
+    spawn(ns, file, args) {
+      const child = execa('ip', ['netns', 'exec', ns, file, ...args], { reject: false, stdin: 'ignore' });
+      children.add(child);
+      return child;
+    },
+    async teardown() {
+      for (const child of children) child.kill('SIGKILL');
+      await Promise.allSettled([...children]);
+      await deleteNamespace(clientNs);
+      await deleteNamespace(serverNs);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+
+  try {
+    await sh('ip', ['netns', 'add', serverNs]);
+    await sh('ip', ['netns', 'add', clientNs]);
+    // Created directly inside the namespaces, so the fixed names never meet the host's interfaces.
+    await sh('ip', ['link', 'add', serverIf, 'netns', serverNs, 'type', 'veth', 'peer', 'name', clientIf, 'netns', clientNs]);
+    for (const [ns, ifname, addr] of [
+      [serverNs, serverIf, SERVER_ADDR],
+      [clientNs, clientIf, CLIENT_ADDR],
+    ] as const) {
+      await lab.run(ns, 'ip', ['link', 'set', 'lo', 'up']);
+      await lab.run(ns, 'ip', ['addr', 'add', `${addr}/30`, 'dev', ifname]);
+      await lab.run(ns, 'ip', ['link', 'set', ifname, 'up']);
+    }
+  } catch (error) {
+    await lab.teardown();
+    throw error;
+  }
+  return lab;
+}
+
+/** Single-quotes a value for /bin/sh (knockd runs its commands through sh -c). */
+export function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Polls `check` every `intervalMs` until it returns true or `timeoutMs` passes. */
+export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, intervalMs = 20): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export interface KnockdHandle {
+  readonly process: ResultPromise;
+  readonly logFile: string;
+  readonly output: () => string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the real knockd in the server namespace on `config` (knockd.conf text) and waits until it
+ * listens. Fails with knockd's own output if it exits or does not come up within 5 s.
+ */
+export async function startKnockd(lab: Lab, configFile: string): Promise<KnockdHandle> {
+  const logFile = join(lab.dir, 'knockd.out');
+  const child = lab.spawn(lab.serverNs, '/usr/sbin/knockd', ['-c', configFile, '-i', lab.serverIf, '-v']);
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  let exited = false;
+  void child.then(() => (exited = true));
+  const up = await waitFor(async () => exited || output.includes('listening on'), 5000);
+  if (!up || exited) {
+    child.kill('SIGKILL');
+    throw new Error(`knockd did not start:\n${output}\nconfig:\n${await readFile(configFile, 'utf8')}`);
+  }
+  return {
+    process: child,
+    logFile,
+    output: () => output,
+    async stop() {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await child;
+      clearTimeout(timer);
+    },
+  };
+}
