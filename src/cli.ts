@@ -4,10 +4,11 @@ import { createRequire } from 'node:module';
 import type { Command, CommandContext, Output } from './core/command.js';
 import { ExitCode, KnockstickError } from './core/errors.js';
 import { notBuiltCommand } from './core/not-built.js';
+import { callhomeCommand } from './callhome/index.js';
 import { seqgenCommand } from './seqgen/index.js';
 
 const COMMANDS: readonly Command[] = [
-  notBuiltCommand('callhome', 'knock the next sequence, check that SSH opened, connect with the stick\'s ssh config', 'it arrives with the callhome issue.', 'home -- uptime'),
+  callhomeCommand,
   seqgenCommand,
   notBuiltCommand('panic', 'send, write or rotate the panic knock that stops knockd and closes every door', 'it arrives with the panic issue.', 'script --out panic'),
   notBuiltCommand('usbsetup', 'prepare an encrypted (LUKS) stick with a key, an ssh config, sequences and the callhome launcher', 'it arrives with the usbsetup issue.', '--device /dev/sdb'),
@@ -48,6 +49,7 @@ export interface RunOptions {
   readonly cwd?: string;
   readonly stdout?: Output;
   readonly stderr?: Output;
+  readonly stderrIsTTY?: boolean;
 }
 
 /** Runs the CLI and returns the exit code. Never exits the process itself. */
@@ -85,6 +87,7 @@ export async function runCli(argv: readonly string[], options: RunOptions = {}):
     cwd: options.cwd ?? process.cwd(),
     stdout,
     stderr,
+    stderrIsTTY: options.stderrIsTTY ?? (options.stderr === undefined && process.stderr.isTTY === true),
     invokedAs,
   };
   try {

@@ -12,6 +12,8 @@ export interface CommandContext {
   readonly cwd: string;
   readonly stdout: Output;
   readonly stderr: Output;
+  /** Whether stderr is a terminal (live status lines) or a pipe/file (plain lines). */
+  readonly stderrIsTTY: boolean;
   /** The name the user typed, for messages ("seqgen" or "knockstick seqgen"). */
   readonly invokedAs: string;
 }

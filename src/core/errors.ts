@@ -16,6 +16,10 @@ export const ExitCode = {
   BUSY: 5,
   /** A file could not be read or written (missing directory, permissions, disk full). */
   IO: 6,
+  /** callhome: the door never opened after every planned attempt. */
+  DOOR_CLOSED: 7,
+  /** callhome: no sequence may be knocked (none left, or only the last, which would crash knockd). */
+  EXHAUSTED: 8,
   /** The command exists but is not built yet in this version. */
   NOT_IMPLEMENTED: 69,
 } as const;
@@ -29,6 +33,8 @@ export type ErrorCode =
   | 'BUSY'
   | 'IO'
   | 'NOT_IMPLEMENTED'
+  | 'DOOR_CLOSED'
+  | 'EXHAUSTED'
   | 'INTERNAL';
 
 /** An error the user can act on: `message` says what happened, `hint` what to do next. */

@@ -6,7 +6,7 @@
 // exist only inside the two namespaces, every wait is bounded, and teardown kills every process in
 // both namespaces and deletes them, whatever happened. Leftovers of dead runs are removed first.
 
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
@@ -184,4 +184,150 @@ export async function startKnockd(lab: Lab, configFile: string): Promise<KnockdH
       clearTimeout(timer);
     },
   };
+}
+
+export interface RunResult {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a command in a namespace without throwing; for commands whose failure a test checks. */
+export async function runIn(ns: string, file: string, args: readonly string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<RunResult> {
+  const result = await execa('ip', ['netns', 'exec', ns, file, ...args], {
+    reject: false,
+    stdin: 'ignore',
+    env: options.env,
+    timeout: options.timeoutMs ?? 120_000,
+  });
+  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+}
+
+export const SSH_PORT = 22;
+
+export interface SshdHandle {
+  /** The host key line for known_hosts, under the server's address. */
+  readonly knownHostsLine: string;
+  readonly authorizedKeys: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the real sshd in the server namespace with its own config, host key and pidfile in the lab
+ * directory. sshd needs /run/sshd: a tmpfs on /run inside `ip netns exec`'s private mount namespace
+ * gives it one without touching the host. Keys-only, as a knockstick server should be.
+ */
+export async function startSshd(lab: Lab): Promise<SshdHandle> {
+  const dir = join(lab.dir, 'sshd');
+  await mkdir(dir, { recursive: true });
+  const hostKey = join(dir, 'host_ed25519');
+  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'knockstick-lab', '-f', hostKey]);
+  const authorizedKeys = join(dir, 'authorized_keys');
+  await writeFile(authorizedKeys, '', { mode: 0o600 });
+  const config = join(dir, 'sshd_config');
+  await writeFile(
+    config,
+    [
+      `Port ${SSH_PORT}`,
+      `ListenAddress ${SERVER_ADDR}`,
+      `HostKey ${hostKey}`,
+      `PidFile ${join(dir, 'sshd.pid')}`,
+      `AuthorizedKeysFile ${authorizedKeys}`,
+      'StrictModes no',
+      'PubkeyAuthentication yes',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'PermitRootLogin prohibit-password',
+      'UsePAM no',
+      'LogLevel VERBOSE',
+      '',
+    ].join('\n'),
+  );
+  const child = lab.spawn(lab.serverNs, 'sh', ['-c', 'mount -t tmpfs tmpfs /run && mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e -f "$1"', 'sh', config]);
+  let output = '';
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  let exited = false;
+  void child.then(() => (exited = true));
+  const up = await waitFor(async () => exited || output.includes('Server listening'), 5000);
+  if (!up || exited) throw new Error(`sshd did not start:\n${output}`);
+  const pub = (await readFile(`${hostKey}.pub`, 'utf8')).trim().split(' ');
+  return {
+    knownHostsLine: `${SERVER_ADDR} ${pub[0]} ${pub[1]}\n`,
+    authorizedKeys,
+    async stop() {
+      child.kill('SIGTERM');
+      await child;
+    },
+  };
+}
+
+export type FirewallKind = 'iptables' | 'nftables';
+
+export interface Firewall {
+  readonly kind: FirewallKind;
+  /** knockd start_command / stop_command that open and close the SSH door for %IP%. */
+  readonly startCommand: string;
+  readonly stopCommand: string;
+  /** Whether a door is open for the client right now. */
+  doorOpen(): Promise<boolean>;
+}
+
+/**
+ * The firewall the seeds prescribe: INPUT drops everything new; loopback and established traffic
+ * pass; doors live in a dedicated place (an iptables chain, an nftables set) that knockd fills.
+ */
+export async function setupFirewall(lab: Lab, kind: FirewallKind): Promise<Firewall> {
+  if (kind === 'iptables') {
+    for (const rule of [
+      ['-N', 'KNOCKSTICK_DOORS'],
+      ['-A', 'INPUT', '-i', 'lo', '-j', 'ACCEPT'],
+      ['-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT'],
+      ['-A', 'INPUT', '-j', 'KNOCKSTICK_DOORS'],
+      ['-P', 'INPUT', 'DROP'],
+    ]) {
+      await lab.run(lab.serverNs, 'iptables', rule);
+    }
+    const door = `KNOCKSTICK_DOORS -s %IP% -p tcp --dport ${SSH_PORT} -j ACCEPT`;
+    return {
+      kind,
+      startCommand: `iptables -A ${door}`,
+      stopCommand: `iptables -D ${door}`,
+      doorOpen: async () => (await lab.run(lab.serverNs, 'iptables', ['-S', 'KNOCKSTICK_DOORS'])).includes(CLIENT_ADDR),
+    };
+  }
+  const rules = join(lab.dir, 'firewall.nft');
+  await writeFile(
+    rules,
+    `table inet knockstick {
+  set doors4 { type ipv4_addr; }
+  chain input {
+    type filter hook input priority 0; policy drop;
+    iif lo accept
+    ct state established,related accept
+    ip saddr @doors4 tcp dport ${SSH_PORT} accept
+  }
+}
+`,
+  );
+  await lab.run(lab.serverNs, 'nft', ['-f', rules]);
+  return {
+    kind,
+    startCommand: 'nft add element inet knockstick doors4 { %IP% }',
+    stopCommand: 'nft delete element inet knockstick doors4 { %IP% }',
+    doorOpen: async () => (await lab.run(lab.serverNs, 'nft', ['list', 'set', 'inet', 'knockstick', 'doors4'])).includes(CLIENT_ADDR),
+  };
+}
+
+/** A knockd.conf with one one-time door for SSH. */
+export function knockdConfig(lab: Lab, options: { sequencesFile: string; firewall: Firewall; cmdTimeout: number; seqTimeout?: number }): string {
+  return `[options]
+  logfile = ${join(lab.dir, 'knockd.log')}
+[ssh]
+  one_time_sequences = ${options.sequencesFile}
+  seq_timeout = ${options.seqTimeout ?? 10}
+  tcpflags = syn
+  start_command = ${options.firewall.startCommand}
+  cmd_timeout = ${options.cmdTimeout}
+  stop_command = ${options.firewall.stopCommand}
+`;
 }

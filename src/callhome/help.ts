@@ -1,0 +1,70 @@
+import { DEFAULTS } from './options.js';
+
+export function callhomeHelp(cmd: string): string {
+  return `Usage:
+  ${cmd} [HOST] [options] [-- SSH_ARGS...]
+
+Knocks the next one-time sequence from the stick at HOST's address, waits until the SSH port
+opens, marks the sequence used on the stick, then runs
+  ssh -F STICK/.ssh/config HOST SSH_ARGS...
+with this terminal (the key's passphrase prompt is ssh's own) and exits with ssh's status.
+
+HOST is an alias of the stick's .ssh/config (default "home"); its HostName and Port say where to
+knock and connect. The default alias uses STICK/.ssh/sequences, any other alias its own
+STICK/.ssh/sequences.HOST (several servers on one stick). The stick is --stick DIR, else
+$KNOCKSTICK_STICK, else the directory of the stick's callhome launcher, else the current directory.
+ssh runs in the stick's directory, so relative paths in its config (IdentityFile .ssh/id_ed25519,
+UserKnownHostsFile .ssh/known_hosts) mean the stick's files wherever it is mounted.
+
+How it knocks: one TCP SYN per port (a connect abandoned at once, so the kernel never
+retransmits, which would reset knockd), one datagram per :udp port, in order, ${DEFAULTS.gapMs} ms apart, over IPv4
+unless -6 (knockd 0.8 rebuilds only its IPv4 filter after a one-time knock). Then it probes the
+SSH port with a fresh connect every ${DEFAULTS.probeIntervalMs} ms until it answers.
+
+The sequence is marked used on the stick BEFORE ssh starts, because knockd has consumed it
+whatever ssh does next. A door opened by this stick less than --door-window seconds ago is checked
+first and reused without spending a sequence.
+
+When the door does not open, callhome retries within knockd's rules: it clears knockd's
+half-finished attempt (lost packets) and knocks again, and tries up to 2 sequences ahead (the server
+used one the stick never marked) and up to 2 back (the stick marked one the server never used),
+--attempts times in all. It never knocks the stick's last unused sequence: knockd crashes when it
+consumes its last one. It warns when fewer than --warn-below remain.
+
+Options:
+  --stick DIR            the mounted stick
+  -v, --verbose          show each knock and probe (this prints the ports you knock)
+  --dry-run              print what would be knocked and run; send nothing, change nothing
+  --knock-only           open the door and exit without running ssh (then run scp/rsync yourself
+                         with -F STICK/.ssh/config within the server's cmd_timeout)
+  -6, --ipv6             knock and connect over IPv6
+  --attempts N           knock attempts in all, retries and resync included (default ${DEFAULTS.attempts})
+  --door-timeout MS      how long to wait for the door after each attempt (default ${DEFAULTS.doorTimeoutMs})
+  --gap MS               pause between the knocks of a sequence (default ${DEFAULTS.gapMs})
+  --probe-interval MS    how often to try the SSH port while waiting (default ${DEFAULTS.probeIntervalMs})
+  --door-window SECONDS  a door this stick opened this recently may still be open (default ${DEFAULTS.doorWindowSeconds};
+                         match the server's cmd_timeout)
+  --warn-below N         warn when fewer unused sequences remain (default ${DEFAULTS.warnBelow})
+  --wait SECONDS         how long to wait for another callhome or seqgen (default ${DEFAULTS.lockWaitSeconds})
+  --ssh PATH             the ssh client to run (default: ssh from PATH)
+  -h, --help             this help
+
+Examples:
+  ${cmd}                           knock and log in to "home"
+  ${cmd} -- uptime                 run one command
+  ${cmd} home -- -D 8137 -N        a SOCKS proxy through home (seed Appendix A)
+  ${cmd} office --stick /mnt/secure
+  ${cmd} --knock-only && scp -F /mnt/secure/.ssh/config file home:
+
+Exit codes:
+  once ssh has started: ssh's own exit status (255 for ssh's errors)
+  before that:
+  2  bad command line
+  3  the stick's sequence file or ssh config is invalid (file and line named)
+  5  another callhome or seqgen is using the stick
+  6  a file could not be read or written (stick not mounted?)
+  7  the door did not open after every attempt (the message says what was tried)
+  8  no sequence may be knocked: none left, or only the last one (run seqgen)
+  1  unexpected error
+`;
+}

@@ -1,0 +1,261 @@
+// callhome: knock, confirm the door opened, mark the sequence, connect.
+// Flow: stick → ssh config → address → lock → read sequences and state → reuse a door still open,
+// or knock candidates in the policy's order until the door opens → mark used (atomic) → unlock →
+// ssh with the terminal → ssh's exit status.
+
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import type { Command, CommandContext, Output } from '../core/command.js';
+import { ExitCode, KnockstickError } from '../core/errors.js';
+import { readCallhomeState, writeCallhomeState } from '../core/callhome-state.js';
+import { writeAtomically } from '../core/files.js';
+import { attemptPackets, netKnocker, type Knocker, type Target } from '../core/knock.js';
+import { withDirectoryLocks } from '../core/lock.js';
+import {
+  describeOffset,
+  doorMayBeOpen,
+  markUsed,
+  planCandidates,
+  recordSuccess,
+  scheduleAttempts,
+  type Candidate,
+} from '../core/policy.js';
+import { netProber, type Prober } from '../core/probe.js';
+import { loadSequenceFile } from '../core/sequence-store.js';
+import { formatSequence } from '../core/sequences.js';
+import { readHostConfig, type HostConfig } from '../core/ssh-config.js';
+import { sequencesFileFor, stateFileFor, stickLayout } from '../core/stick.js';
+import { callhomeHelp } from './help.js';
+import { parseCallhomeArgs, type CallhomeOptions } from './options.js';
+import { Progress } from './progress.js';
+import { runSsh, sshInvocation, type SshInvocation } from './ssh.js';
+
+/** Everything callhome does to the outside world, replaceable in tests. */
+export interface CallhomeDeps {
+  readonly knocker: Knocker;
+  readonly prober: Prober;
+  readonly now: () => number;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly resolveAddress: (hostName: string, family: 4 | 6) => Promise<Target>;
+  readonly runSsh: (invocation: SshInvocation) => Promise<number>;
+}
+
+export async function resolveAddress(hostName: string, family: 4 | 6): Promise<Target> {
+  const literal = isIP(hostName);
+  if (literal !== 0) {
+    if (literal !== family) {
+      throw new KnockstickError('USAGE', `HostName ${hostName} is an IPv${literal} address but callhome is using IPv${family}`, {
+        hint: literal === 6 ? 'pass -6 (or AddressFamily inet6 in the stick config)' : 'drop -6',
+      });
+    }
+    return { address: hostName, family };
+  }
+  try {
+    const { address } = await lookup(hostName, { family });
+    return { address, family };
+  } catch (error) {
+    throw new KnockstickError('IO', `cannot resolve ${hostName} to an IPv${family} address: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, {
+      hint: 'check the network and the HostName in the stick\'s .ssh/config',
+      cause: error,
+    });
+  }
+}
+
+const realDeps: CallhomeDeps = {
+  knocker: netKnocker,
+  prober: netProber,
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+  resolveAddress,
+  runSsh,
+};
+
+export const callhomeCommand: Command = {
+  name: 'callhome',
+  summary: 'knock the next sequence, check that SSH opened, connect with the stick\'s ssh config',
+  help: callhomeHelp,
+  async run(context) {
+    const options = parseCallhomeArgs(context.args, context);
+    if (options.help) {
+      context.stdout.write(callhomeHelp(context.invokedAs));
+      return ExitCode.OK;
+    }
+    return callhome(options, realDeps, context);
+  },
+};
+
+interface Tried {
+  readonly candidate: Candidate;
+  times: number;
+}
+
+/** Sends one attempt: the clearing hits back to back, then the sequence with the gap. */
+async function knockOnce(deps: CallhomeDeps, target: Target, candidate: Candidate, gapMs: number, log: (line: string) => void): Promise<void> {
+  const { clearing, sequence } = attemptPackets(candidate.sequence);
+  for (const knock of clearing) await deps.knocker.send(target, knock);
+  log(`  cleared knockd's partial attempt with ${clearing.length} hits on ${formatSequence(clearing.slice(0, 1))}`);
+  for (const [i, knock] of sequence.entries()) {
+    if (gapMs > 0) await deps.sleep(gapMs);
+    await deps.knocker.send(target, knock);
+    log(`  knock ${i + 1}/${sequence.length}: ${knock.protocol} ${knock.port}`);
+  }
+}
+
+function doorClosedError(host: HostConfig, target: Target, tried: readonly Tried[], refused: number, attempts: number): KnockstickError {
+  const lines = tried.map((t) => `  line ${t.candidate.lineNo} (${describeOffset(t.candidate.offset)}): ${t.times} time(s)`);
+  const causes = [
+    `the server is down or unreachable from here (${host.hostName} resolved to ${target.address})`,
+    'knockd is not running on the server, for example after a panic lockdown (panic stops knockd until you restart it on the server)',
+    ...(refused > 0 ? [`port ${host.port} answered with a refusal ${refused} time(s): the host is up, but sshd is down or a REJECT rule answers`] : []),
+    'the stick is more than 2 sequences out of step with the server: run `seqgen status` where both files are reachable',
+    `a very lossy network: try again, or with --attempts ${Math.min(50, attempts * 2)}`,
+  ];
+  return new KnockstickError(
+    'DOOR_CLOSED',
+    `the door at ${host.alias} (${target.address} port ${host.port}) did not open after ${attempts} attempt(s):\n` +
+      `${lines.join('\n')}\nCheck:\n${causes.map((c) => `  - ${c}`).join('\n')}\nNothing was marked on the stick.`,
+  );
+}
+
+interface Opened {
+  /** The door was still open from an earlier callhome: no sequence was spent. */
+  readonly reused: boolean;
+  readonly remaining: number;
+}
+
+export async function callhome(options: CallhomeOptions, deps: CallhomeDeps, context: Pick<CommandContext, 'stdout' | 'stderr' | 'stderrIsTTY'>): Promise<number> {
+  const err: Output = context.stderr;
+  const log = (line: string): void => {
+    if (options.verbose) err.write(`${line}\n`);
+  };
+  const layout = stickLayout(options.stickRoot);
+  const host = await readHostConfig(layout.sshConfig, options.host);
+  const sequencesFile = sequencesFileFor(layout, options.host);
+  const stateFile = stateFileFor(sequencesFile);
+  const family = options.ipv6 || host.addressFamily === 'inet6' ? 6 : 4;
+  const target = await deps.resolveAddress(host.hostName, family);
+  const ssh = sshInvocation(options.ssh, layout.sshConfig, layout.root, host, target, options.sshArgs);
+  if (host.proxied) {
+    err.write(`warning: ${host.alias} uses ProxyJump/ProxyCommand: the door opens for this machine's address, not the proxy's\n`);
+  }
+
+  if (options.dryRun) return dryRun(options, host, target, sequencesFile, stateFile, ssh, context.stdout, deps.now());
+
+  const progress = new Progress(err, context.stderrIsTTY && !options.verbose);
+  const opened = await withDirectoryLocks([layout.sshDir], { waitSeconds: options.lockWaitSeconds }, async (): Promise<Opened> => {
+    const loaded = await loadSequenceFile(sequencesFile, 'stick');
+    if (!loaded.exists) {
+      throw new KnockstickError('EXHAUSTED', `no sequence file at ${sequencesFile}`, { hint: 'run seqgen to make sequences for this host (seqgen --host ALIAS for other aliases)' });
+    }
+    const { state, warning } = await readCallhomeState(stateFile);
+    if (warning !== undefined) err.write(`warning: ${warning}\n`);
+
+    if (doorMayBeOpen(state, deps.now(), options.doorWindowMs)) {
+      const ago = ((deps.now() - (state.lastOpenedAt ?? 0)) / 1000).toFixed(1);
+      progress.show(`checking whether the door opened ${ago} s ago is still open`);
+      const check = await deps.prober.probe(target, host.port, { deadlineMs: options.precheckMs, intervalMs: options.probeIntervalMs });
+      if (check.open) {
+        progress.done(`the door opened ${ago} s ago is still open: connecting without spending a sequence`);
+        return { reused: true, remaining: planCandidates(loaded.file, state).unused };
+      }
+      log(`  the door opened ${ago} s ago is closed now`);
+    }
+
+    const plan = planCandidates(loaded.file, state);
+    if (plan.unused <= 1) {
+      throw new KnockstickError(
+        'EXHAUSTED',
+        plan.unused === 0
+          ? `no unused sequence left in ${sequencesFile}`
+          : `only the last unused sequence is left in ${sequencesFile}; knocking it would make knockd consume its last sequence, and knockd 0.8 crashes when it does`,
+        { hint: 'refill both sides with seqgen (on the server with the stick mounted), e.g. `seqgen 50`' },
+      );
+    }
+    const schedule = scheduleAttempts(plan.candidates, options.attempts);
+    const tried = new Map<number, Tried>();
+    let refused = 0;
+    for (const [i, candidate] of schedule.entries()) {
+      progress.show(`knocking at ${host.alias} (${target.address}), attempt ${i + 1}/${schedule.length}: line ${candidate.lineNo}, ${describeOffset(candidate.offset)}`);
+      log(`attempt ${i + 1}/${schedule.length}: line ${candidate.lineNo}, ${describeOffset(candidate.offset)}`);
+      await knockOnce(deps, target, candidate, options.gapMs, log);
+      progress.show(`waiting for port ${host.port} at ${host.alias} (attempt ${i + 1}/${schedule.length})`);
+      const result = await deps.prober.probe(target, host.port, {
+        deadlineMs: options.doorTimeoutMs,
+        intervalMs: options.probeIntervalMs,
+        onAttempt: (n, ms) => {
+          if (options.verbose && (n < 3 || n % 50 === 0)) err.write(`  probe #${n} at +${ms} ms\n`);
+        },
+      });
+      refused += result.refused;
+      const entry = tried.get(candidate.lineNo) ?? { candidate, times: 0 };
+      entry.times++;
+      tried.set(candidate.lineNo, entry);
+      if (!result.open) {
+        log(`  no answer on port ${host.port} within ${options.doorTimeoutMs} ms`);
+        continue;
+      }
+      const wasOpen = result.openedBy === 0;
+      const record = recordSuccess(loaded.file, state, candidate, wasOpen, deps.now());
+      if (record.markLines.length > 0) await writeAtomically(sequencesFile, markUsed(loaded.text, record.markLines));
+      await writeCallhomeState(stateFile, record.state);
+      progress.done(
+        `door open after ${result.elapsedMs} ms (line ${candidate.lineNo}, ${describeOffset(candidate.offset)}` +
+          `${i > 0 ? `, attempt ${i + 1}` : ''})` +
+          (wasOpen ? '; it answered at once, so it may have been open already: the sequence is kept as unconfirmed' : ''),
+      );
+      return { reused: false, remaining: plan.unused - record.markLines.length };
+    }
+    progress.clear();
+    throw doorClosedError(host, target, [...tried.values()], refused, schedule.length);
+  });
+
+  if (opened.remaining < options.warnBelow) {
+    err.write(
+      `warning: only ${opened.remaining} unused sequence(s) left on the stick for ${host.alias}` +
+        `${opened.remaining <= 1 ? ' (callhome refuses the last one)' : ''}; refill with seqgen soon\n`,
+    );
+  }
+  if (options.knockOnly) {
+    err.write(`door open for ${host.alias}; run ssh -F ${layout.sshConfig} ${host.alias} within the server's cmd_timeout\n`);
+    return ExitCode.OK;
+  }
+  return deps.runSsh(ssh);
+}
+
+async function dryRun(
+  options: CallhomeOptions,
+  host: HostConfig,
+  target: Target,
+  sequencesFile: string,
+  stateFile: string,
+  ssh: SshInvocation,
+  out: Output,
+  now: number,
+): Promise<number> {
+  const loaded = await loadSequenceFile(sequencesFile, 'stick');
+  const { state } = await readCallhomeState(stateFile);
+  const plan = planCandidates(loaded.file, state);
+  const lines = [`dry run: nothing is sent, nothing is changed`, `host ${host.alias}: ${host.hostName} = ${target.address}, port ${host.port}`];
+  lines.push(`sequences: ${sequencesFile} (${plan.unused} unused)`);
+  if (doorMayBeOpen(state, now, options.doorWindowMs)) lines.push(`would first check whether the door this stick opened recently is still open`);
+  if (plan.unused <= 1) {
+    lines.push(`would refuse: ${plan.unused === 0 ? 'no unused sequence' : 'only the last unused sequence'} left (run seqgen)`);
+  } else {
+    for (const [i, c] of scheduleAttempts(plan.candidates, options.attempts).entries()) {
+      const { clearing } = attemptPackets(c.sequence);
+      lines.push(
+        `attempt ${i + 1}: line ${c.lineNo} (${describeOffset(c.offset)}): ${clearing.length} clearing hits on ${formatSequence(clearing.slice(0, 1))}, ` +
+          `then ${formatSequence(c.sequence)}, ${options.gapMs} ms apart; then probe port ${host.port} every ${options.probeIntervalMs} ms for up to ${options.doorTimeoutMs} ms`,
+      );
+    }
+    lines.push('(an attempt stops the list as soon as the door opens; the lines up to it are then marked used on the stick)');
+  }
+  lines.push(options.knockOnly ? 'would not run ssh (--knock-only)' : `would run (in ${ssh.cwd}): ${[ssh.file, ...ssh.args].map(shellWord).join(' ')}`);
+  out.write(`${lines.join('\n')}\n`);
+  return ExitCode.OK;
+}
+
+/** For display only: quotes a word the way a user would type it. */
+function shellWord(word: string): string {
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,92 @@
+// callhome's command line → options. Pure.
+
+import { parseCommandLine, parseInteger } from '../core/args.js';
+import { usageError } from '../core/errors.js';
+import { DEFAULT_HOST, isValidHostAlias, resolveStickRoot } from '../core/stick.js';
+
+export const DEFAULTS = {
+  attempts: 6,
+  doorTimeoutMs: 2000,
+  gapMs: 10,
+  probeIntervalMs: 10,
+  doorWindowSeconds: 10,
+  precheckMs: 1000,
+  warnBelow: 10,
+  lockWaitSeconds: 30,
+} as const;
+
+export interface CallhomeOptions {
+  readonly help: boolean;
+  readonly host: string;
+  readonly sshArgs: readonly string[];
+  readonly stickRoot: string;
+  readonly dryRun: boolean;
+  readonly verbose: boolean;
+  readonly knockOnly: boolean;
+  readonly ipv6: boolean;
+  readonly attempts: number;
+  readonly doorTimeoutMs: number;
+  readonly gapMs: number;
+  readonly probeIntervalMs: number;
+  readonly doorWindowMs: number;
+  readonly precheckMs: number;
+  readonly warnBelow: number;
+  readonly lockWaitSeconds: number;
+  readonly ssh: string;
+}
+
+const FLAGS = {
+  stick: { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  verbose: { type: 'boolean', short: 'v' },
+  'knock-only': { type: 'boolean' },
+  ipv6: { type: 'boolean', short: '6' },
+  attempts: { type: 'string' },
+  'door-timeout': { type: 'string' },
+  gap: { type: 'string' },
+  'probe-interval': { type: 'string' },
+  'door-window': { type: 'string' },
+  'warn-below': { type: 'string' },
+  wait: { type: 'string' },
+  ssh: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Splits at the first "--": what follows goes to ssh untouched. */
+function splitSshArgs(args: readonly string[]): [readonly string[], readonly string[]] {
+  const at = args.indexOf('--');
+  return at === -1 ? [args, []] : [args.slice(0, at), args.slice(at + 1)];
+}
+
+export function parseCallhomeArgs(args: readonly string[], context: { env: NodeJS.ProcessEnv; cwd: string; invokedAs: string }): CallhomeOptions {
+  const [own, sshArgs] = splitSshArgs(args);
+  const { values, positionals } = parseCommandLine(own, FLAGS, context.invokedAs);
+  if (positionals.length > 1) {
+    throw usageError(`unexpected argument ${JSON.stringify(positionals[1])}`, 'arguments for ssh go after "--", e.g. callhome home -- uptime');
+  }
+  const host = positionals[0] ?? DEFAULT_HOST;
+  if (!isValidHostAlias(host)) throw usageError(`HOST must be an alias from the stick's ssh config (letters, digits, . _ -), got ${JSON.stringify(host)}`);
+  const int = (flag: keyof typeof values, fallback: number, min: number, max: number): number => {
+    const text = values[flag];
+    return typeof text === 'string' ? parseInteger(`--${flag}`, text, min, max) : fallback;
+  };
+  return {
+    help: values.help === true,
+    host,
+    sshArgs,
+    stickRoot: resolveStickRoot({ flag: values.stick, env: context.env, cwd: context.cwd }),
+    dryRun: values['dry-run'] === true,
+    verbose: values.verbose === true,
+    knockOnly: values['knock-only'] === true,
+    ipv6: values.ipv6 === true,
+    attempts: int('attempts', DEFAULTS.attempts, 1, 50),
+    doorTimeoutMs: int('door-timeout', DEFAULTS.doorTimeoutMs, 50, 60_000),
+    gapMs: int('gap', DEFAULTS.gapMs, 0, 2000),
+    probeIntervalMs: int('probe-interval', DEFAULTS.probeIntervalMs, 1, 1000),
+    doorWindowMs: int('door-window', DEFAULTS.doorWindowSeconds, 0, 3600) * 1000,
+    precheckMs: DEFAULTS.precheckMs,
+    warnBelow: int('warn-below', DEFAULTS.warnBelow, 0, 100_000),
+    lockWaitSeconds: int('wait', DEFAULTS.lockWaitSeconds, 0, 3600),
+    ssh: values.ssh ?? 'ssh',
+  };
+}

@@ -1,0 +1,60 @@
+// The ssh command line callhome runs, built as data (tests and --dry-run read it), and its runner.
+
+import { constants } from 'node:os';
+import { execa } from 'execa';
+import { KnockstickError } from '../core/errors.js';
+import type { HostConfig } from '../core/ssh-config.js';
+import type { Target } from '../core/knock.js';
+
+export interface SshInvocation {
+  readonly file: string;
+  readonly args: readonly string[];
+  /**
+   * ssh runs in the stick's root: OpenSSH resolves relative IdentityFile and UserKnownHostsFile
+   * against its working directory (never against the config file), so ".ssh/id_ed25519" in the
+   * stick's config means the stick's key wherever the stick is mounted.
+   */
+  readonly cwd: string;
+}
+
+/**
+ * `ssh -F STICK/.ssh/config -o HostName=ADDR -o HostKeyAlias=NAME -4 ALIAS ARGS...`
+ * HostName is pinned to the address we knocked at, so ssh cannot pick another A record (or an
+ * AAAA record) than the one the door was opened for; HostKeyAlias keeps the host key checked under
+ * the configured name.
+ */
+export function sshInvocation(ssh: string, configPath: string, stickRoot: string, host: HostConfig, target: Target, userArgs: readonly string[]): SshInvocation {
+  return {
+    file: ssh,
+    args: [
+      '-F', configPath,
+      '-o', `HostName=${target.address}`,
+      '-o', `HostKeyAlias=${host.hostKeyAlias}`,
+      target.family === 6 ? '-6' : '-4',
+      host.alias,
+      ...userArgs,
+    ],
+    cwd: stickRoot,
+  };
+}
+
+/**
+ * Runs ssh with this terminal and returns its exit status (128+n when killed by signal n).
+ * Ctrl-C belongs to ssh while it runs (it forwards it or ends the session itself); we only wait.
+ */
+export async function runSsh(invocation: SshInvocation): Promise<number> {
+  const ignore = (): void => undefined;
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT', 'SIGTSTP'];
+  for (const s of signals) process.on(s, ignore);
+  try {
+    const result = await execa(invocation.file, [...invocation.args], { stdio: 'inherit', cwd: invocation.cwd, reject: false });
+    if ((result as { code?: string }).code === 'ENOENT') {
+      throw new KnockstickError('IO', `cannot run ${invocation.file}: not found`, { hint: 'install the OpenSSH client (ssh)' });
+    }
+    if (result.exitCode !== undefined) return result.exitCode;
+    const signal = result.signal === undefined ? undefined : constants.signals[result.signal];
+    return signal === undefined ? 255 : 128 + signal;
+  } finally {
+    for (const s of signals) process.off(s, ignore);
+  }
+}

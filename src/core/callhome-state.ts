@@ -1,0 +1,40 @@
+// The small record callhome keeps next to a stick sequence file (see policy.ts CallhomeState).
+// It is advice, not truth: a missing or damaged record only costs a few extra candidates, so it
+// never stops a callhome; it is rewritten atomically like the sequence file.
+
+import { writeAtomically, readTextIfExists } from './files.js';
+import { EMPTY_STATE, type CallhomeState } from './policy.js';
+
+const VERSION = 1;
+
+export interface LoadedState {
+  readonly state: CallhomeState;
+  /** Set when the file existed but could not be used; the caller says so and carries on. */
+  readonly warning?: string;
+}
+
+function numberOrNull(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
+}
+
+export async function readCallhomeState(path: string): Promise<LoadedState> {
+  const text = await readTextIfExists(path);
+  if (text === null) return { state: EMPTY_STATE };
+  try {
+    const data = JSON.parse(text) as Record<string, unknown>;
+    if (data.version !== VERSION) throw new Error(`unknown version ${String(data.version)}`);
+    return {
+      state: {
+        confirmedLine: numberOrNull(data.confirmedLine),
+        confirmedFingerprint: typeof data.confirmedFingerprint === 'string' ? data.confirmedFingerprint : null,
+        lastOpenedAt: numberOrNull(data.lastOpenedAt),
+      },
+    };
+  } catch (error) {
+    return { state: EMPTY_STATE, warning: `${path} is unreadable (${(error as Error).message}); starting from no record` };
+  }
+}
+
+export async function writeCallhomeState(path: string, state: CallhomeState): Promise<void> {
+  await writeAtomically(path, `${JSON.stringify({ version: VERSION, ...state }, null, 2)}\n`);
+}

@@ -1,0 +1,62 @@
+// A stick directory for the lab: the layout callhome expects, with a fresh key the lab's sshd
+// accepts and the lab server's host key in known_hosts.
+
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { SERVER_ADDR, SSH_PORT, type SshdHandle } from './lab.js';
+
+export interface LabStick {
+  readonly root: string;
+  readonly config: string;
+  readonly sequences: string;
+}
+
+export interface LabStickOptions {
+  /** Key passphrase; empty for none. With one, ssh needs SSH_ASKPASS (see askpassEnv). */
+  readonly passphrase?: string;
+  /** Put the public key into the server's authorized_keys (false: ssh will be refused). */
+  readonly authorize?: boolean;
+  /** Extra lines for the Host entry. */
+  readonly extraConfig?: readonly string[];
+}
+
+export async function makeLabStick(root: string, sshd: SshdHandle, options: LabStickOptions = {}): Promise<LabStick> {
+  const sshDir = join(root, '.ssh');
+  await mkdir(sshDir, { recursive: true, mode: 0o700 });
+  const key = join(sshDir, 'id_ed25519');
+  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', options.passphrase ?? '', '-C', 'knockstick-lab-stick', '-f', key]);
+  if (options.authorize ?? true) await appendFile(sshd.authorizedKeys, await readFile(`${key}.pub`, 'utf8'));
+  await writeFile(join(sshDir, 'known_hosts'), sshd.knownHostsLine, { mode: 0o600 });
+  const config = join(sshDir, 'config');
+  // Relative paths on purpose: they must work wherever the stick is mounted (callhome runs ssh in
+  // the stick's directory).
+  await writeFile(
+    config,
+    [
+      'Host home',
+      `  HostName ${SERVER_ADDR}`,
+      '  User root',
+      `  Port ${SSH_PORT}`,
+      '  IdentityFile .ssh/id_ed25519',
+      '  IdentitiesOnly yes',
+      '  UserKnownHostsFile .ssh/known_hosts',
+      '  StrictHostKeyChecking yes',
+      '  ConnectTimeout 10',
+      ...(options.extraConfig ?? []).map((l) => `  ${l}`),
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+  return { root, config, sequences: join(sshDir, 'sequences') };
+}
+
+/**
+ * Environment that lets ssh read a key passphrase without a terminal: an askpass script that
+ * prints it (the way a test types it). The script lives in `dir`, mode 0700.
+ */
+export async function askpassEnv(dir: string, passphrase: string): Promise<Record<string, string>> {
+  const script = join(dir, 'askpass.sh');
+  await writeFile(script, `#!/bin/sh\nprintf '%s\\n' '${passphrase.replace(/'/g, `'\\''`)}'\n`, { mode: 0o700 });
+  return { SSH_ASKPASS: script, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: 'knockstick-lab:0' };
+}
