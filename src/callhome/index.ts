@@ -104,7 +104,7 @@ async function knockOnce(deps: CallhomeDeps, target: Target, candidate: Candidat
 function doorClosedError(host: HostConfig, target: Target, tried: readonly Tried[], refused: number, attempts: number): KnockstickError {
   const lines = tried.map((t) => `  line ${t.candidate.lineNo} (${describeOffset(t.candidate.offset)}): ${t.times} time(s)`);
   const causes = [
-    `the server is down or unreachable from here (${host.hostName} resolved to ${target.address})`,
+    `the server is down or unreachable from here${host.hostName === target.address ? '' : ` (${host.hostName} resolved to ${target.address}: is that still its address?)`}`,
     'knockd is not running on the server, for example after a panic lockdown (panic stops knockd until you restart it on the server)',
     ...(refused > 0 ? [`port ${host.port} answered with a refusal ${refused} time(s): the host is up, but sshd is down or a REJECT rule answers`] : []),
     'the stick is more than 2 sequences out of step with the server: run `seqgen status` where both files are reachable',
@@ -113,7 +113,9 @@ function doorClosedError(host: HostConfig, target: Target, tried: readonly Tried
   return new KnockstickError(
     'DOOR_CLOSED',
     `the door at ${host.alias} (${target.address} port ${host.port}) did not open after ${attempts} attempt(s):\n` +
-      `${lines.join('\n')}\nCheck:\n${causes.map((c) => `  - ${c}`).join('\n')}\nNothing was marked on the stick.`,
+      `${lines.join('\n')}\n` +
+      '("ahead": in case the server used sequences the stick never marked; "back": marked used on the stick, never confirmed)\n' +
+      `Check:\n${causes.map((c) => `  - ${c}`).join('\n')}\nNothing was marked on the stick.`,
   );
 }
 

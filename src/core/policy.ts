@@ -45,8 +45,8 @@ export function fingerprint(sequence: Sequence): string {
 
 export function describeOffset(offset: number): string {
   if (offset === 0) return 'the next sequence';
-  if (offset > 0) return `${offset} ahead (the server may have used ${offset === 1 ? 'one' : offset} the stick never marked)`;
-  return `${-offset} back (marked used on the stick, unconfirmed)`;
+  if (offset > 0) return `${offset} ahead`;
+  return `${-offset} back, unconfirmed`;
 }
 
 export interface CandidatePlan {
