@@ -27,6 +27,21 @@ describe('every command answers --help with examples and exit codes', () => {
   });
 });
 
+describe('callhome without a stick', () => {
+  it('says where it looked and exits 6, sending nothing', async () => {
+    const result = await runBin('callhome', ['--stick', '/nonexistent-stick', '--', 'true']);
+    expect(result.exitCode).toBe(6);
+    expect(result.stderr).toMatch(/no ssh config at \/nonexistent-stick\/.ssh\/config/);
+    expect(result.stderr).toMatch(/hint: is the stick mounted/);
+  });
+
+  it('rejects a stray argument before "--" with a hint about ssh arguments', async () => {
+    const result = await runBin('callhome', ['home', 'uptime']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/arguments for ssh go after "--"/);
+  });
+});
+
 describe('the knockstick entry', () => {
   it('prints its version from package.json', async () => {
     const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string };
@@ -46,7 +61,7 @@ describe('the knockstick entry', () => {
     expect(result.stderr).toMatch(/unknown command "sekgen"/);
   });
 
-  it.each(['callhome', 'usbsetup', 'secureon', 'secureoff'])('%s says honestly that it is not built yet (exit 69)', async (bin) => {
+  it.each(['usbsetup', 'secureon', 'secureoff'])('%s says honestly that it is not built yet (exit 69)', async (bin) => {
     const result = await runBin(bin, []);
     expect(result.exitCode).toBe(69);
     expect(result.stderr).toMatch(/not built yet/);

@@ -1,0 +1,222 @@
+// callhome against the real knockd, sshd and firewall in network namespaces, once with iptables
+// and once with nftables. The stick's key has a passphrase (typed by an askpass helper), its ssh
+// config uses relative paths, and callhome runs in the client namespace from another directory.
+
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Socket } from 'node:net';
+import { DIST_BIN, knockstick } from '../helpers/cli.js';
+import {
+  SERVER_ADDR,
+  createLab,
+  knockdConfig,
+  runIn,
+  setupFirewall,
+  startKnockd,
+  startSshd,
+  waitFor,
+  type Firewall,
+  type FirewallKind,
+  type KnockdHandle,
+  type Lab,
+  type RunResult,
+  type SshdHandle,
+} from '../../src/lab/lab.js';
+import { askpassEnv, makeLabStick, type LabStick } from '../../src/lab/stick.js';
+import { formatSequence, parseSequenceFile } from '../../src/core/sequences.js';
+
+jest.setTimeout(240_000);
+
+const PASSPHRASE = 'lab passphrase, not a real one';
+
+interface Door {
+  lab: Lab;
+  sshd: SshdHandle;
+  firewall: Firewall;
+  stick: LabStick;
+  serverFile: string;
+  env: Record<string, string>;
+  knockd?: KnockdHandle;
+}
+
+async function openLab(kind: FirewallKind): Promise<Door> {
+  const lab = await createLab();
+  try {
+    const sshd = await startSshd(lab);
+    const firewall = await setupFirewall(lab, kind);
+    const stick = await makeLabStick(join(lab.dir, 'stick'), sshd, { passphrase: PASSPHRASE });
+    const home = join(lab.dir, 'home');
+    await mkdir(home);
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, ...(await askpassEnv(lab.dir, PASSPHRASE)) };
+    return { lab, sshd, firewall, stick, serverFile: join(lab.dir, 'server-ssh'), env };
+  } catch (error) {
+    await lab.teardown();
+    throw error;
+  }
+}
+
+/** New sequence files on both sides (COUNT lines) and a knockd freshly started on them. */
+async function freshDoor(door: Door, count: number, cmdTimeout = 2): Promise<void> {
+  await door.knockd?.stop();
+  await waitFor(async () => !(await door.firewall.doorOpen()), 10_000, 100);
+  for (const f of [door.serverFile, door.stick.sequences, `${door.stick.sequences}.state`]) await rm(f, { force: true });
+  expect((await knockstick(['seqgen', String(count), '--server-file', door.serverFile, '--stick', door.stick.root])).exitCode).toBe(0);
+  const config = join(door.lab.dir, 'knockd.conf');
+  await writeFile(config, knockdConfig(door.lab, { sequencesFile: door.serverFile, firewall: door.firewall, cmdTimeout }));
+  door.knockd = await startKnockd(door.lab, config);
+}
+
+/** Runs the built callhome in the client namespace, from a directory that is not the stick. */
+function callhome(door: Door, args: readonly string[]): Promise<RunResult> {
+  return runIn(door.lab.clientNs, process.execPath, [join(DIST_BIN, 'callhome.js'), '--stick', door.stick.root, ...args], {
+    env: door.env,
+  });
+}
+
+async function status(door: Door): Promise<{ lockstep: unknown; server: { used: number; unused: number }; stick: { used: number; unused: number } }> {
+  const result = await knockstick(['seqgen', 'status', '--json', '--server-file', door.serverFile, '--stick', door.stick.root]);
+  return JSON.parse(result.stdout);
+}
+
+async function sequencesOnStick(door: Door): Promise<string[]> {
+  const file = parseSequenceFile(await readFile(door.stick.sequences, 'utf8'), 'stick', 'stick').file;
+  return file.lines.map((l) => formatSequence(l.sequence ?? []));
+}
+
+/** Knocks with the real `knock` client, the way another tool (or a replaying sniffer) would. */
+async function knockWithClient(door: Door, sequence: string): Promise<void> {
+  await door.lab.run(door.lab.clientNs, 'knock', [SERVER_ADDR, ...sequence.split(',')]);
+}
+
+/** Whether port 22 accepts a connection from the client namespace within `ms`. */
+async function sshPortOpen(door: Door, ms: number): Promise<boolean> {
+  const script = `const s = require('net').connect({ host: ${JSON.stringify(SERVER_ADDR)}, port: 22 });
+s.on('connect', () => process.exit(0)); s.on('error', () => process.exit(1)); setTimeout(() => process.exit(1), ${ms});`;
+  return (await runIn(door.lab.clientNs, process.execPath, ['-e', script])).exitCode === 0;
+}
+
+const explain = (door: Door, result: RunResult) => ({ exitCode: result.exitCode, stderr: result.stderr, knockd: door.knockd?.output() });
+
+describe.each<FirewallKind>(['iptables', 'nftables'])('callhome with the real knockd, sshd and %s', (kind) => {
+  let door: Door;
+  beforeAll(async () => {
+    door = await openLab(kind);
+  });
+  afterAll(async () => {
+    await door?.knockd?.stop();
+    await door?.lab.teardown();
+  });
+
+  it('a fresh stick gets a shell, and exactly one sequence is used on each side', async () => {
+    await freshDoor(door, 8);
+    const result = await callhome(door, ['--', 'echo', 'shell-ok']);
+    expect(explain(door, result)).toMatchObject({ exitCode: 0 });
+    expect(result.stdout.trim()).toBe('shell-ok');
+    expect(result.stderr).toMatch(/door open after \d+ ms \(line 1, the next sequence\)/);
+    expect(await status(door)).toMatchObject({ lockstep: { state: 'in-step' }, server: { used: 1, unused: 7 }, stick: { used: 1, unused: 7 } });
+  });
+
+  it('the packets of a used sequence, sent again, do not open the port', async () => {
+    await freshDoor(door, 8);
+    expect((await callhome(door, ['--knock-only'])).exitCode).toBe(0);
+    expect(await waitFor(async () => !(await door.firewall.doorOpen()), 5000, 100)).toBe(true);
+    const used = (await sequencesOnStick(door))[0] as string;
+    await knockWithClient(door, used);
+    expect(await sshPortOpen(door, 1500)).toBe(false);
+    expect(await door.firewall.doorOpen()).toBe(false);
+  });
+
+  it('a stick one behind the server recovers by itself', async () => {
+    await freshDoor(door, 8);
+    await knockWithClient(door, (await sequencesOnStick(door))[0] as string); // knockd consumes line 1; the stick never hears of it
+    expect(await waitFor(() => door.firewall.doorOpen(), 3000)).toBe(true);
+    expect(await waitFor(async () => !(await door.firewall.doorOpen()), 5000, 100)).toBe(true);
+    expect((await status(door)).lockstep).toEqual({ state: 'drift', stickAhead: -1 });
+    const result = await callhome(door, ['--', 'true']);
+    expect(explain(door, result)).toMatchObject({ exitCode: 0 });
+    expect(result.stderr).toMatch(/line 2, 1 ahead, attempt 2/);
+    expect(await status(door)).toMatchObject({ lockstep: { state: 'in-step' }, server: { used: 2 }, stick: { used: 2 } });
+  });
+
+  it('a stick one ahead of the server recovers by itself', async () => {
+    await freshDoor(door, 8);
+    const text = await readFile(door.stick.sequences, 'utf8');
+    await writeFile(door.stick.sequences, `#${text.slice(1)}`); // marked on the stick, never knocked
+    expect((await status(door)).lockstep).toEqual({ state: 'drift', stickAhead: 1 });
+    const result = await callhome(door, ['--', 'true']);
+    expect(explain(door, result)).toMatchObject({ exitCode: 0 });
+    expect(result.stderr).toMatch(/line 1, 1 back, unconfirmed, attempt 3/);
+    expect(await status(door)).toMatchObject({ lockstep: { state: 'in-step' }, server: { used: 1 }, stick: { used: 1 } });
+  });
+
+  it('a second callhome within cmd_timeout spends no sequence', async () => {
+    await freshDoor(door, 8, 4);
+    expect((await callhome(door, ['--', 'true'])).exitCode).toBe(0);
+    const second = await callhome(door, ['--', 'true']);
+    expect(explain(door, second)).toMatchObject({ exitCode: 0 });
+    expect(second.stderr).toMatch(/still open: connecting without spending a sequence/);
+    expect(await status(door)).toMatchObject({ lockstep: { state: 'in-step' }, server: { used: 1 }, stick: { used: 1 } });
+  });
+
+  it('ssh failing after the door opened leaves stick and server in step', async () => {
+    await freshDoor(door, 8);
+    const result = await callhome(door, ['--', '-o', 'User=knockstick-no-such-user', 'true']);
+    expect(result.exitCode).toBe(255);
+    expect(result.stderr).toMatch(/door open after/);
+    expect(await status(door)).toMatchObject({ lockstep: { state: 'in-step' }, server: { used: 1 }, stick: { used: 1 } });
+  });
+
+  it('two callhome runs at once do not collide', async () => {
+    await freshDoor(door, 8);
+    const [a, b] = await Promise.all([callhome(door, ['--', 'true']), callhome(door, ['--', 'true'])]);
+    expect([explain(door, a), explain(door, b)]).toMatchObject([{ exitCode: 0 }, { exitCode: 0 }]);
+    expect(await status(door)).toMatchObject({ lockstep: { state: 'in-step' }, server: { used: 1 }, stick: { used: 1 } });
+  });
+
+  it('refuses to knock the last unused sequence, sending nothing', async () => {
+    await freshDoor(door, 1);
+    const before = await readFile(door.serverFile, 'utf8');
+    const result = await callhome(door, ['--', 'true']);
+    expect(result.exitCode).toBe(8);
+    expect(result.stderr).toMatch(/only the last unused sequence is left.*knockd 0\.8 crashes/s);
+    expect(result.stderr).toMatch(/hint: refill both sides with seqgen/);
+    expect(await readFile(door.serverFile, 'utf8')).toBe(before);
+    expect(door.knockd?.output()).not.toMatch(/Stage/);
+  });
+});
+
+describe('callhome over a link that drops 30% of the client\'s packets', () => {
+  let door: Door;
+  beforeAll(async () => {
+    door = await openLab('iptables');
+  });
+  afterAll(async () => {
+    await door?.knockd?.stop();
+    await door?.lab.teardown();
+  });
+
+  it('repeated runs get in without desynchronising', async () => {
+    const RUNS = 20;
+    // cmd_timeout 3: ssh's own first SYN may be lost and resent a second later, through the same door.
+    await freshDoor(door, RUNS * 3 + 5, 3);
+    const drop = ['OUTPUT', '-o', door.lab.clientIf, '-m', 'statistic', '--mode', 'random', '--probability', '0.3', '-j', 'DROP'];
+    await door.lab.run(door.lab.clientNs, 'iptables', ['-A', ...drop]);
+    const outcomes: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const result = await callhome(door, ['--attempts', '12', '--door-timeout', '600', '--door-window', '0', '--', 'true']);
+      outcomes.push(result.exitCode);
+      const step = (await status(door)).lockstep as { state: string; stickAhead?: number };
+      // Never beyond what the next run heals by itself.
+      expect({ run: i, step: step.state === 'in-step' || (step.state === 'drift' && Math.abs(step.stickAhead ?? 9) <= 2) }).toEqual({ run: i, step: true });
+      await waitFor(async () => !(await door.firewall.doorOpen()), 6000, 100);
+    }
+    await door.lab.run(door.lab.clientNs, 'iptables', ['-D', ...drop]);
+    const succeeded = outcomes.filter((c) => c === 0).length;
+    process.stderr.write(`[30% loss] callhome got a shell in ${succeeded}/${RUNS} runs; exit codes: ${outcomes.join(' ')}\n`);
+    expect(succeeded).toBeGreaterThanOrEqual(RUNS / 4);
+    // And the link healed, the next run gets in and leaves both sides in step.
+    expect((await callhome(door, ['--door-window', '0', '--', 'true'])).exitCode).toBe(0);
+    expect((await status(door)).lockstep).toEqual({ state: 'in-step' });
+  });
+});
