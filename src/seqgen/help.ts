@@ -25,6 +25,8 @@ agree. If anything is wrong it says which file and line, and writes nothing.
 Options:
   --server-file PATH   knockd's one_time_sequences file (default ${DEFAULT_SERVER_FILE})
   --stick DIR          the mounted stick (default: $KNOCKSTICK_STICK, else the current directory)
+  --host ALIAS         which server of the stick: its ssh config alias. "home" (default) uses
+                       STICK/.ssh/sequences, any other alias STICK/.ssh/sequences.ALIAS
   --length N           ports per sequence, 1-32 (default: the length already in the files, else 5)
   --ports LOW-HIGH     port range to draw from (default 1024-65535)
   --exclude LIST       ports never to use, e.g. 22,2222,60000-60010 (the SSH port, panic ports,
@@ -49,6 +51,7 @@ Examples:
   ${cmd} 20 --length 7 --exclude 22,47001-47010
   ${cmd} status --stick /mnt/secure
   ${cmd} status --json
+  ${cmd} 50 --host office --server-file /etc/knockd/office   (a second server on the same stick)
 
 Exit codes:
   0  done (status: files valid and in step, or in healable drift)

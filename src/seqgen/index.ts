@@ -12,7 +12,7 @@ import { withDirectoryLocks } from '../core/lock.js';
 import { describeLockstep, isWritable } from '../core/lockstep.js';
 import { isLoose, loadPair, type LoadedPair } from '../core/sequence-store.js';
 import { allSequenceKeys, formatLine, unusedLength, unusedLines, type Sequence } from '../core/sequences.js';
-import { stickLayout } from '../core/stick.js';
+import { sequencesFileFor, stickLayout } from '../core/stick.js';
 import { seqgenHelp } from './help.js';
 import { parseSeqgenArgs, type SeqgenOptions } from './options.js';
 import { buildStatus, formatStatus } from './status.js';
@@ -53,14 +53,15 @@ async function preparePaths(options: SeqgenOptions, create: boolean): Promise<Pa
       cause: error,
     });
   }
-  if (layout.sequences === options.serverFile) {
+  const stickFile = sequencesFileFor(layout, options.host);
+  if (stickFile === options.serverFile) {
     throw usageError(`--server-file and the stick's sequence file are the same file (${options.serverFile})`);
   }
   if (create) {
     await ensureDirectory(layout.sshDir);
     await ensureDirectory(dirname(options.serverFile));
   }
-  return { server: options.serverFile, stick: layout.sequences };
+  return { server: options.serverFile, stick: stickFile };
 }
 
 /** The directories to lock; missing ones (status on a missing side) are skipped. */

@@ -5,7 +5,7 @@ import { parseCommandLine, parseInteger, parsePortList, parsePortRange } from '.
 import { usageError } from '../core/errors.js';
 import { DEFAULT_RANGE, type PortRange } from '../core/generate.js';
 import { MAX_SEQUENCE_LENGTH } from '../core/sequences.js';
-import { resolveStickRoot } from '../core/stick.js';
+import { DEFAULT_HOST, isValidHostAlias, resolveStickRoot } from '../core/stick.js';
 
 export const DEFAULT_SERVER_FILE = '/etc/knockd/ssh';
 export const DEFAULT_WARN_BELOW = 10;
@@ -23,6 +23,8 @@ export interface SeqgenOptions {
   readonly action: SeqgenAction;
   readonly serverFile: string;
   readonly stickRoot: string;
+  /** The ssh config alias whose stick file to use: "home" → .ssh/sequences, X → .ssh/sequences.X. */
+  readonly host: string;
   /** Undefined: the length already used by the files, else the default. */
   readonly length: number | undefined;
   readonly range: PortRange;
@@ -36,6 +38,7 @@ export interface SeqgenOptions {
 const FLAGS = {
   'server-file': { type: 'string' },
   stick: { type: 'string' },
+  host: { type: 'string' },
   length: { type: 'string' },
   ports: { type: 'string' },
   exclude: { type: 'string', multiple: true },
@@ -65,8 +68,11 @@ export function parseSeqgenArgs(
   const exclude = new Set<number>();
   for (const list of values.exclude ?? []) for (const port of parsePortList('--exclude', list)) exclude.add(port);
 
+  const host = values.host ?? DEFAULT_HOST;
+  if (!isValidHostAlias(host)) throw usageError(`--host must be an alias of the stick's ssh config (letters, digits, . _ -), got ${JSON.stringify(host)}`);
   return {
     action,
+    host,
     serverFile: resolve(context.cwd, values['server-file'] ?? DEFAULT_SERVER_FILE),
     stickRoot: resolveStickRoot({ flag: values.stick, env: context.env, cwd: context.cwd }),
     length: values.length === undefined ? undefined : parseInteger('--length', values.length, 1, MAX_SEQUENCE_LENGTH),

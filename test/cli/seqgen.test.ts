@@ -300,3 +300,16 @@ describe('concurrency', () => {
     expect(await snapshot()).toEqual(before);
   });
 });
+
+describe('several servers on one stick', () => {
+  it('--host ALIAS keeps its own stick file; the default alias keeps .ssh/sequences', async () => {
+    const office = join(dir.path, 'server', 'office');
+    expect((await knockstick(['seqgen', '4', ...files()])).exitCode).toBe(0);
+    expect((await knockstick(['seqgen', '6', '--host', 'office', '--server-file', office, '--stick', stickRoot])).exitCode).toBe(0);
+    expect(await readFile(join(stickRoot, '.ssh', 'sequences.office'), 'utf8')).toBe(await readFile(office, 'utf8'));
+    expect((await readFile(stickFile, 'utf8')).split('\n').filter(Boolean)).toHaveLength(4);
+    const status = await knockstick(['seqgen', 'status', '--host', 'office', '--server-file', office, '--stick', stickRoot]);
+    expect(status.stdout).toMatch(/in step: 6/);
+    expect((await knockstick(['seqgen', '1', '--host', '../x', ...files()])).exitCode).toBe(2);
+  });
+});

@@ -233,6 +233,18 @@ describe('callhome against a model of knockd', () => {
     expect(await lockstep(w)).toEqual({ state: 'in-step' });
   });
 
+  it('another host alias knocks from its own sequence file and leaves the default one alone', async () => {
+    await writeFile(join(stick, '.ssh', 'config'), 'Host home\n  HostName 198.18.0.1\nHost office\n  HostName 198.18.0.1\n  Port 2222\n');
+    await writeStick(0);
+    const homeBefore = await readFile(sequencesFile, 'utf8');
+    await writeFile(`${sequencesFile}.office`, await readFile(sequencesFile, 'utf8'));
+    const w = world();
+    expect(await run(w, { host: 'office' })).toBe(0);
+    expect(await readFile(sequencesFile, 'utf8')).toBe(homeBefore);
+    expect((await readFile(`${sequencesFile}.office`, 'utf8')).startsWith('#')).toBe(true);
+    expect(w.ssh[0]?.args).toContain('office');
+  });
+
   it('--knock-only opens the door and does not run ssh', async () => {
     await writeStick(0);
     const w = world();
