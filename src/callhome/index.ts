@@ -119,121 +119,148 @@ function doorClosedError(host: HostConfig, target: Target, tried: readonly Tried
   );
 }
 
-interface Opened {
+export interface Opened {
   /** The door was still open from an earlier callhome: no sequence was spent. */
   readonly reused: boolean;
   readonly remaining: number;
 }
 
-export async function callhome(options: CallhomeOptions, deps: CallhomeDeps, context: Pick<CommandContext, 'stdout' | 'stderr' | 'stderrIsTTY'>): Promise<number> {
-  const err: Output = context.stderr;
-  const log = (line: string): void => {
-    if (options.verbose) err.write(`${line}\n`);
-  };
+/** What callhome works from: the stick's files, the host's settings, the address, the ssh command. */
+export interface Prepared {
+  readonly layout: ReturnType<typeof stickLayout>;
+  readonly host: HostConfig;
+  readonly target: Target;
+  readonly sequencesFile: string;
+  readonly stateFile: string;
+  readonly ssh: SshInvocation;
+}
+
+export async function prepare(options: CallhomeOptions, deps: CallhomeDeps, err: Output): Promise<Prepared> {
   const layout = stickLayout(options.stickRoot);
   const host = await readHostConfig(layout.sshConfig, options.host);
   const sequencesFile = sequencesFileFor(layout, options.host);
-  const stateFile = stateFileFor(sequencesFile);
   const family = options.ipv6 || host.addressFamily === 'inet6' ? 6 : 4;
   const target = await deps.resolveAddress(host.hostName, family);
-  const ssh = sshInvocation(options.ssh, layout.sshConfig, layout.root, host, target, options.sshArgs);
   if (host.proxied) {
     err.write(`warning: ${host.alias} uses ProxyJump/ProxyCommand: the door opens for this machine's address, not the proxy's\n`);
   }
+  return {
+    layout,
+    host,
+    target,
+    sequencesFile,
+    stateFile: stateFileFor(sequencesFile),
+    ssh: sshInvocation(options.ssh, layout.sshConfig, layout.root, host, target, options.sshArgs),
+  };
+}
 
-  if (options.dryRun) return dryRun(options, host, target, sequencesFile, stateFile, ssh, context.stdout, deps.now());
-
+/**
+ * Opens the door (or finds it still open) and records it on the stick. The caller holds the
+ * stick's lock: callhome for its own run, seqgen --remote for its whole refill.
+ */
+export async function openDoor(
+  prepared: Prepared,
+  options: CallhomeOptions,
+  deps: CallhomeDeps,
+  context: Pick<CommandContext, 'stderr' | 'stderrIsTTY'>,
+): Promise<Opened> {
+  const { host, target, sequencesFile, stateFile } = prepared;
+  const err = context.stderr;
+  const log = (line: string): void => {
+    if (options.verbose) err.write(`${line}\n`);
+  };
   const progress = new Progress(err, context.stderrIsTTY && !options.verbose);
-  const opened = await withDirectoryLocks([layout.sshDir], { waitSeconds: options.lockWaitSeconds }, async (): Promise<Opened> => {
-    const loaded = await loadSequenceFile(sequencesFile, 'stick');
-    if (!loaded.exists) {
-      throw new KnockstickError('EXHAUSTED', `no sequence file at ${sequencesFile}`, { hint: 'run seqgen to make sequences for this host (seqgen --host ALIAS for other aliases)' });
-    }
-    const { state, warning } = await readCallhomeState(stateFile);
-    if (warning !== undefined) err.write(`warning: ${warning}\n`);
+  const loaded = await loadSequenceFile(sequencesFile, 'stick');
+  if (!loaded.exists) {
+    throw new KnockstickError('EXHAUSTED', `no sequence file at ${sequencesFile}`, { hint: 'run seqgen to make sequences for this host (seqgen --host ALIAS for other aliases)' });
+  }
+  const { state, warning } = await readCallhomeState(stateFile);
+  if (warning !== undefined) err.write(`warning: ${warning}\n`);
 
-    if (doorMayBeOpen(state, deps.now(), options.doorWindowMs)) {
-      const ago = ((deps.now() - (state.lastOpenedAt ?? 0)) / 1000).toFixed(1);
-      progress.show(`checking whether the door opened ${ago} s ago is still open`);
-      const check = await deps.prober.probe(target, host.port, { deadlineMs: options.precheckMs, intervalMs: options.probeIntervalMs });
-      if (check.open) {
-        progress.done(`the door opened ${ago} s ago is still open: connecting without spending a sequence`);
-        return { reused: true, remaining: planCandidates(loaded.file, state).unused };
-      }
-      log(`  the door opened ${ago} s ago is closed now`);
+  if (doorMayBeOpen(state, deps.now(), options.doorWindowMs)) {
+    const ago = ((deps.now() - (state.lastOpenedAt ?? 0)) / 1000).toFixed(1);
+    progress.show(`checking whether the door opened ${ago} s ago is still open`);
+    const check = await deps.prober.probe(target, host.port, { deadlineMs: options.precheckMs, intervalMs: options.probeIntervalMs });
+    if (check.open) {
+      progress.done(`the door opened ${ago} s ago is still open: connecting without spending a sequence`);
+      return { reused: true, remaining: planCandidates(loaded.file, state).unused };
     }
+    log(`  the door opened ${ago} s ago is closed now`);
+  }
 
-    const plan = planCandidates(loaded.file, state);
-    if (plan.unused <= 1) {
-      throw new KnockstickError(
-        'EXHAUSTED',
-        plan.unused === 0
-          ? `no unused sequence left in ${sequencesFile}`
-          : `only the last unused sequence is left in ${sequencesFile}; knocking it would make knockd consume its last sequence, and knockd 0.8 crashes when it does`,
-        { hint: 'refill both sides with seqgen (on the server with the stick mounted), e.g. `seqgen 50`' },
-      );
+  const plan = planCandidates(loaded.file, state);
+  if (plan.unused <= 1) {
+    throw new KnockstickError(
+      'EXHAUSTED',
+      plan.unused === 0
+        ? `no unused sequence left in ${sequencesFile}`
+        : `only the last unused sequence is left in ${sequencesFile}; knocking it would make knockd consume its last sequence, and knockd 0.8 crashes when it does`,
+      { hint: 'refill both sides with seqgen (on the server with the stick mounted), e.g. `seqgen 50`' },
+    );
+  }
+  const schedule = scheduleAttempts(plan.candidates, options.attempts);
+  const tried = new Map<number, Tried>();
+  let refused = 0;
+  for (const [i, candidate] of schedule.entries()) {
+    progress.show(`knocking at ${host.alias} (${target.address}), attempt ${i + 1}/${schedule.length}: line ${candidate.lineNo}, ${describeOffset(candidate.offset)}`);
+    log(`attempt ${i + 1}/${schedule.length}: line ${candidate.lineNo}, ${describeOffset(candidate.offset)}`);
+    await knockOnce(deps, target, candidate, options.gapMs, log);
+    progress.show(`waiting for port ${host.port} at ${host.alias} (attempt ${i + 1}/${schedule.length})`);
+    const result = await deps.prober.probe(target, host.port, {
+      deadlineMs: options.doorTimeoutMs,
+      intervalMs: options.probeIntervalMs,
+      onAttempt: (n, ms) => {
+        if (options.verbose && (n < 3 || n % 50 === 0)) err.write(`  probe #${n} at +${ms} ms\n`);
+      },
+    });
+    refused += result.refused;
+    const entry = tried.get(candidate.lineNo) ?? { candidate, times: 0 };
+    entry.times++;
+    tried.set(candidate.lineNo, entry);
+    if (!result.open) {
+      log(`  no answer on port ${host.port} within ${options.doorTimeoutMs} ms`);
+      continue;
     }
-    const schedule = scheduleAttempts(plan.candidates, options.attempts);
-    const tried = new Map<number, Tried>();
-    let refused = 0;
-    for (const [i, candidate] of schedule.entries()) {
-      progress.show(`knocking at ${host.alias} (${target.address}), attempt ${i + 1}/${schedule.length}: line ${candidate.lineNo}, ${describeOffset(candidate.offset)}`);
-      log(`attempt ${i + 1}/${schedule.length}: line ${candidate.lineNo}, ${describeOffset(candidate.offset)}`);
-      await knockOnce(deps, target, candidate, options.gapMs, log);
-      progress.show(`waiting for port ${host.port} at ${host.alias} (attempt ${i + 1}/${schedule.length})`);
-      const result = await deps.prober.probe(target, host.port, {
-        deadlineMs: options.doorTimeoutMs,
-        intervalMs: options.probeIntervalMs,
-        onAttempt: (n, ms) => {
-          if (options.verbose && (n < 3 || n % 50 === 0)) err.write(`  probe #${n} at +${ms} ms\n`);
-        },
-      });
-      refused += result.refused;
-      const entry = tried.get(candidate.lineNo) ?? { candidate, times: 0 };
-      entry.times++;
-      tried.set(candidate.lineNo, entry);
-      if (!result.open) {
-        log(`  no answer on port ${host.port} within ${options.doorTimeoutMs} ms`);
-        continue;
-      }
-      const wasOpen = result.openedBy === 0;
-      const record = recordSuccess(loaded.file, state, candidate, wasOpen, deps.now());
-      if (record.markLines.length > 0) await writeAtomically(sequencesFile, markUsed(loaded.text, record.markLines));
-      await writeCallhomeState(stateFile, record.state);
-      progress.done(
-        `door open after ${result.elapsedMs} ms (line ${candidate.lineNo}, ${describeOffset(candidate.offset)}` +
-          `${i > 0 ? `, attempt ${i + 1}` : ''})` +
-          (wasOpen ? '; it answered at once, so it may have been open already: the sequence is kept as unconfirmed' : ''),
-      );
-      return { reused: false, remaining: plan.unused - record.markLines.length };
-    }
-    progress.clear();
-    throw doorClosedError(host, target, [...tried.values()], refused, schedule.length);
-  });
+    const wasOpen = result.openedBy === 0;
+    const record = recordSuccess(loaded.file, state, candidate, wasOpen, deps.now());
+    if (record.markLines.length > 0) await writeAtomically(sequencesFile, markUsed(loaded.text, record.markLines));
+    await writeCallhomeState(stateFile, record.state);
+    progress.done(
+      `door open after ${result.elapsedMs} ms (line ${candidate.lineNo}, ${describeOffset(candidate.offset)}` +
+        `${i > 0 ? `, attempt ${i + 1}` : ''})` +
+        (wasOpen ? '; it answered at once, so it may have been open already: the sequence is kept as unconfirmed' : ''),
+    );
+    return { reused: false, remaining: plan.unused - record.markLines.length };
+  }
+  progress.clear();
+  throw doorClosedError(host, target, [...tried.values()], refused, schedule.length);
+}
 
-  if (opened.remaining < options.warnBelow) {
+export function warnIfLow(opened: Opened, host: HostConfig, warnBelow: number, err: Output): void {
+  if (opened.remaining < warnBelow) {
     err.write(
       `warning: only ${opened.remaining} unused sequence(s) left on the stick for ${host.alias}` +
         `${opened.remaining <= 1 ? ' (callhome refuses the last one)' : ''}; refill with seqgen soon\n`,
     );
   }
-  if (options.knockOnly) {
-    err.write(`door open for ${host.alias}; run ssh -F ${layout.sshConfig} ${host.alias} within the server's cmd_timeout\n`);
-    return ExitCode.OK;
-  }
-  return deps.runSsh(ssh);
 }
 
-async function dryRun(
-  options: CallhomeOptions,
-  host: HostConfig,
-  target: Target,
-  sequencesFile: string,
-  stateFile: string,
-  ssh: SshInvocation,
-  out: Output,
-  now: number,
-): Promise<number> {
+export async function callhome(options: CallhomeOptions, deps: CallhomeDeps, context: Pick<CommandContext, 'stdout' | 'stderr' | 'stderrIsTTY'>): Promise<number> {
+  const prepared = await prepare(options, deps, context.stderr);
+  if (options.dryRun) return dryRun(options, prepared, context.stdout, deps.now());
+  const opened = await withDirectoryLocks([prepared.layout.sshDir], { waitSeconds: options.lockWaitSeconds }, () =>
+    openDoor(prepared, options, deps, context),
+  );
+  warnIfLow(opened, prepared.host, options.warnBelow, context.stderr);
+  if (options.knockOnly) {
+    context.stderr.write(`door open for ${prepared.host.alias}; run ssh -F ${prepared.layout.sshConfig} ${prepared.host.alias} within the server's cmd_timeout\n`);
+    return ExitCode.OK;
+  }
+  return deps.runSsh(prepared.ssh);
+}
+
+async function dryRun(options: CallhomeOptions, prepared: Prepared, out: Output, now: number): Promise<number> {
+  const { host, target, sequencesFile, stateFile, ssh } = prepared;
   const loaded = await loadSequenceFile(sequencesFile, 'stick');
   const { state } = await readCallhomeState(stateFile);
   const plan = planCandidates(loaded.file, state);
