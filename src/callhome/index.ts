@@ -61,7 +61,7 @@ export async function resolveAddress(hostName: string, family: 4 | 6): Promise<T
   }
 }
 
-const realDeps: CallhomeDeps = {
+export const callhomeDeps: CallhomeDeps = {
   knocker: netKnocker,
   prober: netProber,
   now: () => Date.now(),
@@ -80,7 +80,7 @@ export const callhomeCommand: Command = {
       context.stdout.write(callhomeHelp(context.invokedAs));
       return ExitCode.OK;
     }
-    return callhome(options, realDeps, context);
+    return callhome(options, callhomeDeps, context);
   },
 };
 

@@ -9,6 +9,8 @@ export interface HostConfig {
   readonly alias: string;
   readonly hostName: string;
   readonly port: number;
+  /** The remote user, when the config names one. */
+  readonly user: string | undefined;
   /** The name ssh checks the host key under; kept when callhome pins HostName to an address. */
   readonly hostKeyAlias: string;
   readonly addressFamily: 'any' | 'inet' | 'inet6';
@@ -46,6 +48,7 @@ export function hostConfigFrom(text: string, path: string, alias: string): HostC
     alias,
     hostName,
     port,
+    user: single(computed.user),
     hostKeyAlias: single(computed.hostkeyalias) ?? hostName,
     addressFamily: family === 'inet' || family === 'inet6' ? family : 'any',
     proxied: computed.proxyjump !== undefined || computed.proxycommand !== undefined,

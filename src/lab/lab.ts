@@ -134,10 +134,7 @@ export async function createLab(): Promise<Lab> {
   return lab;
 }
 
-/** Single-quotes a value for /bin/sh (knockd runs its commands through sh -c). */
-export function shellQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
-}
+export { shellQuote } from '../core/shell.js';
 
 /** Polls `check` every `intervalMs` until it returns true or `timeoutMs` passes. */
 export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, intervalMs = 20): Promise<boolean> {

@@ -4,6 +4,7 @@ import { DEFAULT_SERVER_FILE, DEFAULT_WARN_BELOW, DEFAULT_LOCK_WAIT_SECONDS } fr
 export function seqgenHelp(cmd: string): string {
   return `Usage:
   ${cmd} COUNT [options]        append COUNT new one-time sequences to both copies
+  ${cmd} COUNT --remote [HOST]  the same from afar: get in with callhome, refill the server over ssh
   ${cmd} status [options]       how many are left on each side, and whether they agree
   ${cmd} repair [options]       finish a seqgen that was interrupted between the two files
 
@@ -31,6 +32,11 @@ Options:
   --ports LOW-HIGH     port range to draw from (default 1024-65535)
   --exclude LIST       ports never to use, e.g. 22,2222,60000-60010 (the SSH port, panic ports,
                        ports of real services). Repeatable.
+  --remote             refill from afar: callhome opens HOST's door (spending one sequence), then over
+                       one ssh connection seqgen reads --server-file ON THE SERVER, checks it against
+                       the stick, appends with \`sudo -n tee -a\` (unless the ssh user is root), reads it
+                       back to verify, and only then appends to the stick. The server file must exist.
+  --no-sudo            with --remote: run cat/tee on the server without sudo (your user owns the file)
   --wait SECONDS       how long to wait for another run's lock (default ${DEFAULT_LOCK_WAIT_SECONDS})
   --dry-run            validate and report, write nothing
   status options:
@@ -50,6 +56,7 @@ Examples:
   ${cmd} 50 --server-file /etc/knockd/ssh --stick /mnt/secure
   ${cmd} 20 --length 7 --exclude 22,47001-47010
   ${cmd} status --stick /mnt/secure
+  ${cmd} 50 --remote --stick /mnt/secure             (from a hotel: refill home's file over ssh)
   ${cmd} status --json
   ${cmd} 50 --host office --server-file /etc/knockd/office   (a second server on the same stick)
 

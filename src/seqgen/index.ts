@@ -13,7 +13,9 @@ import { describeLockstep, isWritable } from '../core/lockstep.js';
 import { isLoose, loadPair, type LoadedPair } from '../core/sequence-store.js';
 import { allSequenceKeys, formatLine, unusedLength, unusedLines, type Sequence } from '../core/sequences.js';
 import { sequencesFileFor, stickLayout } from '../core/stick.js';
+import { callhomeDeps } from '../callhome/index.js';
 import { seqgenHelp } from './help.js';
+import { remoteGenerate } from './remote.js';
 import { parseSeqgenArgs, type SeqgenOptions } from './options.js';
 import { buildStatus, formatStatus } from './status.js';
 
@@ -32,7 +34,9 @@ export const seqgenCommand: Command = {
       case 'repair':
         return repair(options, context);
       case 'generate':
-        return generate(options, options.action.count, context, cryptoRandom);
+        return options.remote
+          ? remoteGenerate(options, options.action.count, context, cryptoRandom, callhomeDeps)
+          : generate(options, options.action.count, context, cryptoRandom);
     }
   },
 };

@@ -22,6 +22,12 @@ export type SeqgenAction =
 export interface SeqgenOptions {
   readonly action: SeqgenAction;
   readonly serverFile: string;
+  /** --remote: refill the server over ssh (callhome opens the door first). */
+  readonly remote: boolean;
+  /** The server file as given (a path on the server), for --remote. */
+  readonly remoteServerFile: string;
+  /** --remote: prefix server commands with `sudo -n` unless the ssh user is root (--no-sudo: never). */
+  readonly sudo: boolean;
   readonly stickRoot: string;
   /** The ssh config alias whose stick file to use: "home" → .ssh/sequences, X → .ssh/sequences.X. */
   readonly host: string;
@@ -37,6 +43,8 @@ export interface SeqgenOptions {
 
 const FLAGS = {
   'server-file': { type: 'string' },
+  remote: { type: 'boolean' },
+  'no-sudo': { type: 'boolean' },
   stick: { type: 'string' },
   host: { type: 'string' },
   length: { type: 'string' },
@@ -54,7 +62,10 @@ export function parseSeqgenArgs(
   context: { env: NodeJS.ProcessEnv; cwd: string; invokedAs: string },
 ): SeqgenOptions {
   const { values, positionals } = parseCommandLine(args, FLAGS, context.invokedAs);
-  const action = parseAction(values.help === true, positionals, context.invokedAs);
+  const remote = values.remote === true;
+  // `seqgen 50 --remote office`: with --remote, a second word names the host alias.
+  const remoteHost = remote && positionals.length === 2 ? positionals[1] : undefined;
+  const action = parseAction(values.help === true, remoteHost === undefined ? positionals : positionals.slice(0, 1), context.invokedAs);
   const only = (flags: ReadonlyArray<keyof typeof values>, kinds: ReadonlyArray<SeqgenAction['kind']>): void => {
     for (const flag of flags) {
       if (values[flag] !== undefined && !kinds.includes(action.kind)) {
@@ -64,16 +75,25 @@ export function parseSeqgenArgs(
   };
   only(['length', 'ports', 'exclude', 'dry-run'], ['generate', 'help']);
   only(['warn-below', 'json'], ['status', 'help']);
+  only(['remote', 'no-sudo'], ['generate', 'help']);
+  if (values['no-sudo'] === true && !remote) throw usageError('--no-sudo only applies with --remote');
+  if (remote && values['dry-run'] === true) throw usageError('--dry-run cannot be combined with --remote (getting in spends a sequence)');
+  if (remoteHost !== undefined && values.host !== undefined && values.host !== remoteHost) {
+    throw usageError(`two hosts given: ${JSON.stringify(remoteHost)} and --host ${JSON.stringify(values.host)}`);
+  }
 
   const exclude = new Set<number>();
   for (const list of values.exclude ?? []) for (const port of parsePortList('--exclude', list)) exclude.add(port);
 
-  const host = values.host ?? DEFAULT_HOST;
+  const host = remoteHost ?? values.host ?? DEFAULT_HOST;
   if (!isValidHostAlias(host)) throw usageError(`--host must be an alias of the stick's ssh config (letters, digits, . _ -), got ${JSON.stringify(host)}`);
   return {
     action,
     host,
     serverFile: resolve(context.cwd, values['server-file'] ?? DEFAULT_SERVER_FILE),
+    remote,
+    remoteServerFile: values['server-file'] ?? DEFAULT_SERVER_FILE,
+    sudo: values['no-sudo'] !== true,
     stickRoot: resolveStickRoot({ flag: values.stick, env: context.env, cwd: context.cwd }),
     length: values.length === undefined ? undefined : parseInteger('--length', values.length, 1, MAX_SEQUENCE_LENGTH),
     range: values.ports === undefined ? DEFAULT_RANGE : parsePortRange('--ports', values.ports),

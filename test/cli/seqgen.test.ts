@@ -118,6 +118,10 @@ describe('seqgen COUNT', () => {
     [['seqgen', '5', '--exclude', '22,,23'], /empty item/],
     [['seqgen', '5', '--bogus'], /Unknown option '--bogus'/],
     [['seqgen', 'status', '--length', '5'], /--length does not apply/],
+    [['seqgen', '5', '--remote', '--dry-run'], /--dry-run cannot be combined with --remote/],
+    [['seqgen', 'status', '--remote'], /--remote does not apply/],
+    [['seqgen', '5', '--no-sudo'], /--no-sudo only applies with --remote/],
+    [['seqgen', '5', 'office'], /unexpected argument "office"/],
   ])('a bad command line %j exits 2 and writes nothing', async (args, message) => {
     const result = await knockstick([...args, ...files()]);
     expect(result.exitCode).toBe(2);

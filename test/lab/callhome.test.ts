@@ -96,7 +96,9 @@ s.on('connect', () => process.exit(0)); s.on('error', () => process.exit(1)); se
   return (await runIn(door.lab.clientNs, process.execPath, ['-e', script])).exitCode === 0;
 }
 
-const explain = (door: Door, result: RunResult) => ({ exitCode: result.exitCode, stderr: result.stderr, knockd: door.knockd?.output() });
+/** The run's outcome with what explains a failure; compared with `ok` so a diff shows the stderr. */
+const explain = (door: Door, result: RunResult) =>
+  result.exitCode === 0 ? { exitCode: 0 } : { exitCode: result.exitCode, stderr: result.stderr, knockd: door.knockd?.output() };
 
 describe.each<FirewallKind>(['iptables', 'nftables'])('callhome with the real knockd, sshd and %s', (kind) => {
   let door: Door;
@@ -111,7 +113,7 @@ describe.each<FirewallKind>(['iptables', 'nftables'])('callhome with the real kn
   it('a fresh stick gets a shell, and exactly one sequence is used on each side', async () => {
     await freshDoor(door, 8);
     const result = await callhome(door, ['--', 'echo', 'shell-ok']);
-    expect(explain(door, result)).toMatchObject({ exitCode: 0 });
+    expect(explain(door, result)).toEqual({ exitCode: 0 });
     expect(result.stdout.trim()).toBe('shell-ok');
     expect(result.stderr).toMatch(/door open after \d+ ms \(line 1, the next sequence\)/);
     expect(await status(door)).toMatchObject({ lockstep: { state: 'in-step' }, server: { used: 1, unused: 7 }, stick: { used: 1, unused: 7 } });
@@ -134,7 +136,7 @@ describe.each<FirewallKind>(['iptables', 'nftables'])('callhome with the real kn
     expect(await waitFor(async () => !(await door.firewall.doorOpen()), 5000, 100)).toBe(true);
     expect((await status(door)).lockstep).toEqual({ state: 'drift', stickAhead: -1 });
     const result = await callhome(door, ['--', 'true']);
-    expect(explain(door, result)).toMatchObject({ exitCode: 0 });
+    expect(explain(door, result)).toEqual({ exitCode: 0 });
     expect(result.stderr).toMatch(/line 2, 1 ahead, attempt 2/);
     expect(await status(door)).toMatchObject({ lockstep: { state: 'in-step' }, server: { used: 2 }, stick: { used: 2 } });
   });
@@ -145,7 +147,7 @@ describe.each<FirewallKind>(['iptables', 'nftables'])('callhome with the real kn
     await writeFile(door.stick.sequences, `#${text.slice(1)}`); // marked on the stick, never knocked
     expect((await status(door)).lockstep).toEqual({ state: 'drift', stickAhead: 1 });
     const result = await callhome(door, ['--', 'true']);
-    expect(explain(door, result)).toMatchObject({ exitCode: 0 });
+    expect(explain(door, result)).toEqual({ exitCode: 0 });
     expect(result.stderr).toMatch(/line 1, 1 back, unconfirmed, attempt 3/);
     expect(await status(door)).toMatchObject({ lockstep: { state: 'in-step' }, server: { used: 1 }, stick: { used: 1 } });
   });
@@ -154,7 +156,7 @@ describe.each<FirewallKind>(['iptables', 'nftables'])('callhome with the real kn
     await freshDoor(door, 8, 4);
     expect((await callhome(door, ['--', 'true'])).exitCode).toBe(0);
     const second = await callhome(door, ['--', 'true']);
-    expect(explain(door, second)).toMatchObject({ exitCode: 0 });
+    expect(explain(door, second)).toEqual({ exitCode: 0 });
     expect(second.stderr).toMatch(/still open: connecting without spending a sequence/);
     expect(await status(door)).toMatchObject({ lockstep: { state: 'in-step' }, server: { used: 1 }, stick: { used: 1 } });
   });
@@ -170,8 +172,38 @@ describe.each<FirewallKind>(['iptables', 'nftables'])('callhome with the real kn
   it('two callhome runs at once do not collide', async () => {
     await freshDoor(door, 8);
     const [a, b] = await Promise.all([callhome(door, ['--', 'true']), callhome(door, ['--', 'true'])]);
-    expect([explain(door, a), explain(door, b)]).toMatchObject([{ exitCode: 0 }, { exitCode: 0 }]);
+    expect([explain(door, a), explain(door, b)]).toEqual([{ exitCode: 0 }, { exitCode: 0 }]);
     expect(await status(door)).toMatchObject({ lockstep: { state: 'in-step' }, server: { used: 1 }, stick: { used: 1 } });
+  });
+
+  it('seqgen --remote refills the server over ssh through the door, then the stick, in step', async () => {
+    await freshDoor(door, 8);
+    const result = await runIn(
+      door.lab.clientNs,
+      process.execPath,
+      [join(DIST_BIN, 'seqgen.js'), '5', '--remote', '--server-file', door.serverFile, '--stick', door.stick.root],
+      { env: door.env },
+    );
+    expect(explain(door, result)).toEqual({ exitCode: 0 });
+    expect(result.stdout).toMatch(/Added 5 sequence\(s\) of 5 ports to home:.* \(over ssh, verified\).*12 unused on each side/);
+    expect(await status(door)).toMatchObject({ lockstep: { state: 'in-step' }, server: { used: 1, unused: 12 }, stick: { used: 1, unused: 12 } });
+  });
+
+  it('seqgen --remote to a server file that does not exist changes nothing on the stick', async () => {
+    await freshDoor(door, 8, 4);
+    const before = await readFile(door.stick.sequences, 'utf8');
+    const result = await runIn(
+      door.lab.clientNs,
+      process.execPath,
+      [join(DIST_BIN, 'seqgen.js'), '5', '--remote', '--server-file', '/nonexistent/knockd/ssh', '--stick', door.stick.root],
+      { env: door.env },
+    );
+    expect(result.exitCode).toBe(6);
+    expect(result.stderr).toMatch(/on home, `cat -- \/nonexistent\/knockd\/ssh` failed: .*No such file/);
+    // The door opened (one sequence spent, on both sides); nothing else changed.
+    const after = await readFile(door.stick.sequences, 'utf8');
+    expect(after.split('\n').length).toBe(before.split('\n').length);
+    expect(await status(door)).toMatchObject({ lockstep: { state: 'in-step' }, server: { used: 1, unused: 7 } });
   });
 
   it('refuses to knock the last unused sequence, sending nothing', async () => {

@@ -1,0 +1,158 @@
+// seqgen COUNT --remote: refill from afar. Gets in with callhome, then over that one ssh connection
+// reads the server's knockd file, checks it against the stick, appends the new lines, reads it back
+// to verify, and only then appends them to the stick. The server goes first so the stick is never
+// left ahead with sequences the server lacks; at worst the server has a tail the stick lacks, which
+// the message explains.
+//
+// One ssh master connection carries every step (ControlMaster, socket in a private temp dir): the
+// door closes after cmd_timeout, but an established connection survives it.
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { openDoor, prepare, warnIfLow, type CallhomeDeps, type Prepared } from '../callhome/index.js';
+import { DEFAULTS as CALLHOME_DEFAULTS, type CallhomeOptions } from '../callhome/options.js';
+import type { CommandContext } from '../core/command.js';
+import { ExitCode, InvalidFileError, KnockstickError } from '../core/errors.js';
+import { writeAtomically } from '../core/files.js';
+import { DEFAULT_LENGTH, generateSequences, type RandomSource } from '../core/generate.js';
+import { withDirectoryLocks } from '../core/lock.js';
+import { describeLockstep, isWritable, lockstepOf } from '../core/lockstep.js';
+import { loadSequenceFile } from '../core/sequence-store.js';
+import { allSequenceKeys, formatLine, parseSequenceFile, unusedLength, unusedLines } from '../core/sequences.js';
+import { shellCommand } from '../core/shell.js';
+import type { SeqgenOptions } from './options.js';
+
+function callhomeOptions(options: SeqgenOptions): CallhomeOptions {
+  return {
+    help: false,
+    host: options.host,
+    sshArgs: [],
+    stickRoot: options.stickRoot,
+    dryRun: false,
+    verbose: false,
+    knockOnly: true,
+    ipv6: false,
+    attempts: CALLHOME_DEFAULTS.attempts,
+    doorTimeoutMs: CALLHOME_DEFAULTS.doorTimeoutMs,
+    gapMs: CALLHOME_DEFAULTS.gapMs,
+    probeIntervalMs: CALLHOME_DEFAULTS.probeIntervalMs,
+    doorWindowMs: CALLHOME_DEFAULTS.doorWindowSeconds * 1000,
+    precheckMs: CALLHOME_DEFAULTS.precheckMs,
+    warnBelow: 0,
+    lockWaitSeconds: options.waitSeconds,
+    ssh: 'ssh',
+  };
+}
+
+interface Remote {
+  /** Runs a command (words, quoted for the remote shell) over the master connection. */
+  run(words: readonly string[], input?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+async function connect(prepared: Prepared, controlDir: string): Promise<Remote> {
+  const socket = join(controlDir, 'master');
+  const { file, cwd } = prepared.ssh;
+  // The ssh invocation callhome would run, without its remote command (its last word is the alias).
+  const base = prepared.ssh.args.slice(0, -1);
+  const alias = prepared.host.alias;
+  const control = ['-o', `ControlPath=${socket}`];
+  // -f: ssh authenticates (the key's passphrase prompt is on this terminal), then goes to the
+  // background; ControlPersist ends it by itself if we die before closing it.
+  const master = await execa(file, [...base, ...control, '-o', 'ControlMaster=yes', '-o', 'ControlPersist=120', '-N', '-f', alias], {
+    cwd,
+    stdin: 'inherit',
+    stdout: 'ignore',
+    stderr: 'inherit',
+    reject: false,
+  });
+  if (master.exitCode !== 0) {
+    throw new KnockstickError('IO', `ssh to ${alias} failed (exit ${master.exitCode ?? 'signal'}); the door was open, nothing was written`);
+  }
+  return {
+    async run(words, input) {
+      const result = await execa(file, [...base, ...control, '-o', 'ControlMaster=no', alias, shellCommand(words)], {
+        cwd,
+        input: input ?? '',
+        reject: false,
+        // The file's bytes exactly: a final newline matters (appending after a line without one merges them).
+        stripFinalNewline: false,
+      });
+      if (result.exitCode !== 0) {
+        const stderr = String(result.stderr).trim();
+        const sudo = /sudo:.*(password|terminal) is required/.test(stderr);
+        throw new KnockstickError('IO', `on ${alias}, \`${words.join(' ')}\` failed: ${stderr || `exit ${result.exitCode}`}`, {
+          hint: sudo
+            ? 'sudo on the server asks for a password, and seqgen only uses `sudo -n` (it never types your password over this connection). ' +
+              'Allow exactly these two commands without a password in sudoers, e.g. ' +
+              '`you ALL=(root) NOPASSWD: /usr/bin/cat /etc/knockd/ssh, /usr/bin/tee -a /etc/knockd/ssh`, or log in as root'
+            : undefined,
+        });
+      }
+      return String(result.stdout);
+    },
+    async close() {
+      await execa(file, [...base, ...control, '-O', 'exit', alias], { cwd, reject: false, stdio: 'ignore' });
+    },
+  };
+}
+
+export async function remoteGenerate(options: SeqgenOptions, count: number, context: CommandContext, rng: RandomSource, deps: CallhomeDeps): Promise<number> {
+  const remotePath = options.remoteServerFile;
+  if (!remotePath.startsWith('/')) throw new KnockstickError('USAGE', `with --remote, --server-file must be an absolute path on the server, got ${JSON.stringify(remotePath)}`);
+  const chOptions = callhomeOptions(options);
+  const prepared = await prepare(chOptions, deps, context.stderr);
+  const sudo = options.sudo && prepared.host.user !== 'root' ? ['sudo', '-n'] : [];
+  const where = `${prepared.host.alias}:${remotePath}`;
+
+  return withDirectoryLocks([prepared.layout.sshDir], { waitSeconds: options.waitSeconds }, async () => {
+    // Refuse a broken stick before spending a sequence on it.
+    await loadSequenceFile(prepared.sequencesFile, 'stick');
+    const opened = await openDoor(prepared, chOptions, deps, context);
+    const controlDir = await mkdtemp(join(tmpdir(), 'knockstick-ssh-'));
+    let remote: Remote | undefined;
+    try {
+      remote = await connect(prepared, controlDir);
+      const serverText = await remote.run([...sudo, 'cat', '--', remotePath]);
+      const server = parseSequenceFile(serverText, where, 'server');
+      const stick = await loadSequenceFile(prepared.sequencesFile, 'stick');
+      if (server.problems.length > 0) throw new InvalidFileError(server.problems, 'fix the server file first; nothing was written');
+      const lockstep = lockstepOf(server.file, stick.file);
+      if (!isWritable(lockstep)) {
+        throw new KnockstickError('OUT_OF_STEP', describeLockstep(lockstep, server.file, stick.file), { hint: 'nothing was written' });
+      }
+      const existing = unusedLength(server.file) ?? unusedLength(stick.file);
+      if (options.length !== undefined && existing !== undefined && options.length !== existing) {
+        throw new KnockstickError('USAGE', `--length ${options.length} differs from the ${existing}-port sequences already in use; nothing was written`);
+      }
+      const length = options.length ?? existing ?? DEFAULT_LENGTH;
+      const avoid = new Set([...allSequenceKeys(server.file), ...allSequenceKeys(stick.file)]);
+      const lines = generateSequences(rng, { count, length, range: options.range, exclude: options.exclude, avoid }).map(formatLine).join('');
+
+      // Server first: append with tee -a (a narrow sudo rule can allow exactly that), then sync.
+      const newline = serverText !== '' && !serverText.endsWith('\n') ? '\n' : '';
+      await remote.run([...sudo, 'tee', '-a', '--', remotePath], newline + lines).then(() => remote?.run(['sync']));
+      const after = await remote.run([...sudo, 'cat', '--', remotePath]);
+      if (after !== serverText + newline + lines) {
+        throw new KnockstickError(
+          'IO',
+          `${where} does not read back as expected after the append; the stick was NOT changed`,
+          { hint: `check ${remotePath} on the server (it may now have lines the stick lacks: compare with \`seqgen status\` there)` },
+        );
+      }
+      await writeAtomically(prepared.sequencesFile, (stick.text === '' || stick.text.endsWith('\n') ? stick.text : `${stick.text}\n`) + lines);
+      const unused = unusedLines(parseSequenceFile(after, where, 'server').file).length;
+      context.stdout.write(
+        `Added ${count} sequence(s) of ${length} ports to ${where} (over ssh, verified) and to ${prepared.sequencesFile}; ` +
+          `${unused} unused on each side.\n`,
+      );
+      warnIfLow({ ...opened, remaining: unused }, prepared.host, 0, context.stderr);
+      return ExitCode.OK;
+    } finally {
+      await remote?.close();
+      await rm(controlDir, { recursive: true, force: true });
+    }
+  });
+}
