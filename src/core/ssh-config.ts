@@ -49,7 +49,10 @@ export function hostConfigFrom(text: string, path: string, alias: string): HostC
     hostName,
     port,
     user: single(computed.user),
-    hostKeyAlias: single(computed.hostkeyalias) ?? hostName,
+    // ssh looks a host key up under "name" for port 22 and "[name]:port" otherwise, but under a
+    // HostKeyAlias exactly as given. callhome pins HostName to an address and sets HostKeyAlias,
+    // so the alias must be the name ssh would have used: the same known_hosts lines keep working.
+    hostKeyAlias: single(computed.hostkeyalias) ?? (port === 22 ? hostName : `[${hostName}]:${port}`).toLowerCase(),
     addressFamily: family === 'inet' || family === 'inet6' ? family : 'any',
     proxied: computed.proxyjump !== undefined || computed.proxycommand !== undefined,
   };
