@@ -119,6 +119,20 @@ describe.each<FirewallKind>(['iptables', 'nftables'])('callhome with the real kn
     expect(await status(door)).toMatchObject({ lockstep: { state: 'in-step' }, server: { used: 1, unused: 7 }, stick: { used: 1, unused: 7 } });
   });
 
+  it('knocks :udp ports with one datagram each, in order with the TCP ones', async () => {
+    await freshDoor(door, 4);
+    await door.knockd?.stop();
+    const lines = ' 41001:udp,41002,41003:udp,41004\n 41011,41012:udp,41013,41014:udp\n 41021,41022,41023,41024:udp\n';
+    await writeFile(door.serverFile, lines, { mode: 0o600 });
+    await writeFile(door.stick.sequences, lines, { mode: 0o600 });
+    const config = join(door.lab.dir, 'knockd.conf');
+    door.knockd = await startKnockd(door.lab, config);
+    const result = await callhome(door, ['--', 'true']);
+    expect(explain(door, result)).toEqual({ exitCode: 0 });
+    expect(door.knockd.output()).toMatch(/Stage 4\n.*OPEN SESAME/s);
+    expect(await status(door)).toMatchObject({ lockstep: { state: 'in-step' }, server: { used: 1, unused: 2 } });
+  });
+
   it('the packets of a used sequence, sent again, do not open the port', async () => {
     await freshDoor(door, 8);
     expect((await callhome(door, ['--knock-only'])).exitCode).toBe(0);
