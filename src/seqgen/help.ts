@@ -31,7 +31,11 @@ Options:
   --length N           ports per sequence, 1-32 (default: the length already in the files, else 5)
   --ports LOW-HIGH     port range to draw from (default 1024-65535)
   --exclude LIST       ports never to use, e.g. 22,2222,60000-60010 (the SSH port, panic ports,
-                       ports of real services). Repeatable.
+                       ports of real services). Repeatable. Always excluded as well: the panic
+                       ports, ssh_port and exclude of the server settings (--server-config) and of
+                       the stick's .ssh/knockstick.conf, and the Port of the host's ssh config entry.
+  --server-config PATH the server's knockstick settings (default /etc/knockstick/server.conf; read
+                       if it exists)
   --remote             refill from afar: callhome opens HOST's door (spending one sequence), then over
                        one ssh connection seqgen reads --server-file ON THE SERVER, checks it against
                        the stick, appends with \`sudo -n tee -a\` (unless the ssh user is root), reads it

@@ -16,6 +16,7 @@ import { sequencesFileFor, stickLayout } from '../core/stick.js';
 import { callhomeDeps } from '../callhome/index.js';
 import { seqgenHelp } from './help.js';
 import { remoteGenerate } from './remote.js';
+import { reservedForSeqgen } from './reserved.js';
 import { parseSeqgenArgs, type SeqgenOptions } from './options.js';
 import { buildStatus, formatStatus } from './status.js';
 
@@ -134,24 +135,26 @@ async function writeBoth(pair: LoadedPair, paths: Paths, stickLines: string, ser
 }
 
 async function generate(options: SeqgenOptions, count: number, context: CommandContext, rng: RandomSource): Promise<number> {
+  // Settings first: a broken settings file must stop us before we create any directory.
+  const reserved = await reservedForSeqgen(options.exclude, stickLayout(options.stickRoot), options.host, options.serverConfig);
   const paths = await preparePaths(options, !options.dryRun);
   return withDirectoryLocks(await lockTargets(paths), { waitSeconds: options.waitSeconds }, async () => {
     const pair = await loadPair(paths.server, paths.stick);
     refuseUnlessWritable(pair);
     const length = chooseLength(options, pair);
     const avoid = new Set([...allSequenceKeys(pair.server.file), ...allSequenceKeys(pair.stick.file)]);
-    const sequences: Sequence[] = generateSequences(rng, { count, length, range: options.range, exclude: options.exclude, avoid });
+    const sequences: Sequence[] = generateSequences(rng, { count, length, range: options.range, exclude: reserved.ports, avoid });
     const text = sequences.map(formatLine).join('');
     const before = { server: unusedLines(pair.server.file).length, stick: unusedLines(pair.stick.file).length };
 
     let appended;
     if (!options.dryRun) appended = await writeBoth(pair, paths, text, text);
 
-    const excluded = [...options.exclude].filter((p) => p >= options.range.low && p <= options.range.high).length;
+    const excluded = [...reserved.ports].filter((p) => p >= options.range.low && p <= options.range.high).length;
     const verb = options.dryRun ? 'Would add' : 'Added';
     context.stdout.write(
       `${verb} ${count} sequence(s) of ${length} ports (from ${options.range.low}-${options.range.high}` +
-        `${excluded > 0 ? `, ${excluded} port(s) excluded` : ''}) to both copies.\n` +
+        `${excluded > 0 ? `, ${excluded} port(s) excluded by ${reserved.sources.join(', ')}` : ''}) to both copies.\n` +
         `  server ${paths.server}: ${before.server} -> ${before.server + count} unused` +
         `${appended?.created ? ' (created, mode 0600)' : ''}${appended?.addedNewline ? ' (added the missing final newline first)' : ''}\n` +
         `  stick  ${paths.stick}: ${before.stick} -> ${before.stick + count} unused\n`,

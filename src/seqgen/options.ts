@@ -3,6 +3,7 @@
 import { resolve } from 'node:path';
 import { parseCommandLine, parseInteger, parsePortList, parsePortRange } from '../core/args.js';
 import { usageError } from '../core/errors.js';
+import { SERVER_CONFIG_PATH } from '../core/config.js';
 import { DEFAULT_RANGE, type PortRange } from '../core/generate.js';
 import { MAX_SEQUENCE_LENGTH } from '../core/sequences.js';
 import { DEFAULT_HOST, isValidHostAlias, resolveStickRoot } from '../core/stick.js';
@@ -35,6 +36,8 @@ export interface SeqgenOptions {
   readonly length: number | undefined;
   readonly range: PortRange;
   readonly exclude: ReadonlySet<number>;
+  /** The server's knockstick settings (panic ports etc.), read if present. */
+  readonly serverConfig: string;
   readonly waitSeconds: number;
   readonly dryRun: boolean;
   readonly warnBelow: number;
@@ -50,6 +53,7 @@ const FLAGS = {
   length: { type: 'string' },
   ports: { type: 'string' },
   exclude: { type: 'string', multiple: true },
+  'server-config': { type: 'string' },
   wait: { type: 'string' },
   'dry-run': { type: 'boolean' },
   'warn-below': { type: 'string' },
@@ -98,6 +102,7 @@ export function parseSeqgenArgs(
     length: values.length === undefined ? undefined : parseInteger('--length', values.length, 1, MAX_SEQUENCE_LENGTH),
     range: values.ports === undefined ? DEFAULT_RANGE : parsePortRange('--ports', values.ports),
     exclude,
+    serverConfig: resolve(context.cwd, values['server-config'] ?? SERVER_CONFIG_PATH),
     waitSeconds: values.wait === undefined ? DEFAULT_LOCK_WAIT_SECONDS : parseInteger('--wait', values.wait, 0, 3600),
     dryRun: values['dry-run'] === true,
     warnBelow: values['warn-below'] === undefined ? DEFAULT_WARN_BELOW : parseInteger('--warn-below', values['warn-below'], 0, MAX_COUNT),

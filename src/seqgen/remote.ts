@@ -23,6 +23,7 @@ import { loadSequenceFile } from '../core/sequence-store.js';
 import { allSequenceKeys, formatLine, parseSequenceFile, unusedLength, unusedLines } from '../core/sequences.js';
 import { shellCommand } from '../core/shell.js';
 import type { SeqgenOptions } from './options.js';
+import { reservedForSeqgen } from './reserved.js';
 
 function callhomeOptions(options: SeqgenOptions): CallhomeOptions {
   return {
@@ -129,7 +130,9 @@ export async function remoteGenerate(options: SeqgenOptions, count: number, cont
       }
       const length = options.length ?? existing ?? DEFAULT_LENGTH;
       const avoid = new Set([...allSequenceKeys(server.file), ...allSequenceKeys(stick.file)]);
-      const lines = generateSequences(rng, { count, length, range: options.range, exclude: options.exclude, avoid }).map(formatLine).join('');
+      // The server's own settings file is on the server; the stick's carries the same panic ports.
+      const reserved = await reservedForSeqgen(options.exclude, prepared.layout, options.host, undefined);
+      const lines = generateSequences(rng, { count, length, range: options.range, exclude: reserved.ports, avoid }).map(formatLine).join('');
 
       // Server first: append with tee -a (a narrow sudo rule can allow exactly that), then sync.
       const newline = serverText !== '' && !serverText.endsWith('\n') ? '\n' : '';

@@ -317,3 +317,27 @@ describe('several servers on one stick', () => {
     expect((await knockstick(['seqgen', '1', '--host', '../x', ...files()])).exitCode).toBe(2);
   });
 });
+
+describe('shared settings', () => {
+  it('never uses the panic ports, exclusions and SSH ports named in the server and stick settings', async () => {
+    const serverConfig = join(dir.path, 'server.conf');
+    await writeFile(serverConfig, 'panic_sequence = 40000,40001,40002\nexclude = 40003\n');
+    await mkdir(join(stickRoot, '.ssh'), { recursive: true });
+    await writeFile(join(stickRoot, '.ssh', 'knockstick.conf'), '[home]\nexclude = 40004-40005\n');
+    await writeFile(join(stickRoot, '.ssh', 'config'), 'Host home\n  HostName 198.51.100.1\n  Port 40006\n');
+    const result = await knockstick(['seqgen', '6', '--length', '3', '--ports', '40000-40009', '--server-config', serverConfig, ...files()]);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toMatch(/7 port\(s\) excluded by .*server.conf, .*knockstick.conf, .*config \(Port\)/);
+    const ports = new Set((await readFile(server, 'utf8')).match(/\d+/g)?.map(Number));
+    expect([...ports].sort()).toEqual([40007, 40008, 40009]);
+  });
+
+  it('refuses a settings file with a typo and writes nothing', async () => {
+    const serverConfig = join(dir.path, 'server.conf');
+    await writeFile(serverConfig, 'panic_sequense = 40000,40001,40002\n');
+    const result = await knockstick(['seqgen', '5', '--server-config', serverConfig, ...files()]);
+    expect(result.exitCode).toBe(3);
+    expect(result.stderr).toMatch(/server.conf:1: unknown key "panic_sequense"/);
+    expect(await snapshot()).toEqual({ server: null, stick: null, stickDir: '' });
+  });
+});
