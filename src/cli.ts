@@ -5,12 +5,13 @@ import type { Command, CommandContext, Output } from './core/command.js';
 import { ExitCode, KnockstickError } from './core/errors.js';
 import { notBuiltCommand } from './core/not-built.js';
 import { callhomeCommand } from './callhome/index.js';
+import { panicCommand } from './panic/index.js';
 import { seqgenCommand } from './seqgen/index.js';
 
 const COMMANDS: readonly Command[] = [
   callhomeCommand,
   seqgenCommand,
-  notBuiltCommand('panic', 'send, write or rotate the panic knock that stops knockd and closes every door', 'it arrives with the panic issue.', 'script --out panic'),
+  panicCommand,
   notBuiltCommand('usbsetup', 'prepare an encrypted (LUKS) stick with a key, an ssh config, sequences and the callhome launcher', 'it arrives with the usbsetup issue.', '--device /dev/sdb'),
   notBuiltCommand('secureon', 'open and mount the stick\'s encrypted volume', 'it arrives with the usbsetup issue.', ''),
   notBuiltCommand('secureoff', 'unmount and close the stick\'s encrypted volume', 'it arrives with the usbsetup issue.', ''),

@@ -10,6 +10,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
+import { DOORS_CHAIN, NFT_DOORS4, NFT_DOORS6, NFT_TABLE, doorCommands, type FirewallKind } from '../core/firewall.js';
 
 export const LAB_PREFIX = 'ksl';
 export const SERVER_ADDR = '198.18.0.1';
@@ -154,6 +155,32 @@ export interface KnockdHandle {
 }
 
 /**
+ * Starts knockd as a daemon (-d), the way a server runs it: it writes `pidfile` and logs to the
+ * config's logfile. Returns its pid once it listens; teardown kills it with the namespace.
+ */
+export async function startKnockdDaemon(lab: Lab, configFile: string, pidfile: string, logFile: string): Promise<number> {
+  await rm(pidfile, { force: true });
+  await lab.run(lab.serverNs, '/usr/sbin/knockd', ['-d', '-c', configFile, '-i', lab.serverIf, '-p', pidfile]);
+  let pid = NaN;
+  const up = await waitFor(async () => {
+    pid = Number((await readFile(pidfile, 'utf8').catch(() => '')).trim());
+    const log = await readFile(logFile, 'utf8').catch(() => '');
+    return Number.isInteger(pid) && pid > 1 && log.includes('listening on');
+  }, 5000);
+  if (!up) throw new Error(`knockd -d did not start:\n${await readFile(logFile, 'utf8').catch(() => '(no log)')}`);
+  return pid;
+}
+
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
  * Starts the real knockd in the server namespace on `config` (knockd.conf text) and waits until it
  * listens. Fails with knockd's own output if it exits or does not come up within 5 s.
  */
@@ -258,7 +285,7 @@ export async function startSshd(lab: Lab): Promise<SshdHandle> {
   };
 }
 
-export type FirewallKind = 'iptables' | 'nftables';
+export type { FirewallKind } from '../core/firewall.js';
 
 export interface Firewall {
   readonly kind: FirewallKind;
@@ -274,34 +301,36 @@ export interface Firewall {
  * pass; doors live in a dedicated place (an iptables chain, an nftables set) that knockd fills.
  */
 export async function setupFirewall(lab: Lab, kind: FirewallKind): Promise<Firewall> {
+  const door = doorCommands(kind, SSH_PORT);
   if (kind === 'iptables') {
     for (const rule of [
-      ['-N', 'KNOCKSTICK_DOORS'],
+      ['-N', DOORS_CHAIN],
       ['-A', 'INPUT', '-i', 'lo', '-j', 'ACCEPT'],
       ['-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT'],
-      ['-A', 'INPUT', '-j', 'KNOCKSTICK_DOORS'],
+      ['-A', 'INPUT', '-j', DOORS_CHAIN],
       ['-P', 'INPUT', 'DROP'],
     ]) {
       await lab.run(lab.serverNs, 'iptables', rule);
     }
-    const door = `KNOCKSTICK_DOORS -s %IP% -p tcp --dport ${SSH_PORT} -j ACCEPT`;
     return {
       kind,
-      startCommand: `iptables -A ${door}`,
-      stopCommand: `iptables -D ${door}`,
-      doorOpen: async () => (await lab.run(lab.serverNs, 'iptables', ['-S', 'KNOCKSTICK_DOORS'])).includes(CLIENT_ADDR),
+      startCommand: door.start,
+      stopCommand: door.stop,
+      doorOpen: async () => (await lab.run(lab.serverNs, 'iptables', ['-S', DOORS_CHAIN])).includes(CLIENT_ADDR),
     };
   }
   const rules = join(lab.dir, 'firewall.nft');
   await writeFile(
     rules,
-    `table inet knockstick {
-  set doors4 { type ipv4_addr; }
+    `table inet ${NFT_TABLE} {
+  set ${NFT_DOORS4} { type ipv4_addr; }
+  set ${NFT_DOORS6} { type ipv6_addr; }
   chain input {
     type filter hook input priority 0; policy drop;
     iif lo accept
     ct state established,related accept
-    ip saddr @doors4 tcp dport ${SSH_PORT} accept
+    ip saddr @${NFT_DOORS4} tcp dport ${SSH_PORT} accept
+    ip6 saddr @${NFT_DOORS6} tcp dport ${SSH_PORT} accept
   }
 }
 `,
@@ -309,9 +338,9 @@ export async function setupFirewall(lab: Lab, kind: FirewallKind): Promise<Firew
   await lab.run(lab.serverNs, 'nft', ['-f', rules]);
   return {
     kind,
-    startCommand: 'nft add element inet knockstick doors4 { %IP% }',
-    stopCommand: 'nft delete element inet knockstick doors4 { %IP% }',
-    doorOpen: async () => (await lab.run(lab.serverNs, 'nft', ['list', 'set', 'inet', 'knockstick', 'doors4'])).includes(CLIENT_ADDR),
+    startCommand: door.start,
+    stopCommand: door.stop,
+    doorOpen: async () => (await lab.run(lab.serverNs, 'nft', ['list', 'set', 'inet', NFT_TABLE, NFT_DOORS4])).includes(CLIENT_ADDR),
   };
 }
 

@@ -1,0 +1,48 @@
+// Where doors live in the firewall, and the knockd commands that open, close and flush them.
+// Doors go into a place of their own (an iptables chain, an nftables set) so that panic closes
+// every door with one flush, whatever knockd's children were doing.
+//
+//   iptables: INPUT ... -j KNOCKSTICK_DOORS; a door is "-A KNOCKSTICK_DOORS -s IP -p tcp --dport 22 -j ACCEPT"
+//   nftables: table inet knockstick, sets doors4/doors6 consulted by the input chain's ssh rule
+
+import { shellQuote } from './shell.js';
+
+export type FirewallKind = 'iptables' | 'nftables';
+
+export const DOORS_CHAIN = 'KNOCKSTICK_DOORS';
+export const NFT_TABLE = 'knockstick';
+export const NFT_DOORS4 = 'doors4';
+export const NFT_DOORS6 = 'doors6';
+
+export function isFirewallKind(value: string): value is FirewallKind {
+  return value === 'iptables' || value === 'nftables';
+}
+
+/** knockd start_command / stop_command for an IPv4 door to `sshPort` (knockd fills in %IP%). */
+export function doorCommands(kind: FirewallKind, sshPort: number): { start: string; stop: string } {
+  if (kind === 'iptables') {
+    const rule = `${DOORS_CHAIN} -s %IP% -p tcp --dport ${sshPort} -j ACCEPT`;
+    return { start: `iptables -A ${rule}`, stop: `iptables -D ${rule}` };
+  }
+  return {
+    start: `nft add element inet ${NFT_TABLE} ${NFT_DOORS4} { %IP% }`,
+    stop: `nft delete element inet ${NFT_TABLE} ${NFT_DOORS4} { %IP% }`,
+  };
+}
+
+/** Closes every door at once (both address families; a missing IPv6 part is not an error). */
+export function flushDoorsCommand(kind: FirewallKind): string {
+  return kind === 'iptables'
+    ? `iptables -F ${DOORS_CHAIN}; ip6tables -F ${DOORS_CHAIN} 2>/dev/null`
+    : `nft flush set inet ${NFT_TABLE} ${NFT_DOORS4}; nft flush set inet ${NFT_TABLE} ${NFT_DOORS6} 2>/dev/null`;
+}
+
+/**
+ * The panic stanza's command: stop knockd by its pidfile (falling back to its name when the pidfile
+ * is missing), then flush every door. Not `killall knockd` alone: that also kills the children
+ * waiting to run stop_command, so a door opened just before would stay open; the flush closes it
+ * whatever happened to them. The pidfile path is shell-quoted: knockd runs this through sh -c.
+ */
+export function panicCommand(kind: FirewallKind, pidfile: string): string {
+  return `kill -TERM "$(cat ${shellQuote(pidfile)})" 2>/dev/null || pkill -TERM -x knockd; ${flushDoorsCommand(kind)}`;
+}

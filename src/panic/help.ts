@@ -1,0 +1,57 @@
+export function panicHelp(cmd: string): string {
+  return `Usage:
+  ${cmd} script [ALIAS] [--host ADDR] [--sequence P1,P2,...] [--out FILE]
+  ${cmd} send   [ALIAS] [--host ADDR] [--sequence P1,P2,...]
+  ${cmd} rotate [ALIAS] [--knockd-conf PATH] [--firewall iptables|nftables] [--pidfile PATH] [--stick DIR] [--host ADDR]
+  ${cmd} stanza [--sequence P1,P2,...] [--firewall iptables|nftables] [--pidfile PATH]
+
+The kill switch for a lost stick. On the server, knockd has a [panic] stanza: its own sequence,
+tcpflags = syn, and a command that stops knockd by its pidfile and flushes every door it opened
+(the KNOCKSTICK_DOORS iptables chain, or the knockstick nftables sets), so a door opened just
+before is closed too. After a panic, no knock opens anything until you restart knockd.
+
+  script   writes a standalone POSIX sh file (default ./panic, mode 0600) for a shell account you
+           can reach from anywhere. Run it there with \`sh panic\` (no exec permission, no node
+           needed; dash, busybox sh and bash all work). It sends the knock with python3, perl,
+           bash's /dev/tcp or nc, whichever it finds first (PANIC_METHOD=nc to choose), says which,
+           and never waits long.
+  send     sends the panic knock from this machine.
+  rotate   makes a new panic sequence whose ports no one-time sequence uses (out of phase), puts
+           it into knockd.conf's [panic] stanza (added if missing), the server settings and, with
+           --stick, the stick settings; writes the new script when the address is known; checks
+           the new knockd.conf first (knockd dies on a config error at SIGHUP), then reloads knockd
+           by its pidfile and checks that it survived. Run it on the server, and after every panic.
+  stanza   prints the [panic] stanza for knockd.conf.
+
+Where the sequence and address come from: --sequence and --host first; else the stick's
+.ssh/knockstick.conf ([ALIAS] panic_sequence, panic_host); else the server settings
+(/etc/knockstick/server.conf, --server-config); the address else from the HostName of ALIAS
+(default "home") in the stick's .ssh/config. seqgen never uses a panic port in a one-time sequence.
+
+Options:
+  --stick DIR            the mounted stick (default: $KNOCKSTICK_STICK, else the current directory)
+  --host ADDR            where to send the panic knock
+  --sequence P1,P2,...   the panic sequence (TCP ports, at least 3)
+  --out FILE             where the script goes (default ./panic)
+  --server-config PATH   server settings (default /etc/knockstick/server.conf)
+  --knockd-conf PATH     rotate: knockd's config (default: server settings, else /etc/knockd.conf)
+  --pidfile PATH         rotate/stanza: knockd's pidfile (default: server settings, else /run/knockd.pid)
+  --firewall KIND        rotate/stanza: iptables or nftables (default: server settings, else iptables)
+  --length N             rotate: ports in the new sequence (default 5)
+  --no-reload            rotate: do not SIGHUP knockd
+  -h, --help             this help
+
+Examples:
+  ${cmd} rotate --stick /mnt/secure --host home.example.org
+  ${cmd} script --host home.example.org --sequence 47113,52981,60210,33307,41999
+  scp panic shell.example.net:   then, when the stick is gone:   ssh shell.example.net sh panic
+  ${cmd} send home
+
+Exit codes:
+  0  done
+  2  bad command line, or no panic sequence / address known
+  3  a settings file or knockd.conf is invalid (file and line named); nothing written or reloaded
+  6  a file could not be read or written
+  1  unexpected error (e.g. knockd died at reload)
+`;
+}

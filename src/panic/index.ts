@@ -1,0 +1,300 @@
+// panic: the kill switch for a lost stick.
+//   panic script   write the standalone `sh panic` file for a shell account
+//   panic send     send the panic knock from a machine with the toolkit
+//   panic rotate   make a new panic sequence; update knockd.conf, the settings and the script
+//   panic stanza   print the knockd.conf [panic] stanza
+
+import { kill } from 'node:process';
+import { join, resolve } from 'node:path';
+import { resolveAddress } from '../callhome/index.js';
+import { parseCommandLine, parseInteger } from '../core/args.js';
+import type { Command, CommandContext } from '../core/command.js';
+import { SERVER_CONFIG_PATH, STICK_CONFIG_NAME, readConfig, setConfigValue, settingsFor, type Settings } from '../core/config.js';
+import { ExitCode, InvalidFileError, KnockstickError, ioError, usageError } from '../core/errors.js';
+import { readTextIfExists, writeAtomically } from '../core/files.js';
+import { isFirewallKind, type FirewallKind } from '../core/firewall.js';
+import { DEFAULT_RANGE, cryptoRandom, generateSequences } from '../core/generate.js';
+import { attemptPackets, netKnocker } from '../core/knock.js';
+import { parseKnockdConf, withPanicStanza } from '../core/knockd-conf.js';
+import { formatSequence, parseSequenceFile, unusedLines, type Sequence } from '../core/sequences.js';
+import { hostConfigFrom } from '../core/ssh-config.js';
+import { DEFAULT_HOST, isValidHostAlias, resolveStickRoot, stickLayout } from '../core/stick.js';
+import { loadTemplate } from '../core/templates.js';
+import { panicHelp } from './help.js';
+import { renderPanicScript, renderPanicStanza } from './render.js';
+
+export const DEFAULT_KNOCKD_CONF = '/etc/knockd.conf';
+export const DEFAULT_PIDFILE = '/run/knockd.pid';
+export const DEFAULT_PANIC_LENGTH = 5;
+
+const FLAGS = {
+  stick: { type: 'string' },
+  host: { type: 'string' },
+  sequence: { type: 'string' },
+  out: { type: 'string' },
+  'server-config': { type: 'string' },
+  'knockd-conf': { type: 'string' },
+  pidfile: { type: 'string' },
+  firewall: { type: 'string' },
+  length: { type: 'string' },
+  'no-reload': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parseCommandLine<typeof FLAGS>>['values'];
+
+interface Context {
+  readonly values: Values;
+  readonly alias: string;
+  readonly command: CommandContext;
+}
+
+export const panicCommand: Command = {
+  name: 'panic',
+  summary: 'write, send or rotate the panic knock that stops knockd and closes every door',
+  help: panicHelp,
+  async run(context) {
+    const { values, positionals } = parseCommandLine(context.args, FLAGS, context.invokedAs);
+    if (values.help === true) {
+      context.stdout.write(panicHelp(context.invokedAs));
+      return ExitCode.OK;
+    }
+    const [sub, alias = DEFAULT_HOST, extra] = positionals;
+    if (extra !== undefined) throw usageError(`unexpected argument ${JSON.stringify(extra)}`, `see \`${context.invokedAs} --help\``);
+    if (!isValidHostAlias(alias)) throw usageError(`ALIAS must be an alias of the stick's ssh config, got ${JSON.stringify(alias)}`);
+    const ctx: Context = { values, alias, command: context };
+    switch (sub) {
+      case 'script':
+        return script(ctx);
+      case 'send':
+        return send(ctx);
+      case 'rotate':
+        return rotate(ctx);
+      case 'stanza':
+        return stanza(ctx);
+      default:
+        throw usageError(
+          sub === undefined ? 'missing subcommand: script, send, rotate or stanza' : `unknown subcommand ${JSON.stringify(sub)}`,
+          `see \`${context.invokedAs} --help\``,
+        );
+    }
+  },
+};
+
+function parseSequenceFlag(text: string): Sequence {
+  const parsed = parseSequenceFile(` ${text}\n`, '--sequence', 'server');
+  if (parsed.problems.length > 0) throw usageError(`--sequence: ${parsed.problems.map((p) => p.message).join('; ')}`);
+  const seq = parsed.file.lines[0]?.sequence;
+  if (seq == null) throw usageError('--sequence is empty');
+  return seq;
+}
+
+function checkHost(host: string, source: string): string {
+  if (!/^[A-Za-z0-9.:-]+$/.test(host)) throw usageError(`${source} must be a host name or an address, got ${JSON.stringify(host)}`);
+  return host;
+}
+
+async function stickSettings(ctx: Context): Promise<{ settings: Settings; root: string }> {
+  const root = resolveStickRoot({ flag: ctx.values.stick, env: ctx.command.env, cwd: ctx.command.cwd });
+  const config = await readConfig(join(stickLayout(root).sshDir, STICK_CONFIG_NAME), 'stick');
+  return { settings: settingsFor(config, ctx.alias), root };
+}
+
+async function serverSettings(ctx: Context): Promise<Settings> {
+  return (await readConfig(resolve(ctx.command.cwd, ctx.values['server-config'] ?? SERVER_CONFIG_PATH), 'server')).global;
+}
+
+/** --sequence, else the stick's settings for the alias, else the server's settings. */
+async function panicSequence(ctx: Context): Promise<Sequence> {
+  if (ctx.values.sequence !== undefined) return parseSequenceFlag(ctx.values.sequence);
+  const fromStick = (await stickSettings(ctx)).settings.panicSequence;
+  if (fromStick !== undefined) return fromStick;
+  const fromServer = (await serverSettings(ctx)).panicSequence;
+  if (fromServer !== undefined) return fromServer;
+  throw usageError('no panic sequence known: pass --sequence P1,P2,... or make one with `knockstick panic rotate`');
+}
+
+/** --host, else panic_host of the stick's settings, else the HostName of the alias in the stick's ssh config. */
+async function panicHost(ctx: Context): Promise<string> {
+  if (ctx.values.host !== undefined) return checkHost(ctx.values.host, '--host');
+  const { settings, root } = await stickSettings(ctx);
+  if (settings.panicHost !== undefined) return settings.panicHost;
+  const sshConfig = stickLayout(root).sshConfig;
+  const text = await readTextIfExists(sshConfig);
+  if (text !== null) return checkHost(hostConfigFrom(text, sshConfig, ctx.alias).hostName, `HostName of "${ctx.alias}"`);
+  throw usageError(`no address for the panic knock: pass --host ADDR (or run from the stick, whose ssh config names ${ctx.alias}'s HostName)`);
+}
+
+async function writeScript(path: string, host: string, sequence: Sequence): Promise<void> {
+  const text = renderPanicScript(await loadTemplate('panic.sh'), host, sequence);
+  await writeAtomically(path, text);
+}
+
+async function script(ctx: Context): Promise<number> {
+  const [host, sequence] = [await panicHost(ctx), await panicSequence(ctx)];
+  const out = resolve(ctx.command.cwd, ctx.values.out ?? 'panic');
+  await writeScript(out, host, sequence);
+  ctx.command.stdout.write(
+    `Wrote ${out} (mode 0600): the panic knock for ${host}, ${sequence.length} ports.\n` +
+      'Copy it to a shell account you can reach from anywhere; run it there with `sh panic`.\n',
+  );
+  return ExitCode.OK;
+}
+
+async function send(ctx: Context): Promise<number> {
+  const [host, sequence] = [await panicHost(ctx), await panicSequence(ctx)];
+  const target = await resolveAddress(host, 4);
+  const { clearing, sequence: knocks } = attemptPackets(sequence);
+  for (const knock of clearing) await netKnocker.send(target, knock);
+  for (const knock of knocks) {
+    await new Promise((r) => setTimeout(r, 10));
+    await netKnocker.send(target, knock);
+  }
+  ctx.command.stdout.write(
+    `Sent the panic knock (${knocks.length} ports) to ${host} (${target.address}).\n` +
+      'knockd should now be stopped and every door closed; nothing opens until knockd is restarted on the server.\n',
+  );
+  return ExitCode.OK;
+}
+
+interface ServerSide {
+  readonly knockdConf: string;
+  readonly pidfile: string;
+  readonly firewall: FirewallKind;
+  readonly serverConfigPath: string;
+}
+
+async function serverSide(ctx: Context): Promise<ServerSide> {
+  const settings = await serverSettings(ctx);
+  const firewall = ctx.values.firewall ?? settings.firewall ?? 'iptables';
+  if (!isFirewallKind(firewall)) throw usageError(`--firewall must be iptables or nftables, got ${JSON.stringify(firewall)}`);
+  return {
+    knockdConf: resolve(ctx.command.cwd, ctx.values['knockd-conf'] ?? settings.knockdConf ?? DEFAULT_KNOCKD_CONF),
+    pidfile: resolve(ctx.command.cwd, ctx.values.pidfile ?? settings.pidfile ?? DEFAULT_PIDFILE),
+    firewall,
+    serverConfigPath: resolve(ctx.command.cwd, ctx.values['server-config'] ?? SERVER_CONFIG_PATH),
+  };
+}
+
+async function stanza(ctx: Context): Promise<number> {
+  const side = await serverSide(ctx);
+  const sequence = await panicSequence(ctx);
+  ctx.command.stdout.write(renderPanicStanza(await loadTemplate('knockd-panic.conf'), sequence, side.firewall, side.pidfile));
+  return ExitCode.OK;
+}
+
+/** Every port used by any one-time file of the config (used lines too): the panic ports avoid them all. */
+async function portsInOneTimeFiles(files: readonly string[]): Promise<Set<number>> {
+  const ports = new Set<number>();
+  for (const file of files) {
+    const text = await readTextIfExists(file);
+    if (text === null) continue;
+    for (const line of parseSequenceFile(text, file, 'server').file.lines) for (const k of line.sequence ?? []) ports.add(k.port);
+  }
+  return ports;
+}
+
+/** Checks what knockd will check at SIGHUP, and what it would not notice. Throws; writes nothing. */
+async function verifyKnockdConf(text: string, path: string): Promise<void> {
+  const { conf, problems } = parseKnockdConf(text, path);
+  for (const door of conf.doors) {
+    if (door.oneTimeFile === null) continue;
+    const file = await readTextIfExists(door.oneTimeFile);
+    const unused = file === null ? 0 : unusedLines(parseSequenceFile(file, door.oneTimeFile, 'server').file).length;
+    if (unused === 0) {
+      problems.push({
+        file: path,
+        line: door.line,
+        message: `[${door.name}]: ${door.oneTimeFile} ${file === null ? 'does not exist' : 'has no unused sequence'}; knockd exits at reload`,
+      });
+    }
+  }
+  if (problems.length > 0) throw new InvalidFileError(problems, 'knockd dies on a config error at SIGHUP, so nothing was written or reloaded');
+}
+
+async function rotate(ctx: Context): Promise<number> {
+  const out = ctx.command.stdout;
+  const side = await serverSide(ctx);
+  const confText = await readTextIfExists(side.knockdConf);
+  if (confText === null) throw ioError('read', side.knockdConf, Object.assign(new Error('missing'), { code: 'ENOENT' }));
+  const current = parseKnockdConf(confText, side.knockdConf);
+  if (current.problems.length > 0) throw new InvalidFileError(current.problems, 'fix knockd.conf first; nothing was written');
+
+  // Every panic port out of phase: none appears in any one-time file, used lines included, nor in
+  // any other door's fixed sequence.
+  const avoidPorts = await portsInOneTimeFiles(current.conf.doors.flatMap((d) => (d.oneTimeFile === null ? [] : [d.oneTimeFile])));
+  for (const door of current.conf.doors) if (door.name !== 'panic') for (const k of door.sequence ?? []) avoidPorts.add(k.port);
+  const length = ctx.values.length === undefined ? DEFAULT_PANIC_LENGTH : parseInteger('--length', ctx.values.length, 3, 32);
+  const sequence =
+    ctx.values.sequence !== undefined
+      ? parseSequenceFlag(ctx.values.sequence)
+      : (generateSequences(cryptoRandom, { count: 1, length, range: DEFAULT_RANGE, exclude: avoidPorts, avoid: new Set() })[0] as Sequence);
+  if (sequence.every((k) => avoidPorts.has(k.port))) {
+    throw usageError('the panic sequence needs at least one port that no one-time sequence uses (out of phase)');
+  }
+
+  const newConf = withPanicStanza(confText, renderPanicStanza(await loadTemplate('knockd-panic.conf'), sequence, side.firewall, side.pidfile));
+  await verifyKnockdConf(newConf, side.knockdConf);
+
+  const value = formatSequence(sequence);
+  await writeAtomically(side.knockdConf, newConf);
+  const serverConfigText = (await readTextIfExists(side.serverConfigPath)) ?? '# knockstick server settings (see `knockstick panic --help`)\n';
+  await writeAtomically(side.serverConfigPath, setConfigValue(serverConfigText, '', 'panic_sequence', value)).catch((error: unknown) => {
+    throw new KnockstickError('IO', `updated ${side.knockdConf} but not ${side.serverConfigPath}: ${(error as Error).message}`, { cause: error });
+  });
+  out.write(`New panic sequence (${sequence.length} ports, all out of phase) in ${side.knockdConf} and ${side.serverConfigPath}.\n`);
+
+  if (ctx.values.stick !== undefined || ctx.command.env.KNOCKSTICK_STICK !== undefined) {
+    const root = resolveStickRoot({ flag: ctx.values.stick, env: ctx.command.env, cwd: ctx.command.cwd });
+    const path = join(stickLayout(root).sshDir, STICK_CONFIG_NAME);
+    await writeAtomically(path, setConfigValue((await readTextIfExists(path)) ?? '', ctx.alias, 'panic_sequence', value));
+    out.write(`Updated ${path} [${ctx.alias}].\n`);
+  }
+
+  let host: string | undefined;
+  try {
+    host = await panicHost(ctx);
+  } catch {
+    host = undefined;
+  }
+  if (host !== undefined) {
+    const scriptPath = resolve(ctx.command.cwd, ctx.values.out ?? 'panic');
+    await writeScript(scriptPath, host, sequence);
+    out.write(`Wrote the new panic script ${scriptPath} for ${host}: replace the old one on your shell account.\n`);
+  } else {
+    out.write('No script written (no --host and no stick): run `knockstick panic script --host ADDR` for the new one.\n');
+  }
+
+  if (ctx.values['no-reload'] === true) {
+    out.write('Not reloaded (--no-reload): the new panic sequence is armed at knockd\'s next start or SIGHUP.\n');
+    return ExitCode.OK;
+  }
+  return reload(side.pidfile, out);
+}
+
+/** SIGHUP knockd by its pidfile, then check that it survived the reload. */
+async function reload(pidfile: string, out: { write(text: string): void }): Promise<number> {
+  const text = await readTextIfExists(pidfile);
+  const pid = text === null ? NaN : Number(text.trim());
+  const alive = (p: number): boolean => {
+    try {
+      kill(p, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!Number.isInteger(pid) || pid <= 1 || !alive(pid)) {
+    out.write(`knockd is not running (no live pid in ${pidfile}): the new panic sequence is armed when it starts.\n`);
+    return ExitCode.OK;
+  }
+  kill(pid, 'SIGHUP');
+  await new Promise((r) => setTimeout(r, 500));
+  if (!alive(pid)) {
+    throw new KnockstickError('INTERNAL', `knockd (pid ${pid}) died while reloading its config`, {
+      hint: 'check knockd\'s log; the config passed our checks, so please report this',
+    });
+  }
+  out.write(`Reloaded knockd (pid ${pid}); it is running with the new panic sequence.\n`);
+  return ExitCode.OK;
+}
