@@ -33,8 +33,8 @@ export function doorCommands(kind: FirewallKind, sshPort: number): { start: stri
 /** Closes every door at once (both address families; a missing IPv6 part is not an error). */
 export function flushDoorsCommand(kind: FirewallKind): string {
   return kind === 'iptables'
-    ? `iptables -F ${DOORS_CHAIN}; ip6tables -F ${DOORS_CHAIN} 2>/dev/null`
-    : `nft flush set inet ${NFT_TABLE} ${NFT_DOORS4}; nft flush set inet ${NFT_TABLE} ${NFT_DOORS6} 2>/dev/null`;
+    ? `iptables -F ${DOORS_CHAIN}; ip6tables -F ${DOORS_CHAIN} 2>/dev/null || true`
+    : `nft flush set inet ${NFT_TABLE} ${NFT_DOORS4}; nft flush set inet ${NFT_TABLE} ${NFT_DOORS6} 2>/dev/null || true`;
 }
 
 /**

@@ -129,7 +129,7 @@ describe.each<FirewallKind>(['iptables', 'nftables'])('panic with the real knock
   ])('`%s panic` (method %s) stops knockd and closes the door opened just before', async (shell, method) => {
     const pid = await doorOpenWithKnockd(w);
     const [file, ...pre] = shell.split(' ');
-    const env = method === '' ? { PATH: w.env.PATH as string } : { PATH: w.env.PATH as string, PANIC_METHOD: method };
+    const env: Record<string, string> = { PATH: w.env.PATH as string, ...(method === '' ? {} : { PANIC_METHOD: method }) };
     const started = Date.now();
     const result = await runIn(w.lab.clientNs, file as string, [...pre, w.panicScript], { env, timeoutMs: 30_000 });
     expect({ exitCode: result.exitCode, stderr: result.stderr }).toEqual({
