@@ -45,15 +45,6 @@ export function requireLab(): void {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 async function deleteNamespace(ns: string): Promise<void> {
   const pids = await execa('ip', ['netns', 'pids', ns], { reject: false });
   for (const pid of String(pids.stdout).split(/\s+/).filter(Boolean)) {
@@ -73,7 +64,7 @@ export async function removeLeftovers(): Promise<string[]> {
   for (const line of String(list.stdout).split('\n')) {
     const ns = line.split(' ')[0] ?? '';
     const match = new RegExp(`^${LAB_PREFIX}(\\d+)x\\d+[sc]$`).exec(ns);
-    if (match !== null && !isAlive(Number(match[1]))) {
+    if (match !== null && !isProcessAlive(Number(match[1]))) {
       await deleteNamespace(ns);
       removed.push(ns);
     }
