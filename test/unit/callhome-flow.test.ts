@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { callhome, type CallhomeDeps } from '../../src/callhome/index.js';
 import { DEFAULTS, type CallhomeOptions } from '../../src/callhome/options.js';
 import type { SshInvocation } from '../../src/callhome/ssh.js';
@@ -243,6 +244,27 @@ describe('callhome against a model of knockd', () => {
     expect(await readFile(sequencesFile, 'utf8')).toBe(homeBefore);
     expect((await readFile(`${sequencesFile}.office`, 'utf8')).startsWith('#')).toBe(true);
     expect(w.ssh[0]?.args).toContain('office');
+  });
+
+  it('a stick that cannot record the knock still connects, says so, and the next run catches up', async () => {
+    await writeStick(0);
+    const w = world();
+    const err: string[] = [];
+    // An immutable .ssh directory: readable, but no file can be created in it (even by root).
+    const sshDir = join(stick, '.ssh');
+    await execa('chattr', ['+i', sshDir]);
+    try {
+      const code = await callhome(options(), w.deps, { ...silent, stderr: { write: (t: string) => void err.push(t) } });
+      expect(code).toBe(0);
+    } finally {
+      await execa('chattr', ['-i', sshDir]);
+    }
+    expect(w.ssh).toHaveLength(1);
+    expect(err.join('')).toMatch(/warning: the door is open, but the stick could not record it.*now 1 behind/);
+    expect(await lockstep(w)).toEqual({ state: 'drift', stickAhead: -1 });
+    w.clock.advance(60_000);
+    expect(await run(w)).toBe(0);
+    expect(await lockstep(w)).toEqual({ state: 'in-step' });
   });
 
   it('--knock-only opens the door and does not run ssh', async () => {
