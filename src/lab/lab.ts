@@ -162,6 +162,25 @@ export async function startKnockdDaemon(lab: Lab, configFile: string, pidfile: s
   return pid;
 }
 
+/**
+ * Kills every process named `name` in a namespace (by `ip netns pids`, never by name host-wide):
+ * e.g. knockd's door keepers left behind by a knockd killed in a panic, which would otherwise run
+ * their stop_command later and close a door opened since.
+ */
+export async function killInNamespace(ns: string, name: string): Promise<void> {
+  const pids = String((await execa('ip', ['netns', 'pids', ns], { reject: false })).stdout).split(/\s+/).filter(Boolean);
+  for (const pid of pids) {
+    const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
+    if (comm.trim() === name) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+  }
+}
+
 export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
