@@ -145,6 +145,35 @@ describe.each<FirewallKind>(['iptables', 'nftables'])('panic with the real knock
     expect(await readFile(w.logFile, 'utf8')).toMatch(/panic: OPEN SESAME/);
   });
 
+  it('`knockstick panic send` from the client stops knockd too', async () => {
+    const pid = await doorOpenWithKnockd(w);
+    const result = await runIn(w.lab.clientNs, process.execPath, [join(DIST_BIN, 'knockstick.js'), 'panic', 'send', '--stick', w.stick.root], {
+      env: w.env,
+    });
+    expect({ exitCode: result.exitCode, stderr: result.stderr }).toEqual({ exitCode: 0, stderr: '' });
+    expect(result.stdout).toMatch(/Sent the panic knock \(5 ports\) to 198\.18\.0\.1/);
+    expect(await waitFor(async () => !isProcessAlive(pid), 5000, 50)).toBe(true);
+    expect(await w.firewall.doorOpen()).toBe(false);
+  });
+
+  it('rotate reloads a running knockd: the old panic script no longer works, the new one does', async () => {
+    const pid = await doorOpenWithKnockd(w);
+    const oldScript = join(w.lab.dir, 'panic.old');
+    await writeFile(oldScript, await readFile(w.panicScript, 'utf8'));
+    const rotate = await knockstick([
+      'panic', 'rotate', '--knockd-conf', w.knockdConf, '--server-config', join(w.lab.dir, 'server.conf'), '--pidfile', w.pidfile,
+      '--firewall', kind, '--stick', w.stick.root, '--host', SERVER_ADDR, '--out', w.panicScript,
+    ]);
+    expect(rotate).toMatchObject({ exitCode: 0 });
+    expect(rotate.stdout).toMatch(new RegExp(`Reloaded knockd \\(pid ${pid}\\)`));
+    w.panicSequence = /panic_sequence = ([\d,]+)/.exec(await readFile(join(w.lab.dir, 'server.conf'), 'utf8'))?.[1] ?? '';
+    expect((await runIn(w.lab.clientNs, 'dash', [oldScript], { env: { PATH: w.env.PATH as string } })).exitCode).toBe(0);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(isProcessAlive(pid)).toBe(true);
+    expect((await runIn(w.lab.clientNs, 'dash', [w.panicScript], { env: { PATH: w.env.PATH as string } })).exitCode).toBe(0);
+    expect(await waitFor(async () => !isProcessAlive(pid), 5000, 50)).toBe(true);
+  });
+
   it('after a panic, callhome with a valid next sequence fails and names panic lockdown', async () => {
     await doorOpenWithKnockd(w);
     expect((await runIn(w.lab.clientNs, 'dash', [w.panicScript], { env: { PATH: w.env.PATH as string } })).exitCode).toBe(0);
