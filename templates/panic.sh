@@ -53,26 +53,22 @@ knock_perl() {
     }' "$HOST" "$@"
 }
 
-knock_bash() {
-  for port in "$@"; do
-    bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$HOST" "$port" 2>/dev/null &
-    pid=$!
-    sleep "$HOLD"
-    kill "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-  done
+# One connection attempt in the background, abandoned after $HOLD seconds (its SYN is sent by then).
+attempt() {
+  "$@" &
+  pid=$!
+  sleep "$HOLD"
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
   return 0
 }
 
+knock_bash() {
+  for port in "$@"; do attempt bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$HOST" "$port" 2>/dev/null; done
+}
+
 knock_nc() {
-  for port in "$@"; do
-    nc "$HOST" "$port" </dev/null >/dev/null 2>&1 &
-    pid=$!
-    sleep "$HOLD"
-    kill "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-  done
-  return 0
+  for port in "$@"; do attempt nc "$HOST" "$port" </dev/null >/dev/null 2>&1; done
 }
 
 method=${PANIC_METHOD:-}
