@@ -64,6 +64,7 @@ attempt() {
 }
 
 knock_bash() {
+  # shellcheck disable=SC2016 # $0 and $1 are the inner bash's own arguments, expanded by it
   for port in "$@"; do attempt bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$HOST" "$port" 2>/dev/null; done
 }
 
