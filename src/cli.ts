@@ -7,11 +7,13 @@ import { notBuiltCommand } from './core/not-built.js';
 import { callhomeCommand } from './callhome/index.js';
 import { panicCommand } from './panic/index.js';
 import { seqgenCommand } from './seqgen/index.js';
+import { serverCommand } from './server/index.js';
 
 const COMMANDS: readonly Command[] = [
   callhomeCommand,
   seqgenCommand,
   panicCommand,
+  serverCommand,
   notBuiltCommand('usbsetup', 'prepare an encrypted (LUKS) stick with a key, an ssh config, sequences and the callhome launcher', 'it arrives with the usbsetup issue.', '--device /dev/sdb'),
   notBuiltCommand('secureon', 'open and mount the stick\'s encrypted volume', 'it arrives with the usbsetup issue.', ''),
   notBuiltCommand('secureoff', 'unmount and close the stick\'s encrypted volume', 'it arrives with the usbsetup issue.', ''),

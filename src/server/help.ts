@@ -1,0 +1,55 @@
+export function serverHelp(cmd: string): string {
+  return `Usage:
+  ${cmd} init --yes [--interface IFACE] --stick DIR [options]
+  ${cmd} init --yes --interface IFACE --out DIR --stick DIR    (a staging copy to test first)
+  ${cmd} init --yes --interface IFACE --dry-run                (print every file)
+
+Writes the server side from templates/:
+  /etc/knockd.conf                        [options] (interface, logfile, pidfile), the SSH door with
+                                          one_time_sequences, tcpflags = syn, %IP% start/stop
+                                          commands and cmd_timeout, and the [panic] stanza
+  /etc/knockstick/server.conf             settings shared by seqgen, panic and doctor
+  /etc/knockstick/firewall.nft            nftables baseline (--firewall nftables, the default), or
+  /etc/knockstick/iptables.rules (+ip6)   iptables-restore files (--firewall iptables), or
+  /etc/knockstick/ufw-before.rules        the chain to add to ufw's before.rules (--firewall ufw):
+                                          loopback and established allowed, new SSH dropped, the
+                                          doors in their own chain/table (panic flushes them)
+  /etc/ssh/sshd_config.d/knockstick.conf  keys only
+  /etc/systemd/system/knockd.service.d/knockstick.conf
+                                          knockd -d with a pidfile, restarted on crashes, not after
+                                          a panic
+  /etc/knockstick/ddclient.conf           with --ddns-*: dynamic DNS (fill the password in there)
+  /etc/knockd/ssh and STICK/.ssh/sequences  the first --count sequences, by seqgen, excluding the
+                                          panic ports
+It applies nothing: it prints the commands, with an automatic firewall rollback unless you confirm
+from a new connection, so it can never lock out the session it runs in. Existing files are not
+overwritten without --force; an existing sequence file never.
+
+Options:
+  -y, --yes              no questions (required for now: the wizard is not built yet)
+  --interface IFACE      the interface knockd listens on (default: that of the default route)
+  --out DIR              write every file into DIR instead, referring to each other there
+  --dry-run              print every file, write nothing
+  --firewall KIND        nftables (default), iptables or ufw
+  --ssh-port N           sshd's port (default 22)
+  --seq-timeout S        seconds to finish a knock (default 15)
+  --cmd-timeout S        seconds a door stays open (default 10)
+  --count N              first sequences (default 50)
+  --stick DIR            the mounted stick that gets the same sequences
+  --force                overwrite existing config files
+  --ddns-protocol P --ddns-server S --ddns-login L --ddns-hostname H
+                         a ddclient snippet for dynamic DNS
+  -h, --help             this help
+
+Examples:
+  ${cmd} init --yes --interface eth0 --stick /mnt/secure
+  ${cmd} init --yes --interface eth0 --out /tmp/ks --stick /mnt/secure --firewall iptables
+
+Exit codes:
+  0  done
+  2  bad command line
+  3  an existing settings or sequence file is invalid
+  6  a file exists already, or could not be written
+  1  unexpected error
+`;
+}

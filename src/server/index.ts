@@ -1,0 +1,177 @@
+// knockstick server init: the server side from templates/ — knockd.conf (SSH door + panic stanza),
+// the firewall baseline, sshd keys-only drop-in, systemd drop-in, settings, first sequences.
+// It writes files and prints how to apply them (with an automatic rollback for the firewall); it
+// never applies a firewall itself, so it cannot lock out the session it runs in.
+
+import { chmod, mkdir, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { execa } from 'execa';
+import { parseCommandLine, parseInteger } from '../core/args.js';
+import type { Command, CommandContext } from '../core/command.js';
+import { ExitCode, KnockstickError, usageError } from '../core/errors.js';
+import { readTextIfExists, writeAtomically } from '../core/files.js';
+import { DEFAULT_RANGE, cryptoRandom, generateSequences } from '../core/generate.js';
+import type { Sequence } from '../core/sequences.js';
+import { loadTemplate } from '../core/templates.js';
+import { seqgenCommand } from '../seqgen/index.js';
+import { serverHelp } from './help.js';
+import { TEMPLATE_NAMES, SYSTEM_PATHS, pathsIn, planServerFiles, type PlannedFile, type ServerFirewall } from './plan.js';
+
+const FLAGS = {
+  yes: { type: 'boolean', short: 'y' },
+  interface: { type: 'string' },
+  out: { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  firewall: { type: 'string' },
+  'ssh-port': { type: 'string' },
+  'seq-timeout': { type: 'string' },
+  'cmd-timeout': { type: 'string' },
+  count: { type: 'string' },
+  stick: { type: 'string' },
+  force: { type: 'boolean' },
+  'ddns-protocol': { type: 'string' },
+  'ddns-server': { type: 'string' },
+  'ddns-login': { type: 'string' },
+  'ddns-hostname': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const SAFE_PATH = /^\/[A-Za-z0-9._/-]*$/;
+const WORD = /^[A-Za-z0-9._@:-]+$/;
+
+export const serverCommand: Command = {
+  name: 'server',
+  summary: 'server init: knockd, firewall, sshd and systemd configs from templates, and the first sequences',
+  help: serverHelp,
+  async run(context) {
+    const { values, positionals } = parseCommandLine(context.args, FLAGS, context.invokedAs);
+    if (values.help === true) {
+      context.stdout.write(serverHelp(context.invokedAs));
+      return ExitCode.OK;
+    }
+    if (positionals[0] !== 'init' || positionals.length > 1) {
+      throw usageError(positionals[0] === undefined ? 'missing subcommand: init' : `unknown subcommand ${JSON.stringify(positionals.join(' '))}`, `see \`${context.invokedAs} --help\``);
+    }
+    return init(values, context);
+  },
+};
+
+type Values = ReturnType<typeof parseCommandLine<typeof FLAGS>>['values'];
+
+/** The interface of the default route, the usual answer to "which interface faces the Internet". */
+async function defaultInterface(): Promise<string | undefined> {
+  const route = await execa('ip', ['-o', 'route', 'show', 'default'], { reject: false });
+  return /\bdev (\S+)/.exec(String(route.stdout))?.[1];
+}
+
+function checked(value: string | undefined, flag: string, pattern: RegExp): string | undefined {
+  if (value !== undefined && !pattern.test(value)) throw usageError(`${flag}: ${JSON.stringify(value)} has characters that do not belong there`);
+  return value;
+}
+
+async function init(values: Values, context: CommandContext): Promise<number> {
+  if (values.yes !== true && !context.stderrIsTTY) {
+    throw usageError('no terminal to ask questions on: pass --yes and give the answers as flags (see --help)');
+  }
+  if (values.yes !== true) {
+    throw usageError('the interactive wizard is not built yet: pass --yes with --interface IFACE and the other flags you need');
+  }
+  const iface = checked(values.interface, '--interface', /^[A-Za-z0-9_.:-]{1,15}$/) ?? (await defaultInterface());
+  if (iface === undefined) throw usageError('no --interface given and no default route to guess it from');
+  const firewall = (values.firewall ?? 'nftables') as ServerFirewall;
+  if (!['nftables', 'iptables', 'ufw'].includes(firewall)) throw usageError(`--firewall must be nftables, iptables or ufw, got ${JSON.stringify(firewall)}`);
+  const out = values.out === undefined ? undefined : resolve(context.cwd, values.out);
+  if (out !== undefined) checked(out, '--out', SAFE_PATH);
+  const paths = out === undefined ? SYSTEM_PATHS : pathsIn(out);
+  const ddnsValues = [values['ddns-protocol'], values['ddns-server'], values['ddns-login'], values['ddns-hostname']];
+  if (ddnsValues.some((v) => v !== undefined) && ddnsValues.some((v) => v === undefined)) {
+    throw usageError('dynamic DNS needs all of --ddns-protocol, --ddns-server, --ddns-login and --ddns-hostname');
+  }
+  const ddns =
+    ddnsValues[0] === undefined
+      ? undefined
+      : {
+          protocol: checked(values['ddns-protocol'], '--ddns-protocol', WORD) as string,
+          server: checked(values['ddns-server'], '--ddns-server', WORD) as string,
+          login: checked(values['ddns-login'], '--ddns-login', WORD) as string,
+          hostname: checked(values['ddns-hostname'], '--ddns-hostname', WORD) as string,
+        };
+  const stick = values.stick === undefined ? undefined : resolve(context.cwd, values.stick);
+  const count = values.count === undefined ? 50 : parseInteger('--count', values.count, 2, 100_000);
+  const panicSequence = generateSequences(cryptoRandom, { count: 1, length: 5, range: DEFAULT_RANGE, exclude: new Set(), avoid: new Set() })[0] as Sequence;
+
+  const templates = Object.fromEntries(await Promise.all(TEMPLATE_NAMES.map(async (n) => [n, await loadTemplate(n)] as const)));
+  const files = planServerFiles(
+    {
+      interface: iface,
+      firewall,
+      sshPort: values['ssh-port'] === undefined ? 22 : parseInteger('--ssh-port', values['ssh-port'], 1, 65535),
+      seqTimeout: values['seq-timeout'] === undefined ? 15 : parseInteger('--seq-timeout', values['seq-timeout'], 1, 600),
+      cmdTimeout: values['cmd-timeout'] === undefined ? 10 : parseInteger('--cmd-timeout', values['cmd-timeout'], 1, 3600),
+      panicSequence,
+      ddns,
+      paths,
+    },
+    templates,
+  );
+
+  const stdout = context.stdout;
+  if (values['dry-run'] === true) {
+    for (const f of files) stdout.write(`==> ${f.path} (mode 0${f.mode.toString(8)}): ${f.what}\n${f.text}${f.text.endsWith('\n') ? '' : '\n'}\n`);
+    stdout.write(`==> ${paths.sequences}: ${count} one-time sequences, made by seqgen${stick === undefined ? ' (needs --stick)' : ` with the stick at ${stick}`}\n`);
+    return ExitCode.OK;
+  }
+  if (stick === undefined) throw usageError('--stick DIR is needed: the first sequences go to the server file and the stick together (seqgen)');
+
+  await refuseToOverwrite(files.map((f) => f.path).concat(paths.sequences), values.force === true);
+  for (const f of files) {
+    await mkdir(dirname(f.path), { recursive: true, mode: 0o755 });
+    await writeAtomically(f.path, f.text);
+    if (f.mode !== 0o600) await chmod(f.path, f.mode);
+    stdout.write(`wrote ${f.path}: ${f.what}\n`);
+  }
+  // seqgen reads the new server settings, so the panic ports are excluded from every sequence.
+  await seqgenCommand.run({
+    ...context,
+    args: [String(count), '--server-file', paths.sequences, '--stick', stick, '--server-config', paths.serverConfig],
+    invokedAs: 'seqgen',
+  });
+  stdout.write(nextSteps(firewall, files, paths.knockdConf));
+  return ExitCode.OK;
+}
+
+/** Never overwrite someone's knockd.conf or firewall silently. */
+async function refuseToOverwrite(paths: readonly string[], force: boolean): Promise<void> {
+  const existing: string[] = [];
+  for (const p of paths) if ((await stat(p).catch(() => null)) !== null) existing.push(p);
+  if (existing.length > 0 && !force) {
+    throw new KnockstickError('IO', `these files exist already: ${existing.join(', ')}`, {
+      hint: 'move them away, or write elsewhere with --out DIR and compare; --force overwrites them (the sequence file is never overwritten)',
+    });
+  }
+  const sequences = paths[paths.length - 1] as string;
+  if ((await readTextIfExists(sequences)) !== null) {
+    throw new KnockstickError('IO', `${sequences} exists: server init never replaces a sequence file`, { hint: 'use seqgen to refill it' });
+  }
+}
+
+function nextSteps(firewall: ServerFirewall, files: readonly PlannedFile[], knockdConf: string): string {
+  const fwFile = files.find((f) => /firewall\.nft|iptables\.rules|ufw-before/.test(f.path))?.path ?? '';
+  const apply =
+    firewall === 'nftables'
+      ? `nft -c -f ${fwFile} && nft -f ${fwFile}`
+      : firewall === 'iptables'
+        ? `iptables-restore --test < ${fwFile} && iptables-restore < ${fwFile}`
+        : `(edit /etc/ufw/before.rules as ${fwFile} says) && ufw reload`;
+  const undo = firewall === 'nftables' ? 'nft delete table inet knockstick' : firewall === 'iptables' ? 'iptables -P INPUT ACCEPT; iptables -F INPUT' : 'ufw disable';
+  return `
+Next, on the server as root (nothing above was applied):
+  1. sshd keys only:   sshd -t && systemctl reload ssh      (log in with your key from another terminal first!)
+  2. knockd:           systemctl daemon-reload && systemctl enable --now knockd
+  3. firewall, with an automatic rollback in case it cuts you off:
+       ${apply}
+       (sleep 120; [ -e /run/knockstick-keep ] || { ${undo}; }) &
+     then, from a NEW connection made with callhome, confirm it within 2 minutes:  touch /run/knockstick-keep
+  4. check everything:  knockstick doctor --knockd-conf ${knockdConf}
+`;
+}

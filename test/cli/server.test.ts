@@ -1,0 +1,49 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { knockstick, tempDir } from '../helpers/cli.js';
+
+let dir: { path: string; cleanup: () => Promise<void> };
+beforeEach(async () => {
+  dir = await tempDir();
+});
+afterEach(async () => dir.cleanup());
+
+describe('knockstick server init', () => {
+  it('--dry-run prints every file and writes nothing', async () => {
+    const out = join(dir.path, 'out');
+    const result = await knockstick(['server', 'init', '--yes', '--interface', 'eth0', '--out', out, '--dry-run']);
+    expect(result.exitCode).toBe(0);
+    for (const name of ['knockd.conf', 'server.conf', 'firewall.nft', 'sshd-knockstick.conf', 'knockd.service.conf']) {
+      expect(result.stdout).toContain(`==> ${join(out, name)}`);
+    }
+    expect(result.stdout).toMatch(/\[panic\][\s\S]*command += kill -TERM/);
+    await expect(readdir(out)).rejects.toThrow();
+  });
+
+  it('writes a ddclient snippet from the --ddns flags, with the password left to fill in', async () => {
+    const out = join(dir.path, 'out');
+    const stick = join(dir.path, 'stick');
+    await mkdir(stick);
+    const result = await knockstick([
+      'server', 'init', '--yes', '--interface', 'eth0', '--out', out, '--stick', stick,
+      '--ddns-protocol', 'dyndns2', '--ddns-server', 'members.example.net', '--ddns-login', 'me', '--ddns-hostname', 'home.example.net',
+    ]);
+    expect(result.exitCode).toBe(0);
+    const ddclient = await readFile(join(out, 'ddclient.conf'), 'utf8');
+    expect(ddclient).toMatch(/protocol=dyndns2\nserver=members.example.net\nlogin=me\npassword='FILL-IN-HERE'\nhome.example.net\n/);
+  });
+
+  it.each([
+    [['server'], /missing subcommand: init/],
+    [['server', 'init', '--interface', 'eth0'], /pass --yes/],
+    [['server', 'init', '--yes', '--interface', 'eth0;reboot'], /--interface: .* has characters/],
+    [['server', 'init', '--yes', '--interface', 'eth0', '--firewall', 'pf'], /--firewall must be nftables, iptables or ufw/],
+    [['server', 'init', '--yes', '--interface', 'eth0', '--ddns-login', 'me'], /needs all of --ddns-protocol/],
+    [['server', 'init', '--yes', '--interface', 'eth0', '--out', '/tmp/x'], /--stick DIR is needed/],
+  ])('%j is a usage error', async (args, message) => {
+    const result = await knockstick(args, { cwd: dir.path });
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(message);
+  });
+});
