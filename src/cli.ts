@@ -5,12 +5,14 @@ import type { Command, CommandContext, Output } from './core/command.js';
 import { ExitCode, KnockstickError } from './core/errors.js';
 import { notBuiltCommand } from './core/not-built.js';
 import { callhomeCommand } from './callhome/index.js';
+import { doctorCommand } from './doctor/index.js';
 import { panicCommand } from './panic/index.js';
 import { seqgenCommand } from './seqgen/index.js';
 import { serverCommand } from './server/index.js';
 
 const COMMANDS: readonly Command[] = [
   callhomeCommand,
+  doctorCommand,
   seqgenCommand,
   panicCommand,
   serverCommand,

@@ -20,6 +20,8 @@ export const ExitCode = {
   DOOR_CLOSED: 7,
   /** callhome: no sequence may be knocked (none left, or only the last, which would crash knockd). */
   EXHAUSTED: 8,
+  /** doctor: at least one finding is an error. */
+  FINDINGS: 9,
   /** The command exists but is not built yet in this version. */
   NOT_IMPLEMENTED: 69,
 } as const;
@@ -35,6 +37,7 @@ export type ErrorCode =
   | 'NOT_IMPLEMENTED'
   | 'DOOR_CLOSED'
   | 'EXHAUSTED'
+  | 'FINDINGS'
   | 'INTERNAL';
 
 /** An error the user can act on: `message` says what happened, `hint` what to do next. */

@@ -85,6 +85,34 @@ describe.each(['nftables', 'iptables'] as const)('server init --firewall %s with
         : (await lab.run(lab.serverNs, 'iptables', ['-S', 'KNOCKSTICK_DOORS'])).includes(CLIENT_ADDR);
     expect(await waitFor(async () => !(await doorListed()), 8000, 100)).toBe(true);
   });
+
+  it('doctor, run on the server, gives this setup a clean bill, and flags an invalid line in the one-time file', async () => {
+    const doctor = (...args: string[]) =>
+      runIn(lab.serverNs, 'sh', [
+        '-c',
+        'mount -t tmpfs tmpfs /run && mkdir -p /run/sshd && exec "$@"',
+        'sh',
+        process.execPath,
+        join(DIST_BIN, 'knockstick.js'),
+        'doctor',
+        '--knockd-conf', join(out, 'knockd.conf'),
+        '--server-config', join(out, 'server.conf'),
+        '--sshd-config', join(lab.dir, 'sshd', 'sshd_config'),
+        '--stick', stick.root,
+        '--warn-below', '5', // this lab made only 10 sequences
+        ...args,
+      ]);
+    const clean = await doctor('--json');
+    const report = JSON.parse(clean.stdout);
+    expect({ exitCode: clean.exitCode, problems: report.findings.filter((f: { severity: string }) => f.severity !== 'ok') }).toEqual({ exitCode: 0, problems: [] });
+    expect(report.findings.map((f: { id: string }) => f.id)).toEqual(
+      expect.arrayContaining(['knockd.conf', 'sequences:ssh', 'door:ssh', 'panic', 'knockd', 'interface', 'firewall', 'sshd', 'stick:config', 'stick:key', 'stick:sequences', 'lockstep']),
+    );
+    await writeFile(join(out, 'ssh'), `${await readFile(join(out, 'ssh'), 'utf8')} 41234 41235 41236\n`);
+    const broken = await doctor();
+    expect(broken.exitCode).toBe(9);
+    expect(broken.stdout).toMatch(/ERROR +\[ssh\] .*ssh has 1 invalid line.*ports separated by spaces/);
+  });
 });
 
 describe('server init', () => {

@@ -1,0 +1,233 @@
+// knockstick doctor's judgement: from facts gathered on the machine (facts.ts) to findings. Pure,
+// so every finding has a test on a deliberately broken set of facts.
+
+import { describeLockstep, lockstepOf } from '../core/lockstep.js';
+import { parseKnockdConf, type KnockdDoor } from '../core/knockd-conf.js';
+import { formatProblem } from '../core/errors.js';
+import { parseSequenceFile, unusedLines } from '../core/sequences.js';
+
+export type Severity = 'error' | 'warning' | 'ok';
+
+export interface Finding {
+  readonly id: string;
+  readonly severity: Severity;
+  /** One line: what was found. */
+  readonly message: string;
+  /** What to do about it (empty for ok). */
+  readonly fix: string;
+}
+
+export interface FileFact {
+  readonly text: string | null;
+  readonly mode: number | undefined;
+}
+
+export interface Facts {
+  readonly knockdConf: { readonly path: string } & FileFact;
+  /** one_time_sequences files named by knockd.conf, by path. */
+  readonly oneTimeFiles: ReadonlyMap<string, FileFact>;
+  /** knockd's pidfile and whether its pid is alive; undefined when not checked (--offline). */
+  readonly knockd?: { readonly pidfile: string; readonly pid: number | null; readonly alive: boolean };
+  /** The interface knockd listens on and its IPv4 addresses (null: no such interface). */
+  readonly iface?: { readonly name: string; readonly ipv4: readonly string[] | null };
+  /** `nft list ruleset` and `iptables-save` output (null when the tool is missing). */
+  readonly firewall?: { readonly nft: string | null; readonly iptables: string | null; readonly sshPort: number };
+  /** `sshd -T` output, or null when sshd could not be asked. */
+  readonly sshdT?: string | null;
+  readonly stick?: {
+    readonly root: string;
+    readonly alias: string;
+    readonly sshConfigError: string | null;
+    readonly identityFiles: ReadonlyArray<{ readonly path: string; readonly mode: number | undefined }>;
+    readonly sequences: { readonly path: string } & FileFact;
+    /** The server file to check lockstep against (--server-file, else the first one-time file). */
+    readonly serverFile: string | undefined;
+  };
+  readonly warnBelow: number;
+}
+
+const ok = (id: string, message: string): Finding => ({ id, severity: 'ok', message, fix: '' });
+const bad = (id: string, severity: 'error' | 'warning', message: string, fix: string): Finding => ({ id, severity, message, fix });
+const loose = (mode: number | undefined): boolean => mode !== undefined && (mode & 0o077) !== 0;
+
+function checkOneTimeFile(door: KnockdDoor, path: string, fact: FileFact | undefined, warnBelow: number): Finding[] {
+  const id = `sequences:${door.name}`;
+  if (fact?.text == null) return [bad(id, 'error', `[${door.name}] ${path} does not exist: knockd will not start`, `create it with seqgen`)];
+  const parsed = parseSequenceFile(fact.text, path, 'server');
+  const findings: Finding[] = [];
+  if (parsed.problems.length > 0) {
+    findings.push(
+      bad(
+        id,
+        'error',
+        `[${door.name}] ${path} has ${parsed.problems.length} invalid line(s); knockd then marks the wrong line and a one-time sequence works twice: ${parsed.problems
+          .slice(0, 3)
+          .map(formatProblem)
+          .join('; ')}`,
+        'fix or remove those lines (seqgen names each problem); never leave an invalid line in a server file',
+      ),
+    );
+  }
+  const unused = unusedLines(parsed.file).length;
+  if (unused <= 1) {
+    findings.push(
+      bad(`${id}:left`, 'error', `[${door.name}] ${path} has ${unused} unused sequence(s): knockd 0.8 crashes when it consumes its last one`, 'run seqgen 50 now'),
+    );
+  } else if (unused < warnBelow) {
+    findings.push(bad(`${id}:left`, 'warning', `[${door.name}] ${path} has only ${unused} unused sequences`, 'run seqgen 50 soon'));
+  }
+  if (!parsed.file.endsWithNewline) {
+    findings.push(bad(`${id}:newline`, 'warning', `[${door.name}] ${path} does not end with a newline: a naive append would merge two lines`, 'append with seqgen (it adds the newline first)'));
+  }
+  if (loose(fact.mode)) {
+    findings.push(bad(`${id}:mode`, 'warning', `[${door.name}] ${path} is readable by others (mode 0${(fact.mode ?? 0).toString(8)}): they can read your next sequences`, `chmod 600 ${path}`));
+  }
+  if (findings.length === 0) findings.push(ok(id, `[${door.name}] ${path}: valid, ${unused} unused`));
+  return findings;
+}
+
+/** The rule a start command adds, as the stop command must name it to delete it. */
+function undoes(start: string, stop: string): boolean {
+  const ipt = /^(ip6?tables)\s+(.*?)(?:-A|-I)\s+(\S+)(?:\s+\d+)?\s+(.*)$/.exec(start.trim());
+  if (ipt !== null) {
+    const [, tool, table, chain, rule] = ipt;
+    return stop.trim().replace(/\s+/g, ' ') === `${tool} ${table}-D ${chain} ${rule}`.replace(/\s+/g, ' ');
+  }
+  const nft = /^nft\s+add\s+element\s+(.*)$/.exec(start.trim());
+  if (nft !== null) return stop.trim().replace(/\s+/g, ' ') === `nft delete element ${nft[1]}`.replace(/\s+/g, ' ');
+  return false;
+}
+
+function checkDoors(doors: readonly KnockdDoor[]): Finding[] {
+  const findings: Finding[] = [];
+  for (const door of doors) {
+    const start = door.settings.get('start_command')?.value ?? door.settings.get('command')?.value;
+    const stop = door.settings.get('stop_command')?.value;
+    if (door.name === 'panic' || start === undefined) continue;
+    const id = `door:${door.name}`;
+    if (door.settings.get('tcpflags')?.value.toLowerCase().split(',').includes('syn') !== true) {
+      findings.push(bad(`${id}:syn`, 'warning', `[${door.name}] has no "tcpflags = syn": traffic to a real service on a knock port breaks sequences`, 'add tcpflags = syn'));
+    }
+    if (stop === undefined) findings.push(bad(id, 'error', `[${door.name}] opens a door but has no stop_command: it never closes`, 'add a stop_command that deletes what start_command adds'));
+    else if (!undoes(start, stop)) {
+      findings.push(bad(id, 'error', `[${door.name}] stop_command does not undo start_command: the door may stay open`, 'make stop_command delete exactly the rule or element start_command adds (-A/-I ↔ -D, add ↔ delete)'));
+    } else findings.push(ok(id, `[${door.name}] stop_command undoes start_command`));
+  }
+  return findings;
+}
+
+function checkPanic(doors: readonly KnockdDoor[], oneTimeFiles: ReadonlyMap<string, FileFact>): Finding[] {
+  const panic = doors.find((d) => d.name === 'panic');
+  if (panic === undefined) return [bad('panic', 'warning', 'no [panic] stanza: a lost stick cannot be answered with `sh panic`', 'knockstick panic rotate')];
+  const used = new Set<number>();
+  for (const [path, fact] of oneTimeFiles) {
+    for (const line of parseSequenceFile(fact.text ?? '', path, 'server').file.lines) for (const k of line.sequence ?? []) used.add(k.port);
+  }
+  const ports = (panic.sequence ?? []).map((k) => k.port);
+  const shared = ports.filter((p) => used.has(p));
+  if (ports.length > 0 && shared.length === ports.length) {
+    return [bad('panic', 'error', 'every panic port also appears in a one-time sequence: a normal knock could trip the panic', 'knockstick panic rotate (it picks ports no sequence uses)')];
+  }
+  if (shared.length > 0) return [bad('panic', 'warning', `${shared.length} panic port(s) also appear in one-time sequences`, 'knockstick panic rotate')];
+  return [ok('panic', 'the panic sequence is out of phase with every one-time sequence')];
+}
+
+function checkFirewall(fw: NonNullable<Facts['firewall']>): Finding {
+  const nft = fw.nft ?? '';
+  const ipt = fw.iptables ?? '';
+  const nftDrops = /hook input[^\n]*policy drop/.test(nft);
+  const iptDrops = /^:INPUT DROP/m.test(ipt) || /^-A INPUT .*-j (DROP|REJECT)\s*$/m.test(ipt);
+  const established = /ct state (established,related|\{ established, related \})[^\n]*accept/.test(nft) || /--ctstate (RELATED,)?ESTABLISHED(,RELATED)? -j ACCEPT/.test(ipt);
+  const openSsh = new RegExp(`^-A INPUT -p tcp -m tcp --dport ${fw.sshPort} -j ACCEPT$`, 'm').test(ipt) || new RegExp(`^\\s*tcp dport ${fw.sshPort} accept$`, 'm').test(nft);
+  if (openSsh) return bad('firewall', 'error', `port ${fw.sshPort} is accepted for everyone: the knock protects nothing`, `remove that rule; doors open port ${fw.sshPort} per address`);
+  if (!nftDrops && !iptDrops) return bad('firewall', 'error', 'the firewall does not drop new connections on INPUT: SSH is visible to the world', 'load the firewall from `knockstick server init`');
+  if (!established) return bad('firewall', 'error', 'the firewall does not accept established connections: sessions die when the door closes', 'accept ct state established,related first');
+  return ok('firewall', 'new connections are dropped, established ones accepted');
+}
+
+function checkSshd(sshdT: string | null): Finding {
+  if (sshdT === null) return bad('sshd', 'warning', 'could not ask sshd for its effective settings (sshd -T)', 'run doctor as root on the server');
+  const value = (key: string): string | undefined => new RegExp(`^${key} (\\S+)$`, 'm').exec(sshdT)?.[1];
+  if (value('passwordauthentication') !== 'no' || value('kbdinteractiveauthentication') === 'yes') {
+    return bad('sshd', 'error', 'sshd accepts passwords', 'install the keys-only drop-in from `knockstick server init`, then sshd -t && systemctl reload ssh');
+  }
+  return ok('sshd', 'sshd accepts keys only');
+}
+
+export function diagnose(facts: Facts): Finding[] {
+  const findings: Finding[] = [];
+  const conf = facts.knockdConf;
+  if (conf.text === null) return [bad('knockd.conf', 'error', `${conf.path} does not exist`, 'knockstick server init')];
+  const { conf: parsed, problems } = parseKnockdConf(conf.text, conf.path);
+  findings.push(
+    problems.length > 0
+      ? bad('knockd.conf', 'error', `${conf.path} has errors knockd stops at: ${problems.slice(0, 3).map(formatProblem).join('; ')}`, 'fix them before knockd (re)reads it')
+      : ok('knockd.conf', `${conf.path} parses`),
+  );
+  if (loose(conf.mode)) findings.push(bad('knockd.conf:mode', 'warning', `${conf.path} is readable by others: it holds the panic sequence`, `chmod 600 ${conf.path}`));
+  for (const door of parsed.doors) {
+    if (door.oneTimeFile !== null) findings.push(...checkOneTimeFile(door, door.oneTimeFile, facts.oneTimeFiles.get(door.oneTimeFile), facts.warnBelow));
+  }
+  findings.push(...checkDoors(parsed.doors), ...checkPanic(parsed.doors, facts.oneTimeFiles));
+  if (facts.knockd !== undefined) {
+    const k = facts.knockd;
+    findings.push(
+      k.alive
+        ? ok('knockd', `knockd is running (pid ${k.pid})`)
+        : bad('knockd', 'error', k.pid === null ? `knockd is not running (no pid in ${k.pidfile})` : `knockd is not running (pid ${k.pid} from ${k.pidfile} is gone)`, 'systemctl start knockd (after a panic: rotate the panic sequence first)'),
+    );
+  }
+  if (facts.iface !== undefined) {
+    const { name, ipv4 } = facts.iface;
+    findings.push(
+      ipv4 === null
+        ? bad('interface', 'error', `interface ${name} does not exist: knockd cannot listen`, 'set the interface in knockd.conf [options] and the systemd drop-in')
+        : ipv4.length === 0
+          ? bad('interface', 'error', `interface ${name} has no IPv4 address: knockd 0.8 filters on it`, 'give it its address before knockd starts')
+          : ok('interface', `interface ${name} has ${ipv4.join(', ')}`),
+    );
+  }
+  if (facts.firewall !== undefined) findings.push(checkFirewall(facts.firewall));
+  if (facts.sshdT !== undefined) findings.push(checkSshd(facts.sshdT));
+  if (facts.stick !== undefined) findings.push(...checkStick(facts.stick, facts));
+  return findings;
+}
+
+function checkStick(stick: NonNullable<Facts['stick']>, facts: Facts): Finding[] {
+  const findings: Finding[] = [];
+  findings.push(stick.sshConfigError === null ? ok('stick:config', `${stick.root}/.ssh/config has "${stick.alias}"`) : bad('stick:config', 'error', stick.sshConfigError, 'usbsetup writes a working .ssh/config'));
+  for (const key of stick.identityFiles) {
+    if (key.mode === undefined) findings.push(bad('stick:key', 'error', `${key.path} (IdentityFile) does not exist`, 'put the key there or fix IdentityFile'));
+    else if (loose(key.mode)) findings.push(bad('stick:key', 'error', `${key.path} is readable by others (mode 0${key.mode.toString(8)}): ssh refuses such a key`, 'chmod 600 it (on vfat/exfat: mount with umask=077)'));
+    else findings.push(ok('stick:key', `${key.path}: mode 0${key.mode.toString(8)}`));
+  }
+  const seq = stick.sequences;
+  if (seq.text === null) return [...findings, bad('stick:sequences', 'error', `${seq.path} does not exist`, 'seqgen')];
+  const parsed = parseSequenceFile(seq.text, seq.path, 'stick');
+  const unused = unusedLines(parsed.file).length;
+  findings.push(
+    parsed.problems.length > 0
+      ? bad('stick:sequences', 'error', `${seq.path}: ${parsed.problems.slice(0, 3).map(formatProblem).join('; ')}`, 'fix those lines')
+      : unused <= 1
+        ? bad('stick:sequences', 'error', `${seq.path} has ${unused} unused sequence(s): callhome refuses the last one`, 'seqgen 50 (or seqgen 50 --remote)')
+        : unused < facts.warnBelow
+          ? bad('stick:sequences', 'warning', `${seq.path} has only ${unused} unused sequences`, 'seqgen 50 soon')
+          : ok('stick:sequences', `${seq.path}: ${unused} unused`),
+  );
+  // Lockstep with the server file of the door that uses the same alias' file (the first one-time door).
+  const serverPath = stick.serverFile ?? [...facts.oneTimeFiles.keys()][0];
+  const serverFact = serverPath === undefined ? undefined : facts.oneTimeFiles.get(serverPath);
+  if (serverPath !== undefined && serverFact?.text != null && parsed.problems.length === 0) {
+    const server = parseSequenceFile(serverFact.text, serverPath, 'server');
+    if (server.problems.length === 0) {
+      const lockstep = lockstepOf(server.file, parsed.file);
+      const text = describeLockstep(lockstep, server.file, parsed.file);
+      findings.push(
+        lockstep.state === 'in-step' || lockstep.state === 'drift'
+          ? ok('lockstep', text)
+          : bad('lockstep', 'error', text, lockstep.state === 'tail-missing' ? 'seqgen repair' : 'compare the two files; see seqgen status'),
+      );
+    }
+  }
+  return findings;
+}

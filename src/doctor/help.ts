@@ -1,0 +1,44 @@
+export function doctorHelp(cmd: string): string {
+  return `Usage:
+  ${cmd} [--knockd-conf PATH] [--stick DIR [--host ALIAS]] [--server-file PATH] [--offline] [--json]
+
+Checks, on the server: knockd.conf parses the way knockd reads it; every one_time_sequences file is
+valid (an invalid line makes knockd mark the wrong line, so a sequence works twice), ends with a
+newline, has more than one unused line (knockd crashes on its last), is not readable by others;
+each door's stop_command undoes its start_command and it uses tcpflags = syn; the panic sequence is
+out of phase with every one-time sequence; knockd is running (its pidfile's pid is alive); its
+interface exists and has an IPv4 address; the firewall drops new connections, accepts established
+ones and does not accept SSH for everyone; sshd refuses passwords (sshd -T).
+On the stick (--stick): the ssh config entry, the key's permissions, sequences left, and lockstep
+with the server file (--server-file, else the first one-time file of knockd.conf).
+
+Every finding has a severity (ERROR, warning, ok), a one-line explanation and the fix.
+
+Options:
+  --knockd-conf PATH     knockd's config (default: server settings, else /etc/knockd.conf)
+  --server-config PATH   server settings (default /etc/knockstick/server.conf)
+  --pidfile PATH         knockd's pidfile (default: settings, knockd.conf, else /run/knockd.pid)
+  --interface IFACE      knockd's interface (default: knockd.conf [options] interface)
+  --sshd-config PATH     the sshd config to ask (default sshd's own)
+  --stick DIR            also check the stick
+  --host ALIAS           the stick's alias (default home)
+  --server-file PATH     the server file to compare the stick with
+  --offline              only the files: skip knockd, interface, firewall and sshd (for a copy
+                         written with server init --out)
+  --warn-below N         warn below this many unused sequences (default 10)
+  --json                 the findings as JSON
+  -h, --help             this help
+
+Examples:
+  ${cmd}
+  ${cmd} --knockd-conf /tmp/ks/knockd.conf --offline
+  ${cmd} --stick /mnt/secure --server-file /etc/knockd/ssh
+
+Exit codes:
+  0  no errors (warnings allowed)
+  9  at least one error
+  2  bad command line
+  3  the server settings file is invalid
+  1  unexpected error
+`;
+}

@@ -1,0 +1,134 @@
+// knockstick doctor: gathers facts about the server (and the stick) and prints the findings of
+// checks.ts, each with a severity, a one-line explanation and the fix.
+
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { execa } from 'execa';
+import { parseCommandLine, parseInteger } from '../core/args.js';
+import type { Command, CommandContext } from '../core/command.js';
+import { SERVER_CONFIG_PATH, readConfig } from '../core/config.js';
+import { ExitCode, usageError } from '../core/errors.js';
+import { fileMode, readTextIfExists } from '../core/files.js';
+import { parseKnockdConf } from '../core/knockd-conf.js';
+import { hostConfigFrom } from '../core/ssh-config.js';
+import { DEFAULT_HOST, isValidHostAlias, sequencesFileFor, stickLayout } from '../core/stick.js';
+import SSHConfig from 'ssh-config';
+import { diagnose, type Facts, type FileFact, type Finding } from './checks.js';
+import { doctorHelp } from './help.js';
+
+const FLAGS = {
+  'knockd-conf': { type: 'string' },
+  'server-config': { type: 'string' },
+  pidfile: { type: 'string' },
+  interface: { type: 'string' },
+  stick: { type: 'string' },
+  host: { type: 'string' },
+  'server-file': { type: 'string' },
+  offline: { type: 'boolean' },
+  'sshd-config': { type: 'string' },
+  json: { type: 'boolean' },
+  'warn-below': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export const doctorCommand: Command = {
+  name: 'doctor',
+  summary: 'check the server (knockd, sequence files, firewall, sshd) and the stick, and say how to fix each problem',
+  help: doctorHelp,
+  async run(context) {
+    const { values, positionals } = parseCommandLine(context.args, FLAGS, context.invokedAs);
+    if (values.help === true) {
+      context.stdout.write(doctorHelp(context.invokedAs));
+      return ExitCode.OK;
+    }
+    if (positionals.length > 0) throw usageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+    const findings = diagnose(await gather(values, context));
+    const errors = findings.filter((f) => f.severity === 'error').length;
+    const warnings = findings.filter((f) => f.severity === 'warning').length;
+    context.stdout.write(values.json === true ? `${JSON.stringify({ ok: errors === 0, errors, warnings, findings }, null, 2)}\n` : format(findings, errors, warnings));
+    return errors === 0 ? ExitCode.OK : ExitCode.FINDINGS;
+  },
+};
+
+type Values = ReturnType<typeof parseCommandLine<typeof FLAGS>>['values'];
+
+async function fileFact(path: string): Promise<FileFact> {
+  const text = await readTextIfExists(path);
+  return { text, mode: text === null ? undefined : await fileMode(path) };
+}
+
+async function run(file: string, args: readonly string[]): Promise<string | null> {
+  const result = await execa(file, [...args], { reject: false });
+  return result.exitCode === 0 ? String(result.stdout) : null;
+}
+
+async function gather(values: Values, context: CommandContext): Promise<Facts> {
+  const at = (p: string): string => resolve(context.cwd, p);
+  const settings = (await readConfig(at(values['server-config'] ?? SERVER_CONFIG_PATH), 'server')).global;
+  const confPath = at(values['knockd-conf'] ?? settings.knockdConf ?? '/etc/knockd.conf');
+  const knockdConf = { path: confPath, ...(await fileFact(confPath)) };
+  const parsed = knockdConf.text === null ? undefined : parseKnockdConf(knockdConf.text, confPath).conf;
+  const oneTimeFiles = new Map<string, FileFact>();
+  for (const door of parsed?.doors ?? []) if (door.oneTimeFile !== null) oneTimeFiles.set(door.oneTimeFile, await fileFact(door.oneTimeFile));
+  const serverFile = values['server-file'] === undefined ? undefined : at(values['server-file']);
+  if (serverFile !== undefined && !oneTimeFiles.has(serverFile)) oneTimeFiles.set(serverFile, await fileFact(serverFile));
+  const warnBelow = values['warn-below'] === undefined ? 10 : parseInteger('--warn-below', values['warn-below'], 0, 100_000);
+
+  let live: Partial<Facts> = {};
+  if (values.offline !== true) {
+    const pidfile = at(values.pidfile ?? settings.pidfile ?? parsed?.options.get('pidfile')?.value ?? '/run/knockd.pid');
+    const pidText = await readTextIfExists(pidfile);
+    const pid = pidText === null || !/^\d+\s*$/.test(pidText) ? null : Number(pidText);
+    let alive = false;
+    if (pid !== null) {
+      try {
+        process.kill(pid, 0);
+        alive = true;
+      } catch (error) {
+        alive = (error as NodeJS.ErrnoException).code === 'EPERM';
+      }
+    }
+    const ifaceName = values.interface ?? parsed?.options.get('interface')?.value;
+    const addr = ifaceName === undefined ? undefined : await run('ip', ['-o', '-4', 'addr', 'show', 'dev', ifaceName]);
+    live = {
+      knockd: { pidfile, pid, alive },
+      ...(ifaceName === undefined ? {} : { iface: { name: ifaceName, ipv4: addr === null || addr === undefined ? null : [...addr.matchAll(/inet (\S+)/g)].map((m) => m[1] as string) } }),
+      firewall: { nft: await run('nft', ['list', 'ruleset']), iptables: await run('iptables-save', []), sshPort: settings.sshPort ?? 22 },
+      sshdT: await run('/usr/sbin/sshd', ['-T', ...(values['sshd-config'] === undefined ? [] : ['-f', at(values['sshd-config'])])]),
+    };
+  }
+  return { knockdConf, oneTimeFiles, warnBelow, ...live, ...(values.stick === undefined ? {} : { stick: await gatherStick(at(values.stick), values.host ?? DEFAULT_HOST, serverFile) }) };
+}
+
+async function gatherStick(root: string, alias: string, serverFile: string | undefined): Promise<NonNullable<Facts['stick']>> {
+  if (!isValidHostAlias(alias)) throw usageError(`--host must be an alias of the stick's ssh config, got ${JSON.stringify(alias)}`);
+  const layout = stickLayout(root);
+  const configText = await readTextIfExists(layout.sshConfig);
+  let sshConfigError: string | null = null;
+  const identityFiles: Array<{ path: string; mode: number | undefined }> = [];
+  if (configText === null) sshConfigError = `${layout.sshConfig} does not exist`;
+  else {
+    try {
+      hostConfigFrom(configText, layout.sshConfig, alias);
+      const computed = SSHConfig.parse(configText).compute(alias, { ignoreCase: true, matchExec: false });
+      const files = ([] as string[]).concat(computed.identityfile ?? []);
+      for (const file of files) {
+        // callhome runs ssh in the stick's directory: relative paths are relative to the stick.
+        const path = file.startsWith('~/') ? join(homedir(), file.slice(2)) : isAbsolute(file) ? file : join(root, file);
+        identityFiles.push({ path, mode: await fileMode(path) });
+      }
+    } catch (error) {
+      sshConfigError = (error as Error).message;
+    }
+  }
+  const sequences = sequencesFileFor(layout, alias);
+  return { root, alias, sshConfigError, identityFiles, sequences: { path: sequences, ...(await fileFact(sequences)) }, serverFile };
+}
+
+function format(findings: readonly Finding[], errors: number, warnings: number): string {
+  const label = { error: 'ERROR  ', warning: 'warning', ok: 'ok     ' } as const;
+  return (
+    findings.map((f) => `  ${label[f.severity]}  ${f.message}${f.fix === '' ? '' : `\n             fix: ${f.fix}`}`).join('\n') +
+    `\n${errors} error(s), ${warnings} warning(s)\n`
+  );
+}

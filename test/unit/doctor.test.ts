@@ -1,0 +1,95 @@
+// One test per doctor finding, each on a deliberately broken set of facts, and a clean bill.
+
+import { describe, expect, it } from '@jest/globals';
+import { diagnose, type Facts } from '../../src/doctor/checks.js';
+
+const SEQS = Array.from({ length: 12 }, (_, i) => ` ${[1, 2, 3].map((j) => 20000 + i * 10 + j).join(',')}\n`).join('');
+const CONF = `[options]
+  interface = eth0
+[ssh]
+  one_time_sequences = /etc/knockd/ssh
+  tcpflags = syn
+  start_command = iptables -A KNOCKSTICK_DOORS -s %IP% -p tcp --dport 22 -j ACCEPT
+  stop_command = iptables -D KNOCKSTICK_DOORS -s %IP% -p tcp --dport 22 -j ACCEPT
+[panic]
+  sequence = 41001,41002,41003
+  tcpflags = syn
+  command = kill -TERM "$(cat '/run/knockd.pid')"; iptables -F KNOCKSTICK_DOORS
+`;
+const NFT = `table inet knockstick {
+  chain input {
+    type filter hook input priority filter; policy drop;
+    ct state established,related accept
+  }
+}`;
+
+function healthy(): Facts {
+  return {
+    knockdConf: { path: '/etc/knockd.conf', text: CONF, mode: 0o600 },
+    oneTimeFiles: new Map([['/etc/knockd/ssh', { text: SEQS, mode: 0o600 }]]),
+    knockd: { pidfile: '/run/knockd.pid', pid: 42, alive: true },
+    iface: { name: 'eth0', ipv4: ['192.0.2.1/24'] },
+    firewall: { nft: NFT, iptables: null, sshPort: 22 },
+    sshdT: 'passwordauthentication no\nkbdinteractiveauthentication no\n',
+    stick: {
+      root: '/stick',
+      alias: 'home',
+      sshConfigError: null,
+      identityFiles: [{ path: '/stick/.ssh/id_ed25519', mode: 0o600 }],
+      sequences: { path: '/stick/.ssh/sequences', text: SEQS, mode: 0o600 },
+      serverFile: undefined,
+    },
+    warnBelow: 10,
+  };
+}
+
+function errorsAndWarnings(facts: Facts): string[] {
+  return diagnose(facts)
+    .filter((f) => f.severity !== 'ok')
+    .map((f) => `${f.severity} ${f.id}: ${f.message}`);
+}
+
+describe('doctor', () => {
+  it('gives a healthy setup a clean bill', () => {
+    expect(errorsAndWarnings(healthy())).toEqual([]);
+  });
+
+  const cases: Array<[string, (f: Facts) => Facts, RegExp]> = [
+    ['knockd.conf missing', (f) => ({ ...f, knockdConf: { ...f.knockdConf, text: null } }), /error knockd.conf: .* does not exist/],
+    ['knockd.conf error', (f) => ({ ...f, knockdConf: { ...f.knockdConf, text: `${CONF}  bogus = 1\n` } }), /error knockd.conf: .*unknown directive "bogus"/],
+    ['knockd.conf readable by others', (f) => ({ ...f, knockdConf: { ...f.knockdConf, mode: 0o644 } }), /warning knockd.conf:mode/],
+    ['an invalid line in a one-time file', (f) => ({ ...f, oneTimeFiles: new Map([['/etc/knockd/ssh', { text: `${SEQS} 1,x,3\n`, mode: 0o600 }]]) }), /error sequences:ssh: .*1 invalid line.*:13: port 2 is not a port number/],
+    ['unequal line lengths', (f) => ({ ...f, oneTimeFiles: new Map([['/etc/knockd/ssh', { text: `${SEQS} 1,2\n`, mode: 0o600 }]]) }), /error sequences:ssh: .*has 2 ports but line 1 has 3/],
+    ['a missing final newline', (f) => ({ ...f, oneTimeFiles: new Map([['/etc/knockd/ssh', { text: SEQS.trimEnd(), mode: 0o600 }]]) }), /warning sequences:ssh:newline/],
+    ['only one unused line', (f) => ({ ...f, oneTimeFiles: new Map([['/etc/knockd/ssh', { text: ' 5,6,7\n', mode: 0o600 }]]) }), /error sequences:ssh:left: .*1 unused.*crashes/],
+    ['few unused lines', (f) => ({ ...f, oneTimeFiles: new Map([['/etc/knockd/ssh', { text: ' 5,6,7\n 8,9,10\n', mode: 0o600 }]]) }), /warning sequences:ssh:left/],
+    ['a one-time file readable by others', (f) => ({ ...f, oneTimeFiles: new Map([['/etc/knockd/ssh', { text: SEQS, mode: 0o640 }]]) }), /warning sequences:ssh:mode/],
+    ['a missing one-time file', (f) => ({ ...f, oneTimeFiles: new Map() }), /error sequences:ssh: .*does not exist/],
+    ['a stop command that does not undo the start command', (f) => ({ ...f, knockdConf: { ...f.knockdConf, text: CONF.replace('-D KNOCKSTICK_DOORS -s %IP% -p tcp --dport 22', '-D KNOCKSTICK_DOORS -s %IP% -p tcp --dport 2222') } }), /error door:ssh: \[ssh\] stop_command does not undo/],
+    ['a door without tcpflags = syn', (f) => ({ ...f, knockdConf: { ...f.knockdConf, text: CONF.replace('  tcpflags = syn\n  start', '  start') } }), /warning door:ssh:syn/],
+    ['no panic stanza', (f) => ({ ...f, knockdConf: { ...f.knockdConf, text: CONF.slice(0, CONF.indexOf('[panic]')) } }), /warning panic: no \[panic\] stanza/],
+    ['panic ports all inside the sequences', (f) => ({ ...f, knockdConf: { ...f.knockdConf, text: CONF.replace('41001,41002,41003', '20001,20002,20003') } }), /error panic: every panic port/],
+    ['knockd not running', (f) => ({ ...f, knockd: { pidfile: '/run/knockd.pid', pid: 42, alive: false } }), /error knockd: .*pid 42 .* is gone/],
+    ['no such interface', (f) => ({ ...f, iface: { name: 'eth9', ipv4: null } }), /error interface: interface eth9 does not exist/],
+    ['an interface without IPv4', (f) => ({ ...f, iface: { name: 'eth0', ipv4: [] } }), /error interface: .*no IPv4 address/],
+    ['a firewall that accepts everything', (f) => ({ ...f, firewall: { nft: '', iptables: '*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n', sshPort: 22 } }), /error firewall: .*does not drop new connections/],
+    ['a firewall without established', (f) => ({ ...f, firewall: { nft: NFT.replace('ct state established,related accept', ''), iptables: null, sshPort: 22 } }), /error firewall: .*established/],
+    ['a firewall that opens SSH to everyone', (f) => ({ ...f, firewall: { nft: null, iptables: ':INPUT DROP [0:0]\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n', sshPort: 22 } }), /error firewall: port 22 is accepted for everyone/],
+    ['sshd with passwords', (f) => ({ ...f, sshdT: 'passwordauthentication yes\n' }), /error sshd: sshd accepts passwords/],
+    ['the stick without its ssh config', (f) => ({ ...f, stick: { ...f.stick!, sshConfigError: '/stick/.ssh/config does not exist' } }), /error stick:config/],
+    ['a stick key readable by others', (f) => ({ ...f, stick: { ...f.stick!, identityFiles: [{ path: '/stick/.ssh/id_ed25519', mode: 0o644 }] } }), /error stick:key: .*ssh refuses such a key/],
+    ['a missing stick key', (f) => ({ ...f, stick: { ...f.stick!, identityFiles: [{ path: '/stick/.ssh/id_ed25519', mode: undefined }] } }), /error stick:key: .*does not exist/],
+    ['a stick with one sequence left', (f) => ({ ...f, stick: { ...f.stick!, sequences: { path: '/stick/.ssh/sequences', text: ' 5,6,7\n', mode: 0o600 } } }), /error stick:sequences: .*callhome refuses the last one/],
+    ['a stick out of step', (f) => ({ ...f, stick: { ...f.stick!, sequences: { path: '/s', text: SEQS.replace('20001', '29999'), mode: 0o600 } } }), /error lockstep: out of step/],
+  ];
+
+  it.each(cases)('flags %s', (_name, breakIt, expected) => {
+    const found = errorsAndWarnings(breakIt(healthy()));
+    expect(found.join('\n')).toMatch(expected);
+    expect(found.length).toBeGreaterThan(0);
+  });
+
+  it('gives every finding a fix', () => {
+    for (const [, breakIt] of cases) for (const f of diagnose(breakIt(healthy()))) if (f.severity !== 'ok') expect(f.fix).not.toBe('');
+  });
+});
