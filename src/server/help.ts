@@ -1,5 +1,6 @@
 export function serverHelp(cmd: string): string {
   return `Usage:
+  ${cmd} init                                                  (a wizard asks what the flags do not say)
   ${cmd} init --yes [--interface IFACE] --stick DIR [options]
   ${cmd} init --yes --interface IFACE --out DIR --stick DIR    (a staging copy to test first)
   ${cmd} init --yes --interface IFACE --dry-run                (print every file)
@@ -26,7 +27,7 @@ from a new connection, so it can never lock out the session it runs in. Existing
 overwritten without --force; an existing sequence file never.
 
 Options:
-  -y, --yes              no questions (required for now: the wizard is not built yet)
+  -y, --yes              no questions: defaults and flags only
   --interface IFACE      the interface knockd listens on (default: that of the default route)
   --out DIR              write every file into DIR instead, referring to each other there
   --dry-run              print every file, write nothing

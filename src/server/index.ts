@@ -14,7 +14,9 @@ import { DEFAULT_RANGE, cryptoRandom, generateSequences } from '../core/generate
 import type { Sequence } from '../core/sequences.js';
 import { loadTemplate } from '../core/templates.js';
 import { seqgenCommand } from '../seqgen/index.js';
+import { terminalPrompts, type Prompts } from '../core/prompts.js';
 import { serverHelp } from './help.js';
+import { WORD, askServerAnswers, type ServerAnswers } from './wizard.js';
 import { TEMPLATE_NAMES, SYSTEM_PATHS, pathsIn, planServerFiles, type PlannedFile, type ServerFirewall } from './plan.js';
 
 const FLAGS = {
@@ -37,7 +39,6 @@ const FLAGS = {
 } as const;
 
 const SAFE_PATH = /^\/[A-Za-z0-9._/-]*$/;
-const WORD = /^[A-Za-z0-9._@:-]+$/;
 
 export const serverCommand: Command = {
   name: 'server',
@@ -52,7 +53,7 @@ export const serverCommand: Command = {
     if (positionals[0] !== 'init' || positionals.length > 1) {
       throw usageError(positionals[0] === undefined ? 'missing subcommand: init' : `unknown subcommand ${JSON.stringify(positionals.join(' '))}`, `see \`${context.invokedAs} --help\``);
     }
-    return init(values, context);
+    return init(values, context, terminalPrompts);
   },
 };
 
@@ -69,17 +70,21 @@ function checked(value: string | undefined, flag: string, pattern: RegExp): stri
   return value;
 }
 
-async function init(values: Values, context: CommandContext): Promise<number> {
-  if (values.yes !== true && !context.stderrIsTTY) {
+/** Interfaces of this machine but loopback, for the wizard. */
+async function interfaces(): Promise<string[]> {
+  const links = await execa('ip', ['-o', 'link', 'show'], { reject: false });
+  return [...String(links.stdout).matchAll(/^\d+: ([^:@\s]+)/gm)].map((m) => m[1] as string).filter((n) => n !== 'lo');
+}
+
+async function init(values: Values, context: CommandContext, prompts: Prompts): Promise<number> {
+  const interactive = values.yes !== true;
+  if (interactive && !context.stderrIsTTY) {
     throw usageError('no terminal to ask questions on: pass --yes and give the answers as flags (see --help)');
   }
-  if (values.yes !== true) {
-    throw usageError('the interactive wizard is not built yet: pass --yes with --interface IFACE and the other flags you need');
+  const firewallFlag = values.firewall;
+  if (firewallFlag !== undefined && !['nftables', 'iptables', 'ufw'].includes(firewallFlag)) {
+    throw usageError(`--firewall must be nftables, iptables or ufw, got ${JSON.stringify(firewallFlag)}`);
   }
-  const iface = checked(values.interface, '--interface', /^[A-Za-z0-9_.:-]{1,15}$/) ?? (await defaultInterface());
-  if (iface === undefined) throw usageError('no --interface given and no default route to guess it from');
-  const firewall = (values.firewall ?? 'nftables') as ServerFirewall;
-  if (!['nftables', 'iptables', 'ufw'].includes(firewall)) throw usageError(`--firewall must be nftables, iptables or ufw, got ${JSON.stringify(firewall)}`);
   const out = values.out === undefined ? undefined : resolve(context.cwd, values.out);
   if (out !== undefined) checked(out, '--out', SAFE_PATH);
   const paths = out === undefined ? SYSTEM_PATHS : pathsIn(out);
@@ -87,17 +92,34 @@ async function init(values: Values, context: CommandContext): Promise<number> {
   if (ddnsValues.some((v) => v !== undefined) && ddnsValues.some((v) => v === undefined)) {
     throw usageError('dynamic DNS needs all of --ddns-protocol, --ddns-server, --ddns-login and --ddns-hostname');
   }
-  const ddns =
-    ddnsValues[0] === undefined
-      ? undefined
-      : {
-          protocol: checked(values['ddns-protocol'], '--ddns-protocol', WORD) as string,
-          server: checked(values['ddns-server'], '--ddns-server', WORD) as string,
-          login: checked(values['ddns-login'], '--ddns-login', WORD) as string,
-          hostname: checked(values['ddns-hostname'], '--ddns-hostname', WORD) as string,
-        };
-  const stick = values.stick === undefined ? undefined : resolve(context.cwd, values.stick);
-  const count = values.count === undefined ? 50 : parseInteger('--count', values.count, 2, 100_000);
+  const known: ServerAnswers = {
+    interface: checked(values.interface, '--interface', /^[A-Za-z0-9_.:-]{1,15}$/),
+    firewall: firewallFlag as ServerFirewall | undefined,
+    stick: values.stick === undefined ? undefined : resolve(context.cwd, values.stick),
+    count: values.count === undefined ? undefined : parseInteger('--count', values.count, 2, 100_000),
+    ddns:
+      ddnsValues[0] === undefined
+        ? undefined
+        : {
+            protocol: checked(values['ddns-protocol'], '--ddns-protocol', WORD) as string,
+            server: checked(values['ddns-server'], '--ddns-server', WORD) as string,
+            login: checked(values['ddns-login'], '--ddns-login', WORD) as string,
+            hostname: checked(values['ddns-hostname'], '--ddns-hostname', WORD) as string,
+          },
+  };
+  const answers = interactive
+    ? await askServerAnswers(prompts, known, {
+        interfaces: await interfaces(),
+        defaultInterface: await defaultInterface(),
+        isDirectory: async (p) => (await stat(p).catch(() => null))?.isDirectory() === true,
+      })
+    : { ...known, interface: known.interface ?? (await defaultInterface()), firewall: known.firewall ?? 'nftables', count: known.count ?? 50 };
+  const iface = answers.interface;
+  if (iface === undefined) throw usageError('no --interface given and no default route to guess it from');
+  const firewall = answers.firewall ?? 'nftables';
+  const ddns = answers.ddns;
+  const stick = answers.stick;
+  const count = answers.count ?? 50;
   const panicSequence = generateSequences(cryptoRandom, { count: 1, length: 5, range: DEFAULT_RANGE, exclude: new Set(), avoid: new Set() })[0] as Sequence;
 
   const templates = Object.fromEntries(await Promise.all(TEMPLATE_NAMES.map(async (n) => [n, await loadTemplate(n)] as const)));
@@ -124,6 +146,13 @@ async function init(values: Values, context: CommandContext): Promise<number> {
   if (stick === undefined) throw usageError('--stick DIR is needed: the first sequences go to the server file and the stick together (seqgen)');
 
   await refuseToOverwrite(files.map((f) => f.path).concat(paths.sequences), values.force === true);
+  if (interactive) {
+    stdout.write(`${files.map((f) => `  ${f.path}: ${f.what}`).join('\n')}\n  ${paths.sequences} and the stick: ${count} one-time sequences\n`);
+    if (!(await prompts.confirm(`Write these ${files.length + 1} files? (nothing is applied or restarted)`, true))) {
+      stdout.write('Nothing written.\n');
+      return ExitCode.OK;
+    }
+  }
   for (const f of files) {
     await mkdir(dirname(f.path), { recursive: true, mode: 0o755 });
     await writeAtomically(f.path, f.text);

@@ -47,3 +47,37 @@ describe('knockstick server init', () => {
     expect(result.stderr).toMatch(message);
   });
 });
+
+describe('the server init wizard on a real terminal (tmux)', () => {
+  it('asks its questions, shows the files, and writes them after the confirmation', async () => {
+    const out = join(dir.path, 'out');
+    const stick = join(dir.path, 'stick');
+    await mkdir(stick);
+    const session = `ks-wizard-${process.pid}`;
+    const { execa } = await import('execa');
+    const { DIST_BIN } = await import('../helpers/cli.js');
+    const tmux = (...args: string[]) => execa('tmux', args, { reject: false });
+    const screen = async () => String((await tmux('capture-pane', '-p', '-t', session)).stdout);
+    const waitScreen = async (text: string) => {
+      for (let i = 0; i < 100 && !(await screen()).includes(text); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await screen()).toContain(text);
+    };
+    await tmux('new-session', '-d', '-s', session, '-x', '150', '-y', '40', `${process.execPath} ${join(DIST_BIN, 'knockstick.js')} server init --out ${out} --interface eth0 --count 12; echo WIZARD-EXIT=$?; sleep 60`);
+    try {
+      await waitScreen('Firewall:');
+      await tmux('send-keys', '-t', session, 'Down', 'Enter'); // iptables
+      await waitScreen('Where is the stick mounted?');
+      await tmux('send-keys', '-t', session, stick, 'Enter');
+      await waitScreen('dynamic DNS');
+      await tmux('send-keys', '-t', session, 'Enter'); // no
+      await waitScreen('Write these');
+      expect(await screen()).toContain(`${out}/iptables.rules`);
+      await tmux('send-keys', '-t', session, 'Enter');
+      await waitScreen('WIZARD-EXIT=0');
+    } finally {
+      await tmux('kill-session', '-t', session);
+    }
+    expect((await readdir(out)).sort()).toEqual(['ip6tables.rules', 'iptables.rules', 'knockd.conf', 'knockd.service.conf', 'server.conf', 'ssh', 'sshd-knockstick.conf']);
+    expect((await readFile(join(out, 'ssh'), 'utf8')).trim().split('\n')).toHaveLength(12);
+  });
+});

@@ -1,0 +1,24 @@
+// The one place that talks to @inquirer/prompts. Commands ask through this small interface, so a
+// wizard's logic is tested with scripted answers and never needs a terminal.
+
+import { confirm, input, select } from '@inquirer/prompts';
+
+export interface Choice<T extends string> {
+  readonly value: T;
+  readonly name: string;
+  readonly description?: string;
+}
+
+export interface Prompts {
+  select<T extends string>(message: string, choices: readonly Choice<T>[], defaultValue?: T): Promise<T>;
+  input(message: string, options?: { default?: string; validate?: (value: string) => true | string }): Promise<string>;
+  confirm(message: string, defaultValue?: boolean): Promise<boolean>;
+}
+
+export const terminalPrompts: Prompts = {
+  select: (message, choices, defaultValue) =>
+    select({ message, choices: choices.map((c) => ({ ...c })), ...(defaultValue === undefined ? {} : { default: defaultValue }) }),
+  input: (message, options = {}) =>
+    input({ message, ...(options.default === undefined ? {} : { default: options.default }), ...(options.validate === undefined ? {} : { validate: options.validate }) }),
+  confirm: (message, defaultValue) => confirm({ message, ...(defaultValue === undefined ? {} : { default: defaultValue }) }),
+};

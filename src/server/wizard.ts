@@ -1,0 +1,78 @@
+// server init's questions, for whatever the flags did not answer. Prompts are injected (tests
+// script the answers); every answer is validated the same way as the matching flag.
+
+import type { Prompts } from '../core/prompts.js';
+import type { ServerFirewall } from './plan.js';
+
+export interface Ddns {
+  readonly protocol: string;
+  readonly server: string;
+  readonly login: string;
+  readonly hostname: string;
+}
+
+export interface ServerAnswers {
+  readonly interface?: string | undefined;
+  readonly firewall?: ServerFirewall | undefined;
+  readonly stick?: string | undefined;
+  readonly count?: number | undefined;
+  readonly ddns?: Ddns | undefined;
+}
+
+export interface WizardFacts {
+  /** Network interfaces of this machine (no loopback). */
+  readonly interfaces: readonly string[];
+  /** The interface of the default route, if any. */
+  readonly defaultInterface: string | undefined;
+  readonly isDirectory: (path: string) => Promise<boolean>;
+}
+
+export const WORD = /^[A-Za-z0-9._@:-]+$/;
+
+const word = (what: string) => (value: string): true | string => (WORD.test(value) ? true : `${what}: letters, digits and . _ @ : - only`);
+
+export async function askServerAnswers(prompts: Prompts, known: ServerAnswers, facts: WizardFacts): Promise<Required<Omit<ServerAnswers, 'ddns'>> & { ddns: Ddns | undefined }> {
+  const iface =
+    known.interface ??
+    (facts.interfaces.length === 0
+      ? await prompts.input('Interface knockd listens on (the one facing the Internet):', { validate: (v) => (/^[A-Za-z0-9_.:-]{1,15}$/.test(v) ? true : 'an interface name') })
+      : await prompts.select(
+          'Interface knockd listens on (the one facing the Internet):',
+          facts.interfaces.map((name) => ({ value: name, name, ...(name === facts.defaultInterface ? { description: 'the default route goes through it' } : {}) })),
+          facts.defaultInterface,
+        ));
+  const firewall =
+    known.firewall ??
+    (await prompts.select<ServerFirewall>(
+      'Firewall:',
+      [
+        { value: 'nftables', name: 'nftables', description: "Debian's default: a table of its own, doors in a set" },
+        { value: 'iptables', name: 'iptables', description: 'iptables-restore files, doors in the KNOCKSTICK_DOORS chain' },
+        { value: 'ufw', name: 'ufw', description: 'lines to add to /etc/ufw/before.rules' },
+      ],
+      'nftables',
+    ));
+  let stick = known.stick;
+  while (stick === undefined) {
+    const answer = await prompts.input('Where is the stick mounted? (it gets the same sequences)', { validate: (v) => (v.startsWith('/') ? true : 'an absolute path') });
+    if (await facts.isDirectory(answer)) stick = answer;
+  }
+  const count =
+    known.count ??
+    Number(
+      await prompts.input('How many one-time sequences to start with?', {
+        default: '50',
+        validate: (v) => (/^\d+$/.test(v) && Number(v) >= 2 && Number(v) <= 100_000 ? true : 'a whole number from 2 to 100000'),
+      }),
+    );
+  let ddns = known.ddns;
+  if (ddns === undefined && (await prompts.confirm('Does your home address change (set up dynamic DNS with ddclient)?', false))) {
+    ddns = {
+      protocol: await prompts.input('ddclient protocol:', { default: 'dyndns2', validate: word('protocol') }),
+      server: await prompts.input('Dynamic DNS server:', { validate: word('server') }),
+      login: await prompts.input('Login:', { validate: word('login') }),
+      hostname: await prompts.input('Host name to keep up to date:', { validate: word('host name') }),
+    };
+  }
+  return { interface: iface, firewall, stick, count, ddns };
+}

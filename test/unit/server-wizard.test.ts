@@ -1,0 +1,71 @@
+import { describe, expect, it } from '@jest/globals';
+import type { Prompts } from '../../src/core/prompts.js';
+import { askServerAnswers, type WizardFacts } from '../../src/server/wizard.js';
+
+/** Prompts answered from a script, recording each question; validation runs as it would live. */
+function scripted(answers: Array<string | boolean>) {
+  const asked: string[] = [];
+  const next = () => {
+    if (answers.length === 0) throw new Error(`no scripted answer left (asked: ${asked.join(' | ')})`);
+    return answers.shift() as string | boolean;
+  };
+  const prompts: Prompts = {
+    async select(message, choices, defaultValue) {
+      asked.push(message);
+      const answer = next();
+      const value = answer === '' ? defaultValue : answer;
+      if (!choices.some((c) => c.value === value)) throw new Error(`not a choice: ${String(value)}`);
+      return value as never;
+    },
+    async input(message, options = {}) {
+      asked.push(message);
+      let answer = next() as string;
+      if (answer === '' && options.default !== undefined) answer = options.default;
+      const ok = options.validate?.(answer) ?? true;
+      if (ok !== true) throw new Error(`rejected ${JSON.stringify(answer)}: ${ok}`);
+      return answer;
+    },
+    async confirm(message) {
+      asked.push(message);
+      return next() as boolean;
+    },
+  };
+  return { prompts, asked };
+}
+
+const facts: WizardFacts = { interfaces: ['eth0', 'wlan0'], defaultInterface: 'eth0', isDirectory: async (p) => p === '/mnt/secure' };
+
+describe('server init wizard', () => {
+  it('asks for what the flags did not give, defaulting to the default route and nftables', async () => {
+    const { prompts, asked } = scripted(['', '', '/mnt/secure', '', false]);
+    expect(await askServerAnswers(prompts, {}, facts)).toEqual({ interface: 'eth0', firewall: 'nftables', stick: '/mnt/secure', count: 50, ddns: undefined });
+    expect(asked).toHaveLength(5);
+  });
+
+  it('asks nothing the flags answered', async () => {
+    const { prompts, asked } = scripted([]);
+    const known = { interface: 'wlan0', firewall: 'iptables' as const, stick: '/s', count: 9, ddns: { protocol: 'p', server: 's', login: 'l', hostname: 'h' } };
+    expect(await askServerAnswers(prompts, known, facts)).toEqual(known);
+    expect(asked).toEqual([]);
+  });
+
+  it('asks again for a stick path that is not a directory', async () => {
+    const { prompts, asked } = scripted(['/nope', '/mnt/secure', false]);
+    const answers = await askServerAnswers(prompts, { interface: 'eth0', firewall: 'ufw', count: 5, ddns: undefined }, facts);
+    expect(answers.stick).toBe('/mnt/secure');
+    expect(asked.filter((q) => q.startsWith('Where is the stick'))).toHaveLength(2);
+  });
+
+  it('collects dynamic DNS answers, validating each like its flag', async () => {
+    const { prompts } = scripted([true, '', 'members.example.net', 'me', 'home.example.net']);
+    const answers = await askServerAnswers(prompts, { interface: 'eth0', firewall: 'nftables', stick: '/s', count: 5 }, facts);
+    expect(answers.ddns).toEqual({ protocol: 'dyndns2', server: 'members.example.net', login: 'me', hostname: 'home.example.net' });
+    const hostile = scripted([true, '', 'x;reboot']);
+    await expect(askServerAnswers(hostile.prompts, { interface: 'eth0', firewall: 'nftables', stick: '/s', count: 5 }, facts)).rejects.toThrow(/letters, digits/);
+  });
+
+  it('refuses a count outside 2-100000', async () => {
+    const { prompts } = scripted(['1']);
+    await expect(askServerAnswers(prompts, { interface: 'eth0', firewall: 'nftables', stick: '/s' }, facts)).rejects.toThrow(/whole number from 2/);
+  });
+});
