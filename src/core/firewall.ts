@@ -43,6 +43,36 @@ export function flushDoorsCommand(kind: FirewallKind): string {
  * waiting to run stop_command, so a door opened just before would stay open; the flush closes it
  * whatever happened to them. The pidfile path is shell-quoted: knockd runs this through sh -c.
  */
-export function panicCommand(kind: FirewallKind, pidfile: string): string {
-  return `kill -TERM "$(cat ${shellQuote(pidfile)})" 2>/dev/null || pkill -TERM -x knockd; ${flushDoorsCommand(kind)}`;
+export function panicCommand(kind: FirewallKind, pidfile: string, alsoFlush = ''): string {
+  return `kill -TERM "$(cat ${shellQuote(pidfile)})" 2>/dev/null || pkill -TERM -x knockd; ${alsoFlush === '' ? '' : `${alsoFlush}; `}${flushDoorsCommand(kind)}`;
+}
+
+/** Router mode (seed Appendix C): knockd on the router forwards SSH to inner hosts, each its own door. */
+export const DNAT_CHAIN = 'KNOCKSTICK_DNAT';
+export const NFT_NAT_TABLE = 'knockstick_nat';
+
+export interface InnerHost {
+  /** The door's name, the stick's ssh alias, and the name of its sequence file. */
+  readonly name: string;
+  /** Its address on the inside network (IPv4). */
+  readonly address: string;
+}
+
+export const nftDoorSet = (name: string): string => `door_${name.replace(/[^A-Za-z0-9_]/g, '_')}`;
+
+/** knockd start/stop commands that forward `sshPort` from %IP% to an inner host, and back. */
+export function dnatCommands(kind: FirewallKind, inner: InnerHost, sshPort: number): { start: string; stop: string } {
+  if (kind === 'iptables') {
+    const rule = `${DNAT_CHAIN} -s %IP% -p tcp --dport ${sshPort} -j DNAT --to-destination ${inner.address}:${sshPort}`;
+    return { start: `iptables -t nat -A ${rule}`, stop: `iptables -t nat -D ${rule}` };
+  }
+  const set = nftDoorSet(inner.name);
+  return { start: `nft add element ip ${NFT_NAT_TABLE} ${set} { %IP% }`, stop: `nft delete element ip ${NFT_NAT_TABLE} ${set} { %IP% }` };
+}
+
+/** Closes every forwarded door at once (for the panic command in router mode). */
+export function flushDnatCommand(kind: FirewallKind, inner: readonly InnerHost[]): string {
+  return kind === 'iptables'
+    ? `iptables -t nat -F ${DNAT_CHAIN}`
+    : inner.map((h) => `nft flush set ip ${NFT_NAT_TABLE} ${nftDoorSet(h.name)}`).join('; ');
 }

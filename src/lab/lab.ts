@@ -31,6 +31,8 @@ export interface Lab {
   run(ns: string, file: string, args: readonly string[]): Promise<string>;
   /** Starts a long-running process in a namespace; it is killed at teardown. */
   spawn(ns: string, file: string, args: readonly string[]): ResultPromise;
+  /** Creates one more namespace of this lab (name `${id}${suffix}`), removed at teardown. */
+  addNamespace(suffix: 'i'): Promise<string>;
   teardown(): Promise<void>;
 }
 
@@ -63,7 +65,7 @@ export async function removeLeftovers(): Promise<string[]> {
   const removed: string[] = [];
   for (const line of String(list.stdout).split('\n')) {
     const ns = line.split(' ')[0] ?? '';
-    const match = new RegExp(`^${LAB_PREFIX}(\\d+)x\\d+[sc]$`).exec(ns);
+    const match = new RegExp(`^${LAB_PREFIX}(\\d+)x\\d+[sci]$`).exec(ns);
     if (match !== null && !isProcessAlive(Number(match[1]))) {
       await deleteNamespace(ns);
       removed.push(ns);
@@ -82,6 +84,7 @@ export async function createLab(): Promise<Lab> {
   const clientIf = 'ks-cli';
   const dir = await mkdtemp(join(tmpdir(), `${id}-`));
   const children = new Set<ResultPromise>();
+  const extraNamespaces: string[] = [];
 
   const sh = async (file: string, args: readonly string[]): Promise<string> => String((await execa(file, [...args])).stdout);
   const lab: Lab = {
@@ -97,9 +100,16 @@ export async function createLab(): Promise<Lab> {
       children.add(child);
       return child;
     },
+    async addNamespace(suffix) {
+      const ns = `${id}${suffix}`;
+      await sh('ip', ['netns', 'add', ns]);
+      extraNamespaces.push(ns);
+      return ns;
+    },
     async teardown() {
       for (const child of children) child.kill('SIGKILL');
       await Promise.allSettled([...children]);
+      for (const ns of extraNamespaces) await deleteNamespace(ns);
       await deleteNamespace(clientNs);
       await deleteNamespace(serverNs);
       await rm(dir, { recursive: true, force: true });
@@ -239,9 +249,31 @@ export async function runIn(ns: string, file: string, args: readonly string[], o
 
 export const SSH_PORT = 22;
 
+export const INNER_ROUTER_ADDR = '198.18.1.1';
+export const INNER_ADDRS = ['198.18.1.2', '198.18.1.3'] as const;
+
+/**
+ * Router mode: a third namespace behind the server namespace (which becomes the router), with two
+ * inner addresses and its default route through the router. Returns the inner namespace.
+ */
+export async function addInnerNetwork(lab: Lab): Promise<string> {
+  const inner = await lab.addNamespace('i');
+  await execa('ip', ['link', 'add', 'ks-lan', 'netns', lab.serverNs, 'type', 'veth', 'peer', 'name', 'ks-inner', 'netns', inner]);
+  await lab.run(lab.serverNs, 'ip', ['addr', 'add', `${INNER_ROUTER_ADDR}/24`, 'dev', 'ks-lan']);
+  await lab.run(lab.serverNs, 'ip', ['link', 'set', 'ks-lan', 'up']);
+  await lab.run(lab.serverNs, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
+  await lab.run(inner, 'ip', ['link', 'set', 'lo', 'up']);
+  for (const addr of INNER_ADDRS) await lab.run(inner, 'ip', ['addr', 'add', `${addr}/24`, 'dev', 'ks-inner']);
+  await lab.run(inner, 'ip', ['link', 'set', 'ks-inner', 'up']);
+  await lab.run(inner, 'ip', ['route', 'add', 'default', 'via', INNER_ROUTER_ADDR]);
+  return inner;
+}
+
 export interface SshdHandle {
-  /** The host key line for known_hosts, under the server's address. */
+  /** The host key line for known_hosts, under the address sshd listens on. */
   readonly knownHostsLine: string;
+  /** "TYPE BASE64" of the host key, for known_hosts lines under other names. */
+  readonly publicKey: string;
   readonly authorizedKeys: string;
   stop(): Promise<void>;
 }
@@ -251,8 +283,10 @@ export interface SshdHandle {
  * directory. sshd needs /run/sshd: a tmpfs on /run inside `ip netns exec`'s private mount namespace
  * gives it one without touching the host. Keys-only, as a knockstick server should be.
  */
-export async function startSshd(lab: Lab): Promise<SshdHandle> {
-  const dir = join(lab.dir, 'sshd');
+export async function startSshd(lab: Lab, where: { ns?: string; listen?: string; name?: string } = {}): Promise<SshdHandle> {
+  const ns = where.ns ?? lab.serverNs;
+  const listen = where.listen ?? SERVER_ADDR;
+  const dir = join(lab.dir, where.name ?? 'sshd');
   await mkdir(dir, { recursive: true });
   const hostKey = join(dir, 'host_ed25519');
   await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'knockstick-lab', '-f', hostKey]);
@@ -263,7 +297,7 @@ export async function startSshd(lab: Lab): Promise<SshdHandle> {
     config,
     [
       `Port ${SSH_PORT}`,
-      `ListenAddress ${SERVER_ADDR}`,
+      `ListenAddress ${listen}`,
       `HostKey ${hostKey}`,
       `PidFile ${join(dir, 'sshd.pid')}`,
       `AuthorizedKeysFile ${authorizedKeys}`,
@@ -277,7 +311,7 @@ export async function startSshd(lab: Lab): Promise<SshdHandle> {
       '',
     ].join('\n'),
   );
-  const child = lab.spawn(lab.serverNs, 'sh', ['-c', 'mount -t tmpfs tmpfs /run && mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e -f "$1"', 'sh', config]);
+  const child = lab.spawn(ns, 'sh', ['-c', 'mount -t tmpfs tmpfs /run && mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e -f "$1"', 'sh', config]);
   let output = '';
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   let exited = false;
@@ -286,7 +320,8 @@ export async function startSshd(lab: Lab): Promise<SshdHandle> {
   if (!up || exited) throw new Error(`sshd did not start:\n${output}`);
   const pub = (await readFile(`${hostKey}.pub`, 'utf8')).trim().split(' ');
   return {
-    knownHostsLine: `${SERVER_ADDR} ${pub[0]} ${pub[1]}\n`,
+    knownHostsLine: `${listen} ${pub[0]} ${pub[1]}\n`,
+    publicKey: `${pub[0]} ${pub[1]}`,
     authorizedKeys,
     async stop() {
       child.kill('SIGTERM');

@@ -28,7 +28,8 @@ export function renderPanicScript(template: string, host: string, sequence: Sequ
   );
 }
 
-export function renderPanicStanza(template: string, sequence: Sequence, firewall: FirewallKind, pidfile: string): string {
+/** `alsoFlush`: more doors to close (router mode's forwarding doors). */
+export function renderPanicStanza(template: string, sequence: Sequence, firewall: FirewallKind, pidfile: string, alsoFlush = ''): string {
   requireTcp(sequence);
-  return render(template, { sequence: formatSequence(sequence), command: panicCommand(firewall, pidfile) }, knockdValue);
+  return render(template, { sequence: formatSequence(sequence), command: panicCommand(firewall, pidfile, alsoFlush) }, knockdValue);
 }

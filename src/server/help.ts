@@ -38,6 +38,10 @@ Options:
   --count N              first sequences (default 50)
   --stick DIR            the mounted stick that gets the same sequences
   --force                overwrite existing config files
+  --inner NAME=ADDR      router mode (seed Appendix C), repeatable: knockd here forwards SSH to the
+                         inner host ADDR; each inner host gets its own door [NAME], sequence file
+                         /etc/knockd/NAME and stick file .ssh/sequences.NAME (callhome NAME), plus
+                         router.nft or router-iptables.sh for the forwarding; panic closes them all
   --ddns-protocol P --ddns-server S --ddns-login L --ddns-hostname H
                          a ddclient snippet for dynamic DNS
   -h, --help             this help
@@ -45,6 +49,7 @@ Options:
 Examples:
   ${cmd} init --yes --interface eth0 --stick /mnt/secure
   ${cmd} init --yes --interface eth0 --out /tmp/ks --stick /mnt/secure --firewall iptables
+  ${cmd} init --yes --interface wan0 --stick /mnt/secure --inner web=192.168.1.10 --inner nas=192.168.1.20
 
 Exit codes:
   0  done

@@ -17,7 +17,8 @@ import { seqgenCommand } from '../seqgen/index.js';
 import { terminalPrompts, type Prompts } from '../core/prompts.js';
 import { serverHelp } from './help.js';
 import { WORD, askServerAnswers, type ServerAnswers } from './wizard.js';
-import { TEMPLATE_NAMES, SYSTEM_PATHS, pathsIn, planServerFiles, type PlannedFile, type ServerFirewall } from './plan.js';
+import type { InnerHost } from '../core/firewall.js';
+import { TEMPLATE_NAMES, SYSTEM_PATHS, doorNames, pathsIn, planServerFiles, sequencesFileOf, type PlannedFile, type ServerFirewall } from './plan.js';
 
 const FLAGS = {
   yes: { type: 'boolean', short: 'y' },
@@ -31,6 +32,7 @@ const FLAGS = {
   count: { type: 'string' },
   stick: { type: 'string' },
   force: { type: 'boolean' },
+  inner: { type: 'string', multiple: true },
   'ddns-protocol': { type: 'string' },
   'ddns-server': { type: 'string' },
   'ddns-login': { type: 'string' },
@@ -120,6 +122,8 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   const ddns = answers.ddns;
   const stick = answers.stick;
   const count = answers.count ?? 50;
+  const inner = (values.inner ?? []).map(parseInner);
+  if (new Set(inner.map((h) => h.name)).size !== inner.length) throw usageError('--inner: each inner host needs its own NAME');
   const panicSequence = generateSequences(cryptoRandom, { count: 1, length: 5, range: DEFAULT_RANGE, exclude: new Set(), avoid: new Set() })[0] as Sequence;
 
   const templates = Object.fromEntries(await Promise.all(TEMPLATE_NAMES.map(async (n) => [n, await loadTemplate(n)] as const)));
@@ -132,6 +136,7 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
       cmdTimeout: values['cmd-timeout'] === undefined ? 10 : parseInteger('--cmd-timeout', values['cmd-timeout'], 1, 3600),
       panicSequence,
       ddns,
+      inner,
       paths,
     },
     templates,
@@ -140,12 +145,18 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   const stdout = context.stdout;
   if (values['dry-run'] === true) {
     for (const f of files) stdout.write(`==> ${f.path} (mode 0${f.mode.toString(8)}): ${f.what}\n${f.text}${f.text.endsWith('\n') ? '' : '\n'}\n`);
-    stdout.write(`==> ${paths.sequences}: ${count} one-time sequences, made by seqgen${stick === undefined ? ' (needs --stick)' : ` with the stick at ${stick}`}\n`);
+    for (const door of doorNames({ inner })) {
+      stdout.write(`==> ${sequencesFileOf(paths, door)}: ${count} one-time sequences, made by seqgen${stick === undefined ? ' (needs --stick)' : ` with the stick at ${stick}`}\n`);
+    }
     return ExitCode.OK;
   }
   if (stick === undefined) throw usageError('--stick DIR is needed: the first sequences go to the server file and the stick together (seqgen)');
 
-  await refuseToOverwrite(files.map((f) => f.path).concat(paths.sequences), values.force === true);
+  if ((await stat(stick).catch(() => null))?.isDirectory() !== true) {
+    throw new KnockstickError('IO', `no stick at ${stick}`, { hint: 'mount the stick and pass --stick DIR; nothing was written' });
+  }
+  const sequenceFiles = doorNames({ inner }).map((door) => sequencesFileOf(paths, door));
+  await refuseToOverwrite(files.map((f) => f.path), sequenceFiles, values.force === true);
   if (interactive) {
     stdout.write(`${files.map((f) => `  ${f.path}: ${f.what}`).join('\n')}\n  ${paths.sequences} and the stick: ${count} one-time sequences\n`);
     if (!(await prompts.confirm(`Write these ${files.length + 1} files? (nothing is applied or restarted)`, true))) {
@@ -160,17 +171,20 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
     stdout.write(`wrote ${f.path}: ${f.what}\n`);
   }
   // seqgen reads the new server settings, so the panic ports are excluded from every sequence.
-  await seqgenCommand.run({
-    ...context,
-    args: [String(count), '--server-file', paths.sequences, '--stick', stick, '--server-config', paths.serverConfig],
-    invokedAs: 'seqgen',
-  });
+  // In router mode each inner host gets its own file, and the stick its own copy (.ssh/sequences.NAME).
+  for (const door of doorNames({ inner })) {
+    await seqgenCommand.run({
+      ...context,
+      args: [String(count), '--server-file', sequencesFileOf(paths, door), '--stick', stick, '--server-config', paths.serverConfig, ...(door === 'ssh' ? [] : ['--host', door])],
+      invokedAs: 'seqgen',
+    });
+  }
   stdout.write(nextSteps(firewall, files, paths.knockdConf));
   return ExitCode.OK;
 }
 
-/** Never overwrite someone's knockd.conf or firewall silently. */
-async function refuseToOverwrite(paths: readonly string[], force: boolean): Promise<void> {
+/** Never overwrite someone's knockd.conf or firewall silently, nor ever a sequence file. */
+async function refuseToOverwrite(paths: readonly string[], sequenceFiles: readonly string[], force: boolean): Promise<void> {
   const existing: string[] = [];
   for (const p of paths) if ((await stat(p).catch(() => null)) !== null) existing.push(p);
   if (existing.length > 0 && !force) {
@@ -178,14 +192,28 @@ async function refuseToOverwrite(paths: readonly string[], force: boolean): Prom
       hint: 'move them away, or write elsewhere with --out DIR and compare; --force overwrites them (the sequence file is never overwritten)',
     });
   }
-  const sequences = paths[paths.length - 1] as string;
-  if ((await readTextIfExists(sequences)) !== null) {
-    throw new KnockstickError('IO', `${sequences} exists: server init never replaces a sequence file`, { hint: 'use seqgen to refill it' });
+  for (const sequences of sequenceFiles) {
+    if ((await readTextIfExists(sequences)) !== null) {
+      throw new KnockstickError('IO', `${sequences} exists: server init never replaces a sequence file`, { hint: 'use seqgen to refill it' });
+    }
   }
 }
 
+/** --inner NAME=ADDR: an inner host SSH is forwarded to (router mode). */
+function parseInner(text: string): InnerHost {
+  const m = /^([A-Za-z0-9][A-Za-z0-9_-]{0,30})=((?:\d{1,3}\.){3}\d{1,3})$/.exec(text);
+  const name = m?.[1];
+  const address = m?.[2];
+  if (name === undefined || address === undefined || address.split('.').some((o) => Number(o) > 255)) {
+    throw usageError(`--inner must be NAME=IPV4 (NAME: letters, digits, _ -), got ${JSON.stringify(text)}`);
+  }
+  if (['ssh', 'panic', 'options'].includes(name)) throw usageError(`--inner: ${name} is reserved, choose another NAME`);
+  return { name, address };
+}
+
 function nextSteps(firewall: ServerFirewall, files: readonly PlannedFile[], knockdConf: string): string {
-  const fwFile = files.find((f) => /firewall\.nft|iptables\.rules|ufw-before/.test(f.path))?.path ?? '';
+  const fwFile = files.find((f) => /firewall\.nft|\/iptables\.rules|ufw-before/.test(f.path))?.path ?? '';
+  const router = files.find((f) => /router(\.nft|-iptables\.sh)$/.test(f.path));
   const apply =
     firewall === 'nftables'
       ? `nft -c -f ${fwFile} && nft -f ${fwFile}`
@@ -197,10 +225,16 @@ function nextSteps(firewall: ServerFirewall, files: readonly PlannedFile[], knoc
 Next, on the server as root (nothing above was applied):
   1. sshd keys only:   sshd -t && systemctl reload ssh      (log in with your key from another terminal first!)
   2. knockd:           systemctl daemon-reload && systemctl enable --now knockd
-  3. firewall, with an automatic rollback in case it cuts you off:
+${
+  router === undefined
+    ? `  3. firewall, with an automatic rollback in case it cuts you off:
        ${apply}
        (sleep 120; [ -e /run/knockstick-keep ] || { ${undo}; }) &
-     then, from a NEW connection made with callhome, confirm it within 2 minutes:  touch /run/knockstick-keep
+     then, from a NEW connection made with callhome, confirm it within 2 minutes:  touch /run/knockstick-keep`
+    : `  3. router: forward SSH only through the doors:  ${router.path.endsWith('.nft') ? `nft -c -f ${router.path} && nft -f ${router.path}` : `sh ${router.path}`}
+     (your own firewall keeps the router's SSH closed and lets forwarded (DNAT) connections through)
+     on the stick, one alias per inner host: Host NAME, HostName = this router's address, its own HostKeyAlias`
+}
   4. check everything:  knockstick doctor --knockd-conf ${knockdConf}
 `;
 }

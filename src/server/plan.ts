@@ -2,7 +2,8 @@
 // Pure (templates are passed in), so tests and --dry-run see exactly what would be written.
 
 import { SERVER_CONFIG_PATH } from '../core/config.js';
-import { doorCommands, type FirewallKind } from '../core/firewall.js';
+import { dnatCommands, doorCommands, flushDnatCommand, nftDoorSet, type FirewallKind, type InnerHost } from '../core/firewall.js';
+import { shellQuote } from '../core/shell.js';
 import { formatSequence, type Sequence } from '../core/sequences.js';
 import { knockdValue, render } from '../core/templates.js';
 import { renderPanicStanza } from '../panic/render.js';
@@ -17,6 +18,11 @@ export interface ServerPlanOptions {
   readonly cmdTimeout: number;
   readonly panicSequence: Sequence;
   readonly ddns?: { protocol: string; server: string; login: string; hostname: string } | undefined;
+  /**
+   * Router mode (seed Appendix C): knockd here forwards SSH to these inner hosts, each with its own
+   * door and sequence file; empty for a server that lets SSH in itself.
+   */
+  readonly inner: readonly InnerHost[];
   /** Where the files go: system paths, or all inside one directory (--out), referring to each other there. */
   readonly paths: ServerPaths;
 }
@@ -82,7 +88,19 @@ export const TEMPLATE_NAMES = [
   'sshd-knockstick.conf',
   'knockd.service.conf',
   'ddclient.conf',
+  'router.nft',
+  'router-iptables.sh',
 ] as const;
+
+/** The sequence file of a door: "ssh" for a plain server, the inner host's name in router mode. */
+export function sequencesFileOf(paths: ServerPaths, door: string): string {
+  return door === 'ssh' ? paths.sequences : `${paths.sequences.slice(0, paths.sequences.lastIndexOf('/'))}/${door}`;
+}
+
+/** The doors knockd.conf gets: one for the SSH of this machine, or one per inner host. */
+export function doorNames(o: Pick<ServerPlanOptions, 'inner'>): string[] {
+  return o.inner.length === 0 ? ['ssh'] : o.inner.map((h) => h.name);
+}
 
 function template(templates: Templates, name: string): string {
   const text = templates[name];
@@ -98,22 +116,28 @@ function door(firewall: ServerFirewall, sshPort: number): { start: string; stop:
 export function planServerFiles(o: ServerPlanOptions, templates: Templates): PlannedFile[] {
   const p = o.paths;
   const panicKind: FirewallKind = o.firewall === 'nftables' ? 'nftables' : 'iptables';
-  const { start, stop } = door(o.firewall, o.sshPort);
-  const knockdConf =
-    render(template(templates, 'knockd-options.conf'), { logfile: p.logfile, pidfile: p.pidfile, interface: o.interface }, knockdValue) +
+  const renderDoor = (name: string, commands: { start: string; stop: string }): string =>
     render(
       template(templates, 'knockd-door.conf'),
       {
-        name: 'ssh',
-        sequences_file: p.sequences,
+        name,
+        sequences_file: sequencesFileOf(p, name),
         seq_timeout: String(o.seqTimeout),
-        start_command: start,
+        start_command: commands.start,
         cmd_timeout: String(o.cmdTimeout),
-        stop_command: stop,
+        stop_command: commands.stop,
       },
       knockdValue,
-    ) +
-    `\n${renderPanicStanza(template(templates, 'knockd-panic.conf'), o.panicSequence, panicKind, p.pidfile)}`;
+    );
+  const doors =
+    o.inner.length === 0
+      ? renderDoor('ssh', door(o.firewall, o.sshPort))
+      : o.inner.map((h) => renderDoor(h.name, dnatCommands(panicKind, h, o.sshPort))).join('');
+  const alsoFlush = o.inner.length === 0 ? '' : flushDnatCommand(panicKind, o.inner);
+  const knockdConf =
+    render(template(templates, 'knockd-options.conf'), { logfile: p.logfile, pidfile: p.pidfile, interface: o.interface }, knockdValue) +
+    doors +
+    `\n${renderPanicStanza(template(templates, 'knockd-panic.conf'), o.panicSequence, panicKind, p.pidfile, alsoFlush)}`;
 
   const serverConfig = [
     '# knockstick server settings, shared by seqgen, panic and doctor (see the README).',
@@ -135,12 +159,16 @@ export function planServerFiles(o: ServerPlanOptions, templates: Templates): Pla
     text: render(template(templates, name), values, (v) => v),
     what,
   });
-  if (o.firewall === 'nftables') files.push(fw('firewall.nft', 'firewall: drop new connections, doors in inet knockstick doors4/doors6', { ssh_port: String(o.sshPort) }));
-  if (o.firewall === 'iptables') {
-    files.push(fw('iptables.rules', 'firewall (IPv4): INPUT drops new connections, doors in KNOCKSTICK_DOORS'));
-    files.push(fw('ip6tables.rules', 'firewall (IPv6): the same for ip6tables'));
+  // A router has its own input and forward policies (DHCP, DNS, NAT for the LAN): router mode
+  // only adds the forwarding doors and leaves the rest of its firewall alone.
+  if (o.inner.length === 0) {
+    if (o.firewall === 'nftables') files.push(fw('firewall.nft', 'firewall: drop new connections, doors in inet knockstick doors4/doors6', { ssh_port: String(o.sshPort) }));
+    if (o.firewall === 'iptables') {
+      files.push(fw('iptables.rules', 'firewall (IPv4): INPUT drops new connections, doors in KNOCKSTICK_DOORS'));
+      files.push(fw('ip6tables.rules', 'firewall (IPv6): the same for ip6tables'));
+    }
+    if (o.firewall === 'ufw') files.push(fw('ufw-before.rules', 'ufw: the KNOCKSTICK_DOORS chain for /etc/ufw/before.rules'));
   }
-  if (o.firewall === 'ufw') files.push(fw('ufw-before.rules', 'ufw: the KNOCKSTICK_DOORS chain for /etc/ufw/before.rules'));
   files.push({ path: p.sshdDropIn, mode: 0o644, text: template(templates, 'sshd-knockstick.conf'), what: 'sshd: keys only' });
   files.push({
     path: p.systemdDropIn,
@@ -148,6 +176,7 @@ export function planServerFiles(o: ServerPlanOptions, templates: Templates): Pla
     text: render(template(templates, 'knockd.service.conf'), { pidfile: p.pidfile, knockd_conf: p.knockdConf, interface: o.interface }, knockdValue),
     what: 'systemd: knockd as a daemon with a pidfile, restarted on crashes but not after a panic',
   });
+  if (o.inner.length > 0) files.push(routerFile(o, templates, p));
   if (o.ddns !== undefined) {
     files.push({
       path: p.ddclient,
@@ -157,4 +186,34 @@ export function planServerFiles(o: ServerPlanOptions, templates: Templates): Pla
     });
   }
   return files;
+}
+
+/** Router mode's forwarding: an nft table of door sets, or an idempotent iptables script. */
+function routerFile(o: ServerPlanOptions, templates: Templates, p: ServerPaths): PlannedFile {
+  if (o.firewall === 'nftables') {
+    const sets = o.inner.map((h) => `  set ${nftDoorSet(h.name)} { type ipv4_addr; }`).join('\n');
+    const rules = o.inner
+      .map((h) => `    iifname "${o.interface}" ip saddr @${nftDoorSet(h.name)} tcp dport ${o.sshPort} dnat to ${h.address}:${o.sshPort}`)
+      .join('\n');
+    return {
+      path: `${p.firewallDir}/router.nft`,
+      mode: 0o600,
+      text: render(template(templates, 'router.nft'), { ssh_port: String(o.sshPort), sets, rules }, (v) => v),
+      what: `router: SSH forwarded to ${o.inner.map((h) => `${h.name} (${h.address})`).join(', ')} through per-host door sets`,
+    };
+  }
+  const forward = o.inner
+    .map((h) => {
+      const rule = `FORWARD -d ${h.address} -p tcp --dport ${o.sshPort} -m conntrack --ctstate DNAT -j ACCEPT`;
+      return `iptables -C ${rule} 2>/dev/null || iptables -I ${rule}`;
+    })
+    .join('\n');
+  return {
+    path: `${p.firewallDir}/router-iptables.sh`,
+    mode: 0o700,
+    text: render(template(templates, 'router-iptables.sh'), { ssh_port: String(o.sshPort), interface: o.interface, forward }, (v, name) =>
+      name === 'interface' ? shellQuote(v) : v,
+    ),
+    what: `router: SSH forwarded to ${o.inner.map((h) => `${h.name} (${h.address})`).join(', ')} through the KNOCKSTICK_DNAT chain`,
+  };
 }
