@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { knockstick, tempDir } from '../helpers/cli.js';
 
@@ -45,6 +45,22 @@ describe('knockstick server init', () => {
     const result = await knockstick(args, { cwd: dir.path });
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toMatch(message);
+  });
+});
+
+describe('the generated systemd drop-in', () => {
+  it('is accepted by systemd-analyze verify without a single complaint about it', async () => {
+    const out = join(dir.path, 'out');
+    const stick = join(dir.path, 'stick');
+    await mkdir(stick);
+    expect((await knockstick(['server', 'init', '--yes', '--interface', 'eth0', '--out', out, '--stick', stick])).exitCode).toBe(0);
+    const units = join(dir.path, 'units');
+    await mkdir(join(units, 'knockd.service.d'), { recursive: true });
+    await writeFile(join(units, 'knockd.service'), '[Unit]\nDescription=knockd as Debian ships it\n[Service]\nExecStart=/usr/sbin/knockd\n');
+    await writeFile(join(units, 'knockd.service.d', 'knockstick.conf'), await readFile(join(out, 'knockd.service.conf'), 'utf8'));
+    const { execa } = await import('execa');
+    const verify = await execa('systemd-analyze', ['verify', join(units, 'knockd.service')], { env: { SYSTEMD_UNIT_PATH: `${units}:` }, reject: false });
+    expect({ exitCode: verify.exitCode, complaints: String(verify.stderr).split('\n').filter((l) => l.includes('knockstick.conf')) }).toEqual({ exitCode: 0, complaints: [] });
   });
 });
 

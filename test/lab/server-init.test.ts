@@ -3,7 +3,7 @@
 // ip6tables-restore --test, sshd -t; ufw's before.rules snippet loads in iptables-restore.
 
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DIST_BIN, knockstick } from '../helpers/cli.js';
 import {
@@ -124,15 +124,22 @@ describe('server init', () => {
     await lab?.teardown();
   });
 
-  it('the ufw snippet loads into ufw\'s before.rules chain layout', async () => {
+  it('the ufw lines load with the real ufw (in the lab namespace, on a copy of /etc/ufw)', async () => {
     const out = join(lab.dir, 'ufw');
     const stick = join(lab.dir, 'stick');
     await mkdir(stick);
     expect((await knockstick(['server', 'init', '--yes', '--interface', 'eth0', '--out', out, '--stick', stick, '--firewall', 'ufw'])).exitCode).toBe(0);
     const snippet = (await readFile(join(out, 'ufw-before.rules'), 'utf8')).split('\n').filter((l) => l !== '' && !l.startsWith('#'));
-    const beforeRules = join(lab.dir, 'before.rules');
-    await writeFile(beforeRules, ['*filter', ':ufw-before-input - [0:0]', ...snippet, 'COMMIT', ''].join('\n'));
-    expect(await runIn(lab.serverNs, 'sh', ['-c', 'iptables-restore --test < "$1"', 'sh', beforeRules])).toEqual({ exitCode: 0, stdout: '', stderr: '' });
+    // A copy of /etc/ufw with the lines added before before.rules' final COMMIT, bind-mounted over
+    // /etc/ufw inside `ip netns exec`'s private mount namespace: the host's ufw is never touched.
+    const etc = join(lab.dir, 'etc-ufw');
+    await cp('/etc/ufw', etc, { recursive: true });
+    const before = await readFile(join(etc, 'before.rules'), 'utf8');
+    const at = before.lastIndexOf('COMMIT');
+    await writeFile(join(etc, 'before.rules'), `${before.slice(0, at)}${snippet.join('\n')}\n${before.slice(at)}`);
+    const result = await runIn(lab.serverNs, 'sh', ['-c', 'mount --bind "$1" /etc/ufw && ufw --force enable >/dev/null && iptables -S ufw-before-input', 'sh', etc]);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toContain('-A ufw-before-input -j KNOCKSTICK_DOORS');
   });
 
   it('never overwrites existing files without --force, nor a sequence file ever', async () => {
