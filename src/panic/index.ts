@@ -12,10 +12,10 @@ import type { Command, CommandContext } from '../core/command.js';
 import { SERVER_CONFIG_PATH, STICK_CONFIG_NAME, readConfig, setConfigValue, settingsFor, type Settings } from '../core/config.js';
 import { ExitCode, InvalidFileError, KnockstickError, ioError, usageError } from '../core/errors.js';
 import { readTextIfExists, writeAtomically } from '../core/files.js';
-import { isFirewallKind, type FirewallKind } from '../core/firewall.js';
+import { DNAT_CHAIN, NFT_NAT_TABLE, flushDnatCommand, isFirewallKind, type FirewallKind } from '../core/firewall.js';
 import { DEFAULT_RANGE, cryptoRandom, generateSequences } from '../core/generate.js';
 import { attemptPackets, netKnocker } from '../core/knock.js';
-import { parseKnockdConf, withPanicStanza } from '../core/knockd-conf.js';
+import { parseKnockdConf, withPanicStanza, type KnockdDoor } from '../core/knockd-conf.js';
 import { formatSequence, parseSequenceFile, unusedLines, type Sequence } from '../core/sequences.js';
 import { hostConfigFrom } from '../core/ssh-config.js';
 import { DEFAULT_HOST, isValidHostAlias, resolveStickRoot, stickLayout } from '../core/stick.js';
@@ -194,6 +194,22 @@ async function portsInOneTimeFiles(files: readonly string[]): Promise<Set<number
   return ports;
 }
 
+/**
+ * Router mode's forwarding doors, found in the doors' start commands, so that a rotated panic stanza
+ * still closes them: the KNOCKSTICK_DNAT chain, or each door set of the knockstick_nat table.
+ */
+export function forwardingFlush(doors: readonly KnockdDoor[]): string {
+  const starts = doors.map((d) => d.settings.get('start_command')?.value ?? '');
+  const flush: string[] = [];
+  if (starts.some((c) => c.includes(DNAT_CHAIN))) flush.push(flushDnatCommand('iptables', []));
+  const sets = starts.flatMap((c) => {
+    const m = new RegExp(`nft add element ip ${NFT_NAT_TABLE} (\\S+) `).exec(c);
+    return m === null ? [] : [{ name: (m[1] as string).replace(/^door_/, ''), address: '' }];
+  });
+  if (sets.length > 0) flush.push(flushDnatCommand('nftables', sets));
+  return flush.join('; ');
+}
+
 /** Checks what knockd will check at SIGHUP, and what it would not notice. Throws; writes nothing. */
 async function verifyKnockdConf(text: string, path: string): Promise<void> {
   const { conf, problems } = parseKnockdConf(text, path);
@@ -233,7 +249,10 @@ async function rotate(ctx: Context): Promise<number> {
     throw usageError('the panic sequence needs at least one port that no one-time sequence uses (out of phase)');
   }
 
-  const newConf = withPanicStanza(confText, renderPanicStanza(await loadTemplate('knockd-panic.conf'), sequence, side.firewall, side.pidfile));
+  const newConf = withPanicStanza(
+    confText,
+    renderPanicStanza(await loadTemplate('knockd-panic.conf'), sequence, side.firewall, side.pidfile, forwardingFlush(current.conf.doors)),
+  );
   await verifyKnockdConf(newConf, side.knockdConf);
 
   const value = formatSequence(sequence);

@@ -140,6 +140,21 @@ describe('knockstick panic', () => {
     expect(await readFile(conf, 'utf8')).toBe(before);
   });
 
+  it.each(['nftables', 'iptables'])('rotate on a router (%s) keeps closing the forwarding doors in the new stanza', async (firewall) => {
+    const out = join(dir.path, 'router');
+    const stick = join(dir.path, 'stick');
+    await mkdir(stick);
+    const init = await knockstick(['server', 'init', '--yes', '--interface', 'eth0', '--out', out, '--stick', stick, '--firewall', firewall, '--inner', 'web=10.9.8.7', '--inner', 'my-nas=10.9.8.6']);
+    expect(init.exitCode).toBe(0);
+    const flush = firewall === 'nftables' ? 'nft flush set ip knockstick_nat door_web; nft flush set ip knockstick_nat door_my_nas' : 'iptables -t nat -F KNOCKSTICK_DNAT';
+    expect(await readFile(join(out, 'knockd.conf'), 'utf8')).toContain(flush);
+    const rotate = await knockstick(['panic', 'rotate', '--knockd-conf', join(out, 'knockd.conf'), '--server-config', join(out, 'server.conf'), '--no-reload']);
+    expect(rotate.exitCode).toBe(0);
+    const after = await readFile(join(out, 'knockd.conf'), 'utf8');
+    expect(after).toContain(flush);
+    expect(after.match(/\[panic\]/g)).toHaveLength(1);
+  });
+
   it('rotate refuses a config whose one-time file is exhausted (knockd would die at reload)', async () => {
     const seqFile = join(dir.path, 'ssh');
     await writeFile(seqFile, '#40001,40002,40003\n');
