@@ -189,7 +189,8 @@ async function status(options: SeqgenOptions, context: CommandContext): Promise<
 }
 
 async function repair(options: SeqgenOptions, context: CommandContext): Promise<number> {
-  const paths = await preparePaths(options, false);
+  // Repair may have to create the stick's .ssh (a stick getting its first copy of a server file).
+  const paths = await preparePaths(options, true);
   return withDirectoryLocks(await lockTargets(paths), { waitSeconds: options.waitSeconds }, async () => {
     const pair = await loadPair(paths.server, paths.stick);
     const lockstep = pair.lockstep;

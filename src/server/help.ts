@@ -1,8 +1,8 @@
 export function serverHelp(cmd: string): string {
   return `Usage:
   ${cmd} init                                                  (a wizard asks what the flags do not say)
-  ${cmd} init --yes [--interface IFACE] --stick DIR [options]
-  ${cmd} init --yes --interface IFACE --out DIR --stick DIR    (a staging copy to test first)
+  ${cmd} init --yes [--interface IFACE] [--stick DIR] [options]
+  ${cmd} init --yes --interface IFACE --out DIR                (a staging copy to test first)
   ${cmd} init --yes --interface IFACE --dry-run                (print every file)
 
 Writes the server side from templates/:
@@ -36,7 +36,8 @@ Options:
   --seq-timeout S        seconds to finish a knock (default 15)
   --cmd-timeout S        seconds a door stays open (default 10)
   --count N              first sequences (default 50)
-  --stick DIR            the mounted stick that gets the same sequences
+  --stick DIR            the mounted stick that gets the same sequences (without it: the server
+                         file only; then \`seqgen repair --server-file FILE --stick DIR\` copies them)
   --force                overwrite existing config files
   --inner NAME=ADDR      router mode (seed Appendix C), repeatable: knockd here forwards SSH to the
                          inner host ADDR; each inner host gets its own door [NAME], sequence file

@@ -9,8 +9,10 @@ import { execa } from 'execa';
 import { parseCommandLine, parseInteger } from '../core/args.js';
 import type { Command, CommandContext } from '../core/command.js';
 import { ExitCode, KnockstickError, usageError } from '../core/errors.js';
-import { readTextIfExists, writeAtomically } from '../core/files.js';
-import { DEFAULT_RANGE, cryptoRandom, generateSequences } from '../core/generate.js';
+import { appendDurably, readTextIfExists, writeAtomically } from '../core/files.js';
+import { readConfig, reservedPorts } from '../core/config.js';
+import { formatLine } from '../core/sequences.js';
+import { DEFAULT_LENGTH, DEFAULT_RANGE, cryptoRandom, generateSequences } from '../core/generate.js';
 import type { Sequence } from '../core/sequences.js';
 import { loadTemplate } from '../core/templates.js';
 import { seqgenCommand } from '../seqgen/index.js';
@@ -146,13 +148,12 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   if (values['dry-run'] === true) {
     for (const f of files) stdout.write(`==> ${f.path} (mode 0${f.mode.toString(8)}): ${f.what}\n${f.text}${f.text.endsWith('\n') ? '' : '\n'}\n`);
     for (const door of doorNames({ inner })) {
-      stdout.write(`==> ${sequencesFileOf(paths, door)}: ${count} one-time sequences, made by seqgen${stick === undefined ? ' (needs --stick)' : ` with the stick at ${stick}`}\n`);
+      stdout.write(`==> ${sequencesFileOf(paths, door)}: ${count} one-time sequences${stick == null ? ' (the stick gets them later with seqgen repair)' : `, the same on the stick at ${stick}`}\n`);
     }
     return ExitCode.OK;
   }
-  if (stick === undefined) throw usageError('--stick DIR is needed: the first sequences go to the server file and the stick together (seqgen)');
 
-  if ((await stat(stick).catch(() => null))?.isDirectory() !== true) {
+  if (stick != null && (await stat(stick).catch(() => null))?.isDirectory() !== true) {
     throw new KnockstickError('IO', `no stick at ${stick}`, { hint: 'mount the stick and pass --stick DIR; nothing was written' });
   }
   const sequenceFiles = doorNames({ inner }).map((door) => sequencesFileOf(paths, door));
@@ -173,6 +174,14 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   // seqgen reads the new server settings, so the panic ports are excluded from every sequence.
   // In router mode each inner host gets its own file, and the stick its own copy (.ssh/sequences.NAME).
   for (const door of doorNames({ inner })) {
+    if (stick == null) {
+      await serverOnlySequences(sequencesFileOf(paths, door), count, paths.serverConfig);
+      stdout.write(
+        `wrote ${sequencesFileOf(paths, door)}: ${count} one-time sequences (server side only). Give the stick the same lines with\n` +
+          `  seqgen repair --server-file ${sequencesFileOf(paths, door)} --stick STICK${door === 'ssh' ? '' : ` --host ${door}`}\n`,
+      );
+      continue;
+    }
     await seqgenCommand.run({
       ...context,
       args: [String(count), '--server-file', sequencesFileOf(paths, door), '--stick', stick, '--server-config', paths.serverConfig, ...(door === 'ssh' ? [] : ['--host', door])],
@@ -181,6 +190,17 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   }
   stdout.write(nextSteps(firewall, files, paths.knockdConf));
   return ExitCode.OK;
+}
+
+/**
+ * The first sequences when no stick is at hand: the server file alone (append-only, 0600), with the
+ * panic ports of the new settings left out. The stick's copy is then a missing tail that
+ * `seqgen repair` copies across, checked like any seqgen.
+ */
+async function serverOnlySequences(path: string, count: number, serverConfig: string): Promise<void> {
+  const settings = (await readConfig(serverConfig, 'server')).global;
+  const sequences = generateSequences(cryptoRandom, { count, length: DEFAULT_LENGTH, range: DEFAULT_RANGE, exclude: new Set(reservedPorts(settings)), avoid: new Set() });
+  await appendDurably(path, sequences.map(formatLine).join(''));
 }
 
 /** Never overwrite someone's knockd.conf or firewall silently, nor ever a sequence file. */

@@ -14,7 +14,8 @@ export interface Ddns {
 export interface ServerAnswers {
   readonly interface?: string | undefined;
   readonly firewall?: ServerFirewall | undefined;
-  readonly stick?: string | undefined;
+  /** null: no stick now (the sequences go to the server only; `seqgen repair` copies them later). */
+  readonly stick?: string | null | undefined;
   readonly count?: number | undefined;
   readonly ddns?: Ddns | undefined;
 }
@@ -54,8 +55,11 @@ export async function askServerAnswers(prompts: Prompts, known: ServerAnswers, f
     ));
   let stick = known.stick;
   while (stick === undefined) {
-    const answer = await prompts.input('Where is the stick mounted? (it gets the same sequences)', { validate: (v) => (v.startsWith('/') ? true : 'an absolute path') });
-    if (await facts.isDirectory(answer)) stick = answer;
+    const answer = await prompts.input('Where is the stick mounted? (it gets the same sequences; empty: later)', {
+      validate: (v) => (v === '' || v.startsWith('/') ? true : 'an absolute path, or nothing'),
+    });
+    if (answer === '') stick = null;
+    else if (await facts.isDirectory(answer)) stick = answer;
   }
   const count =
     known.count ??

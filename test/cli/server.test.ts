@@ -40,11 +40,29 @@ describe('knockstick server init', () => {
     [['server', 'init', '--yes', '--interface', 'eth0;reboot'], /--interface: .* has characters/],
     [['server', 'init', '--yes', '--interface', 'eth0', '--firewall', 'pf'], /--firewall must be nftables, iptables or ufw/],
     [['server', 'init', '--yes', '--interface', 'eth0', '--ddns-login', 'me'], /needs all of --ddns-protocol/],
-    [['server', 'init', '--yes', '--interface', 'eth0', '--out', '/tmp/x'], /--stick DIR is needed/],
+    [['server', 'init', '--yes', '--interface', 'eth0', '--stick', 'relative/nowhere', '--inner', 'ssh=10.0.0.1'], /ssh is reserved/],
   ])('%j is a usage error', async (args, message) => {
     const result = await knockstick(args, { cwd: dir.path });
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toMatch(message);
+  });
+});
+
+describe('server init without a stick', () => {
+  it('writes the server file alone and says how the stick gets the same lines; seqgen repair then puts them in step', async () => {
+    const out = join(dir.path, 'out');
+    const result = await knockstick(['server', 'init', '--yes', '--interface', 'eth0', '--out', out, '--count', '7']);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toMatch(/7 one-time sequences \(server side only\)[\s\S]*seqgen repair --server-file .*\/ssh --stick STICK/);
+    const stick = join(dir.path, 'stick');
+    await mkdir(stick);
+    const repair = await knockstick(['seqgen', 'repair', '--server-file', join(out, 'ssh'), '--stick', stick, '--server-config', join(out, 'server.conf')]);
+    expect(repair.exitCode).toBe(0);
+    const status = await knockstick(['seqgen', 'status', '--json', '--server-file', join(out, 'ssh'), '--stick', stick, '--server-config', join(out, 'server.conf')]);
+    expect(JSON.parse(status.stdout)).toMatchObject({ lockstep: { state: 'in-step' }, server: { unused: 7 }, stick: { unused: 7 } });
+    const panic = /panic_sequence = ([\d,]+)/.exec(await readFile(join(out, 'server.conf'), 'utf8'))?.[1]?.split(',') ?? [];
+    const used = new Set((await readFile(join(out, 'ssh'), 'utf8')).match(/\d+/g));
+    expect(panic.filter((p) => used.has(p))).toEqual([]);
   });
 });
 
