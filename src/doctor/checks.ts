@@ -132,9 +132,21 @@ function checkPanic(doors: readonly KnockdDoor[], oneTimeFiles: ReadonlyMap<stri
   return [ok('panic', 'the panic sequence is out of phase with every one-time sequence')];
 }
 
-function checkFirewall(fw: NonNullable<Facts['firewall']>): Finding {
+/** Router mode (server init --inner): doors forward SSH to inner hosts instead of opening INPUT. */
+function isRouter(doors: readonly KnockdDoor[]): boolean {
+  return doors.some((d) => /KNOCKSTICK_DNAT|knockstick_nat/.test(d.settings.get('start_command')?.value ?? ''));
+}
+
+function checkFirewall(fw: NonNullable<Facts['firewall']>, router: boolean): Finding {
   const nft = fw.nft ?? '';
   const ipt = fw.iptables ?? '';
+  if (router) {
+    // A router's own input and forward policies are its owner's (DHCP, DNS, NAT); what matters
+    // here is that the forwarding doors exist for knockd to fill.
+    return /table ip knockstick_nat/.test(nft) || /^:KNOCKSTICK_DNAT /m.test(ipt)
+      ? ok('firewall', 'router mode: the forwarding doors are in place (the router\'s own policies are not checked)')
+      : bad('firewall', 'error', 'router mode, but neither the knockstick_nat table nor the KNOCKSTICK_DNAT chain is loaded: no door can open', 'load router.nft or run router-iptables.sh from `knockstick server init`');
+  }
   const nftDrops = /hook input[^\n]*policy drop/.test(nft);
   const iptDrops = /^:INPUT DROP/m.test(ipt) || /^-A INPUT .*-j (DROP|REJECT)\s*$/m.test(ipt);
   const established = /ct state (established,related|\{ established, related \})[^\n]*accept/.test(nft) || /--ctstate (RELATED,)?ESTABLISHED(,RELATED)? -j ACCEPT/.test(ipt);
@@ -187,7 +199,7 @@ export function diagnose(facts: Facts): Finding[] {
           : ok('interface', `interface ${name} has ${ipv4.join(', ')}`),
     );
   }
-  if (facts.firewall !== undefined) findings.push(checkFirewall(facts.firewall));
+  if (facts.firewall !== undefined) findings.push(checkFirewall(facts.firewall, isRouter(parsed.doors)));
   if (facts.sshdT !== undefined) findings.push(checkSshd(facts.sshdT));
   if (facts.stick !== undefined) findings.push(...checkStick(facts.stick, facts));
   return findings;

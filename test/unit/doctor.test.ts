@@ -89,6 +89,16 @@ describe('doctor', () => {
     expect(found.length).toBeGreaterThan(0);
   });
 
+  it('in router mode checks the forwarding doors instead of an INPUT drop policy', () => {
+    const router = CONF.replace(/start_command = .*\n/, 'start_command = nft add element ip knockstick_nat door_web { %IP% }\n').replace(
+      /stop_command = .*\n/,
+      'stop_command = nft delete element ip knockstick_nat door_web { %IP% }\n',
+    );
+    const facts = { ...healthy(), knockdConf: { path: '/etc/knockd.conf', text: router, mode: 0o600 } };
+    expect(errorsAndWarnings({ ...facts, firewall: { nft: 'table ip knockstick_nat {\n}', iptables: null, sshPort: 22 } })).toEqual([]);
+    expect(errorsAndWarnings({ ...facts, firewall: { nft: '', iptables: null, sshPort: 22 } }).join('\n')).toMatch(/error firewall: router mode, but neither/);
+  });
+
   it('gives every finding a fix', () => {
     for (const [, breakIt] of cases) for (const f of diagnose(breakIt(healthy()))) if (f.severity !== 'ok') expect(f.fix).not.toBe('');
   });
