@@ -1,8 +1,9 @@
-// The first-run demo: the whole knock story on this machine, in a throwaway lab (two network
-// namespaces with the real knockd, sshd and iptables), with no server and no stick needed.
+// The first-run demo: the whole story on this machine, in a throwaway lab (two network namespaces
+// with the real knockd, sshd and iptables), with no server and no stick needed: server init,
+// callhome, a replay refused, the stick lost and `sh panic`, callhome refused after it.
 // Run through scripts/demo, which installs and builds first. Leaves nothing behind, even on Ctrl-C.
 
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../cli.js';
@@ -11,13 +12,11 @@ import {
   CLIENT_ADDR,
   SERVER_ADDR,
   createLab,
-  knockdConfig,
+  isProcessAlive,
   runIn,
-  setupFirewall,
-  startKnockd,
+  startKnockdDaemon,
   startSshd,
   waitFor,
-  type KnockdHandle,
   type Lab,
 } from './lab.js';
 import { askpassEnv, makeLabStick } from './stick.js';
@@ -31,20 +30,16 @@ const step = (n: number, title: string) => say(`\n${bold(`${n}. ${title}`)}`);
 const shown = (cmd: string) => say(`   $ ${cmd}`);
 const indent = (text: string) => text.replace(/^(?=.)/gm, '     ');
 
-async function seqgen(args: string[]): Promise<number> {
+/** Runs a knockstick command in this process, its output indented under the step. */
+async function knockstick(args: string[]): Promise<number> {
   const out = { write: (t: string) => process.stdout.write(indent(t)) };
-  return runCli(args, { command: 'seqgen', stdout: out, stderr: out });
+  return runCli(args, { stdout: out, stderr: out });
 }
 
 async function main(): Promise<number> {
   let lab: Lab | undefined;
-  let knockd: KnockdHandle | undefined;
   let cleaning: Promise<void> | undefined;
-  const cleanup = () =>
-    (cleaning ??= (async () => {
-      await knockd?.stop().catch(() => undefined);
-      await lab?.teardown();
-    })());
+  const cleanup = () => (cleaning ??= lab?.teardown() ?? Promise.resolve());
   // `on`, not `once`: execa's exit hook re-raises a signal nobody else listens to any more.
   const interrupted = (signal: NodeJS.Signals) => {
     say(`\n${signal === 'SIGINT' ? 'interrupted' : signal}: tearing the lab down`);
@@ -57,62 +52,78 @@ async function main(): Promise<number> {
   try {
     say(bold('knockstick demo: SSH behind one-time port knocks, in a throwaway lab on this machine'));
     lab = await createLab();
-    const serverFile = join(lab.dir, 'server', 'etc-knockd-ssh');
-    await mkdir(dirname(serverFile));
+    const out = join(lab.dir, 'etc');
+    say(`   server: namespace ${lab.serverNs} (${SERVER_ADDR}); client: namespace ${lab.clientNs} (${CLIENT_ADDR})`);
+    say(`   the server's files go to ${out} instead of /etc; the "stick" is a directory`);
 
-    step(1, 'The server: sshd (keys only) behind a firewall that drops every new connection');
+    step(1, 'The server has sshd with keys only; the stick an SSH key with its own passphrase');
     const sshd = await startSshd(lab);
-    const firewall = await setupFirewall(lab, 'iptables');
-    say(`   namespace ${lab.serverNs}, address ${SERVER_ADDR}: sshd listens on port 22, INPUT policy DROP,`);
-    say('   loopback and established connections allowed, doors go into the KNOCKSTICK_DOORS chain');
-    const closedBefore = (
-      await runIn(lab.clientNs, 'ssh', ['-F', '/dev/null', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=2', '-o', 'BatchMode=yes', `root@${SERVER_ADDR}`, 'true'])
-    ).exitCode;
-    say(`   from the client (${CLIENT_ADDR}) ssh gets nowhere: it times out (exit ${closedBefore})`);
-
-    step(2, 'The stick: an SSH key with its own passphrase, a stick-local ssh config, known_hosts');
     const stick = await makeLabStick(join(lab.dir, 'stick'), sshd, { passphrase: PASSPHRASE });
     say(indent(await readFile(stick.config, 'utf8')));
     say(`   (the demo types the key passphrase "${PASSPHRASE}" through SSH_ASKPASS; you would type yours)`);
 
-    step(3, 'Make one-time sequences: the same lines on the server and on the stick');
-    shown('seqgen 20 --server-file /etc/knockd/ssh --stick /media/you/secure');
-    if ((await seqgen(['20', '--server-file', serverFile, '--stick', stick.root])) !== 0) return 1;
+    step(2, 'server init writes knockd.conf, the firewall, the panic stanza and the first sequences');
+    shown('knockstick server init --yes --interface eth0 --stick /media/you/secure --firewall iptables');
+    const init = await knockstick(['server', 'init', '--yes', '--interface', lab.serverIf, '--out', out, '--stick', stick.root, '--firewall', 'iptables', '--cmd-timeout', '5', '--count', '20']);
+    if (init !== 0) return 1;
 
-    step(4, 'knockd watches for them and opens a door for the knocking address only');
-    const config = join(lab.dir, 'knockd.conf');
-    await writeFile(config, knockdConfig(lab, { sequencesFile: serverFile, firewall, cmdTimeout: 5 }));
-    say(indent((await readFile(config, 'utf8')).replace(/^\[options\]\n.*\n/, '')));
-    knockd = await startKnockd(lab, config);
+    step(3, 'Apply it: firewall, then knockd (here by hand, in the server namespace)');
+    shown('iptables-restore < /etc/knockstick/iptables.rules');
+    await lab.run(lab.serverNs, 'sh', ['-c', 'iptables-restore < "$1"', 'sh', join(out, 'iptables.rules')]);
+    shown('systemctl enable --now knockd');
+    const pid = await startKnockdDaemon(lab, join(out, 'knockd.conf'), join(out, 'knockd.pid'), join(out, 'knockd.log'));
+    const sshTry = await runIn(lab.clientNs, 'ssh', ['-F', '/dev/null', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=2', '-o', 'BatchMode=yes', `root@${SERVER_ADDR}`, 'true']);
+    say(`   knockd runs (pid ${pid}); a plain ssh from the client gets nowhere: it times out (exit ${sshTry.exitCode})`);
 
-    step(5, 'callhome: knock the next sequence, wait for the door, mark it used, run ssh');
+    step(4, 'callhome: knock the next sequence, wait for the door, mark it used, run ssh');
     shown('callhome --stick /media/you/secure -- \'echo "hello from $(hostname), logged in as $(whoami)"\'');
     await mkdir(join(lab.dir, 'home'));
     const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: join(lab.dir, 'home'), ...(await askpassEnv(lab.dir, PASSPHRASE)) };
+    const callhome = (...args: string[]) => runIn(lab!.clientNs, process.execPath, [join(BIN, 'callhome.js'), '--stick', stick.root, ...args], { env });
     const started = Date.now();
-    const first = await runIn(lab.clientNs, process.execPath, [join(BIN, 'callhome.js'), '--stick', stick.root, '--', 'echo "hello from $(hostname), logged in as $(whoami)"'], { env });
+    const first = await callhome('--', 'echo "hello from $(hostname), logged in as $(whoami)"');
     say(indent(first.stderr));
     say(indent(first.stdout));
     say(`   exit ${first.exitCode}, ${Date.now() - started} ms from start to the end of the remote command`);
     if (first.exitCode !== 0) return 1;
 
-    step(6, 'A sniffer replays the knock it saw: nothing opens, the sequence was for one use');
-    const used = formatSequence(parseSequenceFile(await readFile(stick.sequences, 'utf8'), 'stick', 'stick').file.lines[0]?.sequence ?? []);
-    await waitFor(async () => !(await firewall.doorOpen()), 8000, 100);
+    step(5, 'A sniffer replays the knock it saw: nothing opens, the sequence was for one use');
+    const doorOpen = async () => (await lab!.run(lab!.serverNs, 'iptables', ['-S', 'KNOCKSTICK_DOORS'])).includes(CLIENT_ADDR);
+    await waitFor(async () => !(await doorOpen()), 8000, 100);
     say('   (after the door closed again, cmd_timeout = 5 s)');
+    const used = formatSequence(parseSequenceFile(await readFile(stick.sequences, 'utf8'), 'stick', 'stick').file.lines[0]?.sequence ?? []);
     shown(`knock ${SERVER_ADDR} ${used.split(',').join(' ')}`);
     await lab.run(lab.clientNs, 'knock', [SERVER_ADDR, ...used.split(',')]);
-    const reopened = await waitFor(() => firewall.doorOpen(), 1500);
+    const reopened = await waitFor(doorOpen, 1500);
     say(reopened ? '   the door opened: that must never happen' : '   no door: knockd no longer even watches those ports');
 
-    step(7, 'Both copies still agree');
+    step(6, 'Both copies still agree');
     shown('seqgen status --server-file /etc/knockd/ssh --stick /media/you/secure');
-    await seqgen(['status', '--server-file', serverFile, '--stick', stick.root]);
+    await knockstick(['seqgen', 'status', '--server-file', join(out, 'ssh'), '--stick', stick.root, '--server-config', join(out, 'server.conf')]);
 
-    step(8, 'Tear the lab down');
+    step(7, 'The stick is stolen: from any shell account, `sh panic` stops knockd and closes every door');
+    const panicScript = join(lab.dir, 'panic');
+    const panicSequence = /panic_sequence = ([\d,]+)/.exec(await readFile(join(out, 'server.conf'), 'utf8'))?.[1] ?? '';
+    shown('knockstick panic script --host home.example.org   (made once, kept on a shell account)');
+    await knockstick(['panic', 'script', '--host', SERVER_ADDR, '--sequence', panicSequence, '--out', panicScript]);
+    const opened = await callhome('--knock-only');
+    say(`   a door is open right now (a callhome a moment ago, exit ${opened.exitCode}): ${(await doorOpen()) ? 'yes' : 'no'}`);
+    shown('sh panic');
+    const panic = await runIn(lab.clientNs, 'dash', [panicScript], { env: { PATH: env.PATH } });
+    say(indent(panic.stderr));
+    const stopped = await waitFor(async () => !isProcessAlive(pid), 5000, 50);
+    say(`   knockd: ${stopped ? 'stopped' : 'still running?!'}; the door opened a moment ago: ${(await doorOpen()) ? 'still open?!' : 'closed'}`);
+
+    step(8, 'With knockd stopped, even the stick\'s valid next sequence opens nothing');
+    shown('callhome --stick /media/you/secure');
+    const refused = await callhome('--attempts', '2', '--door-timeout', '500', '--door-window', '0', '--', 'true');
+    say(indent(refused.stderr));
+    say(`   exit ${refused.exitCode}. Back home, the owner restarts knockd and runs \`knockstick panic rotate\`.`);
+
+    step(9, 'Tear the lab down');
     await cleanup();
     say('   namespaces, processes and files removed');
-    return reopened ? 1 : 0;
+    return !reopened && stopped && refused.exitCode === 7 ? 0 : 1;
   } finally {
     await cleanup();
   }

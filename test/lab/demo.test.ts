@@ -21,6 +21,8 @@ describe('the demo', () => {
     expect(result.stdout).toMatch(/hello from .*, logged in as root/);
     expect(result.stdout).toMatch(/no door: knockd no longer even watches those ports/);
     expect(result.stdout).toMatch(/in step: 19 unused/);
+    expect(result.stdout).toMatch(/knockd: stopped; the door opened a moment ago: closed/);
+    expect(result.stdout).toMatch(/panic lockdown[\s\S]*exit 7\./);
     expect(await labNamespaces()).toEqual(before);
   });
 
@@ -30,7 +32,7 @@ describe('the demo', () => {
     let output = '';
     child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const deadline = Date.now() + 30_000;
-    while (!output.includes('3. Make one-time sequences') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (!output.includes('2. server init writes') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     child.kill('SIGINT');
     const result = await child;
     expect(result.exitCode).toBe(130);
