@@ -3,22 +3,33 @@
 import { createRequire } from 'node:module';
 import type { Command, CommandContext, Output } from './core/command.js';
 import { ExitCode, KnockstickError } from './core/errors.js';
-import { notBuiltCommand } from './core/not-built.js';
-import { callhomeCommand } from './callhome/index.js';
-import { doctorCommand } from './doctor/index.js';
-import { panicCommand } from './panic/index.js';
-import { seqgenCommand } from './seqgen/index.js';
-import { serverCommand } from './server/index.js';
 
-const COMMANDS: readonly Command[] = [
-  callhomeCommand,
-  doctorCommand,
-  seqgenCommand,
-  panicCommand,
-  serverCommand,
-  notBuiltCommand('usbsetup', 'prepare an encrypted (LUKS) stick with a key, an ssh config, sequences and the callhome launcher', 'it arrives with the usbsetup issue.', '--device /dev/sdb'),
-  notBuiltCommand('secureon', 'open and mount the stick\'s encrypted volume', 'it arrives with the usbsetup issue.', ''),
-  notBuiltCommand('secureoff', 'unmount and close the stick\'s encrypted volume', 'it arrives with the usbsetup issue.', ''),
+/**
+ * The commands, each loaded only when it runs: callhome is run every time the user wants in, and
+ * loading the wizard, doctor and panic modules it never uses cost it about a tenth of a second.
+ */
+interface CommandEntry {
+  readonly name: string;
+  /** One line for `knockstick --help`. */
+  readonly summary: string;
+  readonly load: () => Promise<Command>;
+}
+
+const notBuilt = (name: string, summary: string, example: string): CommandEntry => ({
+  name,
+  summary: `${summary} (not built yet)`,
+  load: async () => (await import('./core/not-built.js')).notBuiltCommand(name, summary, 'it arrives with the usbsetup issue.', example),
+});
+
+const COMMANDS: readonly CommandEntry[] = [
+  { name: 'callhome', summary: "knock the next sequence, check that SSH opened, connect with the stick's ssh config", load: async () => (await import('./callhome/index.js')).callhomeCommand },
+  { name: 'doctor', summary: 'check the server (knockd, sequence files, firewall, sshd) and the stick, and say how to fix each problem', load: async () => (await import('./doctor/index.js')).doctorCommand },
+  { name: 'seqgen', summary: 'add one-time knock sequences to the server file and the stick, in lockstep', load: async () => (await import('./seqgen/index.js')).seqgenCommand },
+  { name: 'panic', summary: 'write, send or rotate the panic knock that stops knockd and closes every door', load: async () => (await import('./panic/index.js')).panicCommand },
+  { name: 'server', summary: 'server init: knockd, firewall, sshd and systemd configs from templates, and the first sequences', load: async () => (await import('./server/index.js')).serverCommand },
+  notBuilt('usbsetup', 'prepare an encrypted (LUKS) stick with a key, an ssh config, sequences and the callhome launcher', '--device /dev/sdb'),
+  notBuilt('secureon', "open and mount the stick's encrypted volume", ''),
+  notBuilt('secureoff', "unmount and close the stick's encrypted volume", ''),
 ];
 
 export function version(): string {
@@ -81,8 +92,8 @@ export async function runCli(argv: readonly string[], options: RunOptions = {}):
     stdout.write(`${version()}\n`);
     return ExitCode.OK;
   }
-  const command = COMMANDS.find((c) => c.name === name);
-  if (command === undefined) {
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (entry === undefined) {
     stderr.write(`knockstick: unknown command ${JSON.stringify(name)}\nRun \`knockstick --help\` for the list.\n`);
     return ExitCode.USAGE;
   }
@@ -96,7 +107,7 @@ export async function runCli(argv: readonly string[], options: RunOptions = {}):
     invokedAs,
   };
   try {
-    return await command.run(context);
+    return await (await entry.load()).run(context);
   } catch (error) {
     if (error instanceof KnockstickError) {
       stderr.write(`${invokedAs}: ${error.message}\n`);

@@ -72,7 +72,6 @@ export const callhomeDeps: CallhomeDeps = {
 
 export const callhomeCommand: Command = {
   name: 'callhome',
-  summary: 'knock the next sequence, check that SSH opened, connect with the stick\'s ssh config',
   help: callhomeHelp,
   async run(context) {
     const options = parseCallhomeArgs(context.args, context);

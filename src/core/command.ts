@@ -20,8 +20,6 @@ export interface CommandContext {
 
 export interface Command {
   readonly name: string;
-  /** One line for `knockstick --help`. */
-  readonly summary: string;
   /** Full --help text, examples and exit codes included. */
   help(invokedAs: string): string;
   /** Returns the exit code; throws KnockstickError for failures. */

@@ -20,7 +20,6 @@ Exit codes:
 `;
   return {
     name,
-    summary: `${summary} (not built yet)`,
     help,
     async run(context) {
       if (context.args.includes('--help') || context.args.includes('-h')) {

@@ -33,7 +33,6 @@ const FLAGS = {
 
 export const doctorCommand: Command = {
   name: 'doctor',
-  summary: 'check the server (knockd, sequence files, firewall, sshd) and the stick, and say how to fix each problem',
   help: doctorHelp,
   async run(context) {
     const { values, positionals } = parseCommandLine(context.args, FLAGS, context.invokedAs);

@@ -51,7 +51,6 @@ interface Context {
 
 export const panicCommand: Command = {
   name: 'panic',
-  summary: 'write, send or rotate the panic knock that stops knockd and closes every door',
   help: panicHelp,
   async run(context) {
     const { values, positionals } = parseCommandLine(context.args, FLAGS, context.invokedAs);

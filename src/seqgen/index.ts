@@ -22,7 +22,6 @@ import { buildStatus, formatStatus } from './status.js';
 
 export const seqgenCommand: Command = {
   name: 'seqgen',
-  summary: 'add one-time knock sequences to the server file and the stick, in lockstep',
   help: seqgenHelp,
   async run(context) {
     const options = parseSeqgenArgs(context.args, context);

@@ -46,7 +46,6 @@ const SAFE_PATH = /^\/[A-Za-z0-9._/-]*$/;
 
 export const serverCommand: Command = {
   name: 'server',
-  summary: 'server init: knockd, firewall, sshd and systemd configs from templates, and the first sequences',
   help: serverHelp,
   async run(context) {
     const { values, positionals } = parseCommandLine(context.args, FLAGS, context.invokedAs);
