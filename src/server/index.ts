@@ -110,6 +110,12 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
             hostname: checked(values['ddns-hostname'], '--ddns-hostname', WORD) as string,
           },
   };
+  // Every flag is checked before the first question: a typo should not cost a whole wizard.
+  const inner = (values.inner ?? []).map(parseInner);
+  if (new Set(inner.map((h) => h.name)).size !== inner.length) throw usageError('--inner: each inner host needs its own NAME');
+  const sshPort = values['ssh-port'] === undefined ? 22 : parseInteger('--ssh-port', values['ssh-port'], 1, 65535);
+  const seqTimeout = values['seq-timeout'] === undefined ? 15 : parseInteger('--seq-timeout', values['seq-timeout'], 1, 600);
+  const cmdTimeout = values['cmd-timeout'] === undefined ? 10 : parseInteger('--cmd-timeout', values['cmd-timeout'], 1, 3600);
   const answers = interactive
     ? await askServerAnswers(prompts, known, {
         interfaces: await interfaces(),
@@ -123,8 +129,6 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   const ddns = answers.ddns;
   const stick = answers.stick;
   const count = answers.count ?? 50;
-  const inner = (values.inner ?? []).map(parseInner);
-  if (new Set(inner.map((h) => h.name)).size !== inner.length) throw usageError('--inner: each inner host needs its own NAME');
   const panicSequence = generateSequences(cryptoRandom, { count: 1, length: 5, range: DEFAULT_RANGE, exclude: new Set(), avoid: new Set() })[0] as Sequence;
 
   const templates = Object.fromEntries(await Promise.all(TEMPLATE_NAMES.map(async (n) => [n, await loadTemplate(n)] as const)));
@@ -132,9 +136,9 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
     {
       interface: iface,
       firewall,
-      sshPort: values['ssh-port'] === undefined ? 22 : parseInteger('--ssh-port', values['ssh-port'], 1, 65535),
-      seqTimeout: values['seq-timeout'] === undefined ? 15 : parseInteger('--seq-timeout', values['seq-timeout'], 1, 600),
-      cmdTimeout: values['cmd-timeout'] === undefined ? 10 : parseInteger('--cmd-timeout', values['cmd-timeout'], 1, 3600),
+      sshPort,
+      seqTimeout,
+      cmdTimeout,
       panicSequence,
       ddns,
       inner,
