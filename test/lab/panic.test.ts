@@ -129,6 +129,7 @@ describe.each<FirewallKind>(['iptables', 'nftables'])('panic with the real knock
     ['dash', 'bash'],
     ['dash', 'nc'],
     ['busybox sh', ''],
+    ['bash', ''],
   ])('`%s panic` (method %s) stops knockd and closes the door opened just before', async (shell, method) => {
     const pid = await doorOpenWithKnockd(w);
     const [file, ...pre] = shell.split(' ');
