@@ -32,9 +32,21 @@ const COMMANDS: readonly CommandEntry[] = [
   notBuilt('secureoff', "unmount and close the stick's encrypted volume", ''),
 ];
 
+/**
+ * The version in the package.json above this file: dist/cli.js (tsc output) and dist/bin/*.js (the
+ * single-file bundles) sit at different depths, so look upwards for our package.json.
+ */
 export function version(): string {
   const require = createRequire(import.meta.url);
-  return (require('../package.json') as { version: string }).version;
+  for (const up of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = require(up) as { name?: string; version: string };
+      if (pkg.name === 'knockstick') return pkg.version;
+    } catch {
+      // not at this depth
+    }
+  }
+  return 'unknown';
 }
 
 function topHelp(): string {
