@@ -119,6 +119,12 @@ async function main(): Promise<void> {
     };
     const nodeBare = await cold(['-e', '0']);
     const versionCold = await cold([join(BIN, 'callhome.js'), '--version']);
+    // The same command from tsc's output (an ESM graph of modules) instead of the bundle.
+    const tscEntry = join(lab.dir, 'tsc-callhome.mjs');
+    await writeFile(tscEntry, `import { main } from ${JSON.stringify(join(ROOT, 'dist', 'cli.js'))};\nawait main('callhome');\n`);
+    const versionTsc = await cold([tscEntry, '--version']);
+    const dryRunBundle = await cold([join(BIN, 'callhome.js'), '--stick', stick.root, '--dry-run']);
+    const dryRunTsc = await cold([tscEntry, '--stick', stick.root, '--dry-run']);
     const seqgenDir = join(lab.dir, 'seqgen');
     await mkdir(join(seqgenDir, 'stick'), { recursive: true });
     const t0 = process.hrtime.bigint();
@@ -153,8 +159,9 @@ ${table.join('\n')}
 
 - callhome vs the seed's script: ${Number.isNaN(seedMedian) ? 'n/a (the seed script never got in)' : `${(seedMedian / callhomeMedian).toFixed(1)}x faster`}.
 - Not measured yet: fwknop SPA with the real fwknopd (arrives with the SPA issue).
-- Cold start, median of ${RUNS}: \`node -e 0\` ${fmt(nodeBare)}; \`callhome --version\` from the built
-  source (tsc output) ${fmt(versionCold)}; no single-file bundle yet (the usbsetup issue).
+- Cold start, median of ${RUNS}: \`node -e 0\` ${fmt(nodeBare)}; \`callhome --version\`: single-file bundle
+  (what the bins are) ${fmt(versionCold)}, tsc output ${fmt(versionTsc)}; \`callhome --dry-run\` (loads
+  everything callhome needs, sends nothing): bundle ${fmt(dryRunBundle)}, tsc output ${fmt(dryRunTsc)}.
 - \`seqgen 10000\` (two fresh files): ${fmt(seqgen10000)}.
 
 Reproduce: \`sudo bench/run\` (BENCH_RUNS=${RUNS}).
