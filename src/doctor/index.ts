@@ -10,6 +10,7 @@ import { SERVER_CONFIG_PATH, readConfig } from '../core/config.js';
 import { ExitCode, usageError } from '../core/errors.js';
 import { fileMode, readTextIfExists } from '../core/files.js';
 import { parseKnockdConf } from '../core/knockd-conf.js';
+import { isProcessAlive } from '../core/process.js';
 import { hostConfigFrom } from '../core/ssh-config.js';
 import { DEFAULT_HOST, isValidHostAlias, sequencesFileFor, stickLayout } from '../core/stick.js';
 import SSHConfig from 'ssh-config';
@@ -78,15 +79,7 @@ async function gather(values: Values, context: CommandContext): Promise<Facts> {
     const pidfile = at(values.pidfile ?? settings.pidfile ?? parsed?.options.get('pidfile')?.value ?? '/run/knockd.pid');
     const pidText = await readTextIfExists(pidfile);
     const pid = pidText === null || !/^\d+\s*$/.test(pidText) ? null : Number(pidText);
-    let alive = false;
-    if (pid !== null) {
-      try {
-        process.kill(pid, 0);
-        alive = true;
-      } catch (error) {
-        alive = (error as NodeJS.ErrnoException).code === 'EPERM';
-      }
-    }
+    const alive = pid !== null && isProcessAlive(pid);
     const ifaceName = values.interface ?? parsed?.options.get('interface')?.value;
     const addr = ifaceName === undefined ? undefined : await run('ip', ['-o', '-4', 'addr', 'show', 'dev', ifaceName]);
     live = {

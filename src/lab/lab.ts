@@ -10,6 +10,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
+import { isProcessAlive } from '../core/process.js';
 import { DOORS_CHAIN, NFT_DOORS4, NFT_DOORS6, NFT_TABLE, doorCommands, type FirewallKind } from '../core/firewall.js';
 
 export const LAB_PREFIX = 'ksl';
@@ -191,14 +192,7 @@ export async function killInNamespace(ns: string, name: string): Promise<void> {
   }
 }
 
-export function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export { isProcessAlive } from '../core/process.js';
 
 /**
  * Starts the real knockd in the server namespace on `config` (knockd.conf text) and waits until it

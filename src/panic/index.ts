@@ -5,6 +5,7 @@
 //   panic stanza   print the knockd.conf [panic] stanza
 
 import { kill } from 'node:process';
+import { isProcessAlive } from '../core/process.js';
 import { join, resolve } from 'node:path';
 import { resolveAddress } from '../callhome/index.js';
 import { parseCommandLine, parseInteger } from '../core/args.js';
@@ -294,21 +295,13 @@ async function rotate(ctx: Context): Promise<number> {
 async function reload(pidfile: string, out: { write(text: string): void }): Promise<number> {
   const text = await readTextIfExists(pidfile);
   const pid = text === null ? NaN : Number(text.trim());
-  const alive = (p: number): boolean => {
-    try {
-      kill(p, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (!Number.isInteger(pid) || pid <= 1 || !alive(pid)) {
+  if (!Number.isInteger(pid) || pid <= 1 || !isProcessAlive(pid)) {
     out.write(`knockd is not running (no live pid in ${pidfile}): the new panic sequence is armed when it starts.\n`);
     return ExitCode.OK;
   }
   kill(pid, 'SIGHUP');
   await new Promise((r) => setTimeout(r, 500));
-  if (!alive(pid)) {
+  if (!isProcessAlive(pid)) {
     throw new KnockstickError('INTERNAL', `knockd (pid ${pid}) died while reloading its config`, {
       hint: 'check knockd\'s log; the config passed our checks, so please report this',
     });

@@ -7,16 +7,17 @@ import { dirname } from 'node:path';
 import type { Command, CommandContext } from '../core/command.js';
 import { ExitCode, InvalidFileError, KnockstickError, ioError, usageError } from '../core/errors.js';
 import { appendDurably, ensureDirectory, writeAtomically } from '../core/files.js';
-import { DEFAULT_LENGTH, cryptoRandom, generateSequences, type RandomSource } from '../core/generate.js';
+import { cryptoRandom, generateSequences, type RandomSource } from '../core/generate.js';
 import { withDirectoryLocks } from '../core/lock.js';
-import { describeLockstep, isWritable } from '../core/lockstep.js';
+import { describeLockstep } from '../core/lockstep.js';
 import { isLoose, loadPair, type LoadedPair } from '../core/sequence-store.js';
-import { allSequenceKeys, formatLine, unusedLength, unusedLines, type Sequence } from '../core/sequences.js';
+import { allSequenceKeys, formatLine, unusedLines, type Sequence } from '../core/sequences.js';
 import { sequencesFileFor, stickLayout } from '../core/stick.js';
 import { callhomeDeps } from '../callhome/index.js';
 import { seqgenHelp } from './help.js';
 import { remoteGenerate } from './remote.js';
 import { reservedForSeqgen } from './reserved.js';
+import { chooseLength, refuseUnlessWritable, withFinalNewline } from './rules.js';
 import { parseSeqgenArgs, type SeqgenOptions } from './options.js';
 import { buildStatus, formatStatus } from './status.js';
 
@@ -82,30 +83,6 @@ async function lockTargets(paths: Paths): Promise<string[]> {
   return dirs;
 }
 
-function refuseUnlessWritable(pair: LoadedPair): void {
-  if (!isWritable(pair.lockstep)) {
-    throw new KnockstickError('OUT_OF_STEP', describeLockstep(pair.lockstep, pair.server.file, pair.stick.file), {
-      hint: pair.lockstep.state === 'tail-missing' ? 'run `seqgen repair`; nothing was written' : 'compare the two files; nothing was written',
-    });
-  }
-}
-
-function chooseLength(options: SeqgenOptions, pair: LoadedPair): number {
-  const existing = unusedLength(pair.server.file) ?? unusedLength(pair.stick.file);
-  if (options.length !== undefined && existing !== undefined && options.length !== existing) {
-    throw usageError(
-      `--length ${options.length} differs from the ${existing}-port sequences already unused in the files; ` +
-        'knockd mixes up its per-address state when sequences of one file differ in length',
-      `omit --length, or let the current sequences run out first`,
-    );
-  }
-  return options.length ?? existing ?? DEFAULT_LENGTH;
-}
-
-function withFinalNewline(text: string): string {
-  return text === '' || text.endsWith('\n') ? text : `${text}\n`;
-}
-
 /**
  * Writes `lines` to both sides: the stick first (atomic), then the server (append). If the server
  * append fails the stick is put back as it was, so a failure leaves both files unchanged.
@@ -139,8 +116,8 @@ async function generate(options: SeqgenOptions, count: number, context: CommandC
   const paths = await preparePaths(options, !options.dryRun);
   return withDirectoryLocks(await lockTargets(paths), { waitSeconds: options.waitSeconds }, async () => {
     const pair = await loadPair(paths.server, paths.stick);
-    refuseUnlessWritable(pair);
-    const length = chooseLength(options, pair);
+    refuseUnlessWritable(pair.lockstep, pair.server.file, pair.stick.file);
+    const length = chooseLength(options.length, pair.server.file, pair.stick.file);
     const avoid = new Set([...allSequenceKeys(pair.server.file), ...allSequenceKeys(pair.stick.file)]);
     const sequences: Sequence[] = generateSequences(rng, { count, length, range: options.range, exclude: reserved.ports, avoid });
     const text = sequences.map(formatLine).join('');
@@ -194,7 +171,7 @@ async function repair(options: SeqgenOptions, context: CommandContext): Promise<
     const pair = await loadPair(paths.server, paths.stick);
     const lockstep = pair.lockstep;
     if (lockstep.state !== 'tail-missing') {
-      refuseUnlessWritable(pair);
+      refuseUnlessWritable(pair.lockstep, pair.server.file, pair.stick.file);
       context.stdout.write(`Nothing to repair: ${describeLockstep(lockstep, pair.server.file, pair.stick.file)}\n`);
       return ExitCode.OK;
     }

@@ -16,14 +16,15 @@ import { DEFAULTS as CALLHOME_DEFAULTS, type CallhomeOptions } from '../callhome
 import type { CommandContext } from '../core/command.js';
 import { ExitCode, InvalidFileError, KnockstickError } from '../core/errors.js';
 import { writeAtomically } from '../core/files.js';
-import { DEFAULT_LENGTH, generateSequences, type RandomSource } from '../core/generate.js';
+import { generateSequences, type RandomSource } from '../core/generate.js';
 import { withDirectoryLocks } from '../core/lock.js';
-import { describeLockstep, isWritable, lockstepOf } from '../core/lockstep.js';
+import { lockstepOf } from '../core/lockstep.js';
 import { loadSequenceFile } from '../core/sequence-store.js';
-import { allSequenceKeys, formatLine, parseSequenceFile, unusedLength, unusedLines } from '../core/sequences.js';
+import { allSequenceKeys, formatLine, parseSequenceFile, unusedLines } from '../core/sequences.js';
 import { shellCommand } from '../core/shell.js';
 import type { SeqgenOptions } from './options.js';
 import { reservedForSeqgen } from './reserved.js';
+import { chooseLength, refuseUnlessWritable, withFinalNewline } from './rules.js';
 
 function callhomeOptions(options: SeqgenOptions): CallhomeOptions {
   return {
@@ -120,15 +121,8 @@ export async function remoteGenerate(options: SeqgenOptions, count: number, cont
       const server = parseSequenceFile(serverText, where, 'server');
       const stick = await loadSequenceFile(prepared.sequencesFile, 'stick');
       if (server.problems.length > 0) throw new InvalidFileError(server.problems, 'fix the server file first; nothing was written');
-      const lockstep = lockstepOf(server.file, stick.file);
-      if (!isWritable(lockstep)) {
-        throw new KnockstickError('OUT_OF_STEP', describeLockstep(lockstep, server.file, stick.file), { hint: 'nothing was written' });
-      }
-      const existing = unusedLength(server.file) ?? unusedLength(stick.file);
-      if (options.length !== undefined && existing !== undefined && options.length !== existing) {
-        throw new KnockstickError('USAGE', `--length ${options.length} differs from the ${existing}-port sequences already in use; nothing was written`);
-      }
-      const length = options.length ?? existing ?? DEFAULT_LENGTH;
+      refuseUnlessWritable(lockstepOf(server.file, stick.file), server.file, stick.file);
+      const length = chooseLength(options.length, server.file, stick.file);
       const avoid = new Set([...allSequenceKeys(server.file), ...allSequenceKeys(stick.file)]);
       // The server's own settings file is on the server; the stick's carries the same panic ports.
       const reserved = await reservedForSeqgen(options.exclude, prepared.layout, options.host, undefined);
@@ -145,7 +139,7 @@ export async function remoteGenerate(options: SeqgenOptions, count: number, cont
           { hint: `check ${remotePath} on the server (it may now have lines the stick lacks: compare with \`seqgen status\` there)` },
         );
       }
-      await writeAtomically(prepared.sequencesFile, (stick.text === '' || stick.text.endsWith('\n') ? stick.text : `${stick.text}\n`) + lines);
+      await writeAtomically(prepared.sequencesFile, withFinalNewline(stick.text) + lines);
       const unused = unusedLines(parseSequenceFile(after, where, 'server').file).length;
       context.stdout.write(
         `Added ${count} sequence(s) of ${length} ports to ${where} (over ssh, verified) and to ${prepared.sequencesFile}; ` +
