@@ -15,28 +15,25 @@ interface CommandEntry {
   readonly load: () => Promise<Command>;
 }
 
-const notBuilt = (name: string, summary: string, example: string): CommandEntry => ({
-  name,
-  summary: `${summary} (not built yet)`,
-  load: async () => (await import('./core/not-built.js')).notBuiltCommand(name, summary, 'it arrives with the usbsetup issue.', example),
-});
-
 const COMMANDS: readonly CommandEntry[] = [
   { name: 'callhome', summary: "knock the next sequence, check that SSH opened, connect with the stick's ssh config", load: async () => (await import('./callhome/index.js')).callhomeCommand },
   { name: 'doctor', summary: 'check the server (knockd, sequence files, firewall, sshd) and the stick, and say how to fix each problem', load: async () => (await import('./doctor/index.js')).doctorCommand },
   { name: 'seqgen', summary: 'add one-time knock sequences to the server file and the stick, in lockstep', load: async () => (await import('./seqgen/index.js')).seqgenCommand },
   { name: 'panic', summary: 'write, send or rotate the panic knock that stops knockd and closes every door', load: async () => (await import('./panic/index.js')).panicCommand },
   { name: 'server', summary: 'server init: knockd, firewall, sshd and systemd configs from templates, and the first sequences', load: async () => (await import('./server/index.js')).serverCommand },
-  notBuilt('usbsetup', 'prepare an encrypted (LUKS) stick with a key, an ssh config, sequences and the callhome launcher', '--device /dev/sdb'),
-  notBuilt('secureon', "open and mount the stick's encrypted volume", ''),
-  notBuilt('secureoff', "unmount and close the stick's encrypted volume", ''),
+  { name: 'usbsetup', summary: 'prepare an encrypted (LUKS) stick with a key, an ssh config, sequences and the callhome launcher', load: async () => (await import('./usbsetup/index.js')).usbsetupCommand },
+  { name: 'secureon', summary: "open and mount the stick's encrypted volume", load: async () => (await import('./usbsetup/secure.js')).secureonCommand },
+  { name: 'secureoff', summary: "unmount and close the stick's encrypted volume", load: async () => (await import('./usbsetup/secure.js')).secureoffCommand },
 ];
 
 /**
  * The version in the package.json above this file: dist/cli.js (tsc output) and dist/bin/*.js (the
  * single-file bundles) sit at different depths, so look upwards for our package.json.
  */
+declare const __KNOCKSTICK_VERSION__: string | undefined;
+
 export function version(): string {
+  if (typeof __KNOCKSTICK_VERSION__ === 'string') return __KNOCKSTICK_VERSION__;
   const require = createRequire(import.meta.url);
   for (const up of ['../package.json', '../../package.json']) {
     try {

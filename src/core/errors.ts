@@ -22,6 +22,8 @@ export const ExitCode = {
   EXHAUSTED: 8,
   /** doctor: at least one finding is an error. */
   FINDINGS: 9,
+  /** usbsetup/secureon: the passphrase did not open the encrypted volume. Nothing changed. */
+  WRONG_PASSPHRASE: 10,
   /** The command exists but is not built yet in this version. */
   NOT_IMPLEMENTED: 69,
 } as const;
@@ -38,6 +40,7 @@ export type ErrorCode =
   | 'DOOR_CLOSED'
   | 'EXHAUSTED'
   | 'FINDINGS'
+  | 'WRONG_PASSPHRASE'
   | 'INTERNAL';
 
 /** An error the user can act on: `message` says what happened, `hint` what to do next. */

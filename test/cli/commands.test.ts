@@ -61,9 +61,9 @@ describe('the knockstick entry', () => {
     expect(result.stderr).toMatch(/unknown command "sekgen"/);
   });
 
-  it.each(['usbsetup', 'secureon', 'secureoff'])('%s says honestly that it is not built yet (exit 69)', async (bin) => {
-    const result = await runBin(bin, []);
-    expect(result.exitCode).toBe(69);
-    expect(result.stderr).toMatch(/not built yet/);
+  it('usbsetup --yes names the first missing answer (exit 2)', async () => {
+    const result = await runBin('usbsetup', ['--yes', '--device', '/dev/null']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/--yes needs --hostname HOST/);
   });
 });

@@ -29,6 +29,10 @@ function scripted(answers: Array<string | boolean>) {
       asked.push(message);
       return next() as boolean;
     },
+    async password(message) {
+      asked.push(message);
+      return next() as string;
+    },
   };
   return { prompts, asked };
 }

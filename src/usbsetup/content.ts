@@ -1,0 +1,171 @@
+// What goes onto the stick, written into a directory (the freshly made, mounted volume, or any
+// directory with --into):
+//
+//   callhome                 POSIX sh launcher: runs the bundle below with this machine's node
+//   knockstick               the same launcher for every command (seqgen status, doctor, ...)
+//   .knockstick/knockstick.mjs   the whole CLI in one file
+//   .ssh/id_ed25519(.pub)    made by ssh-keygen, with its own passphrase
+//   .ssh/config              the Host entry, written with the ssh-config package
+//   .ssh/known_hosts         the server's host key, when given
+//   .ssh/sequences           the first one-time sequences
+//
+// Relative paths everywhere: the stick is mounted at different places on different machines.
+
+import { copyFile, chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import SSHConfig from 'ssh-config';
+import type { CommandContext } from '../core/command.js';
+import { readConfig, reservedPorts, settingsFor } from '../core/config.js';
+import { KnockstickError, ioError } from '../core/errors.js';
+import { ensureDirectory, writeAtomically } from '../core/files.js';
+import { DEFAULT_LENGTH, DEFAULT_RANGE, cryptoRandom, generateSequences } from '../core/generate.js';
+import { formatLine } from '../core/sequences.js';
+import { shellQuote } from '../core/shell.js';
+import { sequencesFileFor, stickLayout } from '../core/stick.js';
+import { loadTemplate, render } from '../core/templates.js';
+import { seqgenCommand } from '../seqgen/index.js';
+import type { ContentAnswers } from './options.js';
+
+export const BUNDLE_PATH = '.knockstick/knockstick.mjs';
+export const KEY_NAME = 'id_ed25519';
+
+/** How ssh-keygen gets the key's passphrase: typed by the user, or these bytes through SSH_ASKPASS. */
+export type KeyPassphrase = { readonly kind: 'terminal' } | { readonly kind: 'bytes'; readonly bytes: Buffer };
+
+export interface WrittenContent {
+  readonly publicKey: string;
+  /** The sequences for the server when they were not written to a server file: print them. */
+  readonly serverCopy: string | undefined;
+}
+
+/** The ssh config's Host entry. Pure. */
+export function sshConfigText(answers: Pick<ContentAnswers, 'alias' | 'hostName' | 'user' | 'port' | 'dynamicForward'>): string {
+  const config = new SSHConfig();
+  const entry: Record<string, string> = {
+    Host: answers.alias,
+    HostName: answers.hostName ?? '',
+    User: answers.user ?? '',
+    Port: String(answers.port),
+    IdentityFile: `.ssh/${KEY_NAME}`,
+    IdentitiesOnly: 'yes',
+    UserKnownHostsFile: '.ssh/known_hosts',
+    StrictHostKeyChecking: 'ask',
+    ConnectTimeout: '10',
+  };
+  if (answers.dynamicForward !== undefined) entry.DynamicForward = `127.0.0.1:${answers.dynamicForward}`;
+  config.append(entry);
+  return `# Written by knockstick usbsetup. Paths are relative to the stick: callhome runs ssh from here.\n${SSHConfig.stringify(config)}`;
+}
+
+/**
+ * The known_hosts line for the server's public host key (the text of ssh_host_*_key.pub), under the
+ * name ssh looks up: the HostName, or [HostName]:port off port 22. Pure.
+ */
+export function knownHostsLine(publicKeyText: string, hostName: string, port: number, source: string): string {
+  const fields = publicKeyText.trim().split(/\s+/);
+  const [type, key] = fields;
+  if (fields.length < 2 || type === undefined || key === undefined || !/^(ssh-|ecdsa-|sk-)/.test(type) || !/^[A-Za-z0-9+/]+=*$/.test(key)) {
+    throw new KnockstickError('USAGE', `${source} is not an ssh public key ("TYPE BASE64 [comment]", e.g. /etc/ssh/ssh_host_ed25519_key.pub)`);
+  }
+  const name = port === 22 ? hostName.toLowerCase() : `[${hostName.toLowerCase()}]:${port}`;
+  return `${name} ${type} ${key}\n`;
+}
+
+/** The launcher script for one command (undefined: every command, as `knockstick COMMAND`). */
+export async function launcherText(command: string | undefined): Promise<string> {
+  const template = await loadTemplate('stick-launcher.sh');
+  // `command` lands in `exec ... .mjs{{command}} "$@"` already quoted; `name` only in messages.
+  return render(template, { command: command === undefined ? '' : ` ${shellQuote(command)}`, name: command ?? 'knockstick' }, (value, name) => {
+    if (name === 'name' && !/^[a-z]+$/.test(value)) throw new Error(`launcher name ${JSON.stringify(value)}`);
+    return value;
+  });
+}
+
+/** The single-file CLI this usbsetup runs from (dist/bin/knockstick.js), to copy onto the stick. */
+export function ownBundle(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [join(here, 'knockstick.js'), join(here, '..', 'bin', 'knockstick.js'), join(here, '..', '..', 'dist', 'bin', 'knockstick.js')];
+  const found = candidates.find((c) => existsSync(c));
+  if (found === undefined) throw new KnockstickError('INTERNAL', `cannot find the knockstick bundle to copy onto the stick (looked at ${candidates.join(', ')})`, { hint: 'run `npm run build` first' });
+  return found;
+}
+
+async function runKeygen(key: string, comment: string, passphrase: KeyPassphrase): Promise<void> {
+  const args = ['-q', '-t', 'ed25519', '-a', '100', '-C', comment, '-f', key];
+  if (passphrase.kind === 'terminal') {
+    const result = await execa('ssh-keygen', args, { stdio: 'inherit', reject: false });
+    if (result.exitCode !== 0) throw new KnockstickError('IO', `ssh-keygen failed (exit ${result.exitCode}); no key was written`, { hint: 'the passphrases typed must match' });
+    return;
+  }
+  // ssh-keygen reads a new passphrase only from a terminal or SSH_ASKPASS: a 0700 script that
+  // prints a 0600 file, both in a private temp dir removed right after.
+  const dir = await mkdtemp(join(tmpdir(), 'knockstick-askpass-'));
+  try {
+    await writeFile(join(dir, 'passphrase'), passphrase.bytes, { mode: 0o600 });
+    await writeFile(join(dir, 'askpass'), `#!/bin/sh\nexec cat ${shellQuote(join(dir, 'passphrase'))}\n`, { mode: 0o700 });
+    const result = await execa('ssh-keygen', args, {
+      reject: false,
+      stdin: 'ignore',
+      detached: true, // no controlling terminal: ssh-keygen must use the askpass program
+      env: { SSH_ASKPASS: join(dir, 'askpass'), SSH_ASKPASS_REQUIRE: 'force', DISPLAY: process.env.DISPLAY ?? 'knockstick:0' },
+    });
+    if (result.exitCode !== 0) throw new KnockstickError('IO', `ssh-keygen failed: ${String(result.stderr).trim() || `exit ${result.exitCode}`}`);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new KnockstickError('IO', 'ssh-keygen is not installed', { hint: 'install the OpenSSH client (apt install openssh-client)' });
+    throw error;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Writes everything onto the stick at `root`. Refuses to replace an existing key or sequence file. */
+export async function writeStickContent(
+  root: string,
+  answers: ContentAnswers,
+  passphrase: KeyPassphrase,
+  context: CommandContext,
+): Promise<WrittenContent> {
+  const layout = stickLayout(root);
+  const key = join(layout.sshDir, KEY_NAME);
+  const sequences = sequencesFileFor(layout, answers.alias);
+  for (const existing of [key, sequences, layout.sshConfig]) {
+    if ((await stat(existing).catch(() => null)) !== null) {
+      throw new KnockstickError('IO', `${existing} exists: usbsetup never replaces a key, config or sequence file`, { hint: 'use a blank stick, or another --into directory' });
+    }
+  }
+  const knownHosts = answers.serverHostKey === undefined ? undefined : knownHostsLine(await readFile(answers.serverHostKey, 'utf8').catch((e: unknown) => { throw ioError('read', answers.serverHostKey as string, e); }), answers.hostName, answers.port, answers.serverHostKey);
+
+  await ensureDirectory(layout.sshDir);
+  await runKeygen(key, `knockstick ${answers.alias}`, passphrase);
+  const publicKey = (await readFile(`${key}.pub`, 'utf8')).trim();
+  await writeAtomically(layout.sshConfig, sshConfigText(answers));
+  if (knownHosts !== undefined) await writeAtomically(layout.knownHosts, knownHosts);
+
+  await mkdir(join(root, '.knockstick'), { recursive: true, mode: 0o700 });
+  await copyFile(ownBundle(), join(root, BUNDLE_PATH));
+  await chmod(join(root, BUNDLE_PATH), 0o600);
+  for (const [name, command] of [['callhome', 'callhome'], ['knockstick', undefined]] as const) {
+    await writeAtomically(join(root, name), await launcherText(command));
+    await chmod(join(root, name), 0o700);
+  }
+
+  let serverCopy: string | undefined;
+  if (answers.serverFile !== undefined) {
+    await seqgenCommand.run({
+      ...context,
+      args: [String(answers.sequences), '--server-file', answers.serverFile, '--stick', root, '--host', answers.alias],
+      invokedAs: 'seqgen',
+    });
+  } else {
+    const settings = settingsFor(await readConfig(join(layout.sshDir, 'knockstick.conf'), 'stick'), answers.alias);
+    const exclude = new Set([...reservedPorts(settings), answers.port]);
+    const lines = generateSequences(cryptoRandom, { count: answers.sequences, length: DEFAULT_LENGTH, range: DEFAULT_RANGE, exclude, avoid: new Set() }).map(formatLine).join('');
+    await writeAtomically(sequences, lines);
+    serverCopy = lines;
+  }
+  return { publicKey, serverCopy };
+}

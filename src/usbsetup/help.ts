@@ -1,0 +1,73 @@
+export function usbsetupHelp(cmd: string): string {
+  return `${cmd}: turn a blank USB stick (or a disk image) into an encrypted knockstick.
+
+Usage:
+  sudo ${cmd}                                   the wizard: asks everything, step by step
+  sudo ${cmd} --yes --device DEV --confirm-device DEV --hostname HOST --user USER \\
+       --luks-passphrase-file FILE --key-passphrase-file FILE [options]
+  ${cmd} --into DIR --hostname HOST --user USER [--key-passphrase-file FILE]
+                                                only the files, into an already open volume
+
+What it does (as root):
+  1. Refuses the disk holding / and any disk with something mounted or open on it; you confirm
+     by typing the device name (--confirm-device with --yes). A disk image file is attached to a
+     loop device, so you can try it all on a file first.
+  2. LUKS2 with cryptsetup's defaults (argon2id) on the whole disk, or on a partition of N MiB at
+     its end (--partition-mib N; the rest becomes an ordinary FAT32 drive, as in seed 000).
+  3. A filesystem inside: vfat (default, readable everywhere), exfat or ext4.
+  4. The stick's files:
+       callhome, knockstick         launchers (POSIX sh) that run the CLI below with this machine's
+                                    node (20+) and say clearly when node or ssh is missing
+       .knockstick/knockstick.mjs   the whole knockstick CLI in one file
+       .ssh/id_ed25519              a new key made by ssh-keygen, with its own passphrase
+       .ssh/config                  Host ALIAS with HostName, User, Port, IdentityFile,
+                                    UserKnownHostsFile, IdentitiesOnly yes [, DynamicForward]
+       .ssh/known_hosts             the server's host key (with --server-host-key)
+       .ssh/sequences               the first one-time sequences
+  5. Remembers the volume's LUKS UUID in ${'/etc/knockstick/stick.conf'} for secureon, and prints the
+     server-side steps: the authorized_keys line and where the sequences go.
+
+Two passphrases, on purpose: the volume's (LUKS) and the key's. Whoever steals the stick must crack
+both, which is the time you need to run \`panic\`. Passphrases are never flags: the wizard asks
+with echo off (the key's is typed into ssh-keygen itself), and --yes reads them from files (or "-"
+for stdin). One trailing newline in such a file is dropped; nothing is ever added.
+
+Options:
+  --device DEV               the stick (/dev/sdb) or a disk image file
+  --confirm-device DEV       with --yes: the same device again, to confirm erasing it
+  --partition-mib N          encrypt only the last N MiB (default: the whole disk)
+  --filesystem FS            vfat (default), exfat or ext4
+  --luks-passphrase-file F   the volume's passphrase (or - for stdin)
+  --key-passphrase-file F    the SSH key's passphrase (or - for stdin); must differ from the volume's
+  --host ALIAS               ssh config alias (default home)
+  --hostname HOST            the server's address as seen from outside
+  --user USER                your user on the server
+  --port N                   the server's SSH port (default 22)
+  --dynamic-forward PORT     also open a SOCKS proxy on 127.0.0.1:PORT when connected
+  --server-host-key FILE     the server's /etc/ssh/ssh_host_ed25519_key.pub, for known_hosts
+  --sequences N              how many one-time sequences (default 50)
+  --server-file PATH         write the server's copy there (seqgen, in lockstep); default: print it
+  --owner USER               who owns the files when mounted (default: the user who ran sudo)
+  --name NAME                /dev/mapper name secureon uses (default knockstick)
+  --mountpoint DIR           where secureon mounts it (default /mnt/secure)
+  --host-config FILE         where to remember the stick (default /etc/knockstick/stick.conf)
+  --no-remember              do not write the host config
+  --into DIR                 write only the files, into DIR (a volume you opened yourself)
+  --weak-pbkdf-for-tests     pbkdf2 with 1000 iterations instead of argon2id: fast and weak,
+                             for automated tests only; never for a real stick
+  -y, --yes                  no questions: every answer comes from the flags
+  -h, --help                 this help
+
+Examples:
+  sudo ${cmd}
+  truncate -s 64M try.img && sudo ${cmd} --device "$PWD/try.img"
+  sudo ${cmd} --yes --device /dev/sdb --confirm-device /dev/sdb --partition-mib 64 \\
+       --hostname home.example.org --user alice --server-host-key host_key.pub \\
+       --luks-passphrase-file luks.pass --key-passphrase-file key.pass
+
+Exit codes: 0 done (or stopped at the confirmation, nothing changed), 1 unexpected error,
+2 bad command line or unsafe disk (nothing changed), 3 invalid config file, 5 device busy,
+6 a device or file operation failed (the message says which; temporary mounts and mappings are
+undone), 10 wrong passphrase.
+`;
+}

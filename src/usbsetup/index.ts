@@ -1,0 +1,194 @@
+// usbsetup: turn a blank stick (or a disk image) into a knockstick.
+// Flow: answers (flags, then the wizard) → refuse unsafe disks → the user confirms by typing the
+// device name → [partition] → LUKS2 → open → mkfs → mount in a private temp dir → write the
+// content → unmount → close → remember the LUKS UUID → print the server-side steps.
+// Every step that changes the machine registers its undo, run in reverse on the way out.
+
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import type { Command, CommandContext } from '../core/command.js';
+import { candidateDisks, describeDisk, listBlockDevices, refusalReason } from '../core/disks.js';
+import { ExitCode, KnockstickError, usageError } from '../core/errors.js';
+import { writeHostConfig } from '../core/host-config.js';
+import { luksClose, luksFormat, luksOpen, luksUuid } from '../core/luks.js';
+import { terminalPrompts, type Prompts } from '../core/prompts.js';
+import { readPassphraseFile } from '../core/secrets.js';
+import { attachImage, detachLoop, isImageFile, mountVolume, ownerFor, syncAll, unmountVolume, type Owner } from '../core/volume.js';
+import { writeStickContent, type KeyPassphrase, type WrittenContent } from './content.js';
+import { usbsetupHelp } from './help.js';
+import { parseUsbsetupArgs, type ContentAnswers, type Filesystem, type UsbsetupOptions } from './options.js';
+import { partitionDisk, planPartitions } from './partition.js';
+import { askContent, askDevice, askLayout, askLuksPassphrase, confirmErase } from './wizard.js';
+
+export const usbsetupCommand: Command = {
+  name: 'usbsetup',
+  help: usbsetupHelp,
+  run: (context) => usbsetup(context, terminalPrompts),
+};
+
+export async function usbsetup(context: CommandContext, prompts: Prompts): Promise<number> {
+  const options = parseUsbsetupArgs(context.args, context);
+  if (options.help) {
+    context.stdout.write(usbsetupHelp(context.invokedAs));
+    return ExitCode.OK;
+  }
+  const interactive = !options.yes;
+  if (interactive && process.stdin.isTTY !== true) {
+    throw usageError('usbsetup asks its questions on a terminal, and this is not one', 'pass --yes and every answer as a flag (see --help)');
+  }
+  const content = interactive ? await askContent(prompts, options.content) : requireContent(options.content);
+  const say = (text: string): void => context.stderr.write(text);
+
+  if (options.into !== undefined) {
+    if ((await stat(options.into).catch(() => null))?.isDirectory() !== true) throw new KnockstickError('IO', `--into ${options.into} is not a directory`);
+    const keyPassphrase = await keyPassphraseFor(options, content, interactive, say);
+    const written = await writeStickContent(options.into, content, keyPassphrase, context);
+    context.stdout.write(serverSteps(content, written, undefined));
+    return ExitCode.OK;
+  }
+
+  if (process.geteuid?.() !== 0) throw new KnockstickError('USAGE', 'usbsetup needs root to partition, encrypt and format the stick', { hint: `run it with sudo: sudo ${context.invokedAs} ...` });
+  const device = options.device ?? (interactive ? await askDevice(prompts, candidateDisks(await listBlockDevices()), say) : undefined);
+  if (device === undefined) throw usageError('missing --device DEVICE (the stick, e.g. /dev/sdb, or a disk image file)', '`lsblk -o NAME,SIZE,MODEL,TRAN,RM` lists the disks');
+
+  const undo: Array<() => Promise<void>> = [];
+  try {
+    let disk = device;
+    if (await isImageFile(device)) {
+      disk = await attachImage(device);
+      undo.push(() => detachLoop(disk));
+      say(`==> ${device} attached as ${disk}\n`);
+    }
+    const [info] = await listBlockDevices(disk);
+    if (info === undefined) throw new KnockstickError('IO', `lsblk knows no disk ${disk}`);
+    if (info.type !== 'disk' && info.type !== 'loop') throw usageError(`${disk} is a ${info.type}, not a whole disk`, 'give the disk (e.g. /dev/sdb), not a partition: usbsetup makes its own partitions');
+    const refusal = refusalReason(info);
+    if (refusal !== undefined) throw new KnockstickError('USAGE', `refusing to erase ${refusal}`);
+    const description = describeDisk(info);
+    if (interactive) {
+      if (!(await confirmErase(prompts, device, description))) {
+        context.stdout.write('Stopped: nothing was changed.\n');
+        return ExitCode.OK;
+      }
+    } else if (options.confirmDevice !== device) {
+      throw usageError(`--yes erases ${description}: confirm with --confirm-device ${device}`, 'the same device name twice, so a typo cannot erase the wrong disk');
+    }
+    const layout = interactive ? await askLayout(prompts, options, false) : { partitionMib: options.partitionMib, filesystem: options.filesystem ?? 'vfat' };
+    const luksPassphrase = options.luksPassphraseFile !== undefined ? await readPassphraseFile(options.luksPassphraseFile, 'LUKS passphrase') : interactive ? await askLuksPassphrase(prompts, say) : undefined;
+    if (luksPassphrase === undefined) throw usageError('--yes needs --luks-passphrase-file FILE (or - for stdin): passphrases are never flags');
+    const keyPassphrase = await keyPassphraseFor(options, content, interactive, say);
+    if (keyPassphrase.kind === 'bytes' && keyPassphrase.bytes.equals(luksPassphrase)) {
+      throw usageError('the key passphrase is the same as the LUKS passphrase', 'use two different ones: whoever cracks the stick must still face the key');
+    }
+    const owner = await ownerFor(options.owner, context.env);
+
+    let target = disk;
+    if (layout.partitionMib !== undefined) {
+      const plan = planPartitions(info.size, layout.partitionMib);
+      say(`==> partitioning ${disk}: ${plan.restMib} MiB ordinary FAT32, then ${plan.secureMib} MiB encrypted\n`);
+      const parts = await partitionDisk(disk, plan);
+      await mkfs('vfat', parts.rest, 'STICK');
+      target = parts.secure;
+    } else {
+      await execa('wipefs', ['--all', '--quiet', disk], { reject: false, stdin: 'ignore' });
+    }
+    say(`==> LUKS2 on ${target}${options.weakPbkdfForTests ? ' (weak pbkdf2 for tests)' : ' (argon2id: this takes a few seconds)'}\n`);
+    await luksFormat(target, luksPassphrase, { weakPbkdfForTests: options.weakPbkdfForTests, label: 'knockstick' });
+    const uuid = await luksUuid(target);
+    const mapping = `knockstick-setup-${process.pid}`;
+    await luksOpen(target, mapping, { kind: 'bytes', bytes: luksPassphrase });
+    undo.push(() => luksClose(mapping));
+    const volume = `/dev/mapper/${mapping}`;
+    say(`==> ${layout.filesystem} inside it\n`);
+    await mkfs(layout.filesystem, volume, 'KNOCKSTICK');
+    const mountpoint = await mkdtemp(join(tmpdir(), 'knockstick-setup-'));
+    undo.push(() => rm(mountpoint, { recursive: true, force: true }));
+    await mountVolume(volume, mountpoint, layout.filesystem, owner);
+    undo.push(() => unmountVolume(mountpoint));
+    say('==> the key (ssh-keygen), ssh config, sequences and callhome\n');
+    const written = await writeStickContent(mountpoint, content, keyPassphrase, context);
+    if (layout.filesystem === 'ext4') await execa('chown', ['-R', `${owner.uid}:${owner.gid}`, mountpoint]);
+    await syncAll();
+    // Undo in reverse: unmount, close, remove the temp dir, detach the image.
+    await runUndo(undo);
+    if (options.remember) {
+      await writeHostConfig(options.hostConfig, { luksUuid: uuid, name: options.name, mountpoint: options.mountpoint, owner: owner.name });
+      say(`==> remembered in ${options.hostConfig}: LUKS UUID ${uuid}, mounted at ${options.mountpoint} for ${owner.name}\n`);
+    }
+    context.stdout.write(`Stick ready: ${target}, LUKS2 UUID ${uuid}, ${layout.filesystem}.\n\n${serverSteps(content, written, options)}`);
+    return ExitCode.OK;
+  } finally {
+    await runUndo(undo, say);
+  }
+}
+
+async function runUndo(undo: Array<() => Promise<void>>, say?: (text: string) => void): Promise<void> {
+  while (undo.length > 0) {
+    const step = undo.pop() as () => Promise<void>;
+    try {
+      await step();
+    } catch (error) {
+      if (say === undefined) throw error;
+      say(`warning: cleanup: ${(error as Error).message}\n`);
+    }
+  }
+}
+
+function requireContent(known: UsbsetupOptions['content']): ContentAnswers {
+  if (known.hostName === undefined) throw usageError("--yes needs --hostname HOST (the server's address as seen from outside)");
+  if (known.user === undefined) throw usageError('--yes needs --user USER (your user name on the server)');
+  return { ...known, hostName: known.hostName, user: known.user, dynamicForward: known.dynamicForward, serverHostKey: known.serverHostKey, serverFile: known.serverFile, keyPassphraseFile: known.keyPassphraseFile };
+}
+
+async function keyPassphraseFor(options: UsbsetupOptions, content: ContentAnswers, interactive: boolean, say: (text: string) => void): Promise<KeyPassphrase> {
+  if (content.keyPassphraseFile !== undefined) return { kind: 'bytes', bytes: await readPassphraseFile(content.keyPassphraseFile, 'key passphrase') };
+  if (!interactive) throw usageError('--yes needs --key-passphrase-file FILE (or - for stdin) for the SSH key: passphrases are never flags');
+  void options;
+  say('ssh-keygen now asks for the SSH key\'s passphrase: a different one from the volume\'s.\n');
+  return { kind: 'terminal' };
+}
+
+async function mkfs(fs: Filesystem, device: string, label: string): Promise<void> {
+  const [file, args] =
+    fs === 'vfat' ? ['mkfs.vfat', ['-n', label, device]] : fs === 'exfat' ? ['mkfs.exfat', ['-L', label, device]] : ['mkfs.ext4', ['-q', '-L', label.toLowerCase(), device]];
+  const result = await execa(file, args, { reject: false, stdin: 'ignore' });
+  if (result.failed && result.exitCode === undefined) {
+    const pkg = fs === 'vfat' ? 'dosfstools' : fs === 'exfat' ? 'exfatprogs' : 'e2fsprogs';
+    throw new KnockstickError('IO', `${file} is not installed`, { hint: `apt install ${pkg}` });
+  }
+  if (result.exitCode !== 0) throw new KnockstickError('IO', `cannot make a ${fs} filesystem on ${device}: ${String(result.stderr).trim()}`);
+}
+
+/** What the user does next, on the server and here. Pure. */
+export function serverSteps(content: ContentAnswers, written: WrittenContent, options: Pick<UsbsetupOptions, 'mountpoint'> | undefined): string {
+  const lines = [
+    `On the server (${content.hostName}), as root:`,
+    `  1. Let the stick's key in: append this line to ~${content.user}/.ssh/authorized_keys`,
+    `       ${written.publicKey}`,
+  ];
+  if (written.serverCopy === undefined) {
+    lines.push(`  2. The ${content.sequences} sequences are in ${content.serverFile} and on the stick, in lockstep.`);
+  } else {
+    lines.push(
+      `  2. Append these ${content.sequences} sequences to knockd's one_time_sequences file (e.g. /etc/knockd/ssh, mode 0600),`,
+      '     exactly as shown (the leading space matters), e.g. with `cat >> /etc/knockd/ssh` and Ctrl-D:',
+      ...written.serverCopy.trimEnd().split('\n').map((l) => `    ${l}`),
+    );
+  }
+  lines.push(
+    content.serverHostKey === undefined
+      ? "  3. On the first callhome, ssh shows the server's host key fingerprint: compare it with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the server."
+      : "  3. The server's host key is in .ssh/known_hosts already.",
+    '',
+    'Then, here:',
+    ...(options === undefined
+      ? ['  sh callhome          (from the stick directory)']
+      : [`  secureon             (opens the stick and mounts it at ${options.mountpoint})`, `  sh ${options.mountpoint}/callhome`, '  secureoff            (unmounts and closes it; unplug after)']),
+    '',
+  );
+  return lines.join('\n');
+}
+
+export type { Owner };

@@ -1,0 +1,127 @@
+// usbsetup's flags. Every wizard answer is also a flag; `--yes` means "no questions: every required
+// answer is a flag". Passphrases are never flags, only files (or stdin) holding them.
+
+import { resolve } from 'node:path';
+import { parseCommandLine, parseInteger } from '../core/args.js';
+import { usageError } from '../core/errors.js';
+import { DEFAULT_MAPPER_NAME, DEFAULT_MOUNTPOINT, HOST_CONFIG_PATH, isValidMapperName, validateHostValue } from '../core/host-config.js';
+import { DEFAULT_HOST, isValidHostAlias } from '../core/stick.js';
+
+export type Filesystem = 'vfat' | 'exfat' | 'ext4';
+export const FILESYSTEMS: readonly Filesystem[] = ['vfat', 'exfat', 'ext4'];
+export const DEFAULT_SEQUENCES = 50;
+
+const FLAGS = {
+  device: { type: 'string' },
+  'confirm-device': { type: 'string' },
+  'partition-mib': { type: 'string' },
+  filesystem: { type: 'string' },
+  'luks-passphrase-file': { type: 'string' },
+  'key-passphrase-file': { type: 'string' },
+  host: { type: 'string' },
+  hostname: { type: 'string' },
+  user: { type: 'string' },
+  port: { type: 'string' },
+  'dynamic-forward': { type: 'string' },
+  'server-host-key': { type: 'string' },
+  sequences: { type: 'string' },
+  'server-file': { type: 'string' },
+  owner: { type: 'string' },
+  name: { type: 'string' },
+  mountpoint: { type: 'string' },
+  'host-config': { type: 'string' },
+  'no-remember': { type: 'boolean' },
+  into: { type: 'string' },
+  'weak-pbkdf-for-tests': { type: 'boolean' },
+  yes: { type: 'boolean', short: 'y' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** What goes onto the stick (also all that `--into DIR` needs). */
+export interface ContentAnswers {
+  readonly alias: string;
+  readonly hostName: string;
+  readonly user: string;
+  readonly port: number;
+  readonly dynamicForward: number | undefined;
+  readonly serverHostKey: string | undefined;
+  readonly sequences: number;
+  /** Write the server's copy of the sequences here (with seqgen); undefined: print it. */
+  readonly serverFile: string | undefined;
+  readonly keyPassphraseFile: string | undefined;
+}
+
+export interface UsbsetupOptions {
+  readonly help: boolean;
+  readonly yes: boolean;
+  readonly device: string | undefined;
+  readonly confirmDevice: string | undefined;
+  /** undefined: the whole device; N: a LUKS partition of N MiB at the end. */
+  readonly partitionMib: number | undefined;
+  readonly filesystem: Filesystem | undefined;
+  readonly luksPassphraseFile: string | undefined;
+  readonly owner: string | undefined;
+  readonly name: string;
+  readonly mountpoint: string;
+  readonly hostConfig: string;
+  readonly remember: boolean;
+  /** Only write the stick's files into this (already open and mounted) directory. */
+  readonly into: string | undefined;
+  readonly weakPbkdfForTests: boolean;
+  readonly content: Partial<ContentAnswers> & { readonly alias: string; readonly port: number; readonly sequences: number };
+}
+
+export function parseUsbsetupArgs(args: readonly string[], context: { cwd: string; invokedAs: string }): UsbsetupOptions {
+  const { values, positionals } = parseCommandLine(args, FLAGS, context.invokedAs);
+  if (positionals.length > 0) throw usageError(`unexpected argument ${JSON.stringify(positionals[0])}`, `the device is a flag: --device ${positionals[0]}`);
+  const path = (value: string | undefined): string | undefined => (value === undefined ? undefined : resolve(context.cwd, value));
+  const alias = values.host ?? DEFAULT_HOST;
+  if (!isValidHostAlias(alias)) throw usageError(`--host must be a short alias (letters, digits, . _ -), got ${JSON.stringify(alias)}`);
+  if (values.hostname !== undefined && !/^[A-Za-z0-9.:_-]{1,253}$/.test(values.hostname)) {
+    throw usageError(`--hostname must be a host name or address, got ${JSON.stringify(values.hostname)}`);
+  }
+  if (values.user !== undefined && !/^[a-z_][a-z0-9_.-]{0,31}$/i.test(values.user)) throw usageError(`--user must be a user name, got ${JSON.stringify(values.user)}`);
+  const filesystem = values.filesystem;
+  if (filesystem !== undefined && !FILESYSTEMS.includes(filesystem as Filesystem)) throw usageError(`--filesystem must be one of ${FILESYSTEMS.join(', ')}, got ${JSON.stringify(filesystem)}`);
+  const name = values.name ?? DEFAULT_MAPPER_NAME;
+  if (!isValidMapperName(name)) throw usageError(`--name must be a device-mapper name (letters, digits, _ . -), got ${JSON.stringify(name)}`);
+  const mountpoint = values.mountpoint ?? DEFAULT_MOUNTPOINT;
+  const mountProblem = validateHostValue('mountpoint', mountpoint);
+  if (mountProblem !== undefined) throw usageError(`--${mountProblem}`);
+  if (values.owner !== undefined && validateHostValue('owner', values.owner) !== undefined) throw usageError(`--owner must be a user name or uid, got ${JSON.stringify(values.owner)}`);
+  if (values['luks-passphrase-file'] === '-' && values['key-passphrase-file'] === '-') {
+    throw usageError('only one of --luks-passphrase-file and --key-passphrase-file can read stdin ("-")');
+  }
+  if (values.into !== undefined) {
+    for (const flag of ['device', 'confirm-device', 'partition-mib', 'filesystem', 'luks-passphrase-file'] as const) {
+      if (values[flag] !== undefined) throw usageError(`--${flag} does not apply with --into (it writes into a directory that is already open)`);
+    }
+  }
+  return {
+    help: values.help === true,
+    yes: values.yes === true,
+    device: values.device,
+    confirmDevice: values['confirm-device'],
+    partitionMib: values['partition-mib'] === undefined ? undefined : parseInteger('--partition-mib', values['partition-mib'], 8, 1024 * 1024),
+    filesystem: filesystem as Filesystem | undefined,
+    luksPassphraseFile: values['luks-passphrase-file'] === '-' ? '-' : path(values['luks-passphrase-file']),
+    owner: values.owner,
+    name,
+    mountpoint,
+    hostConfig: path(values['host-config']) ?? HOST_CONFIG_PATH,
+    remember: values['no-remember'] !== true,
+    into: path(values.into),
+    weakPbkdfForTests: values['weak-pbkdf-for-tests'] === true,
+    content: {
+      alias,
+      hostName: values.hostname,
+      user: values.user,
+      port: values.port === undefined ? 22 : parseInteger('--port', values.port, 1, 65535),
+      dynamicForward: values['dynamic-forward'] === undefined ? undefined : parseInteger('--dynamic-forward', values['dynamic-forward'], 1, 65535),
+      serverHostKey: path(values['server-host-key']),
+      sequences: values.sequences === undefined ? DEFAULT_SEQUENCES : parseInteger('--sequences', values.sequences, 2, 100_000),
+      serverFile: path(values['server-file']),
+      keyPassphraseFile: values['key-passphrase-file'] === '-' ? '-' : path(values['key-passphrase-file']),
+    },
+  };
+}

@@ -1,0 +1,106 @@
+// usbsetup's questions, for whatever the flags did not answer. Prompts are injected (tests script
+// the answers); each answer is validated like the matching flag.
+
+import { describeDisk, refusalReason, type BlockDevice } from '../core/disks.js';
+import type { Prompts } from '../core/prompts.js';
+import type { ContentAnswers, Filesystem } from './options.js';
+
+const HOST = /^[A-Za-z0-9.:_-]{1,253}$/;
+const USER = /^[a-z_][a-z0-9_.-]{0,31}$/i;
+
+export async function askContent(prompts: Prompts, known: Partial<ContentAnswers> & { alias: string; port: number; sequences: number }): Promise<ContentAnswers> {
+  const hostName = known.hostName ?? (await prompts.input('Your server\'s address (host name or IP, as seen from outside):', { validate: (v) => (HOST.test(v) ? true : 'a host name or address') }));
+  const user = known.user ?? (await prompts.input('Your user name on the server:', { validate: (v) => (USER.test(v) ? true : 'a user name') }));
+  const dynamicForward =
+    known.dynamicForward ??
+    ((await prompts.confirm('Also start a SOCKS proxy through the server when connected (ssh DynamicForward, seed Appendix A)?', false))
+      ? Number(await prompts.input('Local SOCKS port:', { default: '1080', validate: (v) => (/^\d{1,5}$/.test(v) && Number(v) >= 1 && Number(v) <= 65535 ? true : 'a port 1-65535') }))
+      : undefined);
+  let serverFile = known.serverFile;
+  if (serverFile === undefined) {
+    const answer = await prompts.input("Write the server's copy of the sequences to (knockd's one_time_sequences file, if this is the server; empty: print them):", {
+      validate: (v) => (v === '' || v.startsWith('/') ? true : 'an absolute path, or nothing'),
+    });
+    serverFile = answer === '' ? undefined : answer;
+  }
+  return {
+    alias: known.alias,
+    hostName,
+    user,
+    port: known.port,
+    dynamicForward,
+    serverHostKey: known.serverHostKey,
+    sequences: known.sequences,
+    serverFile,
+    keyPassphraseFile: known.keyPassphraseFile,
+  };
+}
+
+/** Picks the disk among the removable ones; refused ones are listed with the reason, not offered. */
+export async function askDevice(prompts: Prompts, candidates: readonly BlockDevice[], write: (text: string) => void): Promise<string> {
+  const usable = candidates.filter((d) => refusalReason(d) === undefined);
+  for (const d of candidates) {
+    const reason = refusalReason(d);
+    if (reason !== undefined) write(`  not offered: ${describeDisk(d)}: ${reason}\n`);
+  }
+  const IMAGE = '__image__';
+  const choice = await prompts.select(
+    'Which disk becomes the stick? Everything on it will be erased.',
+    [
+      ...usable.map((d) => ({ value: d.path, name: describeDisk(d) })),
+      { value: IMAGE, name: 'a disk image file (to try it out)', description: 'attached to a loop device' },
+    ],
+    usable[0]?.path ?? IMAGE,
+  );
+  if (choice !== IMAGE) return choice;
+  return prompts.input('Path of the image file (make one with `truncate -s 64M stick.img`):', { validate: (v) => (v.startsWith('/') ? true : 'an absolute path') });
+}
+
+export async function confirmErase(prompts: Prompts, device: string, description: string): Promise<boolean> {
+  const typed = await prompts.input(`This erases ${description}. Type the device name (${device}) to go on, anything else to stop:`);
+  return typed.trim() === device;
+}
+
+export async function askLayout(prompts: Prompts, known: { partitionMib: number | undefined; filesystem: Filesystem | undefined }, wholeKnown: boolean): Promise<{ partitionMib: number | undefined; filesystem: Filesystem }> {
+  let partitionMib = known.partitionMib;
+  if (partitionMib === undefined && !wholeKnown) {
+    const layout = await prompts.select(
+      'Encrypt the whole disk, or only a small partition at its end?',
+      [
+        { value: 'whole', name: 'the whole disk', description: 'nothing else is stored on it' },
+        { value: 'part', name: 'a partition at the end', description: 'the rest stays an ordinary drive (seed 000 keeps the last 10 MB)' },
+      ],
+      'whole',
+    );
+    if (layout === 'part') {
+      partitionMib = Number(await prompts.input('Size of the encrypted partition in MiB:', { default: '64', validate: (v) => (/^\d+$/.test(v) && Number(v) >= 8 ? true : 'a number of MiB, at least 8') }));
+    }
+  }
+  const filesystem =
+    known.filesystem ??
+    (await prompts.select<Filesystem>(
+      'Filesystem inside the encrypted volume:',
+      [
+        { value: 'vfat', name: 'vfat', description: 'readable everywhere; secureon mounts it so only you can read it' },
+        { value: 'exfat', name: 'exfat', description: 'like vfat, no 4 GiB file limit' },
+        { value: 'ext4', name: 'ext4', description: 'real owners and modes: the same uid is needed on every machine' },
+      ],
+      'vfat',
+    ));
+  return { partitionMib, filesystem };
+}
+
+/** The LUKS passphrase, typed twice with echo off. */
+export async function askLuksPassphrase(prompts: Prompts, write: (text: string) => void): Promise<Buffer> {
+  write(
+    'The stick gets two passphrases: one for the encrypted volume (now) and one for the SSH key (next, typed into ssh-keygen).\n' +
+      'Make them different: a thief who guesses one still faces the other, which is the time you need to run `panic`.\n',
+  );
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const first = await prompts.password('Passphrase for the encrypted volume (LUKS):', { validate: (v) => (v.length >= 8 ? true : 'at least 8 characters') });
+    const second = await prompts.password('The same passphrase again:');
+    if (first === second) return Buffer.from(first, 'utf8');
+    write('The two passphrases differ; again.\n');
+  }
+  throw new Error('the passphrases differed three times');
+}
