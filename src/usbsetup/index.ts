@@ -172,9 +172,11 @@ export function serverSteps(content: ContentAnswers, written: WrittenContent, op
     lines.push(`  2. The ${content.sequences} sequences are in ${content.serverFile} and on the stick, in lockstep.`);
   } else {
     lines.push(
-      `  2. Append these ${content.sequences} sequences to knockd's one_time_sequences file (e.g. /etc/knockd/ssh, mode 0600),`,
-      '     exactly as shown (the leading space matters), e.g. with `cat >> /etc/knockd/ssh` and Ctrl-D:',
-      ...written.serverCopy.trimEnd().split('\n').map((l) => `    ${l}`),
+      `  2. Append the ${content.sequences} lines between the scissors to knockd's one_time_sequences file (e.g. /etc/knockd/ssh, mode 0600),`,
+      '     exactly as they are (each starts with a space, as knockd needs), e.g. paste them into `cat >> /etc/knockd/ssh`, then Ctrl-D:',
+      '-------- 8< --------',
+      ...written.serverCopy.trimEnd().split('\n'),
+      '-------- 8< --------',
     );
   }
   lines.push(

@@ -1,0 +1,232 @@
+// usbsetup and secureon on this host, with the real cryptsetup, ssh-keygen and ssh: everything that
+// works without device-mapper (which this host kernel lacks; test/vm covers the rest in a VM).
+// Disks are only ever image files made here, on loop devices the tests detach.
+
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execa } from 'execa';
+import { chmod, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runBin, tempDir } from '../helpers/cli.js';
+
+const isRoot = process.getuid?.() === 0;
+const asRoot = isRoot ? describe : describe.skip;
+
+let dir: { path: string; cleanup: () => Promise<void> };
+const file = (name: string) => join(dir.path, name);
+
+beforeAll(async () => {
+  dir = await tempDir('knockstick-usbsetup-');
+  await writeFile(file('luks.pass'), 'volume passphrase one\n', { mode: 0o600 });
+  await writeFile(file('key.pass'), 'key passphrase two\n', { mode: 0o600 });
+  await writeFile(file('host_key.pub'), 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJeRNmtFOx3hYNDRpDKdwQ2ReR5EjWUL3LfYwExwCmmN root@server\n');
+});
+afterAll(async () => {
+  await dir.cleanup();
+});
+
+const contentFlags = ['--hostname', 'home.example.org', '--user', 'alice', '--port', '2222', '--sequences', '7', '--server-host-key'];
+
+describe('usbsetup --into DIR: the files on a stick', () => {
+  let stick: string;
+  let out: { exitCode: number; stdout: string; stderr: string };
+
+  beforeAll(async () => {
+    stick = file('stick');
+    await mkdir(stick);
+    out = await runBin('usbsetup', ['--yes', '--into', stick, ...contentFlags, file('host_key.pub'), '--key-passphrase-file', file('key.pass'), '--dynamic-forward', '1080']);
+  }, 60_000);
+
+  it('succeeds and prints the server-side steps with the authorized_keys line and the sequences', async () => {
+    expect(out.exitCode).toBe(0);
+    const pub = (await readFile(join(stick, '.ssh/id_ed25519.pub'), 'utf8')).trim();
+    expect(out.stdout).toContain(`append this line to ~alice/.ssh/authorized_keys\n       ${pub}\n`);
+    const sequences = await readFile(join(stick, '.ssh/sequences'), 'utf8');
+    expect(out.stdout).toContain(`-------- 8< --------\n${sequences}-------- 8< --------`);
+    expect(sequences.split('\n').filter((l) => /^ \d+(,\d+){4}$/.test(l))).toHaveLength(7);
+  });
+
+  it('writes secrets with tight modes', async () => {
+    const mode = async (p: string) => ((await stat(join(stick, p))).mode & 0o777).toString(8);
+    expect(await mode('.ssh')).toBe('700');
+    expect(await mode('.ssh/id_ed25519')).toBe('600');
+    expect(await mode('.ssh/config')).toBe('600');
+    expect(await mode('.ssh/sequences')).toBe('600');
+    expect(await mode('.knockstick/knockstick.mjs')).toBe('600');
+    expect(await mode('callhome')).toBe('700');
+  });
+
+  it('makes an ed25519 key that opens with its passphrase (without the newline of the file) and not without it', async () => {
+    const key = join(stick, '.ssh/id_ed25519');
+    const ok = await execa('ssh-keygen', ['-y', '-P', 'key passphrase two', '-f', key], { reject: false });
+    expect(ok.exitCode).toBe(0);
+    expect(String(ok.stdout)).toMatch(/^ssh-ed25519 /);
+    expect((await execa('ssh-keygen', ['-y', '-P', '', '-f', key], { reject: false })).exitCode).not.toBe(0);
+    expect((await execa('ssh-keygen', ['-y', '-P', 'key passphrase two\n', '-f', key], { reject: false })).exitCode).not.toBe(0);
+  });
+
+  it('writes an ssh config that ssh itself reads as intended, from the stick directory', async () => {
+    const { stdout } = await execa('ssh', ['-G', '-F', '.ssh/config', 'home'], { cwd: stick });
+    expect(stdout).toMatch(/^hostname home\.example\.org$/m);
+    expect(stdout).toMatch(/^user alice$/m);
+    expect(stdout).toMatch(/^port 2222$/m);
+    expect(stdout).toMatch(/^identityfile \.ssh\/id_ed25519$/m);
+    expect(stdout).toMatch(/^identitiesonly yes$/m);
+    expect(stdout).toMatch(/^userknownhostsfile \.ssh\/known_hosts$/m);
+    expect(stdout).toMatch(/^dynamicforward \[127\.0\.0\.1\]:1080$/m);
+    expect(await readFile(join(stick, '.ssh/known_hosts'), 'utf8')).toBe('[home.example.org]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJeRNmtFOx3hYNDRpDKdwQ2ReR5EjWUL3LfYwExwCmmN\n');
+  });
+
+  it("carries a launcher that runs the stick's own bundle, wherever it is started from", async () => {
+    const result = await execa('sh', [join(stick, 'callhome'), '--help'], { cwd: '/', reject: false });
+    expect(result.exitCode).toBe(0);
+    expect(String(result.stdout)).toMatch(/callhome/);
+    const version = await execa('sh', [join(stick, 'knockstick'), '--version'], { cwd: '/' });
+    expect(String(version.stdout)).toMatch(/^\d+\.\d+\.\d+$/);
+    await writeFile(file('server-copy'), await readFile(join(stick, '.ssh/sequences')), { mode: 0o600 });
+    const status = await execa('sh', ['knockstick', 'seqgen', 'status', '--json', '--server-file', file('server-copy')], { cwd: stick, reject: false });
+    expect(status.exitCode).toBe(0);
+    expect(String(status.stdout)).toMatch(/"unused": ?7/);
+  });
+
+  it('says clearly what is missing when node or ssh is absent (exit 127)', async () => {
+    const bins = file('bins-no-node');
+    await mkdir(bins);
+    for (const t of ['dirname', 'uname', 'ssh']) await symlink((await execa('sh', ['-c', `command -v ${t}`])).stdout, join(bins, t));
+    const noNode = await execa('/bin/sh', [join(stick, 'callhome')], { env: { PATH: bins }, extendEnv: false, reject: false });
+    expect(noNode.exitCode).toBe(127);
+    expect(String(noNode.stderr)).toMatch(/node is not installed on this machine \(knockstick needs Node\.js 20 or newer\)/);
+    const noSsh = await execa('/bin/sh', [join(stick, 'callhome')], { env: { PATH: '/nonexistent' }, extendEnv: false, reject: false });
+    expect(noSsh.exitCode).toBe(127);
+    expect(String(noSsh.stderr)).toMatch(/ssh \(the OpenSSH client\) is not installed/);
+  });
+
+  it('never replaces a key: a second run into the same directory changes nothing', async () => {
+    const before = await readFile(join(stick, '.ssh/id_ed25519'));
+    const again = await runBin('usbsetup', ['--yes', '--into', stick, ...contentFlags, file('host_key.pub'), '--key-passphrase-file', file('key.pass')]);
+    expect(again.exitCode).toBe(6);
+    expect(again.stderr).toMatch(/usbsetup never replaces a key, config or sequence file/);
+    expect(await readFile(join(stick, '.ssh/id_ed25519'))).toEqual(before);
+  });
+
+  it('writes the server copy with seqgen when given --server-file: both sides in lockstep', async () => {
+    const other = file('stick2');
+    await mkdir(other);
+    const result = await runBin('usbsetup', ['--yes', '--into', other, '--hostname', 'h', '--user', 'u', '--key-passphrase-file', file('key.pass'), '--sequences', '4', '--server-file', file('server-seq')]);
+    expect(result.exitCode).toBe(0);
+    expect(await readFile(file('server-seq'), 'utf8')).toBe(await readFile(join(other, '.ssh/sequences'), 'utf8'));
+    expect(result.stdout).toContain(`The 4 sequences are in ${file('server-seq')} and on the stick, in lockstep.`);
+  });
+});
+
+asRoot('usbsetup on a disk image (real cryptsetup, loop devices)', () => {
+  const image = () => file('stick.img');
+  const zeroes = async (path: string) => (await readFile(path)).every((b) => b === 0);
+  const attached = async (path: string) => String((await execa('losetup', ['--associated', path])).stdout).trim();
+  const setup = (extra: string[]) =>
+    runBin('usbsetup', ['--yes', '--device', image(), '--hostname', '127.0.0.1', '--user', 'root', '--luks-passphrase-file', file('luks.pass'), '--key-passphrase-file', file('key.pass'), '--weak-pbkdf-for-tests', '--host-config', file('stick.conf'), ...extra]);
+
+  beforeAll(async () => {
+    await execa('truncate', ['-s', '64M', image()]);
+  });
+
+  it('refuses without --confirm-device naming the same device, and touches nothing', async () => {
+    const result = await setup(['--confirm-device', '/dev/sdz']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/--yes erases .*: confirm with --confirm-device .*stick\.img/);
+    expect(await zeroes(image())).toBe(true);
+    expect(await attached(image())).toBe('');
+  });
+
+  it('refuses the same passphrase for the volume and the key', async () => {
+    const result = await runBin('usbsetup', ['--yes', '--device', image(), '--confirm-device', image(), '--hostname', 'h', '--user', 'u', '--luks-passphrase-file', file('luks.pass'), '--key-passphrase-file', file('luks.pass')]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/the key passphrase is the same as the LUKS passphrase/);
+    expect(await zeroes(image())).toBe(true);
+  });
+
+  it('refuses a disk with a mounted filesystem', async () => {
+    const busy = file('busy.img');
+    await execa('truncate', ['-s', '16M', busy]);
+    await execa('mkfs.ext4', ['-q', busy]);
+    const loop = String((await execa('losetup', ['--find', '--show', busy])).stdout).trim();
+    const mnt = file('busy-mnt');
+    await mkdir(mnt);
+    try {
+      await execa('mount', [loop, mnt]);
+      const result = await runBin('usbsetup', ['--yes', '--device', loop, '--confirm-device', loop, '--hostname', 'h', '--user', 'u', '--luks-passphrase-file', file('luks.pass'), '--key-passphrase-file', file('key.pass')]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain(`refusing to erase ${loop} has mounted filesystems (${mnt})`);
+    } finally {
+      await execa('umount', [mnt], { reject: false });
+      await execa('losetup', ['--detach', loop], { reject: false });
+    }
+  });
+
+  it('writes a LUKS2 header that opens with the passphrase exactly as typed, then finishes or says device-mapper is missing, leaving no loop device', async () => {
+    const result = await setup(['--confirm-device', image()]);
+    // This host's kernel has no device-mapper: everything up to `cryptsetup open` is real here.
+    if (result.exitCode !== 0) {
+      expect(result.exitCode).toBe(6);
+      expect(result.stderr).toMatch(/this kernel has no device-mapper/);
+    }
+    expect(await attached(image())).toBe('');
+    expect((await execa('cryptsetup', ['isLuks', '--type', 'luks2', image()], { reject: false })).exitCode).toBe(0);
+    const dump = String((await execa('cryptsetup', ['luksDump', image()])).stdout);
+    expect(dump).toMatch(/^Label:\s+knockstick$/m);
+    expect(dump).toMatch(/PBKDF:\s+pbkdf2/); // the weak test KDF; a real stick keeps argon2id
+    const test = (input: string) => execa('cryptsetup', ['open', '--test-passphrase', '--key-file', '-', image()], { input, reject: false });
+    expect((await test('volume passphrase one')).exitCode).toBe(0);
+    expect((await test('volume passphrase one\n')).exitCode).toBe(2);
+    expect((await test('key passphrase two')).exitCode).toBe(2);
+  }, 60_000);
+});
+
+asRoot('secureon on this host', () => {
+  it('without a device or a remembered stick says what to pass', async () => {
+    const result = await runBin('secureon', ['--host-config', file('none.conf')]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/no DEVICE given and .*none\.conf names no stick/);
+  });
+
+  it('refuses a host config that others could have written (it runs as root)', async () => {
+    const conf = file('loose.conf');
+    await writeFile(conf, 'luks_uuid = 1b4e28ba-2fa1-11d2-883f-0016d3cca427\n');
+    await chmod(conf, 0o666);
+    const result = await runBin('secureon', ['--host-config', conf]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/loose\.conf is writable by group or others: root will not trust it/);
+  });
+
+  it('names a device that is not there (exit 6)', async () => {
+    const result = await runBin('secureon', ['/dev/nonexistent-stick', '--host-config', file('none.conf'), '--passphrase-file', file('luks.pass')]);
+    expect(result.exitCode).toBe(6);
+    expect(result.stderr).toMatch(/\/dev\/nonexistent-stick does not exist/);
+  });
+
+  it('prints host files that pass visudo, sh -n and shellcheck, with fixed arguments only', async () => {
+    const conf = file('host.conf');
+    await writeFile(conf, 'luks_uuid = 1b4e28ba-2fa1-11d2-883f-0016d3cca427\nowner = root\nmountpoint = /mnt/ks\n', { mode: 0o600 });
+    const result = await runBin('secureon', ['--print-host-setup', '--host-config', conf]);
+    expect(result.exitCode).toBe(0);
+    const sections = new Map(result.stdout.split(/^==> /m).filter((s) => s !== '').map((s) => [s.slice(0, s.indexOf('\n')), s.slice(s.indexOf('\n') + 1)] as const));
+    const get = (prefix: string) => [...sections].find(([k]) => k.startsWith(prefix))?.[1] ?? '';
+    const sudoers = file('sudoers');
+    await writeFile(sudoers, get('/etc/sudoers.d/knockstick'), { mode: 0o440 });
+    expect((await execa('visudo', ['-cf', sudoers], { reject: false })).exitCode).toBe(0);
+    expect(get('/etc/sudoers.d/knockstick')).toMatch(/^root ALL=\(root\) NOPASSWD: \/usr\/local\/sbin\/knockstick-secure on, \/usr\/local\/sbin\/knockstick-secure off$/m);
+    for (const script of ['/usr/local/sbin/knockstick-secure', '/usr/local/bin/secureon', '/usr/local/bin/secureoff']) {
+      const path = file(script.replaceAll('/', '_'));
+      await writeFile(path, get(script));
+      expect((await execa('sh', ['-n', path], { reject: false })).exitCode).toBe(0);
+      expect((await execa('shellcheck', ['-S', 'warning', path], { reject: false })).exitCode).toBe(0);
+    }
+    const wrapper = file('_usr_local_sbin_knockstick-secure');
+    for (const args of [[], ['on', '--mountpoint', '/etc'], ['mount'], ['off', 'x']]) {
+      const r = await execa('sh', [wrapper, ...args], { reject: false });
+      expect(r.exitCode).toBe(2);
+      expect(String(r.stderr)).toMatch(/usage: sudo .* on\|off/);
+    }
+    expect(get('a line for /etc/fstab')).toMatch(/^\/dev\/mapper\/knockstick \/mnt\/ks auto noauto,nosuid,nodev,uid=0,gid=0,umask=077 0 0$/m);
+    expect(get('/etc/udev/rules.d/99-knockstick.rules')).toMatch(/ENV\{ID_FS_UUID\}=="1b4e28ba-2fa1-11d2-883f-0016d3cca427", SYMLINK\+="knockstick"/);
+  });
+});
