@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execa } from 'execa';
 import { chmod, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runBin, tempDir } from '../helpers/cli.js';
+import { DIST_BIN, runBin, tempDir } from '../helpers/cli.js';
 
 const isRoot = process.getuid?.() === 0;
 const asRoot = isRoot ? describe : describe.skip;
@@ -229,4 +229,68 @@ asRoot('secureon on this host', () => {
     expect(get('a line for /etc/fstab')).toMatch(/^\/dev\/mapper\/knockstick \/mnt\/ks auto noauto,nosuid,nodev,uid=0,gid=0,umask=077 0 0$/m);
     expect(get('/etc/udev/rules.d/99-knockstick.rules')).toMatch(/ENV\{ID_FS_UUID\}=="1b4e28ba-2fa1-11d2-883f-0016d3cca427", SYMLINK\+="knockstick"/);
   });
+});
+
+describe('the usbsetup wizard on a real terminal (tmux)', () => {
+  const session = `ks-usbwiz-${process.pid}`;
+  const tmux = (...args: string[]) => execa('tmux', args, { reject: false });
+  const screen = async () => String((await tmux('capture-pane', '-p', '-S', '-60', '-t', session)).stdout);
+  const waitScreen = async (text: string) => {
+    for (let i = 0; i < 200 && !(await screen()).includes(text); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await screen()).toContain(text);
+  };
+  const type = (...keys: string[]) => tmux('send-keys', '-t', session, ...keys);
+  const start = (args: string) => tmux('new-session', '-d', '-s', session, '-x', '160', '-y', '50', `${process.execPath} ${join(DIST_BIN, 'usbsetup.js')} ${args}; echo WIZARD-EXIT=$?; sleep 60`);
+
+  it('--into: asks for the server, then the key passphrase is typed into ssh-keygen itself', async () => {
+    const stick = file('wizard-stick');
+    await mkdir(stick);
+    await start(`--into ${stick} --sequences 3`);
+    try {
+      await waitScreen("Your server's address");
+      await type('home.example.org', 'Enter');
+      await waitScreen('Your user name on the server');
+      await type('alice', 'Enter');
+      await waitScreen('SOCKS proxy');
+      await type('Enter'); // no
+      await waitScreen("server's copy of the sequences");
+      await type('Enter'); // print them
+      await waitScreen('Enter passphrase'); // ssh-keygen's own prompt
+      await type('typed key phrase', 'Enter');
+      await waitScreen('Enter same passphrase again');
+      await type('typed key phrase', 'Enter');
+      await waitScreen('WIZARD-EXIT=0');
+      expect(await screen()).toContain('-------- 8< --------');
+    } finally {
+      await tmux('kill-session', '-t', session);
+    }
+    expect((await execa('ssh-keygen', ['-y', '-P', 'typed key phrase', '-f', join(stick, '.ssh/id_ed25519')], { reject: false })).exitCode).toBe(0);
+  }, 60_000);
+
+  (isRoot ? it : it.skip)('a disk image: the device name typed to confirm, the LUKS passphrase typed twice with echo off', async () => {
+    const img = file('wizard.img');
+    await execa('truncate', ['-s', '64M', img]);
+    await start(`--device ${img} --hostname h --user u --server-file ${file('wizard-server-seq')} --key-passphrase-file ${file('key.pass')} --weak-pbkdf-for-tests --host-config ${file('wizard.conf')}`);
+    try {
+      await waitScreen('SOCKS proxy');
+      await type('Enter'); // no
+      await waitScreen('Type the device name');
+      await type(img, 'Enter');
+      await waitScreen('Encrypt the whole disk');
+      await type('Enter'); // whole
+      await waitScreen('Filesystem inside');
+      await type('Down', 'Enter'); // exfat
+      await waitScreen('Passphrase for the encrypted volume');
+      await type('wizard volume phrase', 'Enter');
+      await waitScreen('The same passphrase again');
+      await type('wizard volume phrase', 'Enter');
+      await waitScreen('WIZARD-EXIT=');
+      expect(await screen()).not.toContain('wizard volume phrase'); // echo off
+    } finally {
+      await tmux('kill-session', '-t', session);
+    }
+    const test = (input: string) => execa('cryptsetup', ['open', '--test-passphrase', '--key-file', '-', img], { input, reject: false });
+    expect((await test('wizard volume phrase')).exitCode).toBe(0);
+    expect((await execa('losetup', ['--associated', img])).stdout).toBe('');
+  }, 60_000);
 });
