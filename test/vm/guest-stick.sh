@@ -78,7 +78,8 @@ check ssh-config $? "$(tr '\n' '|' <$MP/.ssh/config)"
 cp $MP/.ssh/id_ed25519.pub /home/user/.ssh/authorized_keys
 chown -R 1000:1000 /home/user && chmod 700 /home/user/.ssh
 printf '#!/bin/sh\necho "battery staple key"\n' >$T/askpass && chmod 755 $T/askpass && chmod 755 $T
-as_user() { /usr/bin/setpriv --reuid=1000 --regid=1000 --clear-groups env HOME=/home/user USER=user PATH="$PATH" SSH_ASKPASS=$T/askpass SSH_ASKPASS_REQUIRE=force DISPLAY=vm:0 "$@"; }
+# Bounded: a prompt nobody answers must fail the check, not hang the VM.
+as_user() { timeout 120 /usr/bin/setpriv --reuid=1000 --regid=1000 --clear-groups env HOME=/home/user USER=user PATH="$PATH" SSH_ASKPASS=$T/askpass SSH_ASKPASS_REQUIRE=force DISPLAY=vm:0 "$@"; }
 (cd $MP && as_user ssh -F .ssh/config -o BatchMode=no home 'echo hello-from-$(id -un)') >$T/ssh.out 2>&1 </dev/null
 expect_exit ssh-with-stick-config 0 $? $T/ssh.out
 grep -q hello-from-user $T/ssh.out
@@ -124,5 +125,29 @@ $KS secureon --mountpoint /mnt/other --passphrase-file $T/luks >$T/mpbusy.out 2>
 expect_exit secureon-mountpoint-busy 5 $? $T/mpbusy.out
 [ ! -e /dev/mapper/knockstick ]
 check nothing-left-open $? ''
+
+# 8. Whole disks: exfat on /dev/vdc, ext4 on /dev/vdd, each with its own mapper name, mountpoint
+#    and host config (two sticks on one computer).
+for fs in exfat ext4; do
+  dev=/dev/vdc; [ $fs = ext4 ] && dev=/dev/vdd
+  $KS usbsetup --yes --device $dev --confirm-device $dev --filesystem $fs --hostname 127.0.0.1 --user user \
+    --owner user --server-host-key /etc/ssh/ssh_host_ed25519_key.pub --luks-passphrase-file $T/luks --key-passphrase-file $T/key --sequences 3 --name ks-$fs \
+    --mountpoint /mnt/$fs --host-config $T/$fs.conf --weak-pbkdf-for-tests >$T/$fs-setup.out 2>&1
+  expect_exit $fs-usbsetup 0 $? $T/$fs-setup.out
+  $KS secureon --host-config $T/$fs.conf --passphrase-file $T/luks >$T/$fs-on.out 2>&1
+  expect_exit $fs-secureon 0 $? $T/$fs-on.out
+done
+grep -q " /mnt/exfat exfat .*uid=1000,gid=1000,fmask=0077,dmask=0077" /proc/mounts
+check exfat-mounted-for-owner $? "$(grep ' /mnt/exfat ' /proc/mounts)"
+[ "$(stat -c '%u %a' /mnt/exfat/.ssh/id_ed25519)" = '1000 700' ]
+check exfat-key-mode $? "$(stat -c '%u %a' /mnt/exfat/.ssh/id_ed25519)"
+[ "$(stat -c '%u %a' /mnt/ext4/.ssh/id_ed25519)" = '1000 600' ] && [ "$(stat -c '%u %a' /mnt/ext4/.ssh)" = '1000 700' ]
+check ext4-real-owner-and-modes $? "$(stat -c '%n %u %a' /mnt/ext4/.ssh /mnt/ext4/.ssh/id_ed25519 | tr '\n' ' ')"
+cp /mnt/ext4/.ssh/id_ed25519.pub /home/user/.ssh/authorized_keys
+(cd /mnt/ext4 && as_user ssh -F .ssh/config -o BatchMode=no home true) >$T/ext4-ssh.out 2>&1 </dev/null
+expect_exit ext4-ssh-accepts-key 0 $? $T/ext4-ssh.out
+$KS secureoff --host-config $T/exfat.conf >>$T/second-off.out 2>&1 && $KS secureoff --host-config $T/ext4.conf >>$T/second-off.out 2>&1 &&
+  [ ! -e /dev/mapper/ks-exfat ] && [ ! -e /dev/mapper/ks-ext4 ]
+check second-sticks-closed $? "$(tr '\n' ' ' <$T/second-off.out | cut -c1-300)"
 
 echo "CHECK guest-done ok"

@@ -27,8 +27,9 @@ beforeAll(async () => {
   const stick = join(dir.path, 'stick.img');
   await execa(VM_SCRIPT, ['kernel'], { cwd: ROOT });
   await execa(VM_SCRIPT, ['rootfs', rootfs], { cwd: ROOT });
-  await execa('truncate', ['-s', '64M', stick]);
-  const run = await execa(VM_SCRIPT, ['run', rootfs, stick, 'sh test/vm/guest-stick.sh'], { cwd: ROOT, reject: false, timeout: 900_000, env: { KNOCKSTICK_VM_TIMEOUT: '840' } });
+  const sticks = [stick, join(dir.path, 'exfat.img'), join(dir.path, 'ext4.img')];
+  for (const s of sticks) await execa('truncate', ['-s', '64M', s]);
+  const run = await execa(VM_SCRIPT, ['run', rootfs, 'sh test/vm/guest-stick.sh', ...sticks], { cwd: ROOT, reject: false, timeout: 900_000, env: { KNOCKSTICK_VM_TIMEOUT: '600' } });
   output = String(run.stdout);
   exitCode = run.exitCode;
   for (const line of output.split('\n')) {
@@ -71,6 +72,10 @@ describe('the stick in a dm-crypt VM', () => {
 
   describe('using it', () => {
     it.each(['sshd-started', 'ssh-with-stick-config', 'ssh-reached-the-server', 'callhome-dry-run-via-launcher', 'launcher-without-node', 'launcher-names-node'])('%s', (name) => guest(name));
+  });
+
+  describe('exfat and ext4, whole disk', () => {
+    it.each(['exfat-usbsetup', 'exfat-secureon', 'exfat-mounted-for-owner', 'exfat-key-mode', 'ext4-usbsetup', 'ext4-secureon', 'ext4-real-owner-and-modes', 'ext4-ssh-accepts-key', 'second-sticks-closed'])('%s', (name) => guest(name));
   });
 
   describe('clear failures', () => {
