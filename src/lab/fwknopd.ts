@@ -24,7 +24,9 @@ export interface FwknopdHandle {
 
 export interface FwknopdOptions {
   /** access.conf text (keys included; written 0600). */
-  readonly accessConf: string;
+  readonly accessConf?: string;
+  /** Or existing fwknopd.conf and access.conf files (e.g. made by `server init --method spa`), used as they are. */
+  readonly files?: { readonly conf: string; readonly access: string };
   /** Extra fwknopd.conf lines ("NAME value;"). */
   readonly extraConf?: readonly string[];
   /** Subdirectory of the lab dir (default "fwknopd"). */
@@ -38,14 +40,16 @@ export async function startFwknopd(lab: Lab, options: FwknopdOptions): Promise<F
   const dir = join(lab.dir, options.name ?? 'fwknopd');
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const conf = join(dir, 'fwknopd.conf');
-  const access = join(dir, 'access.conf');
-  await writeFile(
-    conf,
-    [`PCAP_INTF ${lab.serverIf};`, 'ENABLE_UDP_SERVER Y;', `FWKNOP_RUN_DIR ${dir};`, 'MAX_SPA_PACKET_AGE 120;', ...(options.extraConf ?? []), ''].join('\n'),
-    { mode: 0o600 },
-  );
-  await writeFile(access, options.accessConf, { mode: 0o600 });
+  const conf = options.files?.conf ?? join(dir, 'fwknopd.conf');
+  const access = options.files?.access ?? join(dir, 'access.conf');
+  if (options.files === undefined) {
+    await writeFile(
+      conf,
+      [`PCAP_INTF ${lab.serverIf};`, 'ENABLE_UDP_SERVER Y;', `FWKNOP_RUN_DIR ${dir};`, 'MAX_SPA_PACKET_AGE 120;', ...(options.extraConf ?? []), ''].join('\n'),
+      { mode: 0o600 },
+    );
+    await writeFile(access, options.accessConf ?? '', { mode: 0o600 });
+  }
   const child = lab.spawn(lab.serverNs, '/usr/sbin/fwknopd', [
     '-f', '-v', '-c', conf, '-a', access, '-d', join(dir, 'digest.cache'), '-p', join(dir, 'fwknopd.pid'), '-r', dir,
   ]);
