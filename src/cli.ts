@@ -21,6 +21,7 @@ const COMMANDS: readonly CommandEntry[] = [
   { name: 'seqgen', summary: 'add one-time knock sequences to the server file and the stick, in lockstep', load: async () => (await import('./seqgen/index.js')).seqgenCommand },
   { name: 'panic', summary: 'write, send or rotate the panic knock that stops knockd and closes every door', load: async () => (await import('./panic/index.js')).panicCommand },
   { name: 'server', summary: 'server init: knockd, firewall, sshd and systemd configs from templates, and the first sequences', load: async () => (await import('./server/index.js')).serverCommand },
+  { name: 'spa', summary: 'fwknop-compatible single packet authorization: send a packet, make keys, check a packet', load: async () => (await import('./spa/index.js')).spaCommand },
   { name: 'usbsetup', summary: 'prepare an encrypted (LUKS) stick with a key, an ssh config, sequences and the callhome launcher', load: async () => (await import('./usbsetup/index.js')).usbsetupCommand },
   { name: 'secureon', summary: "open and mount the stick's encrypted volume", load: async () => (await import('./usbsetup/secure.js')).secureonCommand },
   { name: 'secureoff', summary: "unmount and close the stick's encrypted volume", load: async () => (await import('./usbsetup/secure.js')).secureoffCommand },

@@ -31,8 +31,14 @@ used one the stick never marked) and up to 2 back (the stick marked one the serv
 --attempts times in all. It never knocks the stick's last unused sequence: knockd crashes when it
 consumes its last one. It warns when fewer than --warn-below remain.
 
+With --method spa (or "method = spa" for the host in STICK/.ssh/knockstick.conf) the door is
+opened by an fwknop Single Packet Authorization packet instead: keys and settings from the stanza
+named like HOST in STICK/.ssh/fwknoprc (fwknop's rc format, mode 0600; see \`knockstick spa --help\`),
+a fresh packet per attempt, then the same probing and ssh. No sequence is read or used.
+
 Options:
   --stick DIR            the mounted stick
+  --method knock|spa     how to open the door (default: the stick's knockstick.conf, else knock)
   -v, --verbose          show each knock and probe (this prints the ports you knock)
   --dry-run              print what would be knocked and run; send nothing, change nothing
   --knock-only           open the door and exit without running ssh (then run scp/rsync yourself
@@ -54,16 +60,17 @@ Examples:
   ${cmd} -- uptime                 run one command
   ${cmd} home -- -D 8137 -N        a SOCKS proxy through home (seed Appendix A)
   ${cmd} office --stick /mnt/secure
+  ${cmd} --method spa -- uptime    open the door with an fwknop SPA packet instead
   ${cmd} --knock-only && scp -F /mnt/secure/.ssh/config file home:
 
 Exit codes:
   once ssh has started: ssh's own exit status (255 for ssh's errors)
   before that:
   2  bad command line
-  3  the stick's sequence file or ssh config is invalid (file and line named)
+  3  the stick's sequence file, ssh config or fwknoprc is invalid (file and line named)
   5  another callhome or seqgen is using the stick
   6  a file could not be read or written (stick not mounted?)
-  7  the door did not open after every attempt (the message says what was tried)
+  7  the door did not open after every attempt (the message says what was tried; SPA too)
   8  no sequence may be knocked: none left, or only the last one (run seqgen)
   1  unexpected error
 `;

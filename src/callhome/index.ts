@@ -29,6 +29,7 @@ import { callhomeHelp } from './help.js';
 import { parseCallhomeArgs, type CallhomeOptions } from './options.js';
 import { Progress } from './progress.js';
 import { runSsh, sshInvocation, type SshInvocation } from './ssh.js';
+import { dryRunSpa, openDoorWithSpa, resolveMethod, spaCallDeps, type SpaCallDeps } from './spa.js';
 
 /** Everything callhome does to the outside world, replaceable in tests. */
 export interface CallhomeDeps {
@@ -254,12 +255,24 @@ export function warnIfLow(opened: Opened, host: HostConfig, warnBelow: number, e
   }
 }
 
-export async function callhome(options: CallhomeOptions, deps: CallhomeDeps, context: Pick<CommandContext, 'stdout' | 'stderr' | 'stderrIsTTY'>): Promise<number> {
+export async function callhome(
+  options: CallhomeOptions,
+  deps: CallhomeDeps,
+  context: Pick<CommandContext, 'stdout' | 'stderr' | 'stderrIsTTY'>,
+  spa: SpaCallDeps = spaCallDeps,
+): Promise<number> {
   const prepared = await prepare(options, deps, context.stderr);
+  const method = await resolveMethod(options, prepared.layout.sshDir);
+  if (options.dryRun && method === 'spa') {
+    await dryRunSpa(prepared, options, context.stdout, [prepared.ssh.file, ...prepared.ssh.args].map(shellWord).join(' '));
+    return ExitCode.OK;
+  }
   if (options.dryRun) return dryRun(options, prepared, context.stdout, deps.now());
-  const opened = await withDirectoryLocks([prepared.layout.sshDir], { waitSeconds: options.lockWaitSeconds }, () =>
-    openDoor(prepared, options, deps, context),
-  );
+  // SPA consumes no sequence: no sequence file to lock, nothing to mark on the stick.
+  const opened =
+    method === 'spa'
+      ? await openDoorWithSpa(prepared, options, deps, spa, context)
+      : await withDirectoryLocks([prepared.layout.sshDir], { waitSeconds: options.lockWaitSeconds }, () => openDoor(prepared, options, deps, context));
   warnIfLow(opened, prepared.host, options.warnBelow, context.stderr);
   if (options.knockOnly) {
     context.stderr.write(`door open for ${prepared.host.alias}; run ssh -F ${prepared.layout.sshConfig} ${prepared.host.alias} within the server's cmd_timeout\n`);

@@ -33,6 +33,8 @@ export interface CallhomeOptions {
   readonly warnBelow: number;
   readonly lockWaitSeconds: number;
   readonly ssh: string;
+  /** --method: how to open the door; undefined = the stick's knockstick.conf `method`, else knock. */
+  readonly method?: 'knock' | 'spa' | undefined;
 }
 
 const FLAGS = {
@@ -49,6 +51,7 @@ const FLAGS = {
   'warn-below': { type: 'string' },
   wait: { type: 'string' },
   ssh: { type: 'string' },
+  method: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -66,6 +69,8 @@ export function parseCallhomeArgs(args: readonly string[], context: { env: NodeJ
   }
   const host = positionals[0] ?? DEFAULT_HOST;
   if (!isValidHostAlias(host)) throw usageError(`HOST must be an alias from the stick's ssh config (letters, digits, . _ -), got ${JSON.stringify(host)}`);
+  const method = values.method;
+  if (method !== undefined && method !== 'knock' && method !== 'spa') throw usageError(`--method must be knock or spa, got ${JSON.stringify(method)}`);
   const int = (flag: keyof typeof values, fallback: number, min: number, max: number): number => {
     const text = values[flag];
     return typeof text === 'string' ? parseInteger(`--${flag}`, text, min, max) : fallback;
@@ -88,5 +93,6 @@ export function parseCallhomeArgs(args: readonly string[], context: { env: NodeJ
     warnBelow: int('warn-below', DEFAULTS.warnBelow, 0, 100_000),
     lockWaitSeconds: int('wait', DEFAULTS.lockWaitSeconds, 0, 3600),
     ssh: values.ssh ?? 'ssh',
+    method,
   };
 }

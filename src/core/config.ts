@@ -27,7 +27,7 @@ export type ConfigKind = 'server' | 'stick';
 
 const KEYS: Record<ConfigKind, readonly string[]> = {
   server: ['ssh_port', 'exclude', 'panic_sequence', 'knockd_conf', 'pidfile', 'firewall'],
-  stick: ['ssh_port', 'exclude', 'panic_sequence', 'panic_host'],
+  stick: ['ssh_port', 'exclude', 'panic_sequence', 'panic_host', 'method'],
 };
 
 export interface Settings {
@@ -38,6 +38,8 @@ export interface Settings {
   readonly knockdConf?: string;
   readonly pidfile?: string;
   readonly firewall?: 'iptables' | 'nftables';
+  /** How callhome opens the door for this host: knock sequences, or an fwknop SPA packet (keys in STICK/.ssh/fwknoprc). */
+  readonly method?: 'knock' | 'spa';
 }
 
 export interface ConfigFile {
@@ -93,6 +95,9 @@ function parseValue(key: string, raw: Raw, problem: (line: number, message: stri
     case 'firewall':
       if (value !== 'iptables' && value !== 'nftables') problem(line, `firewall must be iptables or nftables, got ${JSON.stringify(value)}`);
       return { firewall: value };
+    case 'method':
+      if (value !== 'knock' && value !== 'spa') problem(line, `method must be knock or spa, got ${JSON.stringify(value)}`);
+      return { method: value };
     default:
       return {};
   }

@@ -14,6 +14,9 @@ import { markUsed } from '../core/policy.js';
 import { formatSequence, parseSequenceFile, unusedLines } from '../core/sequences.js';
 import { CLIENT_ADDR, SERVER_ADDR, createLab, runIn, startKnockdDaemon, startSshd, waitFor, type Lab } from './lab.js';
 import { askpassEnv, makeLabStick, type LabStick } from './stick.js';
+import { labAccessStanza, startFwknopd } from './fwknopd.js';
+import { generateKeys } from '../spa/keys.js';
+import { formatStanza } from '../spa/rc-file.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = join(ROOT, 'dist', 'bin');
@@ -107,6 +110,30 @@ async function main(): Promise<void> {
       doorClosed,
     );
 
+    // SPA rows: the real fwknopd 2.6 (UDP server, its own iptables backend, FW_ACCESS_TIMEOUT 1 s)
+    // beside knockd; the SPA port let in at the top of INPUT. Keys in the stick's .ssh/fwknoprc.
+    const spaKeys = generateKeys();
+    await lab.run(lab.serverNs, 'iptables', ['-I', 'INPUT', '1', '-p', 'udp', '--dport', '62201', '-j', 'ACCEPT']);
+    const fwknopd = await startFwknopd(lab, { accessConf: labAccessStanza(spaKeys, ['OPEN_PORTS tcp/22', 'FW_ACCESS_TIMEOUT 1']) });
+    const spaRc = join(stick.root, '.ssh', 'fwknoprc');
+    await writeFile(
+      spaRc,
+      formatStanza('home', [
+        ['SPA_SERVER', SERVER_ADDR], ['ACCESS', 'tcp/22'], ['ALLOW_IP', 'source'],
+        ['KEY_BASE64', spaKeys.encryption.toString('base64')], ['HMAC_KEY_BASE64', spaKeys.hmac.toString('base64')], ['USE_HMAC', 'Y'],
+      ]),
+      { mode: 0o600 },
+    );
+    const spaDoorClosed = () => waitFor(async () => !(await lab.run(lab.serverNs, 'iptables', ['-S', 'FWKNOP_INPUT']).catch(() => '')).includes(CLIENT_ADDR), 20_000, 50);
+    await bench('callhome --method spa (real fwknopd)', 'callhome --method spa -- true', async () => `${process.execPath} ${join(BIN, 'callhome.js')} --stick ${stick.root} --method spa -- true`, spaDoorClosed);
+    await bench(
+      'the fwknop client, then ssh at once',
+      'fwknop --rc-file STICK/.ssh/fwknoprc -n home; ssh home true',
+      async () => `fwknop --rc-file ${spaRc} -n home --no-save-args >/dev/null && ${ssh}`,
+      spaDoorClosed,
+    );
+    await fwknopd.stop();
+
     const floor = median(rows[0]?.times ?? []);
     const cold = async (args: string[]) => {
       const times: number[] = [];
@@ -158,7 +185,7 @@ network namespaces joined by a veth pair. Every run waits for the previous door 
 ${table.join('\n')}
 
 - callhome vs the seed's script: ${Number.isNaN(seedMedian) ? 'n/a (the seed script never got in)' : `${(seedMedian / callhomeMedian).toFixed(1)}x faster`}.
-- Not measured yet: fwknop SPA with the real fwknopd (arrives with the SPA issue).
+- SPA rows: the real fwknopd 2.6.10 (UDP server, its iptables backend, FW_ACCESS_TIMEOUT 1 s) beside knockd, keys in the stick's .ssh/fwknoprc; the fwknop client row uses the same rc file.
 - Cold start, median of ${RUNS}: \`node -e 0\` ${fmt(nodeBare)}; \`callhome --version\`: single-file bundle
   (what the bins are) ${fmt(versionCold)}, tsc output ${fmt(versionTsc)}; \`callhome --dry-run\` (loads
   everything callhome needs, sends nothing): bundle ${fmt(dryRunBundle)}, tsc output ${fmt(dryRunTsc)}.

@@ -4,6 +4,7 @@ export function serverHelp(cmd: string): string {
   ${cmd} init --yes [--interface IFACE] [--stick DIR] [options]
   ${cmd} init --yes --interface IFACE --out DIR                (a staging copy to test first)
   ${cmd} init --yes --interface IFACE --dry-run                (print every file)
+  ${cmd} init --yes --method spa --spa-server HOST [--stick DIR] [options]   (fwknopd, no knockd)
 
 Writes the server side from templates/:
   /etc/knockd.conf                        [options] (interface, logfile, pidfile), the SSH door with
@@ -26,8 +27,17 @@ It applies nothing: it prints the commands, with an automatic firewall rollback 
 from a new connection, so it can never lock out the session it runs in. Existing files are not
 overwritten without --force; an existing sequence file never.
 
+With --method spa it writes an fwknopd (fwknop 2.6) server instead of knockd: fwknopd.conf (UDP
+server on 62201) and access.conf with new keys in /etc/fwknop/, firewall-spa.nft (doors in the set
+inet knockstick spa4, filled by CMD_CYCLE_OPEN with a timeout) or iptables-spa.rules (fwknopd's own
+FWKNOP_INPUT chain), both letting only udp/62201 in, the sshd drop-in, and the same keys in the
+stick's .ssh/fwknoprc [home] with "method = spa" in its knockstick.conf (no stick: fwknoprc.client
+to copy). --cmd-timeout is then how long fwknopd keeps a door open. --dry-run hides the keys.
+
 Options:
   -y, --yes              no questions: defaults and flags only
+  --method knock|spa     knockd with one-time sequences (default), or fwknopd SPA
+  --spa-server HOST      with --method spa: the name or address the stick sends SPA packets to
   --interface IFACE      the interface knockd listens on (default: that of the default route)
   --out DIR              write every file into DIR instead, referring to each other there
   --dry-run              print every file, write nothing
@@ -50,6 +60,7 @@ Options:
 Examples:
   ${cmd} init --yes --interface eth0 --stick /mnt/secure
   ${cmd} init --yes --interface eth0 --out /tmp/ks --stick /mnt/secure --firewall iptables
+  ${cmd} init --yes --method spa --spa-server home.example.org --interface eth0 --stick /mnt/secure
   ${cmd} init --yes --interface wan0 --stick /mnt/secure --inner web=192.168.1.10 --inner nas=192.168.1.20
 
 Exit codes:

@@ -20,6 +20,7 @@ import { terminalPrompts, type Prompts } from '../core/prompts.js';
 import { serverHelp } from './help.js';
 import { WORD, askServerAnswers, type ServerAnswers } from './wizard.js';
 import type { InnerHost } from '../core/firewall.js';
+import { SPA_SYSTEM_PATHS, initSpa, spaInitProblem, spaPathsIn } from './spa.js';
 import { TEMPLATE_NAMES, SYSTEM_PATHS, doorNames, pathsIn, planServerFiles, sequencesFileOf, type PlannedFile, type ServerFirewall } from './plan.js';
 
 const FLAGS = {
@@ -39,6 +40,8 @@ const FLAGS = {
   'ddns-server': { type: 'string' },
   'ddns-login': { type: 'string' },
   'ddns-hostname': { type: 'string' },
+  method: { type: 'string' },
+  'spa-server': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -80,6 +83,9 @@ async function interfaces(): Promise<string[]> {
 }
 
 async function init(values: Values, context: CommandContext, prompts: Prompts): Promise<number> {
+  if (values.method !== undefined && values.method !== 'knock' && values.method !== 'spa') throw usageError(`--method must be knock or spa, got ${JSON.stringify(values.method)}`);
+  if (values.method === 'spa') return initSpaFromFlags(values, context);
+  if (values['spa-server'] !== undefined) throw usageError('--spa-server goes with --method spa');
   const interactive = values.yes !== true;
   if (interactive && !context.stderrIsTTY) {
     throw usageError('no terminal to ask questions on: pass --yes and give the answers as flags (see --help)');
@@ -193,6 +199,30 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   }
   stdout.write(nextSteps(firewall, files, paths.knockdConf));
   return ExitCode.OK;
+}
+
+/** server init --method spa: fwknopd instead of knockd (flags only; src/server/spa.ts). */
+async function initSpaFromFlags(values: Values, context: CommandContext): Promise<number> {
+  if (values.yes !== true) throw usageError('--method spa asks no questions yet: pass --yes and the answers as flags (see --help)');
+  const problem = spaInitProblem(values);
+  if (problem !== undefined) throw usageError(problem);
+  const out = values.out === undefined ? undefined : checked(resolve(context.cwd, values.out), '--out', SAFE_PATH);
+  const iface = checked(values.interface, '--interface', /^[A-Za-z0-9_.:-]{1,15}$/) ?? (await defaultInterface());
+  if (iface === undefined) throw usageError('no --interface given and no default route to guess it from');
+  return initSpa(
+    {
+      interface: iface,
+      firewall: values.firewall === 'iptables' ? 'iptables' : 'nftables',
+      sshPort: values['ssh-port'] === undefined ? 22 : parseInteger('--ssh-port', values['ssh-port'], 1, 65535),
+      doorSeconds: values['cmd-timeout'] === undefined ? 10 : parseInteger('--cmd-timeout', values['cmd-timeout'], 1, 3600),
+      spaServer: values['spa-server'] as string,
+      paths: out === undefined ? SPA_SYSTEM_PATHS : spaPathsIn(out),
+      stick: values.stick === undefined ? undefined : resolve(context.cwd, values.stick),
+      dryRun: values['dry-run'] === true,
+      force: values.force === true,
+    },
+    context,
+  );
 }
 
 /**

@@ -19,7 +19,7 @@ describe('every command answers --help with examples and exit codes', () => {
     expect(result.stdout).toMatch(/Exit codes/);
   });
 
-  it.each(['seqgen', 'callhome', 'panic', 'server', 'doctor', 'usbsetup', 'secureon', 'secureoff'])('knockstick %s --help', async (name) => {
+  it.each(['seqgen', 'callhome', 'panic', 'server', 'spa', 'doctor', 'usbsetup', 'secureon', 'secureoff'])('knockstick %s --help', async (name) => {
     const result = await knockstick([name, '--help']);
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toMatch(new RegExp(`knockstick ${name}`));

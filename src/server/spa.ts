@@ -1,0 +1,195 @@
+// knockstick server init --method spa: fwknopd instead of knockd. Writes fwknopd.conf, access.conf
+// (with new keys), a firewall that lets only SPA packets in, the sshd keys-only drop-in, and the
+// client side: the stick's .ssh/fwknoprc stanza [home] plus "method = spa" in its knockstick.conf
+// (or, without a stick, a fwknoprc in the output directory to copy onto it). Nothing is applied.
+//
+// Doors: with iptables, fwknopd's own backend (its FWKNOP_INPUT chain, FW_ACCESS_TIMEOUT). With
+// nftables, which fwknopd 2.6 does not support (fwknop#107), CMD_CYCLE_OPEN adds the client address
+// to an nft set with a timeout and CMD_CYCLE_CLOSE removes it.
+
+import { chmod, mkdir, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { CommandContext } from '../core/command.js';
+import { STICK_CONFIG_NAME, setConfigValue } from '../core/config.js';
+import { ExitCode, KnockstickError } from '../core/errors.js';
+import { readTextIfExists, writeAtomically } from '../core/files.js';
+import { stickLayout } from '../core/stick.js';
+import { loadTemplate, render } from '../core/templates.js';
+import { generateKeys, type SpaKeys } from '../spa/keys.js';
+import { formatStanza, parseRcText, stanzaNames } from '../spa/rc-file.js';
+import { SPA_RC_NAME } from '../callhome/spa.js';
+import type { FirewallKind } from '../core/firewall.js';
+import type { PlannedFile } from './plan.js';
+
+export const SPA_TEMPLATE_NAMES = ['fwknopd.conf', 'fwknop-access.conf', 'firewall-spa.nft', 'iptables-spa.rules', 'sshd-knockstick.conf'] as const;
+/** The nft set CMD_CYCLE_OPEN fills (in table inet knockstick). */
+export const NFT_SPA_SET = 'spa4';
+
+export interface SpaPaths {
+  readonly fwknopdConf: string;
+  readonly accessConf: string;
+  readonly firewallDir: string;
+  readonly sshdDropIn: string;
+  /** The client rc file written when there is no stick. */
+  readonly clientRc: string;
+}
+
+export const SPA_SYSTEM_PATHS: SpaPaths = {
+  fwknopdConf: '/etc/fwknop/fwknopd.conf',
+  accessConf: '/etc/fwknop/access.conf',
+  firewallDir: '/etc/knockstick',
+  sshdDropIn: '/etc/ssh/sshd_config.d/knockstick.conf',
+  clientRc: '/etc/knockstick/fwknoprc.client',
+};
+
+export function spaPathsIn(dir: string): SpaPaths {
+  const d = dir.replace(/\/$/, '');
+  return { fwknopdConf: `${d}/fwknopd.conf`, accessConf: `${d}/access.conf`, firewallDir: d, sshdDropIn: `${d}/sshd-knockstick.conf`, clientRc: `${d}/fwknoprc.client` };
+}
+
+export interface SpaPlanOptions {
+  readonly interface: string;
+  readonly firewall: FirewallKind;
+  readonly sshPort: number;
+  /** Seconds a door stays open. */
+  readonly doorSeconds: number;
+  /** SPA_SERVER for the client: the name or address the stick reaches this server at. */
+  readonly spaServer: string;
+  readonly keys: SpaKeys;
+  readonly paths: SpaPaths;
+}
+
+/**
+ * A value for fwknopd.conf / access.conf: one word on one line. fwknopd.conf ends values at ";",
+ * access.conf takes the rest of the line, and both treat "#" as a comment: none of these may appear.
+ */
+export function fwknopValue(value: string, name: string): string {
+  if (name === 'door') return value; // built here from checked parts
+  if (!/^[A-Za-z0-9+/=._:-]+$/.test(value)) throw new Error(`${name}: ${JSON.stringify(value)} cannot go into an fwknop config file`);
+  return value;
+}
+
+/** The access.conf lines that open and close a door, per firewall. */
+export function spaDoorLines(firewall: FirewallKind, doorSeconds: number): string {
+  if (firewall === 'iptables') return `FW_ACCESS_TIMEOUT       ${doorSeconds}`;
+  // fwknopd splits these on blanks and runs them without a shell ($SRC is its own substitution);
+  // nft reads "{", "}" as words. The element's own timeout closes the door if fwknopd dies first.
+  return [
+    `CMD_CYCLE_OPEN          /usr/sbin/nft add element inet knockstick ${NFT_SPA_SET} { $SRC timeout ${doorSeconds + 30}s }`,
+    `CMD_CYCLE_CLOSE         /usr/sbin/nft delete element inet knockstick ${NFT_SPA_SET} { $SRC }`,
+    `CMD_CYCLE_TIMER         ${doorSeconds}`,
+  ].join('\n');
+}
+
+/** The client's stanza (keys included): for STICK/.ssh/fwknoprc. */
+export function clientStanza(o: Pick<SpaPlanOptions, 'spaServer' | 'sshPort' | 'keys'>, name = 'home'): string {
+  return formatStanza(name, [
+    ['SPA_SERVER', o.spaServer],
+    ['ACCESS', `tcp/${o.sshPort}`],
+    ['ALLOW_IP', 'source'],
+    ['KEY_BASE64', o.keys.encryption.toString('base64')],
+    ['HMAC_KEY_BASE64', o.keys.hmac.toString('base64')],
+    ['USE_HMAC', 'Y'],
+  ]);
+}
+
+/** Every server file, as data. Pure (templates passed in). */
+export function planSpaFiles(o: SpaPlanOptions, templates: Readonly<Record<string, string>>): PlannedFile[] {
+  const t = (name: string): string => {
+    const text = templates[name];
+    if (text === undefined) throw new Error(`template ${name} not loaded`);
+    return text;
+  };
+  const files: PlannedFile[] = [
+    { path: o.paths.fwknopdConf, mode: 0o600, text: render(t('fwknopd.conf'), { interface: o.interface }, fwknopValue), what: 'fwknopd: UDP server on 62201, 120 s packet age, replay cache kept' },
+    {
+      path: o.paths.accessConf,
+      mode: 0o600,
+      text: render(
+        t('fwknop-access.conf'),
+        { ssh_port: String(o.sshPort), key: o.keys.encryption.toString('base64'), hmac_key: o.keys.hmac.toString('base64'), door: spaDoorLines(o.firewall, o.doorSeconds) },
+        fwknopValue,
+      ),
+      what: `fwknopd access: new keys; a valid packet opens tcp/${o.sshPort} for its sender for ${o.doorSeconds} s`,
+    },
+  ];
+  if (o.firewall === 'nftables') {
+    files.push({ path: `${o.paths.firewallDir}/firewall-spa.nft`, mode: 0o600, text: render(t('firewall-spa.nft'), { ssh_port: String(o.sshPort) }, (v) => v), what: `firewall: drop new connections but SPA (udp/62201); doors in inet knockstick ${NFT_SPA_SET}` });
+  } else {
+    files.push({ path: `${o.paths.firewallDir}/iptables-spa.rules`, mode: 0o600, text: render(t('iptables-spa.rules'), {}, (v) => v), what: 'firewall (IPv4): drop new connections but SPA (udp/62201); fwknopd adds its doors' });
+  }
+  files.push({ path: o.paths.sshdDropIn, mode: 0o644, text: t('sshd-knockstick.conf'), what: 'sshd: keys only' });
+  return files;
+}
+
+/** Writes the SPA server files (and the stick's side); the caller has parsed and checked the common flags. */
+export async function initSpa(
+  o: { interface: string; firewall: FirewallKind; sshPort: number; doorSeconds: number; spaServer: string; paths: SpaPaths; stick?: string | undefined; dryRun: boolean; force: boolean },
+  context: CommandContext,
+): Promise<number> {
+  const keys = generateKeys();
+  const templates = Object.fromEntries(await Promise.all(SPA_TEMPLATE_NAMES.map(async (n) => [n, await loadTemplate(n)] as const)));
+  const files = planSpaFiles({ ...o, keys }, templates);
+  const out = context.stdout;
+  const rcPath = o.stick === undefined ? o.paths.clientRc : join(stickLayout(o.stick).sshDir, SPA_RC_NAME);
+  if (o.dryRun) {
+    // The keys are new and would be thrown away: show the files with the keys blanked.
+    const blank = (text: string): string => text.replace(/^((?:HMAC_)?KEY_BASE64\s+)\S+/gm, '$1(new key, not shown)');
+    for (const f of files) out.write(`==> ${f.path} (mode 0${f.mode.toString(8)}): ${f.what}\n${blank(f.text)}\n`);
+    out.write(`==> ${rcPath} (mode 0600): the client stanza [home] with the same keys\n${blank(clientStanza({ ...o, keys }))}\n`);
+    return ExitCode.OK;
+  }
+  if (o.stick !== undefined && (await stat(o.stick).catch(() => null))?.isDirectory() !== true) {
+    throw new KnockstickError('IO', `no stick at ${o.stick}`, { hint: 'mount the stick and pass --stick DIR; nothing was written' });
+  }
+  const existing: string[] = [];
+  for (const f of files) if ((await stat(f.path).catch(() => null)) !== null) existing.push(f.path);
+  if (existing.length > 0 && !o.force) {
+    throw new KnockstickError('IO', `these files exist already: ${existing.join(', ')}`, { hint: 'move them away, or write elsewhere with --out DIR; --force overwrites them' });
+  }
+  const rcText = await readTextIfExists(rcPath);
+  if (rcText !== null && stanzaNames(parseRcText(rcText, rcPath)).some((n) => n.toLowerCase() === 'home')) {
+    throw new KnockstickError('IO', `${rcPath} already has a stanza [home]; nothing was written`, { hint: 'remove that stanza (its keys stop working with the new server files) and run again' });
+  }
+  for (const f of files) {
+    await mkdir(dirname(f.path), { recursive: true, mode: 0o755 });
+    await writeAtomically(f.path, f.text);
+    if (f.mode !== 0o600) await chmod(f.path, f.mode);
+    out.write(`wrote ${f.path}: ${f.what}\n`);
+  }
+  await mkdir(dirname(rcPath), { recursive: true, mode: 0o700 });
+  await writeAtomically(rcPath, `${rcText === null || rcText === '' ? '' : `${rcText.replace(/\n*$/, '')}\n\n`}${clientStanza({ ...o, keys })}`);
+  out.write(`wrote ${rcPath}: the client stanza [home] with the same keys (mode 0600)\n`);
+  if (o.stick !== undefined) {
+    const confPath = join(stickLayout(o.stick).sshDir, STICK_CONFIG_NAME);
+    await writeAtomically(confPath, setConfigValue((await readTextIfExists(confPath)) ?? '', 'home', 'method', 'spa'));
+    out.write(`wrote ${confPath}: callhome opens the door for "home" with SPA\n`);
+  } else {
+    out.write(`Copy ${rcPath} onto the stick as .ssh/${SPA_RC_NAME} (mode 0600), then delete it here, and set "method = spa" under [home] in the stick's .ssh/knockstick.conf.\n`);
+  }
+  const fw = files.find((f) => /firewall-spa\.nft|iptables-spa\.rules/.test(f.path))?.path ?? '';
+  const apply = o.firewall === 'nftables' ? `nft -c -f ${fw} && nft -f ${fw}` : `iptables-restore --test < ${fw} && iptables-restore < ${fw}`;
+  const undo = o.firewall === 'nftables' ? 'nft delete table inet knockstick' : 'iptables -P INPUT ACCEPT; iptables -F INPUT';
+  out.write(`
+Next, on the server as root (nothing above was applied):
+  1. sshd keys only:  sshd -t && systemctl reload ssh      (log in with your key from another terminal first!)
+  2. firewall, with an automatic rollback in case it cuts you off (before fwknopd: loading iptables rules
+     replaces fwknopd's chain):
+       ${apply}
+       (sleep 120; [ -e /run/knockstick-keep ] || { ${undo}; }) &
+  3. fwknopd:  fwknopd -c ${o.paths.fwknopdConf} -a ${o.paths.accessConf}   (or: systemctl enable --now fwknop-server)
+  then, from a NEW connection made with callhome --method spa, confirm within 2 minutes:  touch /run/knockstick-keep
+`);
+  return ExitCode.OK;
+}
+
+/** Checks the flags that only make sense with knockd, and the ones SPA needs. */
+export function spaInitProblem(values: Readonly<Record<string, unknown>>): string | undefined {
+  for (const knockOnly of ['seq-timeout', 'count', 'inner', 'ddns-protocol', 'ddns-server', 'ddns-login', 'ddns-hostname']) {
+    if (values[knockOnly] !== undefined) return `--${knockOnly} is for knockd; it has no meaning with --method spa`;
+  }
+  if (values.firewall === 'ufw') return '--method spa supports --firewall nftables or iptables (fwknopd manages its own iptables chain)';
+  const server = values['spa-server'];
+  if (typeof server !== 'string' || !/^[A-Za-z0-9.-]{1,253}$/.test(server)) return '--method spa needs --spa-server HOST: the name or IPv4 address the stick sends its packets to';
+  return undefined;
+}

@@ -1,0 +1,103 @@
+// The client side of SPA shared by `spa send` and `callhome --method spa`: rc stanza → request
+// (pure) → packet → one datagram. Nothing secret is printed: keys stay in the rc file and memory.
+
+import { promises as fs, constants as fsConstants } from 'node:fs';
+import { userInfo } from 'node:os';
+import type { Output } from '../core/command.js';
+import { KnockstickError, ioError } from '../core/errors.js';
+import { buildSpaPacket, decodeSpaPacket, isValidUsername, USE_SOURCE_ADDRESS, type SpaFields, type SpaRequest } from './packet.js';
+import type { SpaClientConfig } from './rc-file.js';
+import type { SpaSender, SpaTarget } from './send.js';
+
+/** The login name fwknop would put in the packet (SPOOF_USER overrides it). */
+export function defaultUsername(env: NodeJS.ProcessEnv): string {
+  let name: string | undefined;
+  try {
+    name = userInfo().username;
+  } catch {
+    name = env.USER ?? env.LOGNAME;
+  }
+  return name !== undefined && isValidUsername(name) ? name : 'knockstick';
+}
+
+export interface SpaSendDeps {
+  readonly sender: SpaSender;
+  readonly now: () => number;
+  readonly resolveServer: (host: string) => Promise<string>;
+  readonly username: () => string;
+}
+
+export interface SpaSendOptions {
+  /** Overrides the rc file's TIME_OFFSET (seconds). */
+  readonly timeOffset?: number | undefined;
+  readonly savePacket?: string | undefined;
+  readonly dryRun?: boolean;
+  readonly verbose?: boolean;
+}
+
+/** The access request an rc stanza asks for, at time `nowMs`. Pure. */
+export function requestFromConfig(config: SpaClientConfig, nowMs: number, username: string, timeOffset?: number): SpaRequest {
+  return {
+    username: config.username ?? username,
+    timestamp: Math.floor(nowMs / 1000) + (timeOffset ?? config.timeOffset),
+    allowIp: config.allowIp,
+    access: config.access,
+    natAccess: config.natAccess,
+    clientTimeout: config.clientTimeout,
+  };
+}
+
+/** One line saying what the packet asks for, with no secret in it. */
+export function describeRequest(config: SpaClientConfig, target: SpaTarget): string {
+  const access = config.access.map((a) => `${a.protocol}/${a.port}`).join(',');
+  const who = config.allowIp === USE_SOURCE_ADDRESS ? 'the address it comes from' : config.allowIp;
+  return `SPA packet for [${config.stanza}] to ${config.server}${config.server === target.address ? '' : ` (${target.address})`} udp/${target.port}: open ${access} for ${who}` +
+    `${config.clientTimeout ? ` for ${config.clientTimeout} s` : ''}${config.natAccess ? ` via NAT to ${config.natAccess.host}:${config.natAccess.port}` : ''}`;
+}
+
+export function formatFields(fields: SpaFields, nowMs?: number): string {
+  const rows: [string, string][] = [
+    ['Random value', fields.random],
+    ['Username', fields.username],
+    ['Timestamp', `${fields.timestamp}${nowMs === undefined ? '' : ` (${Math.round(nowMs / 1000 - fields.timestamp)} s ago)`}`],
+    ['Version', fields.version],
+    ['Message type', String(fields.messageType)],
+    ['Message', fields.message],
+  ];
+  if (fields.natAccess !== undefined) rows.push(['NAT access', fields.natAccess]);
+  if (fields.serverAuth !== undefined) rows.push(['Server auth', fields.serverAuth]);
+  if (fields.clientTimeout !== undefined) rows.push(['Client timeout', String(fields.clientTimeout)]);
+  return rows.map(([k, v]) => `  ${k.padEnd(15)}${v}\n`).join('');
+}
+
+/** Builds the packet and sends it (or, with dryRun, only shows it). Returns the target it went to. */
+export async function sendSpa(config: SpaClientConfig, options: SpaSendOptions, deps: SpaSendDeps, err: Output): Promise<{ target: SpaTarget; wire: string }> {
+  const target = { address: await deps.resolveServer(config.server), port: config.port };
+  const request = requestFromConfig(config, deps.now(), deps.username(), options.timeOffset);
+  let wire: string;
+  try {
+    wire = buildSpaPacket(request, config.keys);
+  } catch (error) {
+    throw new KnockstickError('INVALID_FILE', `cannot build the SPA packet for [${config.stanza}]: ${(error as Error).message}`, { cause: error });
+  }
+  if (options.verbose) err.write(formatFields(decodeSpaPacket(wire, config.keys)));
+  if (options.savePacket !== undefined) await writeSecretFile(options.savePacket, `${wire}\n`);
+  if (!options.dryRun) await deps.sender.send(target, wire);
+  return { target, wire };
+}
+
+/** Creates (or replaces) a file with mode 0600 from the start, never briefly readable by others. */
+export async function writeSecretFile(path: string, text: string): Promise<void> {
+  try {
+    await fs.rm(path, { force: true });
+    const handle = await fs.open(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
+    try {
+      await handle.writeFile(text);
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    throw ioError('write', path, error);
+  }
+}
+

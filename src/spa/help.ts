@@ -1,0 +1,52 @@
+import { DEFAULT_SPA_PORT } from './packet.js';
+
+export function spaHelp(cmd: string): string {
+  return `Usage:
+  ${cmd} send [--rc-file FILE] [-n STANZA] [options]   send one SPA packet
+  ${cmd} keygen                                         print new KEY_BASE64 / HMAC_KEY_BASE64 lines
+  ${cmd} keygen --rc-file FILE -n STANZA --server HOST  add a stanza with new keys to an rc file
+  ${cmd} decode [--rc-file FILE] [-n STANZA] [PACKET]   check and show a packet (file, or - for stdin)
+
+Single Packet Authorization compatible with fwknop 2.6 (fwknopd on the server): one UDP datagram
+to port ${DEFAULT_SPA_PORT}, AES-256-CBC (fwknop's "Rijndael" mode) and HMAC-SHA256, asking fwknopd
+to open ports for an address for a while. Unlike a knock sequence it cannot be replayed (fwknopd
+keeps a digest of every packet it accepted), carries a timestamp (packets older than 120 s are
+refused) and needs no sequence file.
+
+Settings come from fwknop's own rc file format (~/.fwknoprc): [default] then the stanza named by
+-n. Supported: SPA_SERVER, SPA_SERVER_PORT, SPA_SERVER_PROTO (udp), ACCESS (tcp/22,udp/53),
+ALLOW_IP (an address, or "source" for the address the packet comes from), KEY_BASE64 or KEY,
+HMAC_KEY_BASE64 or HMAC_KEY, USE_HMAC Y, HMAC_DIGEST_TYPE sha256, ENCRYPTION_MODE cbc,
+FW_TIMEOUT (seconds the server keeps the door open), NAT_ACCESS HOST:PORT, SPOOF_USER,
+TIME_OFFSET. Anything else in the stanzas in effect is an error naming the line. The file must be
+readable by its owner only (chmod 600): it holds the keys. Keys are never taken from the command
+line and never printed, except by keygen, whose job that is.
+
+Options:
+  --rc-file FILE        the rc file (default: $HOME/.fwknoprc)
+  -n, --named-config S  the stanza (default: [default] alone)
+  --time-offset SECS    add SECS (may be negative, e.g. --time-offset=-60) to the packet's
+                        timestamp, over the rc file's TIME_OFFSET (for a client clock that is off)
+  --save-packet FILE    also write the packet to FILE (mode 0600), as fwknop -B does
+  --dry-run             send: build the packet and show what would be sent, send nothing
+  -v, --verbose         send: show the packet's fields (never the keys)
+  --server HOST         keygen: SPA_SERVER of the new stanza
+  --access SPEC         keygen: ACCESS of the new stanza (default tcp/22)
+  --allow-ip IP         keygen: ALLOW_IP of the new stanza (default source)
+  -h, --help            this help
+
+Examples:
+  ${cmd} keygen --rc-file /mnt/secure/.ssh/fwknoprc -n home --server home.example.org
+  ${cmd} send --rc-file /mnt/secure/.ssh/fwknoprc -n home && ssh home
+  ${cmd} send -n home --dry-run -v
+  ${cmd} decode --rc-file ~/.fwknoprc -n home packet.txt
+
+Exit codes:
+  0  done (send: the packet left this machine; SPA gets no answer, so only the door says more)
+  2  bad command line
+  3  the rc file is invalid or readable by others (file and line named), or decode: the packet
+     does not check out with these keys
+  6  a file could not be read or written, the server's name does not resolve, or sending failed
+  1  unexpected error
+`;
+}

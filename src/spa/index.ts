@@ -1,0 +1,162 @@
+// knockstick spa: send an fwknop-compatible SPA packet, make keys, decode a packet.
+// Read (rc file) → compute (pure packet builder) → act (one datagram), as callhome does.
+
+import { promises as fs } from 'node:fs';
+import { userInfo } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseCommandLine } from '../core/args.js';
+import type { Command, CommandContext } from '../core/command.js';
+import { ExitCode, KnockstickError, ioError, usageError } from '../core/errors.js';
+import { appendDurably, readTextIfExists } from '../core/files.js';
+import { formatKeyLines, generateKeys } from './keys.js';
+import { decodeSpaPacket, parseAccess, SpaDecodeError } from './packet.js';
+import { defaultUsername, describeRequest, formatFields, sendSpa, type SpaSendOptions, type SpaSendDeps } from './client.js';
+import { formatStanza, isTooOpen, parseRcText, readRcFile, stanzaNames, type SpaClientConfig } from './rc-file.js';
+import { resolveSpaServer, udpSpaSender } from './send.js';
+import { spaHelp } from './help.js';
+import { isIPv4 } from 'node:net';
+
+const FLAGS = {
+  'rc-file': { type: 'string' },
+  'named-config': { type: 'string', short: 'n' },
+  'time-offset': { type: 'string' },
+  'save-packet': { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  verbose: { type: 'boolean', short: 'v' },
+  server: { type: 'string' },
+  access: { type: 'string' },
+  'allow-ip': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export const spaCommand: Command = {
+  name: 'spa',
+  help: spaHelp,
+  async run(context) {
+    const { values, positionals } = parseCommandLine(context.args, FLAGS, context.invokedAs);
+    if (values.help === true) {
+      context.stdout.write(spaHelp(context.invokedAs));
+      return ExitCode.OK;
+    }
+    const [sub, ...rest] = positionals;
+    const rcFile = resolve(context.cwd, values['rc-file'] ?? join(context.env.HOME ?? userInfo().homedir, '.fwknoprc'));
+    const stanza = values['named-config'];
+    const onlyFor = (flags: readonly (keyof typeof values)[], subcommand: string): void => {
+      for (const flag of flags) if (values[flag] !== undefined) throw usageError(`--${flag} is only for \`spa ${subcommand}\``);
+    };
+    switch (sub) {
+      case 'send': {
+        if (rest.length > 0) throw usageError(`unexpected argument ${JSON.stringify(rest[0])}`);
+        onlyFor(['server', 'access', 'allow-ip'], 'keygen');
+        const offset = values['time-offset'] === undefined ? undefined : parseOffsetFlag(values['time-offset']);
+        const config = await readRcFile(rcFile, stanza);
+        return spaSend(
+          config,
+          { timeOffset: offset, savePacket: values['save-packet'] === undefined ? undefined : resolve(context.cwd, values['save-packet']), dryRun: values['dry-run'] === true, verbose: values.verbose === true },
+          { sender: udpSpaSender, now: () => Date.now(), resolveServer: resolveSpaServer, username: () => defaultUsername(context.env) },
+          context,
+        );
+      }
+      case 'keygen':
+        if (rest.length > 0) throw usageError(`unexpected argument ${JSON.stringify(rest[0])}`);
+        onlyFor(['time-offset', 'save-packet', 'dry-run', 'verbose'], 'send');
+        if (values['rc-file'] === undefined) {
+          if (stanza !== undefined || values.server !== undefined) throw usageError('-n and --server go with --rc-file (a stanza is added to that file)');
+          context.stdout.write(formatKeyLines(generateKeys()));
+          return ExitCode.OK;
+        }
+        return keygenIntoFile(rcFile, stanza, values, context);
+      case 'decode': {
+        if (rest.length > 1) throw usageError(`unexpected argument ${JSON.stringify(rest[1])}`);
+        onlyFor(['server', 'access', 'allow-ip', 'time-offset', 'save-packet', 'dry-run'], 'send or keygen');
+        const config = await readRcFile(rcFile, stanza);
+        const source = rest[0] ?? '-';
+        const wire = source === '-' ? await readStdin() : await readPacketFile(resolve(context.cwd, source));
+        return spaDecode(wire, config, Date.now(), context);
+      }
+      case undefined:
+        throw usageError('missing subcommand: send, keygen or decode', `see \`${context.invokedAs} --help\``);
+      default:
+        throw usageError(`unknown subcommand ${JSON.stringify(sub)} (send, keygen or decode)`, `see \`${context.invokedAs} --help\``);
+    }
+  },
+};
+
+function parseOffsetFlag(text: string): number {
+  if (!/^-?\d{1,7}$/.test(text.trim())) throw usageError(`--time-offset must be whole seconds, e.g. --time-offset=-60, got ${JSON.stringify(text)}`);
+  return Number(text.trim());
+}
+
+async function spaSend(config: SpaClientConfig, options: SpaSendOptions, deps: SpaSendDeps, context: CommandContext): Promise<number> {
+  const { target, wire } = await sendSpa(config, options, deps, context.stderr);
+  context.stderr.write(`${options.dryRun ? 'dry run: would send' : 'sent'} ${describeRequest(config, target)} (${wire.length} bytes)\n`);
+  return ExitCode.OK;
+}
+
+function spaDecode(wire: string, config: SpaClientConfig, nowMs: number, context: CommandContext): number {
+  try {
+    const fields = decodeSpaPacket(wire, config.keys);
+    context.stdout.write(`valid SPA packet for the keys of [${config.stanza}]:\n${formatFields(fields, nowMs)}`);
+    return ExitCode.OK;
+  } catch (error) {
+    if (error instanceof SpaDecodeError) throw new KnockstickError('INVALID_FILE', `the packet does not check out with the keys of [${config.stanza}]: ${error.message}`);
+    throw error;
+  }
+}
+
+async function readPacketFile(path: string): Promise<string> {
+  const text = await readTextIfExists(path);
+  if (text === null) throw new KnockstickError('IO', `cannot read ${path}: no such file or directory`);
+  return text.trim();
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('latin1').trim();
+}
+
+async function keygenIntoFile(
+  rcFile: string,
+  stanza: string | undefined,
+  values: { server?: string | undefined; access?: string | undefined; 'allow-ip'?: string | undefined },
+  context: CommandContext,
+): Promise<number> {
+  if (stanza === undefined) throw usageError('keygen --rc-file needs -n STANZA, the name of the new stanza');
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(stanza)) throw usageError(`-n: use letters, digits, . _ - for the stanza name, got ${JSON.stringify(stanza)}`);
+  if (values.server === undefined || !/^[A-Za-z0-9.:-]{1,253}$/.test(values.server)) throw usageError('keygen --rc-file needs --server HOST (the SPA_SERVER of the new stanza)');
+  const access = values.access ?? 'tcp/22';
+  if (typeof parseAccess(access) === 'string') throw usageError(`--access: ${parseAccess(access) as string}`);
+  const allowIp = values['allow-ip'] ?? 'source';
+  if (allowIp !== 'source' && !isIPv4(allowIp)) throw usageError(`--allow-ip must be "source" or an IPv4 address, got ${JSON.stringify(allowIp)}`);
+  let existing: string | null = null;
+  try {
+    const stat = await fs.stat(rcFile);
+    if (isTooOpen(stat.mode)) {
+      throw new KnockstickError('INVALID_FILE', `${rcFile} is readable or writable by group or others (mode ${(stat.mode & 0o777).toString(8).padStart(4, '0')}); not adding keys to it`, { hint: `chmod 600 ${rcFile}` });
+    }
+    existing = await readTextIfExists(rcFile);
+  } catch (error) {
+    if (error instanceof KnockstickError) throw error;
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('read', rcFile, error);
+  }
+  if (existing !== null && stanzaNames(parseRcText(existing, rcFile)).some((n) => n.toLowerCase() === stanza.toLowerCase())) {
+    throw new KnockstickError('USAGE', `${rcFile} already has a stanza [${stanza}]; nothing was written`, { hint: 'pick another -n name, or remove the old stanza first' });
+  }
+  const keys = generateKeys();
+  const text = formatStanza(stanza, [
+    ['SPA_SERVER', values.server],
+    ['ACCESS', access],
+    ['ALLOW_IP', allowIp],
+    ['KEY_BASE64', keys.encryption.toString('base64')],
+    ['HMAC_KEY_BASE64', keys.hmac.toString('base64')],
+    ['USE_HMAC', 'Y'],
+  ]);
+  const prefix = existing === null || existing === '' ? '' : existing.endsWith('\n\n') ? '' : existing.endsWith('\n') ? '\n' : '\n\n';
+  const result = await appendDurably(rcFile, `${prefix}${text}`);
+  context.stderr.write(
+    `${result.created ? 'created' : 'added to'} ${rcFile}: stanza [${stanza}] with new keys (mode ${result.created ? '0600' : (result.mode).toString(8).padStart(4, '0')}).\n` +
+      `The server's access.conf needs the same KEY_BASE64 and HMAC_KEY_BASE64 (see \`knockstick server init --method spa\`).\n`,
+  );
+  return ExitCode.OK;
+}
