@@ -19,15 +19,18 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import SSHConfig from 'ssh-config';
 import type { CommandContext } from '../core/command.js';
-import { readConfig, reservedPorts, settingsFor } from '../core/config.js';
+import { STICK_CONFIG_NAME, readConfig, reservedPorts, setConfigValue, settingsFor } from '../core/config.js';
 import { KnockstickError, ioError } from '../core/errors.js';
-import { ensureDirectory, writeAtomically } from '../core/files.js';
+import { ensureDirectory, readTextIfExists, writeAtomically } from '../core/files.js';
 import { DEFAULT_LENGTH, DEFAULT_RANGE, cryptoRandom, generateSequences } from '../core/generate.js';
 import { formatLine } from '../core/sequences.js';
 import { shellQuote } from '../core/shell.js';
 import { sequencesFileFor, stickLayout } from '../core/stick.js';
 import { loadTemplate, render } from '../core/templates.js';
 import { seqgenCommand } from '../seqgen/index.js';
+import { SPA_RC_NAME } from '../callhome/spa.js';
+import { clientStanza } from '../server/spa.js';
+import { generateKeys } from '../spa/keys.js';
 import type { ContentAnswers } from './options.js';
 
 export const BUNDLE_PATH = '.knockstick/knockstick.mjs';
@@ -40,6 +43,8 @@ export interface WrittenContent {
   readonly publicKey: string;
   /** The sequences for the server when they were not written to a server file: print them. */
   readonly serverCopy: string | undefined;
+  /** --method spa: the access.conf stanza (keys included) for the server's fwknopd. */
+  readonly spaAccess?: string | undefined;
 }
 
 /** The ssh config's Host entry. Pure. */
@@ -132,7 +137,7 @@ export async function writeStickContent(
   const layout = stickLayout(root);
   const key = join(layout.sshDir, KEY_NAME);
   const sequences = sequencesFileFor(layout, answers.alias);
-  for (const existing of [key, sequences, layout.sshConfig]) {
+  for (const existing of [key, sequences, layout.sshConfig, join(layout.sshDir, SPA_RC_NAME)]) {
     if ((await stat(existing).catch(() => null)) !== null) {
       throw new KnockstickError('IO', `${existing} exists: usbsetup never replaces a key, config or sequence file`, { hint: 'use a blank stick, or another --into directory' });
     }
@@ -151,6 +156,23 @@ export async function writeStickContent(
   for (const [name, command] of [['callhome', 'callhome'], ['knockstick', undefined]] as const) {
     await writeAtomically(join(root, name), await launcherText(command));
     await chmod(join(root, name), 0o700);
+  }
+
+  if (answers.method === 'spa') {
+    // Keys the way `fwknop --key-gen` makes them; the stick's rc file and the server's access.conf
+    // share them. callhome reads the stanza named like the alias, and `method = spa` tells it to.
+    const keys = generateKeys();
+    await writeAtomically(join(layout.sshDir, SPA_RC_NAME), clientStanza({ spaServer: answers.hostName, sshPort: answers.port, keys }, answers.alias));
+    const confPath = join(layout.sshDir, STICK_CONFIG_NAME);
+    await writeAtomically(confPath, setConfigValue((await readTextIfExists(confPath)) ?? '', answers.alias, 'method', 'spa'));
+    const spaAccess = [
+      'SOURCE                  ANY',
+      `OPEN_PORTS              tcp/${answers.port}`,
+      `KEY_BASE64              ${keys.encryption.toString('base64')}`,
+      `HMAC_KEY_BASE64         ${keys.hmac.toString('base64')}`,
+      '',
+    ].join('\n');
+    return { publicKey, serverCopy: undefined, spaAccess };
   }
 
   let serverCopy: string | undefined;

@@ -38,7 +38,7 @@ export async function usbsetup(context: CommandContext, prompts: Prompts): Promi
   if (interactive && process.stdin.isTTY !== true) {
     throw usageError('usbsetup asks its questions on a terminal, and this is not one', 'pass --yes and every answer as a flag (see --help)');
   }
-  const content = interactive ? await askContent(prompts, options.content) : requireContent(options.content);
+  const content = interactive ? await askContent(prompts, options.content, options.sequenceFlags) : requireContent(options.content);
   const say = (text: string): void => context.stderr.write(text);
 
   if (options.into !== undefined) {
@@ -139,7 +139,7 @@ async function runUndo(undo: Array<() => Promise<void>>, say?: (text: string) =>
 function requireContent(known: UsbsetupOptions['content']): ContentAnswers {
   if (known.hostName === undefined) throw usageError("--yes needs --hostname HOST (the server's address as seen from outside)");
   if (known.user === undefined) throw usageError('--yes needs --user USER (your user name on the server)');
-  return { ...known, hostName: known.hostName, user: known.user, dynamicForward: known.dynamicForward, serverHostKey: known.serverHostKey, serverFile: known.serverFile, keyPassphraseFile: known.keyPassphraseFile };
+  return { ...known, method: known.method ?? 'knock', hostName: known.hostName, user: known.user, dynamicForward: known.dynamicForward, serverHostKey: known.serverHostKey, serverFile: known.serverFile, keyPassphraseFile: known.keyPassphraseFile };
 }
 
 async function keyPassphraseFor(options: UsbsetupOptions, content: ContentAnswers, interactive: boolean, say: (text: string) => void): Promise<KeyPassphrase> {
@@ -168,7 +168,17 @@ export function serverSteps(content: ContentAnswers, written: WrittenContent, op
     `  1. Let the stick's key in: append this line to ~${content.user}/.ssh/authorized_keys`,
     `       ${written.publicKey}`,
   ];
-  if (written.serverCopy === undefined) {
+  if (written.spaAccess !== undefined) {
+    lines.push(
+      '  2. fwknopd (apt install fwknop-server; `knockstick server init --method spa` makes its firewall and configs):',
+      '     put this stanza into /etc/fwknop/access.conf (mode 0600), with a door line for your firewall',
+      '     (FW_ACCESS_TIMEOUT 30 with fwknopd\'s iptables backend; see `knockstick server init --help`). The keys are',
+      '     secrets: the stick\'s .ssh/fwknoprc holds the same ones.',
+      '-------- 8< --------',
+      ...written.spaAccess.trimEnd().split('\n'),
+      '-------- 8< --------',
+    );
+  } else if (written.serverCopy === undefined) {
     lines.push(`  2. The ${content.sequences} sequences are in ${content.serverFile} and on the stick, in lockstep.`);
   } else {
     lines.push(

@@ -26,6 +26,7 @@ const FLAGS = {
   'server-host-key': { type: 'string' },
   sequences: { type: 'string' },
   'server-file': { type: 'string' },
+  method: { type: 'string' },
   owner: { type: 'string' },
   name: { type: 'string' },
   mountpoint: { type: 'string' },
@@ -37,9 +38,13 @@ const FLAGS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+export type DoorMethod = 'knock' | 'spa';
+
 /** What goes onto the stick (also all that `--into DIR` needs). */
 export interface ContentAnswers {
   readonly alias: string;
+  /** knock: one-time knockd sequences; spa: fwknop SPA keys (.ssh/fwknoprc), no sequences. */
+  readonly method: DoorMethod;
   readonly hostName: string;
   readonly user: string;
   readonly port: number;
@@ -69,6 +74,8 @@ export interface UsbsetupOptions {
   readonly into: string | undefined;
   readonly weakPbkdfForTests: boolean;
   readonly content: Partial<ContentAnswers> & { readonly alias: string; readonly port: number; readonly sequences: number };
+  /** Whether --sequences or --server-file was given (they make no sense with --method spa). */
+  readonly sequenceFlags: boolean;
 }
 
 export function parseUsbsetupArgs(args: readonly string[], context: { cwd: string; invokedAs: string }): UsbsetupOptions {
@@ -92,6 +99,11 @@ export function parseUsbsetupArgs(args: readonly string[], context: { cwd: strin
   if (values['luks-passphrase-file'] === '-' && values['key-passphrase-file'] === '-') {
     throw usageError('only one of --luks-passphrase-file and --key-passphrase-file can read stdin ("-")');
   }
+  const method = values.method;
+  if (method !== undefined && method !== 'knock' && method !== 'spa') throw usageError(`--method must be knock or spa, got ${JSON.stringify(method)}`);
+  if (method === 'spa' && (values.sequences !== undefined || values['server-file'] !== undefined)) {
+    throw usageError('--sequences and --server-file are for --method knock: an SPA stick carries keys, not sequences');
+  }
   if (values.into !== undefined) {
     for (const flag of ['device', 'confirm-device', 'partition-mib', 'filesystem', 'luks-passphrase-file'] as const) {
       if (values[flag] !== undefined) throw usageError(`--${flag} does not apply with --into (it writes into a directory that is already open)`);
@@ -112,8 +124,10 @@ export function parseUsbsetupArgs(args: readonly string[], context: { cwd: strin
     remember: values['no-remember'] !== true,
     into: path(values.into),
     weakPbkdfForTests: values['weak-pbkdf-for-tests'] === true,
+    sequenceFlags: values.sequences !== undefined || values['server-file'] !== undefined,
     content: {
       alias,
+      ...(method === undefined ? {} : { method: method as DoorMethod }),
       hostName: values.hostname,
       user: values.user,
       port: values.port === undefined ? 22 : parseInteger('--port', values.port, 1, 65535),

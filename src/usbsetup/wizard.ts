@@ -3,12 +3,12 @@
 
 import { describeDisk, refusalReason, type BlockDevice } from '../core/disks.js';
 import type { Prompts } from '../core/prompts.js';
-import type { ContentAnswers, Filesystem } from './options.js';
+import type { ContentAnswers, DoorMethod, Filesystem } from './options.js';
 
 const HOST = /^[A-Za-z0-9.:_-]{1,253}$/;
 const USER = /^[a-z_][a-z0-9_.-]{0,31}$/i;
 
-export async function askContent(prompts: Prompts, known: Partial<ContentAnswers> & { alias: string; port: number; sequences: number }): Promise<ContentAnswers> {
+export async function askContent(prompts: Prompts, known: Partial<ContentAnswers> & { alias: string; port: number; sequences: number }, sequenceFlags = false): Promise<ContentAnswers> {
   const hostName = known.hostName ?? (await prompts.input('Your server\'s address (host name or IP, as seen from outside):', { validate: (v) => (HOST.test(v) ? true : 'a host name or address') }));
   const user = known.user ?? (await prompts.input('Your user name on the server:', { validate: (v) => (USER.test(v) ? true : 'a user name') }));
   const dynamicForward =
@@ -16,8 +16,20 @@ export async function askContent(prompts: Prompts, known: Partial<ContentAnswers
     ((await prompts.confirm('Also start a SOCKS proxy through the server when connected (ssh DynamicForward, seed Appendix A)?', false))
       ? Number(await prompts.input('Local SOCKS port:', { default: '1080', validate: (v) => (/^\d{1,5}$/.test(v) && Number(v) >= 1 && Number(v) <= 65535 ? true : 'a port 1-65535') }))
       : undefined);
+  const method =
+    known.method ??
+    (sequenceFlags
+      ? 'knock'
+      : await prompts.select<DoorMethod>(
+          'How does the stick open the door?',
+          [
+            { value: 'knock', name: 'one-time knock sequences (knockd)', description: 'each sequence opens SSH once; refill with seqgen' },
+            { value: 'spa', name: 'single packet authorization (fwknop)', description: 'one encrypted, authenticated UDP packet; keys on the stick, nothing to refill' },
+          ],
+          'knock',
+        ));
   let serverFile = known.serverFile;
-  if (serverFile === undefined) {
+  if (serverFile === undefined && method === 'knock') {
     const answer = await prompts.input("Write the server's copy of the sequences to (knockd's one_time_sequences file, if this is the server; empty: print them):", {
       validate: (v) => (v === '' || v.startsWith('/') ? true : 'an absolute path, or nothing'),
     });
@@ -25,6 +37,7 @@ export async function askContent(prompts: Prompts, known: Partial<ContentAnswers
   }
   return {
     alias: known.alias,
+    method,
     hostName,
     user,
     port: known.port,

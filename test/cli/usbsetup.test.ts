@@ -294,3 +294,33 @@ describe('the usbsetup wizard on a real terminal (tmux)', () => {
     expect((await execa('losetup', ['--associated', img])).stdout).toBe('');
   }, 60_000);
 });
+
+describe('usbsetup --method spa: a stick that opens the door with fwknop SPA', () => {
+  it('writes fwknoprc (0600) and method = spa, no sequences, and prints the access.conf stanza with the same keys the real fwknop client uses', async () => {
+    const { decodeSpaPacket } = await import('../../src/spa/packet.js');
+    const stick = file('spa-stick');
+    await mkdir(stick);
+    const result = await runBin('usbsetup', ['--yes', '--into', stick, '--method', 'spa', '--hostname', '198.18.0.1', '--user', 'alice', '--key-passphrase-file', file('key.pass')]);
+    expect(result.exitCode).toBe(0);
+    expect((await stat(join(stick, '.ssh/fwknoprc'))).mode & 0o777).toBe(0o600);
+    expect(await readFile(join(stick, '.ssh/knockstick.conf'), 'utf8')).toMatch(/^\[home\]\nmethod = spa$/m);
+    await expect(stat(join(stick, '.ssh/sequences'))).rejects.toThrow();
+    const stanza = /-------- 8< --------\n([\s\S]*?)-------- 8< --------/.exec(result.stdout)?.[1] ?? '';
+    expect(stanza).toMatch(/^SOURCE +ANY\nOPEN_PORTS +tcp\/22\nKEY_BASE64 +\S+\nHMAC_KEY_BASE64 +\S+\n$/);
+    const key = (name: string) => Buffer.from(new RegExp(`^${name} +(\\S+)$`, 'm').exec(stanza)?.[1] ?? '', 'base64');
+
+    const home = file('spa-home');
+    await mkdir(home);
+    const out = file('spa-packet');
+    const fwknop = await execa('fwknop', ['--rc-file', join(stick, '.ssh/fwknoprc'), '-n', 'home', '-T', '--save-packet', out, '--no-save-args'], { env: { HOME: home, PATH: process.env.PATH ?? '/usr/bin:/bin' }, extendEnv: false, reject: false, stdin: 'ignore' });
+    expect({ exitCode: fwknop.exitCode, stderr: fwknop.exitCode === 0 ? '' : String(fwknop.stderr) }).toEqual({ exitCode: 0, stderr: '' });
+    const fields = decodeSpaPacket((await readFile(out, 'utf8')).trim(), { encryption: key('KEY_BASE64'), hmac: key('HMAC_KEY_BASE64') });
+    expect(fields.message).toBe('0.0.0.0,tcp/22');
+  });
+
+  it('refuses --sequences with --method spa', async () => {
+    const result = await runBin('usbsetup', ['--yes', '--into', file('x'), '--method', 'spa', '--sequences', '5', '--hostname', 'h', '--user', 'u']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/an SPA stick carries keys, not sequences/);
+  });
+});

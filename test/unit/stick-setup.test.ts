@@ -127,7 +127,7 @@ describe("the stick's ssh files", () => {
     expect(() => knownHostsLine('-----BEGIN OPENSSH PRIVATE KEY-----', 'h', 22, 'k')).toThrow(/k is not an ssh public key/);
   });
   it('prints the server copy between scissors, leading spaces intact', () => {
-    const text = serverSteps({ ...answers, serverHostKey: undefined, sequences: 2, serverFile: undefined, keyPassphraseFile: undefined }, { publicKey: 'ssh-ed25519 AAAA knockstick home', serverCopy: ' 1,2,3\n 4,5,6\n' }, undefined);
+    const text = serverSteps({ ...answers, method: 'knock', serverHostKey: undefined, sequences: 2, serverFile: undefined, keyPassphraseFile: undefined }, { publicKey: 'ssh-ed25519 AAAA knockstick home', serverCopy: ' 1,2,3\n 4,5,6\n' }, undefined);
     expect(text).toContain('-------- 8< --------\n 1,2,3\n 4,5,6\n-------- 8< --------\n');
     expect(text).toContain('       ssh-ed25519 AAAA knockstick home\n');
   });
