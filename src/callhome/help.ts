@@ -17,12 +17,14 @@ ssh runs in the stick's directory, so relative paths in its config (IdentityFile
 UserKnownHostsFile .ssh/known_hosts) mean the stick's files wherever it is mounted.
 
 How it knocks: one TCP SYN per port (a connect abandoned at once, so the kernel never
-retransmits, which would reset knockd), one datagram per :udp port, in order, ${DEFAULTS.gapMs} ms apart, over IPv4
+retransmits, which would reset knockd), one datagram per :udp port, in order, ${DEFAULTS.gapMs} ms apart (retries at least 20 ms apart, in
+case a router reordered the packets), over IPv4
 unless -6 (knockd 0.8 rebuilds only its IPv4 filter after a one-time knock). Then it probes the
 SSH port with a fresh connect every ${DEFAULTS.probeIntervalMs} ms until it answers.
 
-The sequence is marked used on the stick BEFORE ssh starts, because knockd has consumed it
-whatever ssh does next. A door opened by this stick less than --door-window seconds ago is checked
+The sequence is marked used on the stick (atomic rewrite, fsync) as soon as the door opens, because
+knockd has consumed it whatever ssh does next; ssh starts at that moment too, and callhome holds
+the stick's lock until the record is on disk. A door opened by this stick less than --door-window seconds ago is checked
 first and reused without spending a sequence.
 
 When the door does not open, callhome retries within knockd's rules: it clears knockd's
@@ -46,7 +48,7 @@ Options:
   -6, --ipv6             knock and connect over IPv6
   --attempts N           knock attempts in all, retries and resync included (default ${DEFAULTS.attempts})
   --door-timeout MS      how long to wait for the door after each attempt (default ${DEFAULTS.doorTimeoutMs})
-  --gap MS               pause between the knocks of a sequence (default ${DEFAULTS.gapMs})
+  --gap MS               pause between the knocks of a sequence (default ${DEFAULTS.gapMs}; retries use at least 20)
   --probe-interval MS    how often to try the SSH port while waiting (default ${DEFAULTS.probeIntervalMs})
   --door-window SECONDS  a door this stick opened this recently may still be open (default ${DEFAULTS.doorWindowSeconds};
                          match the server's cmd_timeout)

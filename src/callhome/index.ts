@@ -11,6 +11,7 @@ import { readCallhomeState, writeCallhomeState } from '../core/callhome-state.js
 import { writeAtomically } from '../core/files.js';
 import { attemptPackets, netKnocker, type Knocker, type Target } from '../core/knock.js';
 import { withDirectoryLocks } from '../core/lock.js';
+import { timing } from '../core/timing.js';
 import {
   describeOffset,
   doorMayBeOpen,
@@ -89,9 +90,22 @@ interface Tried {
   times: number;
 }
 
+/**
+ * The pause between knocks for attempt `index` (0-based). The first attempt knocks almost back to
+ * back, as knockd's own client does: fastest, and knockd's latency is what it is. Routers that
+ * spread flows over several paths (ECMP, hashed on ports) can reorder packets sent microseconds
+ * apart, and every knock goes to another port, so a retry is spaced out: if reordering broke the
+ * first attempt, it cannot break the next ones.
+ */
+export const RETRY_GAP_MS = 20;
+export function gapForAttempt(index: number, gapMs: number): number {
+  return index === 0 ? gapMs : Math.max(gapMs, RETRY_GAP_MS);
+}
+
 /** Sends one attempt: the clearing hits back to back, then the sequence with the gap. */
 async function knockOnce(deps: CallhomeDeps, target: Target, candidate: Candidate, gapMs: number, log: (line: string) => void): Promise<void> {
   const { clearing, sequence } = attemptPackets(candidate.sequence);
+  timing('knocking');
   for (const knock of clearing) await deps.knocker.send(target, knock);
   log(`  cleared knockd's partial attempt with ${clearing.length} hits on ${formatSequence(clearing.slice(0, 1))}`);
   for (const [i, knock] of sequence.entries()) {
@@ -163,6 +177,11 @@ export async function openDoor(
   options: CallhomeOptions,
   deps: CallhomeDeps,
   context: Pick<CommandContext, 'stderr' | 'stderrIsTTY'>,
+  /**
+   * Called the moment the door is known open, before the stick records it: callhome starts ssh
+   * here, so ssh's start-up overlaps the stick's fsyncs (the lock is held until they are done).
+   */
+  onOpen: (opened: Opened) => void = () => undefined,
 ): Promise<Opened> {
   const { host, target, sequencesFile, stateFile } = prepared;
   const err = context.stderr;
@@ -183,7 +202,9 @@ export async function openDoor(
     const check = await deps.prober.probe(target, host.port, { deadlineMs: options.precheckMs, intervalMs: options.probeIntervalMs });
     if (check.open) {
       progress.done(`the door opened ${ago} s ago is still open: connecting without spending a sequence`);
-      return { reused: true, remaining: planCandidates(loaded.file, state).unused };
+      const opened = { reused: true, remaining: planCandidates(loaded.file, state).unused };
+      onOpen(opened);
+      return opened;
     }
     log(`  the door opened ${ago} s ago is closed now`);
   }
@@ -204,7 +225,8 @@ export async function openDoor(
   for (const [i, candidate] of schedule.entries()) {
     progress.show(`knocking at ${host.alias} (${target.address}), attempt ${i + 1}/${schedule.length}: line ${candidate.lineNo}, ${describeOffset(candidate.offset)}`);
     log(`attempt ${i + 1}/${schedule.length}: line ${candidate.lineNo}, ${describeOffset(candidate.offset)}`);
-    await knockOnce(deps, target, candidate, options.gapMs, log);
+    await knockOnce(deps, target, candidate, gapForAttempt(i, options.gapMs), log);
+    timing('knocked');
     progress.show(`waiting for port ${host.port} at ${host.alias} (attempt ${i + 1}/${schedule.length})`);
     const result = await deps.prober.probe(target, host.port, {
       deadlineMs: options.doorTimeoutMs,
@@ -221,8 +243,16 @@ export async function openDoor(
       log(`  no answer on port ${host.port} within ${options.doorTimeoutMs} ms`);
       continue;
     }
+    timing('door open');
     const wasOpen = result.openedBy === 0;
     const record = recordSuccess(loaded.file, state, candidate, wasOpen, deps.now());
+    progress.done(
+      `door open after ${result.elapsedMs} ms (line ${candidate.lineNo}, ${describeOffset(candidate.offset)}` +
+        `${i > 0 ? `, attempt ${i + 1}` : ''})` +
+        (wasOpen ? '; it answered at once, so it may have been open already: the sequence is kept as unconfirmed' : ''),
+    );
+    const opened = { reused: false, remaining: plan.unused - record.markLines.length };
+    onOpen(opened);
     try {
       if (record.markLines.length > 0) await writeAtomically(sequencesFile, markUsed(loaded.text, record.markLines));
       await writeCallhomeState(stateFile, record.state);
@@ -235,12 +265,7 @@ export async function openDoor(
           'Make the stick writable before the next callhome.\n',
       );
     }
-    progress.done(
-      `door open after ${result.elapsedMs} ms (line ${candidate.lineNo}, ${describeOffset(candidate.offset)}` +
-        `${i > 0 ? `, attempt ${i + 1}` : ''})` +
-        (wasOpen ? '; it answered at once, so it may have been open already: the sequence is kept as unconfirmed' : ''),
-    );
-    return { reused: false, remaining: plan.unused - record.markLines.length };
+    return opened;
   }
   progress.clear();
   throw doorClosedError(host, target, [...tried.values()], refused, schedule.length);
@@ -261,24 +286,37 @@ export async function callhome(
   context: Pick<CommandContext, 'stdout' | 'stderr' | 'stderrIsTTY'>,
   spa: SpaCallDeps = spaCallDeps,
 ): Promise<number> {
+  timing('callhome started');
   const prepared = await prepare(options, deps, context.stderr);
   const method = await resolveMethod(options, prepared.layout.sshDir);
+  timing('prepared');
   if (options.dryRun && method === 'spa') {
     await dryRunSpa(prepared, options, context.stdout, [prepared.ssh.file, ...prepared.ssh.args].map(shellWord).join(' '));
     return ExitCode.OK;
   }
   if (options.dryRun) return dryRun(options, prepared, context.stdout, deps.now());
+  // ssh starts the moment the door is open; for knocking that is before the stick's record is
+  // fsynced (under the lock, meanwhile), which takes ssh's start-up off the critical path. The
+  // record is a bookkeeping of what knockd already did: connecting never depends on it.
+  let session: Promise<number> | undefined;
+  const startSsh = (opened: Opened): void => {
+    warnIfLow(opened, prepared.host, options.warnBelow, context.stderr);
+    if (options.knockOnly) return;
+    timing('door open, starting ssh');
+    session = deps.runSsh(prepared.ssh);
+    // Handled below, once the stick is written; until then a failure to start ssh must not count
+    // as an unhandled rejection.
+    session.catch(() => undefined);
+  };
   // SPA consumes no sequence: no sequence file to lock, nothing to mark on the stick.
-  const opened =
-    method === 'spa'
-      ? await openDoorWithSpa(prepared, options, deps, spa, context)
-      : await withDirectoryLocks([prepared.layout.sshDir], { waitSeconds: options.lockWaitSeconds }, () => openDoor(prepared, options, deps, context));
-  warnIfLow(opened, prepared.host, options.warnBelow, context.stderr);
-  if (options.knockOnly) {
+  if (method === 'spa') startSsh(await openDoorWithSpa(prepared, options, deps, spa, context));
+  else await withDirectoryLocks([prepared.layout.sshDir], { waitSeconds: options.lockWaitSeconds }, () => openDoor(prepared, options, deps, context, startSsh));
+  timing('marked on the stick, lock released');
+  if (session === undefined) {
     context.stderr.write(`door open for ${prepared.host.alias}; run ssh -F ${prepared.layout.sshConfig} ${prepared.host.alias} within the server's cmd_timeout\n`);
     return ExitCode.OK;
   }
-  return deps.runSsh(prepared.ssh);
+  return session;
 }
 
 async function dryRun(options: CallhomeOptions, prepared: Prepared, out: Output, now: number): Promise<number> {
@@ -296,7 +334,7 @@ async function dryRun(options: CallhomeOptions, prepared: Prepared, out: Output,
       const { clearing } = attemptPackets(c.sequence);
       lines.push(
         `attempt ${i + 1}: line ${c.lineNo} (${describeOffset(c.offset)}): ${clearing.length} clearing hits on ${formatSequence(clearing.slice(0, 1))}, ` +
-          `then ${formatSequence(c.sequence)}, ${options.gapMs} ms apart; then probe port ${host.port} every ${options.probeIntervalMs} ms for up to ${options.doorTimeoutMs} ms`,
+          `then ${formatSequence(c.sequence)}, ${gapForAttempt(i, options.gapMs)} ms apart; then probe port ${host.port} every ${options.probeIntervalMs} ms for up to ${options.doorTimeoutMs} ms`,
       );
     }
     lines.push('(an attempt stops the list as soon as the door opens; the lines up to it are then marked used on the stick)');

@@ -7,8 +7,8 @@ import { DEFAULT_HOST, isValidHostAlias, resolveStickRoot } from '../core/stick.
 export const DEFAULTS = {
   attempts: 6,
   doorTimeoutMs: 2000,
-  gapMs: 10,
-  probeIntervalMs: 10,
+  gapMs: 1,
+  probeIntervalMs: 5,
   doorWindowSeconds: 10,
   precheckMs: 1000,
   warnBelow: 10,

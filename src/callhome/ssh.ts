@@ -3,6 +3,7 @@
 import { constants } from 'node:os';
 import { execa } from 'execa';
 import { KnockstickError } from '../core/errors.js';
+import { timing } from '../core/timing.js';
 import type { HostConfig } from '../core/ssh-config.js';
 import type { Target } from '../core/knock.js';
 
@@ -47,7 +48,9 @@ export async function runSsh(invocation: SshInvocation): Promise<number> {
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT', 'SIGTSTP'];
   for (const s of signals) process.on(s, ignore);
   try {
+    timing('starting ssh');
     const result = await execa(invocation.file, [...invocation.args], { stdio: 'inherit', cwd: invocation.cwd, reject: false });
+    timing('ssh ended');
     if ((result as { code?: string }).code === 'ENOENT') {
       throw new KnockstickError('IO', `cannot run ${invocation.file}: not found`, { hint: 'install the OpenSSH client (ssh)' });
     }

@@ -90,10 +90,10 @@ export async function launcherText(command: string | undefined): Promise<string>
   });
 }
 
-/** The single-file CLI this usbsetup runs from (dist/bin/knockstick.js), to copy onto the stick. */
+/** The self-contained single-file CLI (dist/stick/knockstick.mjs, made by the build), to copy onto the stick. */
 export function ownBundle(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [join(here, 'knockstick.js'), join(here, '..', 'bin', 'knockstick.js'), join(here, '..', '..', 'dist', 'bin', 'knockstick.js')];
+  const here = dirname(fileURLToPath(import.meta.url)); // dist/bin (bundled), dist/usbsetup (tsc) or src/usbsetup (tests)
+  const candidates = [join(here, '..', 'stick', 'knockstick.mjs'), join(here, '..', '..', 'dist', 'stick', 'knockstick.mjs')];
   const found = candidates.find((c) => existsSync(c));
   if (found === undefined) throw new KnockstickError('INTERNAL', `cannot find the knockstick bundle to copy onto the stick (looked at ${candidates.join(', ')})`, { hint: 'run `npm run build` first' });
   return found;
