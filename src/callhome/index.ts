@@ -30,7 +30,8 @@ import { callhomeHelp } from './help.js';
 import { parseCallhomeArgs, type CallhomeOptions } from './options.js';
 import { Progress } from './progress.js';
 import { runSsh, sshInvocation, type SshInvocation } from './ssh.js';
-import { dryRunSpa, openDoorWithSpa, resolveMethod, spaCallDeps, type SpaCallDeps } from './spa.js';
+import { resolveMethod } from './method.js';
+import type { SpaCallDeps } from './spa.js';
 
 /** Everything callhome does to the outside world, replaceable in tests. */
 export interface CallhomeDeps {
@@ -284,14 +285,16 @@ export async function callhome(
   options: CallhomeOptions,
   deps: CallhomeDeps,
   context: Pick<CommandContext, 'stdout' | 'stderr' | 'stderrIsTTY'>,
-  spa: SpaCallDeps = spaCallDeps,
+  spa?: SpaCallDeps,
 ): Promise<number> {
   timing('callhome started');
   const prepared = await prepare(options, deps, context.stderr);
   const method = await resolveMethod(options, prepared.layout.sshDir);
   timing('prepared');
-  if (options.dryRun && method === 'spa') {
-    await dryRunSpa(prepared, options, context.stdout, [prepared.ssh.file, ...prepared.ssh.args].map(shellWord).join(' '));
+  // The SPA code (packet, rc file, crypto) loads only for SPA hosts: knocking is the common path.
+  const spaModule = method === 'spa' ? await import('./spa.js') : undefined;
+  if (options.dryRun && spaModule !== undefined) {
+    await spaModule.dryRunSpa(prepared, options, context.stdout, [prepared.ssh.file, ...prepared.ssh.args].map(shellWord).join(' '));
     return ExitCode.OK;
   }
   if (options.dryRun) return dryRun(options, prepared, context.stdout, deps.now());
@@ -309,7 +312,7 @@ export async function callhome(
     session.catch(() => undefined);
   };
   // SPA consumes no sequence: no sequence file to lock, nothing to mark on the stick.
-  if (method === 'spa') startSsh(await openDoorWithSpa(prepared, options, deps, spa, context));
+  if (spaModule !== undefined) startSsh(await spaModule.openDoorWithSpa(prepared, options, deps, spa ?? spaModule.spaCallDeps, context));
   else await withDirectoryLocks([prepared.layout.sshDir], { waitSeconds: options.lockWaitSeconds }, () => openDoor(prepared, options, deps, context, startSsh));
   timing('marked on the stick, lock released');
   if (session === undefined) {

@@ -9,7 +9,6 @@
 import { join } from 'node:path';
 import type { CommandContext, Output } from '../core/command.js';
 import { KnockstickError } from '../core/errors.js';
-import { STICK_CONFIG_NAME, readConfig, settingsFor } from '../core/config.js';
 import { defaultUsername, describeRequest, sendSpa, type SpaSendDeps } from '../spa/client.js';
 import { readRcFile, type SpaClientConfig } from '../spa/rc-file.js';
 import { resolveSpaServer, udpSpaSender, type SpaSender } from '../spa/send.js';
@@ -20,7 +19,7 @@ import { Progress } from './progress.js';
 /** The stick's fwknop rc file. */
 export const SPA_RC_NAME = 'fwknoprc';
 
-export type DoorMethod = 'knock' | 'spa';
+export type { DoorMethod } from './method.js';
 
 /** What the SPA path needs beyond callhome's own deps. */
 export interface SpaCallDeps {
@@ -35,12 +34,6 @@ export const spaCallDeps: SpaCallDeps = {
   username: () => defaultUsername(process.env),
 };
 
-/** --method, else `method` in the stick's knockstick.conf for this alias, else knock. */
-export async function resolveMethod(options: CallhomeOptions, sshDir: string): Promise<DoorMethod> {
-  if (options.method !== undefined) return options.method;
-  const config = await readConfig(join(sshDir, STICK_CONFIG_NAME), 'stick');
-  return settingsFor(config, options.host).method ?? 'knock';
-}
 
 export async function readStickSpaConfig(sshDir: string, alias: string): Promise<SpaClientConfig> {
   const path = join(sshDir, SPA_RC_NAME);

@@ -38,7 +38,9 @@ const FLAGS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export type DoorMethod = 'knock' | 'spa';
+import type { DoorMethod } from '../callhome/method.js';
+
+export type { DoorMethod };
 
 /** What goes onto the stick (also all that `--into DIR` needs). */
 export interface ContentAnswers {
