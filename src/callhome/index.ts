@@ -29,7 +29,7 @@ import { sequencesFileFor, stateFileFor, stickLayout } from '../core/stick.js';
 import { callhomeHelp } from './help.js';
 import { parseCallhomeArgs, type CallhomeOptions } from './options.js';
 import { Progress } from './progress.js';
-import { runSsh, sshInvocation, type SshInvocation } from './ssh.js';
+import { preloadSshRunner, runSsh, sshInvocation, type SshInvocation } from './ssh.js';
 import { resolveMethod } from './method.js';
 import type { SpaCallDeps } from './spa.js';
 
@@ -229,13 +229,19 @@ export async function openDoor(
     await knockOnce(deps, target, candidate, gapForAttempt(i, options.gapMs), log);
     timing('knocked');
     progress.show(`waiting for port ${host.port} at ${host.alias} (attempt ${i + 1}/${schedule.length})`);
-    const result = await deps.prober.probe(target, host.port, {
+    const probing = deps.prober.probe(target, host.port, {
       deadlineMs: options.doorTimeoutMs,
       intervalMs: options.probeIntervalMs,
       onAttempt: (n, ms) => {
         if (options.verbose && (n < 3 || n % 50 === 0)) err.write(`  probe #${n} at +${ms} ms\n`);
       },
     });
+    // ssh's runner (execa) loads while knockd opens the door, which takes it off the critical
+    // path. Not before the first probe's SYN has left (setImmediate runs after the connect(2) of
+    // attempt 0): that probe must go out before the door can open, or "answered at once" would no
+    // longer mean the door was open before the knock.
+    setImmediate(preloadSshRunner);
+    const result = await probing;
     refused += result.refused;
     const entry = tried.get(candidate.lineNo) ?? { candidate, times: 0 };
     entry.times++;

@@ -1,7 +1,6 @@
 // The ssh command line callhome runs, built as data (tests and --dry-run read it), and its runner.
 
 import { constants } from 'node:os';
-import { execa } from 'execa';
 import { KnockstickError } from '../core/errors.js';
 import { timing } from '../core/timing.js';
 import type { HostConfig } from '../core/ssh-config.js';
@@ -40,6 +39,17 @@ export function sshInvocation(ssh: string, configPath: string, stickRoot: string
 }
 
 /**
+ * execa, loaded on demand: its module graph (and the node built-ins it pulls in) is a good part of
+ * callhome's start-up, and nothing before ssh needs it. callhome calls this once the knocks are
+ * out, so the loading fills the wait for knockd instead of delaying the first knock.
+ */
+let execaModule: Promise<typeof import('execa')> | undefined;
+export function preloadSshRunner(): void {
+  execaModule ??= import('execa');
+  execaModule.catch(() => undefined); // reported by runSsh, if it ever gets that far
+}
+
+/**
  * Runs ssh with this terminal and returns its exit status (128+n when killed by signal n).
  * Ctrl-C belongs to ssh while it runs (it forwards it or ends the session itself); we only wait.
  */
@@ -48,6 +58,8 @@ export async function runSsh(invocation: SshInvocation): Promise<number> {
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT', 'SIGTSTP'];
   for (const s of signals) process.on(s, ignore);
   try {
+    preloadSshRunner();
+    const { execa } = await (execaModule as Promise<typeof import('execa')>);
     timing('starting ssh');
     const result = await execa(invocation.file, [...invocation.args], { stdio: 'inherit', cwd: invocation.cwd, reject: false });
     timing('ssh ended');

@@ -1,11 +1,11 @@
 // The first-run demo: the whole story on this machine, in a throwaway lab (two network namespaces
 // with the real knockd, sshd and iptables), with no server and no stick needed: server init,
-// callhome, a replay refused, the stick lost and `sh panic`, callhome refused after it.
+// usbsetup (into a directory), callhome through the stick's launcher, a replay refused, the stick
+// lost and `sh panic`, callhome refused after it.
 // Run through scripts/demo, which installs and builds first. Leaves nothing behind, even on Ctrl-C.
 
-import { mkdir, readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { runCli } from '../cli.js';
 import { formatSequence, parseSequenceFile } from '../core/sequences.js';
 import {
@@ -19,9 +19,8 @@ import {
   waitFor,
   type Lab,
 } from './lab.js';
-import { askpassEnv, makeLabStick } from './stick.js';
+import { askpassEnv } from './stick.js';
 
-const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin');
 const PASSPHRASE = 'demo passphrase';
 
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
@@ -56,16 +55,29 @@ async function main(): Promise<number> {
     say(`   server: namespace ${lab.serverNs} (${SERVER_ADDR}); client: namespace ${lab.clientNs} (${CLIENT_ADDR})`);
     say(`   the server's files go to ${out} instead of /etc; the "stick" is a directory`);
 
-    step(1, 'The server has sshd with keys only; the stick an SSH key with its own passphrase');
+    step(1, 'On the server: server init writes knockd.conf, the firewall, the panic stanza and the first sequences');
     const sshd = await startSshd(lab);
-    const stick = await makeLabStick(join(lab.dir, 'stick'), sshd, { passphrase: PASSPHRASE });
-    say(indent(await readFile(stick.config, 'utf8')));
-    say(`   (the demo types the key passphrase "${PASSPHRASE}" through SSH_ASKPASS; you would type yours)`);
-
-    step(2, 'server init writes knockd.conf, the firewall, the panic stanza and the first sequences');
-    shown('knockstick server init --yes --interface eth0 --stick /media/you/secure --firewall iptables');
-    const init = await knockstick(['server', 'init', '--yes', '--interface', lab.serverIf, '--out', out, '--stick', stick.root, '--firewall', 'iptables', '--cmd-timeout', '5', '--count', '20']);
+    shown('knockstick server init --yes --interface eth0 --firewall iptables');
+    const init = await knockstick(['server', 'init', '--yes', '--interface', lab.serverIf, '--out', out, '--firewall', 'iptables', '--cmd-timeout', '5', '--count', '20']);
     if (init !== 0) return 1;
+
+    step(2, 'The stick: usbsetup writes an SSH key with its own passphrase, the ssh config and the callhome launcher');
+    say('   (a real stick is a LUKS volume: `sudo usbsetup` formats it, `secureon` opens it; here the stick is a directory)');
+    const stickRoot = join(lab.dir, 'stick');
+    await mkdir(stickRoot);
+    const secrets = join(lab.dir, 'secrets');
+    await mkdir(secrets, { mode: 0o700 });
+    await writeFile(join(secrets, 'key.pass'), PASSPHRASE, { mode: 0o600 });
+    await writeFile(join(secrets, 'host_key.pub'), `${sshd.publicKey}\n`);
+    shown('usbsetup --into /media/you/secure --hostname home.example.org --user root --server-host-key ssh_host_ed25519_key.pub --sequences 0');
+    const setup = await knockstick(['usbsetup', '--yes', '--into', stickRoot, '--hostname', SERVER_ADDR, '--user', 'root', '--server-host-key', join(secrets, 'host_key.pub'), '--key-passphrase-file', join(secrets, 'key.pass'), '--sequences', '0']);
+    if (setup !== 0) return 1;
+    say('   Doing what it says: the key into authorized_keys, the server\'s sequences onto the stick');
+    await appendFile(sshd.authorizedKeys, await readFile(join(stickRoot, '.ssh', 'id_ed25519.pub'), 'utf8'));
+    shown('seqgen repair --server-file /etc/knockd/ssh --stick /media/you/secure');
+    if ((await knockstick(['seqgen', 'repair', '--server-file', join(out, 'ssh'), '--stick', stickRoot, '--server-config', join(out, 'server.conf')])) !== 0) return 1;
+    const stick = { root: stickRoot, sequences: join(stickRoot, '.ssh', 'sequences') };
+    say(`   (the demo types the key passphrase "${PASSPHRASE}" through SSH_ASKPASS; you would type yours)`);
 
     step(3, 'Apply it: firewall, then knockd (here by hand, in the server namespace)');
     shown('iptables-restore < /etc/knockstick/iptables.rules');
@@ -75,11 +87,12 @@ async function main(): Promise<number> {
     const sshTry = await runIn(lab.clientNs, 'ssh', ['-F', '/dev/null', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=2', '-o', 'BatchMode=yes', `root@${SERVER_ADDR}`, 'true']);
     say(`   knockd runs (pid ${pid}); a plain ssh from the client gets nowhere: it times out (exit ${sshTry.exitCode})`);
 
-    step(4, 'callhome: knock the next sequence, wait for the door, mark it used, run ssh');
-    shown('callhome --stick /media/you/secure -- \'echo "hello from $(hostname), logged in as $(whoami)"\'');
+    step(4, "callhome, run from the stick with its own launcher: knock the next sequence, wait for the door, run ssh");
+    shown('sh /media/you/secure/callhome -- \'echo "hello from $(hostname), logged in as $(whoami)"\'');
     await mkdir(join(lab.dir, 'home'));
     const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: join(lab.dir, 'home'), ...(await askpassEnv(lab.dir, PASSPHRASE)) };
-    const callhome = (...args: string[]) => runIn(lab!.clientNs, process.execPath, [join(BIN, 'callhome.js'), '--stick', stick.root, ...args], { env });
+    // The stick's launcher runs the stick's own copy of knockstick with this machine's node.
+    const callhome = (...args: string[]) => runIn(lab!.clientNs, 'sh', [join(stick.root, 'callhome'), ...args], { env });
     const started = Date.now();
     const first = await callhome('--', 'echo "hello from $(hostname), logged in as $(whoami)"');
     say(indent(first.stderr));
@@ -115,7 +128,7 @@ async function main(): Promise<number> {
     say(`   knockd: ${stopped ? 'stopped' : 'still running?!'}; the door opened a moment ago: ${(await doorOpen()) ? 'still open?!' : 'closed'}`);
 
     step(8, 'With knockd stopped, even the stick\'s valid next sequence opens nothing');
-    shown('callhome --stick /media/you/secure');
+    shown('sh /media/you/secure/callhome');
     const refused = await callhome('--attempts', '2', '--door-timeout', '500', '--door-window', '0', '--', 'true');
     say(indent(refused.stderr));
     say(`   exit ${refused.exitCode}. Back home, the owner restarts knockd and runs \`knockstick panic rotate\`.`);

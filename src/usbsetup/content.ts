@@ -176,7 +176,9 @@ export async function writeStickContent(
   }
 
   let serverCopy: string | undefined;
-  if (answers.serverFile !== undefined) {
+  if (answers.sequences === 0) {
+    // The server has its sequences already (server init): `seqgen repair` copies them across.
+  } else if (answers.serverFile !== undefined) {
     await seqgenCommand.run({
       ...context,
       args: [String(answers.sequences), '--server-file', answers.serverFile, '--stick', root, '--host', answers.alias],

@@ -45,7 +45,8 @@ Options:
   --port N                   the server's SSH port (default 22)
   --dynamic-forward PORT     also open a SOCKS proxy on 127.0.0.1:PORT when connected
   --server-host-key FILE     the server's /etc/ssh/ssh_host_ed25519_key.pub, for known_hosts
-  --sequences N              how many one-time sequences (default 50)
+  --sequences N              how many one-time sequences (default 50; 0: none, when the server
+                             has them already: then \`seqgen repair\` copies them to the stick)
   --server-file PATH         write the server's copy there (seqgen, in lockstep); default: print it
   --owner USER               who owns the files when mounted (default: the user who ran sudo)
   --name NAME                /dev/mapper name secureon uses (default knockstick)

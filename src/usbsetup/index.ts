@@ -178,6 +178,12 @@ export function serverSteps(content: ContentAnswers, written: WrittenContent, op
       ...written.spaAccess.trimEnd().split('\n'),
       '-------- 8< --------',
     );
+  } else if (content.sequences === 0) {
+    lines.push(
+      '  2. No sequences on the stick yet. Copy the server\'s (server init made them) with',
+      `       seqgen repair --server-file /etc/knockd/ssh --stick STICK${content.alias === 'home' ? '' : ` --host ${content.alias}`}`,
+      '     or make new ones on both sides with `seqgen 50` (same flags).',
+    );
   } else if (written.serverCopy === undefined) {
     lines.push(`  2. The ${content.sequences} sequences are in ${content.serverFile} and on the stick, in lockstep.`);
   } else {

@@ -106,6 +106,9 @@ export function parseUsbsetupArgs(args: readonly string[], context: { cwd: strin
   if (method === 'spa' && (values.sequences !== undefined || values['server-file'] !== undefined)) {
     throw usageError('--sequences and --server-file are for --method knock: an SPA stick carries keys, not sequences');
   }
+  if (values.sequences !== undefined && /^\s*0+\s*$/.test(values.sequences) && values['server-file'] !== undefined) {
+    throw usageError('--sequences 0 writes no sequences, so --server-file has nothing to receive');
+  }
   if (values.into !== undefined) {
     for (const flag of ['device', 'confirm-device', 'partition-mib', 'filesystem', 'luks-passphrase-file'] as const) {
       if (values[flag] !== undefined) throw usageError(`--${flag} does not apply with --into (it writes into a directory that is already open)`);
@@ -135,7 +138,7 @@ export function parseUsbsetupArgs(args: readonly string[], context: { cwd: strin
       port: values.port === undefined ? 22 : parseInteger('--port', values.port, 1, 65535),
       dynamicForward: values['dynamic-forward'] === undefined ? undefined : parseInteger('--dynamic-forward', values['dynamic-forward'], 1, 65535),
       serverHostKey: path(values['server-host-key']),
-      sequences: values.sequences === undefined ? DEFAULT_SEQUENCES : parseInteger('--sequences', values.sequences, 2, 100_000),
+      sequences: values.sequences === undefined ? DEFAULT_SEQUENCES : parseInteger('--sequences', values.sequences, 0, 100_000),
       serverFile: path(values['server-file']),
       keyPassphraseFile: values['key-passphrase-file'] === '-' ? '-' : path(values['key-passphrase-file']),
     },

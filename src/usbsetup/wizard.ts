@@ -29,7 +29,7 @@ export async function askContent(prompts: Prompts, known: Partial<ContentAnswers
           'knock',
         ));
   let serverFile = known.serverFile;
-  if (serverFile === undefined && method === 'knock') {
+  if (serverFile === undefined && method === 'knock' && known.sequences > 0) {
     const answer = await prompts.input("Write the server's copy of the sequences to (knockd's one_time_sequences file, if this is the server; empty: print them):", {
       validate: (v) => (v === '' || v.startsWith('/') ? true : 'an absolute path, or nothing'),
     });

@@ -197,6 +197,19 @@ asRoot('secureon on this host', () => {
     expect(result.stderr).toMatch(/loose\.conf is writable by group or others: root will not trust it/);
   });
 
+  it('says when cryptsetup is not installed, and leaves no loop device behind', async () => {
+    const bins = file('bins-no-cryptsetup');
+    await mkdir(bins);
+    for (const t of ['losetup']) await symlink((await execa('sh', ['-c', `command -v ${t}`])).stdout, join(bins, t));
+    const img = file('nocrypt.img');
+    await execa('truncate', ['-s', '16M', img]);
+    const result = await runBin('secureon', [img, '--host-config', file('none.conf'), '--passphrase-file', file('luks.pass')], { env: { PATH: bins } });
+    expect(result.exitCode).toBe(6);
+    expect(result.stderr).toMatch(/cryptsetup is not installed/);
+    expect(result.stderr).toMatch(/apt install cryptsetup-bin/);
+    expect(String((await execa('losetup', ['--associated', img])).stdout)).toBe('');
+  });
+
   it('names a device that is not there (exit 6)', async () => {
     const result = await runBin('secureon', ['/dev/nonexistent-stick', '--host-config', file('none.conf'), '--passphrase-file', file('luks.pass')]);
     expect(result.exitCode).toBe(6);

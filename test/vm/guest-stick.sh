@@ -126,6 +126,23 @@ expect_exit secureon-mountpoint-busy 5 $? $T/mpbusy.out
 [ ! -e /dev/mapper/knockstick ]
 check nothing-left-open $? ''
 
+# 7b. Another computer: secureon --remember learns the stick's LUKS UUID into its own host config.
+$KS secureon --remember /dev/vdb2 --host-config $T/other.conf --mountpoint /mnt/other2 --owner user \
+  --passphrase-file $T/luks >$T/remember.out 2>&1
+expect_exit secureon-remember 0 $? $T/remember.out
+grep -q "^luks_uuid = $(cryptsetup luksUUID /dev/vdb2)$" $T/other.conf && grep -q ' /mnt/other2 vfat ' /proc/mounts
+check remembered-uuid-and-mounted $? "$(tr '\n' ' ' <$T/other.conf | cut -c1-300)"
+$KS secureoff --host-config $T/other.conf >$T/other-off.out 2>&1
+expect_exit secureoff-other-config 0 $? $T/other-off.out
+# Opened by hand (cryptsetup) but not mounted: secureon mounts it without asking for the passphrase.
+printf 'correct horse luks' | cryptsetup open --key-file - /dev/vdb2 knockstick
+$KS secureon </dev/null >$T/resume.out 2>&1
+expect_exit secureon-already-open-mounts-it 0 $? $T/resume.out
+grep -q 'already open' $T/resume.out && grep -q " $MP vfat " /proc/mounts
+check resume-message $? "$(head -1 $T/resume.out)"
+$KS secureoff >$T/resume-off.out 2>&1
+expect_exit secureoff-after-resume 0 $? $T/resume-off.out
+
 # 8. Whole disks: exfat on /dev/vdc, ext4 on /dev/vdd, each with its own mapper name, mountpoint
 #    and host config (two sticks on one computer).
 for fs in exfat ext4; do

@@ -60,7 +60,7 @@ describe('the stick in a dm-crypt VM', () => {
   });
 
   describe('secureon / secureoff', () => {
-    it.each(['secureoff-when-closed', 'secureon', 'mounted-vfat-for-owner', 'secureon-already-mounted', 'secureoff-while-busy', 'secureoff-names-process', 'still-mounted-after-refusal', 'secureoff', 'closed-and-unmounted'])(
+    it.each(['secureoff-when-closed', 'secureon', 'mounted-vfat-for-owner', 'secureon-already-mounted', 'secureoff-while-busy', 'secureoff-names-process', 'still-mounted-after-refusal', 'secureoff', 'closed-and-unmounted', 'secureon-remember', 'remembered-uuid-and-mounted', 'secureoff-other-config', 'secureon-already-open-mounts-it', 'resume-message', 'secureoff-after-resume'])(
       '%s',
       (name) => guest(name),
     );
