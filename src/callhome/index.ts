@@ -103,11 +103,12 @@ export function gapForAttempt(index: number, gapMs: number): number {
   return index === 0 ? gapMs : Math.max(gapMs, RETRY_GAP_MS);
 }
 
-/** Sends one attempt: the clearing hits back to back, then the sequence with the gap. */
+/** Sends one attempt: the clearing hits together, then the sequence with the gap. */
 async function knockOnce(deps: CallhomeDeps, target: Target, candidate: Candidate, gapMs: number, log: (line: string) => void): Promise<void> {
   const { clearing, sequence } = attemptPackets(candidate.sequence);
   timing('knocking');
-  for (const knock of clearing) await deps.knocker.send(target, knock);
+  // The clearing hits are the same packet several times: no order to keep, so all at once.
+  await Promise.all(clearing.map((knock) => deps.knocker.send(target, knock)));
   log(`  cleared knockd's partial attempt with ${clearing.length} hits on ${formatSequence(clearing.slice(0, 1))}`);
   for (const [i, knock] of sequence.entries()) {
     if (gapMs > 0) await deps.sleep(gapMs);

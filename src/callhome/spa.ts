@@ -15,6 +15,7 @@ import { resolveSpaServer, udpSpaSender, type SpaSender } from '../spa/send.js';
 import type { CallhomeDeps, Opened, Prepared } from './index.js';
 import type { CallhomeOptions } from './options.js';
 import { Progress } from './progress.js';
+import { preloadSshRunner } from './ssh.js';
 
 /** The stick's fwknop rc file. */
 export const SPA_RC_NAME = 'fwknoprc';
@@ -98,13 +99,15 @@ export async function openDoorWithSpa(
     spaAddress = sent.target.address;
     log(`attempt ${i + 1}/${options.attempts}: sent ${describeRequest(config, sent.target)}`);
     progress.show(`waiting for port ${host.port} at ${host.alias} (attempt ${i + 1}/${options.attempts})`);
-    const result = await deps.prober.probe(target, host.port, {
+    const probing = deps.prober.probe(target, host.port, {
       deadlineMs: options.doorTimeoutMs,
       intervalMs: options.probeIntervalMs,
       onAttempt: (n, ms) => {
         if (options.verbose && (n < 3 || n % 50 === 0)) err.write(`  probe #${n} at +${ms} ms\n`);
       },
     });
+    setImmediate(preloadSshRunner); // as for knocking: ssh's runner loads while the door opens
+    const result = await probing;
     refused += result.refused;
     if (!result.open) {
       log(`  no answer on port ${host.port} within ${options.doorTimeoutMs} ms`);
