@@ -98,7 +98,9 @@ export async function runCli(argv: readonly string[], options: RunOptions = {}):
     name = first;
     args = args.slice(1);
     invokedAs = `knockstick ${name}`;
-  } else if (args[0] === '--version' || args[0] === '-V') {
+  }
+  // `callhome --version` and `knockstick callhome --version` too (the stick's launcher is the latter).
+  if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
     stdout.write(`${version()}\n`);
     return ExitCode.OK;
   }

@@ -35,6 +35,8 @@ import type { ContentAnswers } from './options.js';
 
 export const BUNDLE_PATH = '.knockstick/knockstick.mjs';
 export const KEY_NAME = 'id_ed25519';
+/** The launchers run this instead of the bundle when it is there and the machine is Linux x86_64. */
+export const EXECUTABLE_NAME = 'knockstick-linux-x64';
 
 /** How ssh-keygen gets the key's passphrase: typed by the user, or these bytes through SSH_ASKPASS. */
 export type KeyPassphrase = { readonly kind: 'terminal' } | { readonly kind: 'bytes'; readonly bytes: Buffer };
@@ -99,6 +101,15 @@ export function ownBundle(): string {
   return found;
 }
 
+/** The self-contained executable made by `npm run build:sea` (dist/stick/knockstick-linux-x64). */
+export function ownExecutable(): string {
+  const found = join(dirname(ownBundle()), EXECUTABLE_NAME);
+  if (!existsSync(found)) {
+    throw new KnockstickError('USAGE', `--executable: ${found} has not been built`, { hint: 'build it first with `npm run build:sea` (Linux x86_64, about 100 MB)' });
+  }
+  return found;
+}
+
 async function runKeygen(key: string, comment: string, passphrase: KeyPassphrase): Promise<void> {
   const args = ['-q', '-t', 'ed25519', '-a', '100', '-C', comment, '-f', key];
   if (passphrase.kind === 'terminal') {
@@ -153,6 +164,13 @@ export async function writeStickContent(
   await mkdir(join(root, '.knockstick'), { recursive: true, mode: 0o700 });
   await copyFile(ownBundle(), join(root, BUNDLE_PATH));
   await chmod(join(root, BUNDLE_PATH), 0o600);
+  if (answers.executable === true) {
+    const target = join(root, '.knockstick', EXECUTABLE_NAME);
+    await copyFile(ownExecutable(), target).catch((error: unknown) => {
+      throw ioError('copy the self-contained executable (about 100 MB) to', target, error);
+    });
+    await chmod(target, 0o700);
+  }
   for (const [name, command] of [['callhome', 'callhome'], ['knockstick', undefined]] as const) {
     await writeAtomically(join(root, name), await launcherText(command));
     await chmod(join(root, name), 0o700);

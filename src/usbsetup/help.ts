@@ -54,6 +54,10 @@ Options:
   --host-config FILE         where to remember the stick (default /etc/knockstick/stick.conf)
   --no-remember              do not write the host config
   --into DIR                 write only the files, into DIR (a volume you opened yourself)
+  --executable               also carry .knockstick/knockstick-linux-x64, a self-contained build
+                             (Node single executable, about 100 MB: make it first with
+                             \`npm run build:sea\`); the launchers use it on Linux x86_64, so
+                             callhome runs even where node is not installed
   --weak-pbkdf-for-tests     pbkdf2 with 1000 iterations instead of argon2id: fast and weak,
                              for automated tests only; never for a real stick
   -y, --yes                  no questions: every answer comes from the flags

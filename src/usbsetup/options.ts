@@ -33,6 +33,7 @@ const FLAGS = {
   'host-config': { type: 'string' },
   'no-remember': { type: 'boolean' },
   into: { type: 'string' },
+  executable: { type: 'boolean' },
   'weak-pbkdf-for-tests': { type: 'boolean' },
   yes: { type: 'boolean', short: 'y' },
   help: { type: 'boolean', short: 'h' },
@@ -56,6 +57,8 @@ export interface ContentAnswers {
   /** Write the server's copy of the sequences here (with seqgen); undefined: print it. */
   readonly serverFile: string | undefined;
   readonly keyPassphraseFile: string | undefined;
+  /** Also copy the self-contained executable (runs where no node is installed, ~100 MB). */
+  readonly executable?: boolean;
 }
 
 export interface UsbsetupOptions {
@@ -141,6 +144,7 @@ export function parseUsbsetupArgs(args: readonly string[], context: { cwd: strin
       sequences: values.sequences === undefined ? DEFAULT_SEQUENCES : parseInteger('--sequences', values.sequences, 0, 100_000),
       serverFile: path(values['server-file']),
       keyPassphraseFile: values['key-passphrase-file'] === '-' ? '-' : path(values['key-passphrase-file']),
+      executable: values.executable === true,
     },
   };
 }

@@ -46,6 +46,7 @@ export async function askContent(prompts: Prompts, known: Partial<ContentAnswers
     sequences: known.sequences,
     serverFile,
     keyPassphraseFile: known.keyPassphraseFile,
+    ...(known.executable === undefined ? {} : { executable: known.executable }),
   };
 }
 

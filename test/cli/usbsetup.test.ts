@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execa } from 'execa';
 import { chmod, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DIST_BIN, runBin, tempDir } from '../helpers/cli.js';
+import { DIST_BIN, ROOT, runBin, tempDir } from '../helpers/cli.js';
 
 const isRoot = process.getuid?.() === 0;
 const asRoot = isRoot ? describe : describe.skip;
@@ -336,4 +336,25 @@ describe('usbsetup --method spa: a stick that opens the door with fwknop SPA', (
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toMatch(/an SPA stick carries keys, not sequences/);
   });
+});
+
+describe('usbsetup --executable: a stick that calls home where no node is installed', () => {
+  it('carries the self-contained build, which the launcher runs when node is missing', async () => {
+    const stick = file('sea-stick');
+    await mkdir(stick);
+    const result = await runBin('usbsetup', ['--yes', '--into', stick, '--executable', '--hostname', '127.0.0.1', '--user', 'root', '--key-passphrase-file', file('key.pass'), '--sequences', '5']);
+    expect(result.exitCode).toBe(0);
+    expect((await stat(join(stick, '.knockstick', 'knockstick-linux-x64'))).mode & 0o777).toBe(0o700);
+    // A PATH with ssh and the few tools the launcher uses, and no node anywhere.
+    const bins = file('bins-sea');
+    await mkdir(bins);
+    for (const t of ['dirname', 'uname', 'ssh']) await symlink((await execa('sh', ['-c', `command -v ${t}`])).stdout, join(bins, t));
+    const run = (args: string[]) => execa('/bin/sh', [join(stick, 'callhome'), ...args], { cwd: '/', env: { PATH: bins }, extendEnv: false, reject: false });
+    const version = await run(['--version']);
+    expect({ exitCode: version.exitCode, stdout: String(version.stdout) }).toEqual({ exitCode: 0, stdout: JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')).version });
+    const dry = await run(['--dry-run']);
+    expect(dry.exitCode).toBe(0);
+    expect(String(dry.stdout)).toMatch(/^dry run: nothing is sent/);
+    expect(String(dry.stdout)).toMatch(/sequences: .*sea-stick\/\.ssh\/sequences \(5 unused\)/);
+  }, 60_000);
 });
