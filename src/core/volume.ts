@@ -85,9 +85,7 @@ export async function mountVolume(device: string, mountpoint: string, fs: StickF
   const result = await execa('mount', ['-t', fs, '-o', mountOptions(fs, owner), device, mountpoint], { reject: false, stdin: 'ignore' });
   if (result.exitCode !== 0) {
     const said = String(result.stderr).trim();
-    throw new KnockstickError('IO', `cannot mount ${device} on ${mountpoint}: ${said || `mount exit ${result.exitCode}`}`, {
-      hint: /unknown filesystem type/.test(said) ? `this kernel lacks ${fs} support (modprobe ${fs})` : undefined,
-    } as { hint?: string });
+    throw new KnockstickError('IO', `cannot mount ${device} on ${mountpoint}: ${said || `mount exit ${result.exitCode}`}`, /unknown filesystem type/.test(said) ? { hint: `this kernel lacks ${fs} support (modprobe ${fs})` } : {});
   }
 }
 

@@ -16,7 +16,7 @@ import { CLIENT_ADDR, SERVER_ADDR, createLab, runIn, startKnockdDaemon, startSsh
 import { askpassEnv, makeLabStick, type LabStick } from './stick.js';
 import { labAccessStanza, startFwknopd } from './fwknopd.js';
 import { generateKeys } from '../spa/keys.js';
-import { formatStanza } from '../spa/rc-file.js';
+import { clientStanza } from '../server/spa.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = join(ROOT, 'dist', 'bin');
@@ -123,10 +123,7 @@ async function main(): Promise<void> {
     const spaRc = join(stick.root, '.ssh', 'fwknoprc');
     await writeFile(
       spaRc,
-      formatStanza('home', [
-        ['SPA_SERVER', SERVER_ADDR], ['ACCESS', 'tcp/22'], ['ALLOW_IP', 'source'],
-        ['KEY_BASE64', spaKeys.encryption.toString('base64')], ['HMAC_KEY_BASE64', spaKeys.hmac.toString('base64')], ['USE_HMAC', 'Y'],
-      ]),
+      clientStanza({ spaServer: SERVER_ADDR, sshPort: 22, keys: spaKeys }, 'home'),
       { mode: 0o600 },
     );
     const spaDoorClosed = () => waitFor(async () => !(await lab.run(lab.serverNs, 'iptables', ['-S', 'FWKNOP_INPUT']).catch(() => '')).includes(CLIENT_ADDR), 20_000, 50);

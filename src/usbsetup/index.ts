@@ -15,7 +15,7 @@ import { writeHostConfig } from '../core/host-config.js';
 import { luksClose, luksFormat, luksOpen, luksUuid } from '../core/luks.js';
 import { terminalPrompts, type Prompts } from '../core/prompts.js';
 import { readPassphraseFile } from '../core/secrets.js';
-import { attachImage, detachLoop, isImageFile, mountVolume, ownerFor, syncAll, unmountVolume, type Owner } from '../core/volume.js';
+import { attachImage, detachLoop, isImageFile, mountVolume, ownerFor, syncAll, unmountVolume } from '../core/volume.js';
 import { writeStickContent, type KeyPassphrase, type WrittenContent } from './content.js';
 import { usbsetupHelp } from './help.js';
 import { parseUsbsetupArgs, type ContentAnswers, type Filesystem, type UsbsetupOptions } from './options.js';
@@ -43,7 +43,7 @@ export async function usbsetup(context: CommandContext, prompts: Prompts): Promi
 
   if (options.into !== undefined) {
     if ((await stat(options.into).catch(() => null))?.isDirectory() !== true) throw new KnockstickError('IO', `--into ${options.into} is not a directory`);
-    const keyPassphrase = await keyPassphraseFor(options, content, interactive, say);
+    const keyPassphrase = await keyPassphraseFor(content, interactive, say);
     const written = await writeStickContent(options.into, content, keyPassphrase, context);
     context.stdout.write(serverSteps(content, written, undefined));
     return ExitCode.OK;
@@ -78,7 +78,7 @@ export async function usbsetup(context: CommandContext, prompts: Prompts): Promi
     const layout = interactive ? await askLayout(prompts, options, false) : { partitionMib: options.partitionMib, filesystem: options.filesystem ?? 'vfat' };
     const luksPassphrase = options.luksPassphraseFile !== undefined ? await readPassphraseFile(options.luksPassphraseFile, 'LUKS passphrase') : interactive ? await askLuksPassphrase(prompts, say) : undefined;
     if (luksPassphrase === undefined) throw usageError('--yes needs --luks-passphrase-file FILE (or - for stdin): passphrases are never flags');
-    const keyPassphrase = await keyPassphraseFor(options, content, interactive, say);
+    const keyPassphrase = await keyPassphraseFor(content, interactive, say);
     if (keyPassphrase.kind === 'bytes' && keyPassphrase.bytes.equals(luksPassphrase)) {
       throw usageError('the key passphrase is the same as the LUKS passphrase', 'use two different ones: whoever cracks the stick must still face the key');
     }
@@ -142,10 +142,9 @@ function requireContent(known: UsbsetupOptions['content']): ContentAnswers {
   return { ...known, method: known.method ?? 'knock', hostName: known.hostName, user: known.user, dynamicForward: known.dynamicForward, serverHostKey: known.serverHostKey, serverFile: known.serverFile, keyPassphraseFile: known.keyPassphraseFile };
 }
 
-async function keyPassphraseFor(options: UsbsetupOptions, content: ContentAnswers, interactive: boolean, say: (text: string) => void): Promise<KeyPassphrase> {
+async function keyPassphraseFor(content: ContentAnswers, interactive: boolean, say: (text: string) => void): Promise<KeyPassphrase> {
   if (content.keyPassphraseFile !== undefined) return { kind: 'bytes', bytes: await readPassphraseFile(content.keyPassphraseFile, 'key passphrase') };
   if (!interactive) throw usageError('--yes needs --key-passphrase-file FILE (or - for stdin) for the SSH key: passphrases are never flags');
-  void options;
   say('ssh-keygen now asks for the SSH key\'s passphrase: a different one from the volume\'s.\n');
   return { kind: 'terminal' };
 }
@@ -209,4 +208,3 @@ export function serverSteps(content: ContentAnswers, written: WrittenContent, op
   return lines.join('\n');
 }
 
-export type { Owner };

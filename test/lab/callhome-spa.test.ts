@@ -12,7 +12,7 @@ import { CLIENT_ADDR, SERVER_ADDR, createLab, runIn, setupFirewall, startSshd, w
 import { labAccessStanza, startFwknopd, type FwknopdHandle } from '../../src/lab/fwknopd.js';
 import { makeLabStick, type LabStick } from '../../src/lab/stick.js';
 import { generateKeys, type SpaKeys } from '../../src/spa/keys.js';
-import { formatStanza } from '../../src/spa/rc-file.js';
+import { clientStanza } from '../../src/server/spa.js';
 
 jest.setTimeout(180_000);
 
@@ -46,14 +46,7 @@ function accessLines(kind: FirewallKind): string[] {
 async function writeStickRc(stick: LabStick, keys: SpaKeys): Promise<void> {
   await writeFile(
     join(stick.root, '.ssh', 'fwknoprc'),
-    formatStanza('home', [
-      ['SPA_SERVER', SERVER_ADDR],
-      ['ACCESS', 'tcp/22'],
-      ['ALLOW_IP', 'source'],
-      ['KEY_BASE64', keys.encryption.toString('base64')],
-      ['HMAC_KEY_BASE64', keys.hmac.toString('base64')],
-      ['USE_HMAC', 'Y'],
-    ]),
+    clientStanza({ spaServer: SERVER_ADDR, sshPort: 22, keys }, 'home'),
     { mode: 0o600 },
   );
 }
