@@ -24,8 +24,6 @@ export const ExitCode = {
   FINDINGS: 9,
   /** usbsetup/secureon: the passphrase did not open the encrypted volume. Nothing changed. */
   WRONG_PASSPHRASE: 10,
-  /** The command exists but is not built yet in this version. */
-  NOT_IMPLEMENTED: 69,
 } as const;
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -36,7 +34,6 @@ export type ErrorCode =
   | 'OUT_OF_STEP'
   | 'BUSY'
   | 'IO'
-  | 'NOT_IMPLEMENTED'
   | 'DOOR_CLOSED'
   | 'EXHAUSTED'
   | 'FINDINGS'

@@ -87,12 +87,6 @@ export async function luksOpen(device: string, name: string, source: PassphraseS
   if (result.exitCode !== 0) throw failure('open', device, result);
 }
 
-/** Checks a passphrase without opening anything (works without device-mapper). */
-export async function luksTestPassphrase(device: string, source: PassphraseSource): Promise<void> {
-  const result = await cryptsetup(['open', '--test-passphrase', '--type', 'luks', ...keyArgs(source), device], source);
-  if (result.exitCode !== 0) throw failure('unlock', device, result);
-}
-
 export async function luksClose(name: string): Promise<void> {
   const result = await cryptsetup(['close', name], undefined);
   if (result.exitCode !== 0) throw failure('close', `/dev/mapper/${name}`, result);

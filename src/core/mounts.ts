@@ -45,10 +45,6 @@ export function mountAt(mounts: readonly Mount[], mountpoint: string): Mount | u
   return [...mounts].reverse().find((m) => m.mountpoint === mountpoint);
 }
 
-export function mountsOfSource(mounts: readonly Mount[], sources: readonly string[]): Mount[] {
-  return mounts.filter((m) => sources.includes(m.source));
-}
-
 export interface ProcessUse {
   readonly pid: number;
   readonly command: string;

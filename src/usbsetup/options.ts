@@ -6,8 +6,10 @@ import { parseCommandLine, parseInteger } from '../core/args.js';
 import { usageError } from '../core/errors.js';
 import { DEFAULT_MAPPER_NAME, DEFAULT_MOUNTPOINT, HOST_CONFIG_PATH, isValidMapperName, validateHostValue } from '../core/host-config.js';
 import { DEFAULT_HOST, isValidHostAlias } from '../core/stick.js';
+import type { StickFilesystem } from '../core/volume.js';
 
-export type Filesystem = 'vfat' | 'exfat' | 'ext4';
+/** The filesystems usbsetup makes are exactly those secureon mounts. */
+export type Filesystem = StickFilesystem;
 export const FILESYSTEMS: readonly Filesystem[] = ['vfat', 'exfat', 'ext4'];
 export const DEFAULT_SEQUENCES = 50;
 

@@ -62,3 +62,12 @@ describe('recordSuccess and markUsed', () => {
     expect(markUsed(' 1,2\r\n 3,4', [2])).toBe(' 1,2\r\n#3,4');
   });
 });
+
+describe('the pause between knocks', () => {
+  it('is the --gap on the first attempt and at least 20 ms on every retry (packets reordered by a router)', async () => {
+    const { gapForAttempt, RETRY_GAP_MS } = await import('../../src/callhome/index.js');
+    expect(RETRY_GAP_MS).toBe(20);
+    expect([0, 1, 5].map((i) => gapForAttempt(i, 1))).toEqual([1, 20, 20]);
+    expect([0, 1].map((i) => gapForAttempt(i, 50))).toEqual([50, 50]);
+  });
+});
