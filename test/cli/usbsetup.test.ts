@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { DIST_BIN, ROOT, runBin, tempDir } from '../helpers/cli.js';
 
 const isRoot = process.getuid?.() === 0;
+// Loop devices, cryptsetup on them and mounts need root; CI runs as root, so these are skipped only
+// on a developer's unprivileged run.
 const asRoot = isRoot ? describe : describe.skip;
 
 let dir: { path: string; cleanup: () => Promise<void> };
