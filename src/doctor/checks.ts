@@ -1,7 +1,8 @@
 // knockstick doctor's judgement: from facts gathered on the machine (facts.ts) to findings. Pure,
 // so every finding has a test on a deliberately broken set of facts.
 
-import { describeLockstep, lockstepOf } from '../core/lockstep.js';
+import { describeLockstep, healingCommand, healingOf, isHealthy, lockstepOf } from '../core/lockstep.js';
+import type { CallhomeState } from '../core/policy.js';
 import { parseKnockdConf, type KnockdDoor } from '../core/knockd-conf.js';
 import { formatProblem } from '../core/errors.js';
 import { parseSequenceFile, unusedLines } from '../core/sequences.js';
@@ -42,6 +43,8 @@ export interface Facts {
     readonly sequences: { readonly path: string } & FileFact;
     /** The server file to check lockstep against (--server-file, else the first one-time file). */
     readonly serverFile: string | undefined;
+    /** callhome's record next to the sequence file: it decides which used lines callhome retries. */
+    readonly callhomeState?: CallhomeState;
   };
   readonly warnBelow: number;
 }
@@ -232,12 +235,12 @@ function checkStick(stick: NonNullable<Facts['stick']>, facts: Facts): Finding[]
   if (serverPath !== undefined && serverFact?.text != null && parsed.problems.length === 0) {
     const server = parseSequenceFile(serverFact.text, serverPath, 'server');
     if (server.problems.length === 0) {
+      // The same drift rule as seqgen status: fine only if the next callhome heals it by itself.
       const lockstep = lockstepOf(server.file, parsed.file);
-      const text = describeLockstep(lockstep, server.file, parsed.file);
+      const healing = healingOf(lockstep, server.file, parsed.file, stick.callhomeState);
+      const text = describeLockstep(lockstep, server.file, parsed.file, healing);
       findings.push(
-        lockstep.state === 'in-step' || lockstep.state === 'drift'
-          ? ok('lockstep', text)
-          : bad('lockstep', 'error', text, lockstep.state === 'tail-missing' ? 'seqgen repair' : 'compare the two files; see seqgen status'),
+        isHealthy(healing) ? ok('lockstep', text) : bad('lockstep', 'error', text, healingCommand(healing) ?? 'compare the two files; see seqgen status'),
       );
     }
   }
