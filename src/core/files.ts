@@ -11,6 +11,7 @@ import { constants as fsConstants, promises as fs } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { KnockstickError, ioError } from './errors.js';
+import { isProcessAlive } from './process.js';
 
 /** Mode for every file holding sequences or keys: owner read/write only. */
 export const SECRET_FILE_MODE = 0o600;
@@ -214,16 +215,6 @@ export interface TempFileOwner {
   readonly now: () => number;
   /** This process: its temp files may be in flight right now, so they are never stale. */
   readonly selfPid: number;
-}
-
-export function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists, as another user's process.
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
 }
 
 export const realTempOwner: TempFileOwner = { isAlive: isProcessAlive, now: () => Date.now(), selfPid: process.pid };
