@@ -287,6 +287,17 @@ describe('callhome against a model of knockd', () => {
     expect(lockstep(w)).toEqual({ state: 'in-step' });
   });
 
+  it('removes the temp files killed runs left next to the stick file, under the lock, and says so in one line', async () => {
+    writeStick(0);
+    const w = world();
+    const sshDir = join(stick, '.ssh');
+    files.staleTemps.set(sshDir, [join(sshDir, '.sequences.4242.0123456789ab.tmp')]);
+    const err: string[] = [];
+    expect(await callhome(options(), w.deps, { ...silent, stderr: { write: (t: string) => void err.push(t) } })).toBe(0);
+    expect(files.staleTemps.size).toBe(0);
+    expect(err.join('').split('\n').filter((l) => /temp file/.test(l))).toEqual([`removed 1 temp file(s) left by killed runs (.sequences.4242.0123456789ab.tmp) in ${sshDir}`]);
+  });
+
   it('--knock-only opens the door and does not run ssh', async () => {
     writeStick(0);
     const w = world();
