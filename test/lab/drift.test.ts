@@ -146,6 +146,21 @@ describe('the drift rule with the real knockd', () => {
   });
 });
 
+describe('seqgen --remote and a torn server line', () => {
+  it('refuses to append after it (the append would seal a foreign line into knockd\'s file) and names repair', async () => {
+    await driftedDoor(8, 0, 0);
+    // Cut short in the 5th port: still five valid ports to a parser, but not the line the stick has.
+    const torn = ' 41001,41002,41003,41004,4100';
+    await writeFile(door.serverFile, `${await readFile(door.serverFile, 'utf8')}${torn}`);
+    const result = await runIn(door.lab.clientNs, process.execPath, [join(DIST_BIN, 'seqgen.js'), '5', '--remote', ...files()], { env: door.env });
+    expect(result.exitCode).toBe(4);
+    expect(result.stderr).toMatch(/home:.*server-ssh line 9 is torn.*hint: run `seqgen repair` on the server/s);
+    const after = await readFile(door.serverFile, 'utf8');
+    expect(after.endsWith(`\n${torn}`)).toBe(true);
+    expect(after.split('\n')).toHaveLength(9);
+  });
+});
+
 describe('a torn server line neutralised by seqgen repair, read by the real knockd', () => {
   it('knockd skips it, and the next sequence opens the door once, not twice', async () => {
     await door.knockd?.stop();
