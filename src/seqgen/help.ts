@@ -53,8 +53,8 @@ consumption parted ways (a callhome killed at the wrong moment), one side has us
 lines at the head: drift. status says exactly what heals it:
   - up to ${WINDOW} lines either way, the next callhome (it knocks up to ${WINDOW} lines ahead and back,
     never the server's last line): reported, not an error (exit 0);
-  - any other shift: \`${cmd} repair\`, which marks on the stick the lines knockd has used (or
-    un-marks those it never consumed); knockd's file is never changed (exit 4 until then).
+  - any other shift: \`${cmd} repair\`, which marks on the stick the lines knockd has used
+    (or un-marks those it never consumed); knockd's file is never changed (exit 4 until then).
 repair also finishes a seqgen interrupted between the two files (copies the missing tail),
 completes a server line torn by a crash mid-append (appending the missing bytes), and removes the
 temp files of killed runs. Anything else is an error.
@@ -72,10 +72,11 @@ Examples:
   ${cmd} 50 --host office --server-file /etc/knockd/office   (a second server on the same stick)
 
 Exit codes:
-  0  done (status: files valid and in step, or in healable drift)
+  0  done (status: files valid and in step, or in drift the next callhome heals)
   2  bad command line
   3  a file is invalid (the message names file and line); nothing written
-  4  the two files are out of step (status: or a seqgen was interrupted); nothing written
+  4  the two files are out of step, or the server's last line is torn (status: \`repair\` heals
+     what it names); nothing written
   5  another seqgen or callhome holds the lock
   6  a file or directory could not be read or written
   1  unexpected error
