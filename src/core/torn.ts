@@ -34,12 +34,13 @@ export interface TornLine {
 
 /**
  * Splits a server file's text into its complete lines and the torn last line. A last line that is
- * empty or only blanks is not torn (knockd skips it, and appending adds the "\n" it lacks).
+ * only blanks, or starts with "#" (used by knockd, or a comment), is not torn: knockd skips it
+ * whatever follows, and appending adds the "\n" it lacks.
  */
 export function splitTornLine(text: string): { readonly complete: string; readonly torn: TornLine | null } {
   const cut = text.lastIndexOf('\n') + 1;
   const last = text.slice(cut);
-  if (last.trim() === '') return { complete: text, torn: null };
+  if (last.trim() === '' || last.trimStart().startsWith('#')) return { complete: text, torn: null };
   return { complete: text.slice(0, cut), torn: { lineNo: text.slice(0, cut).split('\n').length, text: last } };
 }
 

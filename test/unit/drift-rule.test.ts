@@ -212,6 +212,7 @@ describe('a server line torn by an interrupted append', () => {
     expect(splitTornLine(' 1,2\n 3,')).toEqual({ complete: ' 1,2\n', torn: { lineNo: 2, text: ' 3,' } });
     expect(splitTornLine(' 1,2\n').torn).toBeNull();
     expect(splitTornLine(' 1,2\n ').torn).toBeNull();
+    expect(splitTornLine(' 1,2\n#3,4').torn).toBeNull(); // a used last line: knockd skips it whatever follows
   });
 
   it('that starts the stick\'s line at that place is completed by appending the rest of it', () => {
