@@ -206,4 +206,38 @@ describe('a torn server line neutralised by seqgen repair, read by the real knoc
     expect(serverLines.filter((l) => l.startsWith('#'))).toHaveLength(3);
     expect(serverLines[4]?.startsWith('#')).toBe(true);
   });
+
+  it('a torn line completed by repair while knockd runs is knocked in its turn, like any other', async () => {
+    await door.knockd?.stop();
+    const serverFile = join(door.lab.dir, 'cut-ssh');
+    const stickRoot = join(door.lab.dir, 'cut-stick');
+    const opened = join(door.lab.dir, 'cut-opened');
+    await mkdir(stickRoot);
+    await writeFile(opened, '');
+    const cutFiles = ['--server-file', serverFile, '--stick', stickRoot];
+    expect((await knockstick(['seqgen', '4', ...cutFiles])).exitCode).toBe(0);
+    // A seqgen killed mid-append: the server got two lines and 8 bytes of the third.
+    const full = await readFile(serverFile, 'utf8');
+    const cut = full.split('\n').slice(0, 2).join('\n').length + 1 + 8;
+    await writeFile(serverFile, full.slice(0, cut));
+    const config = join(door.lab.dir, 'cut-knockd.conf');
+    await writeFile(
+      config,
+      `[options]\n  logfile = ${join(door.lab.dir, 'cut-knockd.log')}\n[door]\n  one_time_sequences = ${serverFile}\n  seq_timeout = 5\n  tcpflags = syn\n` +
+        `  start_command = echo %IP% >> ${shellQuote(opened)}\n  cmd_timeout = 1\n  stop_command = true\n`,
+    );
+    door.knockd = await startKnockd(door.lab, config);
+    // Repaired while knockd holds the file open: an append, which it reads at its next rescan.
+    const repaired = await knockstick(['seqgen', 'repair', ...cutFiles]);
+    expect(repaired.stdout).toMatch(/completed the torn .* line 3 .*; copied 1 sequence/);
+    expect(await readFile(serverFile, 'utf8')).toBe(full);
+    const sequences = full.split('\n').filter(Boolean).map((l) => l.trim());
+    const knock = (s: string) => door.lab.run(door.lab.clientNs, 'knock', [SERVER_ADDR, ...s.split(',')]);
+    const openings = async () => (await readFile(opened, 'utf8')).split('\n').filter(Boolean).length;
+    for (const [i, sequence] of sequences.slice(0, 3).entries()) {
+      await knock(sequence);
+      expect({ i, opened: await waitFor(async () => (await openings()) === i + 1, 5000), knockd: '' }).toEqual({ i, opened: true, knockd: '' });
+    }
+    expect((await readFile(serverFile, 'utf8')).split('\n').filter((l) => l.startsWith('#'))).toHaveLength(3);
+  });
 });
