@@ -80,7 +80,14 @@ function checkOneTimeFile(door: KnockdDoor, path: string, fact: FileFact | undef
     findings.push(bad(`${id}:left`, 'warning', `[${door.name}] ${path} has only ${unused} unused sequences`, 'run seqgen 50 soon'));
   }
   if (!parsed.file.endsWithNewline) {
-    findings.push(bad(`${id}:newline`, 'warning', `[${door.name}] ${path} does not end with a newline: a naive append would merge two lines`, 'append with seqgen (it adds the newline first)'));
+    findings.push(
+      bad(
+        `${id}:newline`,
+        'warning',
+        `[${door.name}] ${path} does not end with a newline: its last line may be torn (an append cut short), and a naive append would merge two lines`,
+        'run `seqgen repair` with the stick mounted: it completes a torn line from the stick, or makes knockd skip it (seqgen refuses to append after a torn line)',
+      ),
+    );
   }
   if (loose(fact.mode)) {
     findings.push(bad(`${id}:mode`, 'warning', `[${door.name}] ${path} is readable by others (mode 0${(fact.mode ?? 0).toString(8)}): they can read your next sequences`, `chmod 600 ${path}`));
