@@ -7,10 +7,10 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Command, CommandContext, Output } from '../core/command.js';
 import { ExitCode, KnockstickError } from '../core/errors.js';
-import { readCallhomeState, writeCallhomeState } from '../core/callhome-state.js';
-import { writeAtomically } from '../core/files.js';
+import { formatCallhomeState, parseCallhomeState } from '../core/callhome-state.js';
+import { describeRemovedTemps, findStaleTempFiles, readTextIfExists, removeFiles, writeAtomically } from '../core/files.js';
 import { attemptPackets, netKnocker, type Knocker, type Target } from '../core/knock.js';
-import { withDirectoryLocks } from '../core/lock.js';
+import { lockDirectories, type Lock, type LockOptions } from '../core/lock.js';
 import { timing } from '../core/timing.js';
 import {
   describeOffset,
@@ -19,10 +19,12 @@ import {
   planCandidates,
   recordSuccess,
   scheduleAttempts,
+  unmarkUsed,
+  WINDOW,
   type Candidate,
 } from '../core/policy.js';
 import { netProber, type Prober } from '../core/probe.js';
-import { loadSequenceFile } from '../core/sequence-store.js';
+import { parseLoadedFile } from '../core/sequence-store.js';
 import { formatSequence } from '../core/sequences.js';
 import { readHostConfig, type HostConfig } from '../core/ssh-config.js';
 import { sequencesFileFor, stateFileFor, stickLayout } from '../core/stick.js';
@@ -41,7 +43,26 @@ export interface CallhomeDeps {
   readonly sleep: (ms: number) => Promise<void>;
   readonly resolveAddress: (hostName: string, family: 4 | 6) => Promise<Target>;
   readonly runSsh: (invocation: SshInvocation) => Promise<number>;
+  /** Locks the stick's directory against other seqgen/callhome runs (lock.ts). */
+  readonly lock: (dirs: readonly string[], options: LockOptions) => Promise<Lock>;
+  /** The stick's files: read, replace atomically, and clear the temp files killed runs left. */
+  readonly files: StickFiles;
 }
+
+export interface StickFiles {
+  /** The file's text, or null when it does not exist. */
+  read(path: string): Promise<string | null>;
+  /** Replaces the file atomically and durably, mode 0600 (files.ts writeAtomically). */
+  write(path: string, text: string): Promise<void>;
+  /** Removes the temp files killed runs left in `dir` (call under its lock); returns their paths. */
+  removeStaleTemps(dir: string): Promise<string[]>;
+}
+
+export const realStickFiles: StickFiles = {
+  read: readTextIfExists,
+  write: writeAtomically,
+  removeStaleTemps: async (dir) => removeFiles(await findStaleTempFiles(dir)),
+};
 
 export async function resolveAddress(hostName: string, family: 4 | 6): Promise<Target> {
   const literal = isIP(hostName);
@@ -71,6 +92,8 @@ export const callhomeDeps: CallhomeDeps = {
   sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
   resolveAddress,
   runSsh,
+  lock: lockDirectories,
+  files: realStickFiles,
 };
 
 export const callhomeCommand: Command = {
@@ -123,7 +146,7 @@ function doorClosedError(host: HostConfig, target: Target, tried: readonly Tried
     `the server is down or unreachable from here${host.hostName === target.address ? '' : ` (${host.hostName} resolved to ${target.address}: is that still its address?)`}`,
     'knockd is not running on the server, for example after a panic lockdown (panic stops knockd until you restart it on the server)',
     ...(refused > 0 ? [`port ${host.port} answered with a refusal ${refused} time(s): the host is up, but sshd is down or a REJECT rule answers`] : []),
-    'the stick is more than 2 sequences out of step with the server: run `seqgen status` where both files are reachable',
+    `the stick is more than ${WINDOW} sequences out of step with the server (or the server is on its last one): run \`seqgen status\` where both files are reachable; \`seqgen repair\` heals any such shift`,
     `a very lossy network: try again, or with --attempts ${Math.min(50, attempts * 2)}`,
   ];
   return new KnockstickError(
@@ -191,11 +214,13 @@ export async function openDoor(
     if (options.verbose) err.write(`${line}\n`);
   };
   const progress = new Progress(err, context.stderrIsTTY && !options.verbose);
-  const loaded = await loadSequenceFile(sequencesFile, 'stick');
+  const removed = describeRemovedTemps(await deps.files.removeStaleTemps(prepared.layout.sshDir));
+  if (removed !== undefined) err.write(`${removed}\n`);
+  const loaded = parseLoadedFile(await deps.files.read(sequencesFile), sequencesFile, 'stick');
   if (!loaded.exists) {
     throw new KnockstickError('EXHAUSTED', `no sequence file at ${sequencesFile}`, { hint: 'run seqgen to make sequences for this host (seqgen --host ALIAS for other aliases)' });
   }
-  const { state, warning } = await readCallhomeState(stateFile);
+  const { state, warning } = parseCallhomeState(await deps.files.read(stateFile), stateFile);
   if (warning !== undefined) err.write(`warning: ${warning}\n`);
 
   if (doorMayBeOpen(state, deps.now(), options.doorWindowMs)) {
@@ -259,17 +284,23 @@ export async function openDoor(
         `${i > 0 ? `, attempt ${i + 1}` : ''})` +
         (wasOpen ? '; it answered at once, so it may have been open already: the sequence is kept as unconfirmed' : ''),
     );
-    const opened = { reused: false, remaining: plan.unused - record.markLines.length };
+    const opened = { reused: false, remaining: plan.unused - record.markLines.length + record.unmarkLines.length };
     onOpen(opened);
+    if (record.unmarkLines.length > 0) {
+      log(`  knockd consumed line ${candidate.lineNo}, so it still expects the ${record.unmarkLines.length} line(s) after it: marking them unused again on the stick`);
+    }
     try {
-      if (record.markLines.length > 0) await writeAtomically(sequencesFile, markUsed(loaded.text, record.markLines));
-      await writeCallhomeState(stateFile, record.state);
+      if (record.markLines.length > 0 || record.unmarkLines.length > 0) {
+        await deps.files.write(sequencesFile, unmarkUsed(markUsed(loaded.text, record.markLines), record.unmarkLines));
+      }
+      await deps.files.write(stateFile, formatCallhomeState(record.state));
     } catch (error) {
       // The door is open and knockd has consumed the sequence whatever we do now: refusing to
       // connect would not undo that. Say loudly what the stick failed to record, and carry on.
       err.write(
         `warning: the door is open, but the stick could not record it (${(error as Error).message}). ` +
-          `The stick is now ${record.markLines.length} behind the server; callhome catches up while that stays at most 2. ` +
+          `The stick is now ${record.markLines.length > 0 ? `${record.markLines.length} behind` : 'out of step with'} the server; ` +
+          `callhome catches up while that stays at most ${WINDOW}, and \`seqgen repair\` (where both files are reachable) heals any shift. ` +
           'Make the stick writable before the next callhome.\n',
       );
     }
@@ -304,7 +335,7 @@ export async function callhome(
     await spaModule.dryRunSpa(prepared, options, context.stdout, [prepared.ssh.file, ...prepared.ssh.args].map(shellWord).join(' '));
     return ExitCode.OK;
   }
-  if (options.dryRun) return dryRun(options, prepared, context.stdout, deps.now());
+  if (options.dryRun) return dryRun(options, prepared, context.stdout, deps);
   // ssh starts the moment the door is open; for knocking that is before the stick's record is
   // fsynced (under the lock, meanwhile), which takes ssh's start-up off the critical path. The
   // record is a bookkeeping of what knockd already did: connecting never depends on it.
@@ -320,7 +351,14 @@ export async function callhome(
   };
   // SPA consumes no sequence: no sequence file to lock, nothing to mark on the stick.
   if (spaModule !== undefined) startSsh(await spaModule.openDoorWithSpa(prepared, options, deps, spa ?? spaModule.spaCallDeps, context));
-  else await withDirectoryLocks([prepared.layout.sshDir], { waitSeconds: options.lockWaitSeconds }, () => openDoor(prepared, options, deps, context, startSsh));
+  else {
+    const lock = await deps.lock([prepared.layout.sshDir], { waitSeconds: options.lockWaitSeconds });
+    try {
+      await openDoor(prepared, options, deps, context, startSsh);
+    } finally {
+      await lock.release();
+    }
+  }
   timing('marked on the stick, lock released');
   if (session === undefined) {
     context.stderr.write(`door open for ${prepared.host.alias}; run ssh -F ${prepared.layout.sshConfig} ${prepared.host.alias} within the server's cmd_timeout\n`);
@@ -329,10 +367,11 @@ export async function callhome(
   return session;
 }
 
-async function dryRun(options: CallhomeOptions, prepared: Prepared, out: Output, now: number): Promise<number> {
+async function dryRun(options: CallhomeOptions, prepared: Prepared, out: Output, deps: CallhomeDeps): Promise<number> {
   const { host, target, sequencesFile, stateFile, ssh } = prepared;
-  const loaded = await loadSequenceFile(sequencesFile, 'stick');
-  const { state } = await readCallhomeState(stateFile);
+  const now = deps.now();
+  const loaded = parseLoadedFile(await deps.files.read(sequencesFile), sequencesFile, 'stick');
+  const { state } = parseCallhomeState(await deps.files.read(stateFile), stateFile);
   const plan = planCandidates(loaded.file, state);
   const lines = [`dry run: nothing is sent, nothing is changed`, `host ${host.alias}: ${host.hostName} = ${target.address}, port ${host.port}`];
   lines.push(`sequences: ${sequencesFile} (${plan.unused} unused)`);

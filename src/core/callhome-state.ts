@@ -17,8 +17,8 @@ function numberOrNull(value: unknown): number | null {
   return typeof value === 'number' && Number.isFinite(value) ? value : null;
 }
 
-export async function readCallhomeState(path: string): Promise<LoadedState> {
-  const text = await readTextIfExists(path);
+/** The record from a state file's text (null: no file). Never throws: a bad record is a warning. */
+export function parseCallhomeState(text: string | null, path: string): LoadedState {
   if (text === null) return { state: EMPTY_STATE };
   try {
     const data = JSON.parse(text) as Record<string, unknown>;
@@ -35,6 +35,14 @@ export async function readCallhomeState(path: string): Promise<LoadedState> {
   }
 }
 
+export function formatCallhomeState(state: CallhomeState): string {
+  return `${JSON.stringify({ version: VERSION, ...state }, null, 2)}\n`;
+}
+
+export async function readCallhomeState(path: string): Promise<LoadedState> {
+  return parseCallhomeState(await readTextIfExists(path), path);
+}
+
 export async function writeCallhomeState(path: string, state: CallhomeState): Promise<void> {
-  await writeAtomically(path, `${JSON.stringify({ version: VERSION, ...state }, null, 2)}\n`);
+  await writeAtomically(path, formatCallhomeState(state));
 }

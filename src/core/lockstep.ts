@@ -3,15 +3,17 @@
 // The stick's unused lines must equal the server's. Two ways they part legitimately:
 // - drift: a knock whose marking and knockd's consumption parted ways (the stick marked a sequence
 //   knockd never saw, or knockd consumed one the stick did not mark). The lists are then equal
-//   after dropping a few lines at the head of one of them; callhome heals that by knocking the
-//   server's current sequence. We tolerate up to MAX_DRIFT such lines.
+//   after dropping some lines at the head of one of them, any number of lines. Whether callhome
+//   heals a given shift is not a constant here: healingOf asks callhome's own policy (policy.ts
+//   planCandidates, the one WINDOW) whether it would knock the sequence knockd expects, so status
+//   never promises what callhome would not do. Any other shift is healed by `seqgen repair`, which
+//   changes only the stick (knockd's file is only ever appended to).
 // - an interrupted seqgen: the new lines reached one file and not the other, so one list is the
 //   other plus a tail. Reported separately because it is repaired by appending, not by knocking.
 // Anything else means the two files no longer describe the same door.
 
+import { EMPTY_STATE, WINDOW, planCandidates, type CallhomeState } from './policy.js';
 import { sequenceKey, unusedLines, type SequenceFile } from './sequences.js';
-
-export const MAX_DRIFT = 3;
 
 export type Lockstep =
   | { readonly state: 'in-step' }
@@ -40,16 +42,26 @@ function isPrefix(short: readonly string[], long: readonly string[]): boolean {
   return short.every((value, i) => long[i] === value);
 }
 
+/** The keys of the sequences each side has marked used ("#"), when the caller knows them. */
+export interface Spent {
+  readonly server: ReadonlySet<string>;
+  readonly stick: ReadonlySet<string>;
+}
+
 /**
  * Compares the unused sequences of the server file and of the stick file (as keys, in file order).
+ * Sequences never repeat, so at most one shift can match: the difference of the two lengths.
+ * When one side has no unused line at all, "shifted by all of them" and "lacks the other's tail"
+ * both fit; `spent` decides: the lines were used on the empty side (drift: knockd consumed them, or
+ * the stick marked them) or are absent from it (a seqgen that never reached it). Without `spent`,
+ * the tail reading wins.
  */
-export function compareLockstep(server: readonly string[], stick: readonly string[]): Lockstep {
+export function compareLockstep(server: readonly string[], stick: readonly string[], spent?: Spent): Lockstep {
   if (equalFrom(server, stick, 0, 0)) return { state: 'in-step' };
-  for (let d = 1; d <= MAX_DRIFT; d++) {
-    if (d <= server.length && equalFrom(server, stick, d, 0)) return { state: 'drift', stickAhead: d };
-    if (d <= stick.length && equalFrom(server, stick, 0, d)) return { state: 'drift', stickAhead: -d };
-  }
-  // Checked after drift on purpose: a short list that is also a shifted copy is drift.
+  const d = server.length - stick.length;
+  const allSpentOn = (keys: readonly string[], used: ReadonlySet<string> | undefined) => used !== undefined && keys.every((k) => used.has(k));
+  if (d > 0 && equalFrom(server, stick, d, 0) && (stick.length > 0 || allSpentOn(server, spent?.stick))) return { state: 'drift', stickAhead: d };
+  if (d < 0 && equalFrom(server, stick, 0, -d) && (server.length > 0 || allSpentOn(stick, spent?.server))) return { state: 'drift', stickAhead: d };
   if (isPrefix(server, stick)) return { state: 'tail-missing', side: 'server', missing: stick.length - server.length };
   if (isPrefix(stick, server)) return { state: 'tail-missing', side: 'stick', missing: server.length - stick.length };
   let index = 0;
@@ -57,7 +69,7 @@ export function compareLockstep(server: readonly string[], stick: readonly strin
   return { state: 'mismatch', index };
 }
 
-/** True when the files may be written to: in step, or drift that callhome heals. */
+/** True when new lines may be appended to both files: in step, or any drift (appending keeps it as it is). */
 export function isWritable(lockstep: Lockstep): boolean {
   return lockstep.state === 'in-step' || lockstep.state === 'drift';
 }
@@ -67,8 +79,108 @@ export function unusedKeys(file: SequenceFile): string[] {
   return unusedLines(file).map((l) => sequenceKey(l.sequence));
 }
 
+function usedKeys(file: SequenceFile): Set<string> {
+  return new Set(file.lines.filter((l) => l.state === 'used' && l.sequence !== null).map((l) => sequenceKey(l.sequence ?? [])));
+}
+
 export function lockstepOf(server: SequenceFile, stick: SequenceFile): Lockstep {
-  return compareLockstep(unusedKeys(server), unusedKeys(stick));
+  return compareLockstep(unusedKeys(server), unusedKeys(stick), { server: usedKeys(server), stick: usedKeys(stick) });
+}
+
+/**
+ * What brings the two files back in step, and with which command.
+ * - `callhome`: the next callhome knocks the sequence knockd expects (stick line `lineNo`, at
+ *   `offset` in callhome's terms) and leaves both sides in step;
+ * - `repair`: `seqgen repair` does it, changing only the stick (`mark` or `unmark` those stick
+ *   lines) or appending the missing tail (`copy-tail`); `why` says why callhome would not;
+ * - `by-hand`: nothing we can do safely.
+ */
+export type Healing =
+  | { readonly by: 'nothing-to-do' }
+  | { readonly by: 'callhome'; readonly offset: number; readonly lineNo: number }
+  | { readonly by: 'repair'; readonly action: 'mark' | 'unmark'; readonly lines: readonly number[]; readonly why: string }
+  | { readonly by: 'repair'; readonly action: 'copy-tail'; readonly lines: readonly number[] }
+  | { readonly by: 'by-hand' };
+
+/** The command a user types for a healing, for messages and `status --json`. */
+export function healingCommand(healing: Healing): string | null {
+  switch (healing.by) {
+    case 'callhome':
+      return 'callhome';
+    case 'repair':
+      return 'seqgen repair';
+    default:
+      return null;
+  }
+}
+
+/** In step, or drift that the next callhome heals by itself: nothing for the user to do. */
+export function isHealthy(healing: Healing): boolean {
+  return healing.by === 'nothing-to-do' || healing.by === 'callhome';
+}
+
+/**
+ * How `lockstep` heals. For drift this asks callhome's own candidate plan (with the stick's callhome
+ * record `state`) whether it contains the sequence knockd expects now: the only thing callhome
+ * needs to get in and to leave both sides in step (see policy.ts recordSuccess).
+ */
+export function healingOf(lockstep: Lockstep, server: SequenceFile, stick: SequenceFile, state: CallhomeState = EMPTY_STATE): Healing {
+  switch (lockstep.state) {
+    case 'in-step':
+      return { by: 'nothing-to-do' };
+    case 'mismatch':
+      return { by: 'by-hand' };
+    case 'tail-missing': {
+      const longer = unusedLines(lockstep.side === 'server' ? stick : server);
+      return { by: 'repair', action: 'copy-tail', lines: longer.slice(longer.length - lockstep.missing).map((l) => l.lineNo) };
+    }
+    case 'drift':
+      break;
+  }
+  const serverUnused = unusedLines(server);
+  const expected = serverUnused[0];
+  const plan = planCandidates(stick, state);
+  // callhome refuses outright with one unused line left, and never knocks the server's last line
+  // (planCandidates leaves out the stick's last, which in this drift is the server's last too).
+  const reached =
+    expected !== undefined && plan.unused > 1 && serverUnused.length > 1
+      ? plan.candidates.find((c) => sequenceKey(c.sequence) === sequenceKey(expected.sequence))
+      : undefined;
+  if (reached !== undefined) return { by: 'callhome', offset: reached.offset, lineNo: reached.lineNo };
+  const fix = stickFix(lockstep.stickAhead, server, stick);
+  if (fix === undefined) return { by: 'by-hand' };
+  const d = Math.abs(lockstep.stickAhead);
+  const why =
+    lockstep.stickAhead < 0
+      ? d > WINDOW
+        ? `callhome looks at most ${WINDOW} ahead`
+        : serverUnused.length <= 1
+          ? "the server is on its last sequence, which callhome never knocks (knockd 0.8 crashes when it consumes its file's last line)"
+          : 'callhome does not try the line knockd expects'
+      : d > WINDOW
+        ? `callhome tries at most ${WINDOW} used line(s) back`
+        : plan.unused <= 1
+          ? 'callhome refuses to run with only the last unused sequence left on the stick'
+          : `callhome does not try the used line knockd expects (stick line ${fix.lines[0] ?? '?'}): its record says a later line was confirmed`;
+  return { by: 'repair', ...fix, why };
+}
+
+/**
+ * What `seqgen repair` changes on the stick to undo a drift of `stickAhead` (any size), or
+ * undefined when the files do not allow it. Stick behind: mark used the stick's first d unused
+ * lines, as knockd did. Stick ahead: mark unused again the d used lines knockd still expects; only
+ * if they are the used lines just before the stick's first unused one, in knockd's order, so the
+ * stick's list becomes the server's exactly.
+ */
+export function stickFix(stickAhead: number, server: SequenceFile, stick: SequenceFile): { readonly action: 'mark' | 'unmark'; readonly lines: readonly number[] } | undefined {
+  const d = Math.abs(stickAhead);
+  const stickUnused = unusedLines(stick);
+  if (stickAhead < 0) return d <= stickUnused.length ? { action: 'mark', lines: stickUnused.slice(0, d).map((l) => l.lineNo) } : undefined;
+  const expectedKeys = unusedLines(server).slice(0, d).map((l) => sequenceKey(l.sequence));
+  const firstUnused = stickUnused[0]?.lineNo ?? Number.POSITIVE_INFINITY;
+  const usedBefore = stick.lines.filter((l) => l.state === 'used' && l.sequence !== null && l.lineNo < firstUnused).slice(-d);
+  if (usedBefore.length !== d || usedBefore.some((l, i) => sequenceKey(l.sequence ?? []) !== expectedKeys[i])) return undefined;
+  return { action: 'unmark', lines: usedBefore.map((l) => l.lineNo) };
 }
 
 function lineList(numbers: readonly number[]): string {
@@ -79,10 +191,10 @@ function lineList(numbers: readonly number[]): string {
 }
 
 /**
- * One paragraph saying how the two files relate, naming line numbers but never sequence values
- * (those are secrets and must not reach terminals' scrollback or logs).
+ * One paragraph saying how the two files relate and what heals them, naming line numbers but never
+ * sequence values (those are secrets and must not reach terminals' scrollback or logs).
  */
-export function describeLockstep(lockstep: Lockstep, server: SequenceFile, stick: SequenceFile): string {
+export function describeLockstep(lockstep: Lockstep, server: SequenceFile, stick: SequenceFile, healing: Healing = healingOf(lockstep, server, stick)): string {
   const serverUnused = unusedLines(server);
   const stickUnused = unusedLines(stick);
   switch (lockstep.state) {
@@ -90,19 +202,24 @@ export function describeLockstep(lockstep: Lockstep, server: SequenceFile, stick
       return `in step: ${serverUnused.length} unused sequence(s) on each side`;
     case 'drift': {
       const d = Math.abs(lockstep.stickAhead);
-      if (lockstep.stickAhead > 0) {
-        const lines = serverUnused.slice(0, d).map((l) => l.lineNo);
-        return (
-          `drift: the stick is ${d} ahead of the server. It marked ${d} sequence(s) used that knockd still ` +
-          `expects (${server.path} ${lineList(lines)}); the next callhome knocks the server's current ` +
-          `sequence from the stick's used lines and catches up. Not an error.`
-        );
+      const what =
+        lockstep.stickAhead > 0
+          ? `the stick is ${d} ahead of the server. It marked ${d} sequence(s) used that knockd still expects ` +
+            `(${server.path} ${lineList(serverUnused.slice(0, d).map((l) => l.lineNo))})`
+          : `the server is ${d} ahead of the stick. knockd consumed ${d} sequence(s) the stick still lists as unused ` +
+            `(${stick.path} ${lineList(stickUnused.slice(0, d).map((l) => l.lineNo))})`;
+      if (healing.by === 'callhome') {
+        const how = healing.offset < 0 ? `${-healing.offset} back` : `${healing.offset} ahead`;
+        return `drift: ${what}; the next callhome knocks stick line ${healing.lineNo} (${how}) and catches up. Not an error.`;
       }
-      const lines = stickUnused.slice(0, d).map((l) => l.lineNo);
-      return (
-        `drift: the server is ${d} ahead of the stick. knockd consumed ${d} sequence(s) the stick still lists ` +
-        `as unused (${stick.path} ${lineList(lines)}); the next callhome skips them. Not an error.`
-      );
+      if (healing.by === 'repair' && healing.action !== 'copy-tail') {
+        const fix =
+          healing.action === 'mark'
+            ? `marks ${stick.path} ${lineList(healing.lines)} used, as knockd did`
+            : `marks ${stick.path} ${lineList(healing.lines)} unused again (knockd still accepts them; the next callhome uses them)`;
+        return `out of step: ${what}. The next callhome would not get in: ${healing.why}. \`seqgen repair\` ${fix}; knockd's file is not touched.`;
+      }
+      return `out of step: ${what}.`;
     }
     case 'tail-missing': {
       const [longer, shorterPath] = lockstep.side === 'server' ? [stickUnused, server.path] : [serverUnused, stick.path];

@@ -14,8 +14,21 @@
 import { createHash } from 'node:crypto';
 import { sequenceKey, unusedLines, type Sequence, type SequenceFile } from './sequences.js';
 
-/** How far candidates reach either side of the stick's next sequence. */
+/**
+ * How far candidates reach either side of the stick's next sequence. This one constant is the drift
+ * rule: lockstep.ts calls a shift "healed by callhome" only when planCandidates (below, with this
+ * window) offers the sequence knockd expects, so what `seqgen status` promises is what callhome does.
+ * Every candidate beyond the next one is a future (or spent) sequence sent over the network when the
+ * door does not open at once, hence a small window; `seqgen repair` heals any larger shift.
+ */
 export const WINDOW = 2;
+
+/**
+ * The order of offsets tried: the next sequence, one ahead, one back, the next again (for lost
+ * packets), two ahead, two back, and so on up to WINDOW. Its length is the number of attempts that
+ * tries every candidate once (callhome's default --attempts is at least that, checked by a test).
+ */
+export const ATTEMPT_PATTERN: readonly number[] = Array.from({ length: WINDOW }, (_, i) => [0, i + 1, -(i + 1)]).flat();
 
 export type CandidateKind = 'next' | 'ahead' | 'behind';
 
@@ -93,7 +106,7 @@ export function planCandidates(file: SequenceFile, state: CallhomeState): Candid
  */
 export function scheduleAttempts(candidates: readonly Candidate[], attempts: number): Candidate[] {
   const byOffset = new Map(candidates.map((c) => [c.offset, c]));
-  const pattern = [0, 1, -1, 0, 2, -2];
+  const pattern = ATTEMPT_PATTERN;
   const order: Candidate[] = [];
   if (candidates.length === 0) return order;
   for (let i = 0; order.length < attempts; i++) {
@@ -106,6 +119,12 @@ export function scheduleAttempts(candidates: readonly Candidate[], attempts: num
 export interface SuccessRecord {
   /** Unused lines to mark used on the stick ("#"), in order. */
   readonly markLines: readonly number[];
+  /**
+   * Used lines to mark unused again on the stick: after a confirmed win `j` back, the lines after
+   * the winner are ones knockd still expects (it takes its lines in order and just consumed the
+   * winner), so the stick lists them again and the two sides end in step.
+   */
+  readonly unmarkLines: readonly number[];
   readonly state: CallhomeState;
 }
 
@@ -119,8 +138,16 @@ export interface SuccessRecord {
 export function recordSuccess(file: SequenceFile, state: CallhomeState, winner: Candidate, doorWasOpenBefore: boolean, now: number): SuccessRecord {
   const markLines = winner.offset >= 0 ? unusedLines(file).filter((l) => l.lineNo <= winner.lineNo).map((l) => l.lineNo) : [];
   const confirm = !doorWasOpenBefore;
+  // Only a confirmed win says where knockd is now; after a door that was already open, the winner
+  // may or may not have been consumed, so the lines after it stay as they are (still candidates).
+  const firstUnused = unusedLines(file)[0]?.lineNo ?? Number.POSITIVE_INFINITY;
+  const unmarkLines =
+    winner.offset < 0 && confirm
+      ? file.lines.filter((l) => l.state === 'used' && l.sequence !== null && l.lineNo > winner.lineNo && l.lineNo < firstUnused).map((l) => l.lineNo)
+      : [];
   return {
     markLines,
+    unmarkLines,
     state: {
       confirmedLine: confirm ? winner.lineNo : state.confirmedLine,
       confirmedFingerprint: confirm ? fingerprint(winner.sequence) : state.confirmedFingerprint,
@@ -144,5 +171,18 @@ export function markUsed(text: string, lines: readonly number[]): string {
   return text
     .split('\n')
     .map((line, i) => (!wanted.has(i + 1) ? line : /^[ \t]/.test(line) ? `#${line.slice(1)}` : `#${line}`))
+    .join('\n');
+}
+
+/**
+ * The stick file's text with `lines` (used, "#" first) made unused again: the "#" becomes the
+ * leading space knockd's format wants. Lines not starting with "#" are left alone.
+ */
+export function unmarkUsed(text: string, lines: readonly number[]): string {
+  if (lines.length === 0) return text;
+  const wanted = new Set(lines);
+  return text
+    .split('\n')
+    .map((line, i) => (wanted.has(i + 1) && line.startsWith('#') ? ` ${line.slice(1)}` : line))
     .join('\n');
 }

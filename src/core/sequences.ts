@@ -24,6 +24,13 @@ export interface Knock {
 /** The ports to hit, in order. */
 export type Sequence = readonly Knock[];
 
+/**
+ * Appended by `seqgen repair` to a torn server line that matches nothing (see torn.ts): port 99999
+ * makes knockd refuse the whole line, and a blank line must follow it so that knockd's "#" never
+ * lands on it. We read such a line as spent.
+ */
+export const NEUTRALISED_MARK = ',99999 torn line neutralised by seqgen repair';
+
 /** knockd limit (SEQ_MAX in knockd.c). */
 export const MAX_SEQUENCE_LENGTH = 32;
 
@@ -186,6 +193,7 @@ export function parseSequenceFile(text: string, path: string, role: FileRole): P
     problems.push({ file: path, line, message });
   };
 
+  const neutralised: number[] = [];
   splitRecords(text).forEach((rawFields, index) => {
     const lineNo = index + 1;
     const fields = stripCarriageReturn(rawFields);
@@ -203,6 +211,11 @@ export function parseSequenceFile(text: string, path: string, role: FileRole): P
       lines.push({ lineNo, state: 'used', sequence: recovered?.sequence ?? null });
       return;
     }
+    if (trimmed.endsWith(NEUTRALISED_MARK)) {
+      lines.push({ lineNo, state: 'used', sequence: null });
+      neutralised.push(lineNo);
+      return;
+    }
     const parsed = parseFields(fields);
     if (role === 'server' && !/^[ \t]/.test(joined)) {
       problem(
@@ -215,6 +228,15 @@ export function parseSequenceFile(text: string, path: string, role: FileRole): P
     lines.push({ lineNo, state: 'unused', sequence: parsed.sequence });
   });
 
+  for (const lineNo of neutralised) {
+    if (lines[lineNo]?.state !== 'blank') {
+      problem(
+        lineNo,
+        'a torn line neutralised by seqgen repair must be followed by a blank line: without it knockd marks this line ' +
+          'instead of the next one, and that one-time sequence works twice; put the blank line back',
+      );
+    }
+  }
   checkAcrossLines(lines, problem);
   return {
     file: { path, role, lines, endsWithNewline: text === '' || text.endsWith('\n') },

@@ -1,7 +1,8 @@
 // knockstick doctor's judgement: from facts gathered on the machine (facts.ts) to findings. Pure,
 // so every finding has a test on a deliberately broken set of facts.
 
-import { describeLockstep, lockstepOf } from '../core/lockstep.js';
+import { describeLockstep, healingCommand, healingOf, isHealthy, lockstepOf } from '../core/lockstep.js';
+import type { CallhomeState } from '../core/policy.js';
 import { parseKnockdConf, type KnockdDoor } from '../core/knockd-conf.js';
 import { formatProblem } from '../core/errors.js';
 import { parseSequenceFile, unusedLines } from '../core/sequences.js';
@@ -42,6 +43,8 @@ export interface Facts {
     readonly sequences: { readonly path: string } & FileFact;
     /** The server file to check lockstep against (--server-file, else the first one-time file). */
     readonly serverFile: string | undefined;
+    /** callhome's record next to the sequence file: it decides which used lines callhome retries. */
+    readonly callhomeState?: CallhomeState;
   };
   readonly warnBelow: number;
 }
@@ -77,7 +80,14 @@ function checkOneTimeFile(door: KnockdDoor, path: string, fact: FileFact | undef
     findings.push(bad(`${id}:left`, 'warning', `[${door.name}] ${path} has only ${unused} unused sequences`, 'run seqgen 50 soon'));
   }
   if (!parsed.file.endsWithNewline) {
-    findings.push(bad(`${id}:newline`, 'warning', `[${door.name}] ${path} does not end with a newline: a naive append would merge two lines`, 'append with seqgen (it adds the newline first)'));
+    findings.push(
+      bad(
+        `${id}:newline`,
+        'warning',
+        `[${door.name}] ${path} does not end with a newline: its last line may be torn (an append cut short), and a naive append would merge two lines`,
+        'run `seqgen repair` with the stick mounted: it completes a torn line from the stick, or makes knockd skip it (seqgen refuses to append after a torn line)',
+      ),
+    );
   }
   if (loose(fact.mode)) {
     findings.push(bad(`${id}:mode`, 'warning', `[${door.name}] ${path} is readable by others (mode 0${(fact.mode ?? 0).toString(8)}): they can read your next sequences`, `chmod 600 ${path}`));
@@ -232,12 +242,12 @@ function checkStick(stick: NonNullable<Facts['stick']>, facts: Facts): Finding[]
   if (serverPath !== undefined && serverFact?.text != null && parsed.problems.length === 0) {
     const server = parseSequenceFile(serverFact.text, serverPath, 'server');
     if (server.problems.length === 0) {
+      // The same drift rule as seqgen status: fine only if the next callhome heals it by itself.
       const lockstep = lockstepOf(server.file, parsed.file);
-      const text = describeLockstep(lockstep, server.file, parsed.file);
+      const healing = healingOf(lockstep, server.file, parsed.file, stick.callhomeState);
+      const text = describeLockstep(lockstep, server.file, parsed.file, healing);
       findings.push(
-        lockstep.state === 'in-step' || lockstep.state === 'drift'
-          ? ok('lockstep', text)
-          : bad('lockstep', 'error', text, lockstep.state === 'tail-missing' ? 'seqgen repair' : 'compare the two files; see seqgen status'),
+        isHealthy(healing) ? ok('lockstep', text) : bad('lockstep', 'error', text, healingCommand(healing) ?? 'compare the two files; see seqgen status'),
       );
     }
   }

@@ -12,7 +12,8 @@ import { fileMode, readTextIfExists } from '../core/files.js';
 import { parseKnockdConf } from '../core/knockd-conf.js';
 import { isProcessAlive } from '../core/process.js';
 import { hostConfigFrom } from '../core/ssh-config.js';
-import { DEFAULT_HOST, isValidHostAlias, sequencesFileFor, stickLayout } from '../core/stick.js';
+import { DEFAULT_HOST, isValidHostAlias, sequencesFileFor, stateFileFor, stickLayout } from '../core/stick.js';
+import { readCallhomeState } from '../core/callhome-state.js';
 import SSHConfig from 'ssh-config';
 import { diagnose, type Facts, type FileFact, type Finding } from './checks.js';
 import { doctorHelp } from './help.js';
@@ -114,7 +115,8 @@ async function gatherStick(root: string, alias: string, serverFile: string | und
     }
   }
   const sequences = sequencesFileFor(layout, alias);
-  return { root, alias, sshConfigError, identityFiles, sequences: { path: sequences, ...(await fileFact(sequences)) }, serverFile };
+  const { state: callhomeState } = await readCallhomeState(stateFileFor(sequences));
+  return { root, alias, sshConfigError, identityFiles, sequences: { path: sequences, ...(await fileFact(sequences)) }, serverFile, callhomeState };
 }
 
 function format(findings: readonly Finding[], errors: number, warnings: number): string {

@@ -1,4 +1,4 @@
-import { MAX_DRIFT } from '../core/lockstep.js';
+import { WINDOW } from '../core/policy.js';
 import { DEFAULT_SERVER_FILE, DEFAULT_WARN_BELOW, DEFAULT_LOCK_WAIT_SECONDS } from './options.js';
 
 export function seqgenHelp(cmd: string): string {
@@ -6,7 +6,7 @@ export function seqgenHelp(cmd: string): string {
   ${cmd} COUNT [options]        append COUNT new one-time sequences to both copies
   ${cmd} COUNT --remote [HOST]  the same from afar: get in with callhome, refill the server over ssh
   ${cmd} status [options]       how many are left on each side, and whether they agree
-  ${cmd} repair [options]       finish a seqgen that was interrupted between the two files
+  ${cmd} repair [options]       heal what an interrupted seqgen or callhome left (see Lockstep)
 
 Writes the same new lines, in the same order, to knockd's one_time_sequences file on the server
 and to the stick's copy STICK/.ssh/sequences. Run it where both are reachable (for example on the
@@ -48,9 +48,16 @@ Options:
   --json               machine-readable status on stdout
   -h, --help           this help
 
-Lockstep: the stick's unused lines must equal the server's. Up to ${MAX_DRIFT} lines of difference at the
-head (a knock whose marking and knockd's consumption parted ways) is drift, which callhome heals;
-it is reported, not refused. Anything else is an error.
+Lockstep: the stick's unused lines must equal the server's. When a knock's marking and knockd's
+consumption parted ways (a callhome killed at the wrong moment), one side has used a few more
+lines at the head: drift. status says exactly what heals it:
+  - up to ${WINDOW} lines either way, the next callhome (it knocks up to ${WINDOW} lines ahead and back,
+    never the server's last line): reported, not an error (exit 0);
+  - any other shift: \`${cmd} repair\`, which marks on the stick the lines knockd has used
+    (or un-marks those it never consumed); knockd's file is never changed (exit 4 until then).
+repair also finishes a seqgen interrupted between the two files (copies the missing tail),
+completes a server line torn by a crash mid-append (appending the missing bytes), and removes the
+temp files of killed runs. Anything else is an error.
 
 Keep at least a few unused sequences on the server at all times: knockd 0.8 crashes when it
 consumes the LAST sequence in its file, and refuses to start when none is left. status warns
@@ -65,10 +72,11 @@ Examples:
   ${cmd} 50 --host office --server-file /etc/knockd/office   (a second server on the same stick)
 
 Exit codes:
-  0  done (status: files valid and in step, or in healable drift)
+  0  done (status: files valid and in step, or in drift the next callhome heals)
   2  bad command line
   3  a file is invalid (the message names file and line); nothing written
-  4  the two files are out of step (status: or a seqgen was interrupted); nothing written
+  4  the two files are out of step, or the server's last line is torn (status: \`repair\` heals
+     what it names); nothing written
   5  another seqgen or callhome holds the lock
   6  a file or directory could not be read or written
   1  unexpected error

@@ -6,13 +6,24 @@ import { stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Command, CommandContext } from '../core/command.js';
 import { ExitCode, InvalidFileError, KnockstickError, ioError, usageError } from '../core/errors.js';
-import { appendDurably, ensureDirectory, writeAtomically } from '../core/files.js';
+import {
+  appendDurably,
+  appendToTornLine,
+  describeRemovedTemps,
+  ensureDirectory,
+  findStaleTempFiles,
+  removeFiles,
+  writeAtomically,
+} from '../core/files.js';
 import { cryptoRandom, generateSequences, type RandomSource } from '../core/generate.js';
 import { withDirectoryLocks } from '../core/lock.js';
-import { describeLockstep } from '../core/lockstep.js';
+import { describeLockstep, healingOf, isHealthy, stickFix } from '../core/lockstep.js';
+import { readCallhomeState } from '../core/callhome-state.js';
+import { markUsed, unmarkUsed } from '../core/policy.js';
 import { isLoose, loadPair, type LoadedPair } from '../core/sequence-store.js';
 import { allSequenceKeys, formatLine, unusedLines, type Sequence } from '../core/sequences.js';
-import { sequencesFileFor, stickLayout } from '../core/stick.js';
+import { sequencesFileFor, stateFileFor, stickLayout } from '../core/stick.js';
+import { describeTorn } from './status.js';
 import { callhomeDeps } from '../callhome/index.js';
 import { seqgenHelp } from './help.js';
 import { remoteGenerate } from './remote.js';
@@ -83,6 +94,25 @@ async function lockTargets(paths: Paths): Promise<string[]> {
   return dirs;
 }
 
+/** The stale temp files of killed runs in the locked directories (call under the lock). */
+async function staleTemps(dirs: readonly string[]): Promise<string[]> {
+  return (await Promise.all(dirs.map((dir) => findStaleTempFiles(dir)))).flat();
+}
+
+/** Removes the stale temp files of killed runs (under the lock) and says so in one line. */
+async function removeStaleTemps(dirs: readonly string[], context: CommandContext): Promise<void> {
+  const line = describeRemovedTemps(await removeFiles(await staleTemps(dirs)));
+  if (line !== undefined) context.stderr.write(`${line}\n`);
+}
+
+/** A torn server line stops every write but repair's: an append after it would seal it into knockd's file. */
+function refuseIfTorn(pair: LoadedPair): void {
+  if (pair.server.torn === undefined) return;
+  throw new KnockstickError('OUT_OF_STEP', describeTorn(pair.server.torn, pair.server.file.path, pair.stick.file.path), {
+    hint: pair.server.torn.repair.kind === 'by-hand' ? 'nothing was written' : 'run `seqgen repair`; nothing was written',
+  });
+}
+
 /**
  * Writes `lines` to both sides: the stick first (atomic), then the server (append). If the server
  * append fails the stick is put back as it was, so a failure leaves both files unchanged.
@@ -114,8 +144,11 @@ async function generate(options: SeqgenOptions, count: number, context: CommandC
   // Settings first: a broken settings file must stop us before we create any directory.
   const reserved = await reservedForSeqgen(options.exclude, stickLayout(options.stickRoot), options.host, options.serverConfig);
   const paths = await preparePaths(options, !options.dryRun);
-  return withDirectoryLocks(await lockTargets(paths), { waitSeconds: options.waitSeconds }, async () => {
+  const dirs = await lockTargets(paths);
+  return withDirectoryLocks(dirs, { waitSeconds: options.waitSeconds }, async () => {
+    if (!options.dryRun) await removeStaleTemps(dirs, context);
     const pair = await loadPair(paths.server, paths.stick);
+    refuseIfTorn(pair);
     refuseUnlessWritable(pair.lockstep, pair.server.file, pair.stick.file);
     const length = chooseLength(options.length, pair.server.file, pair.stick.file);
     const avoid = new Set([...allSequenceKeys(pair.server.file), ...allSequenceKeys(pair.stick.file)]);
@@ -135,7 +168,11 @@ async function generate(options: SeqgenOptions, count: number, context: CommandC
         `${appended?.created ? ' (created, mode 0600)' : ''}${appended?.addedNewline ? ' (added the missing final newline first)' : ''}\n` +
         `  stick  ${paths.stick}: ${before.stick} -> ${before.stick + count} unused\n`,
     );
-    if (pair.lockstep.state === 'drift') context.stderr.write(`note: ${describeLockstep(pair.lockstep, pair.server.file, pair.stick.file)}\n`);
+    if (pair.lockstep.state === 'drift') {
+      const { state } = await readCallhomeState(stateFileFor(paths.stick));
+      const healing = healingOf(pair.lockstep, pair.server.file, pair.stick.file, state);
+      context.stderr.write(`${isHealthy(healing) ? 'note' : 'warning'}: ${describeLockstep(pair.lockstep, pair.server.file, pair.stick.file, healing)}\n`);
+    }
     if (isLoose(pair.server.mode)) {
       context.stderr.write(
         `warning: ${paths.server} is readable or writable by others (mode 0${(pair.server.mode ?? 0).toString(8)}): ` +
@@ -149,8 +186,12 @@ async function generate(options: SeqgenOptions, count: number, context: CommandC
 async function status(options: SeqgenOptions, context: CommandContext): Promise<number> {
   try {
     const paths = await preparePaths(options, false);
-    return await withDirectoryLocks(await lockTargets(paths), { waitSeconds: options.waitSeconds }, async () => {
-      const report = buildStatus(await loadPair(paths.server, paths.stick), options.warnBelow, context.invokedAs.replace(/ status$/, ''));
+    const dirs = await lockTargets(paths);
+    return await withDirectoryLocks(dirs, { waitSeconds: options.waitSeconds }, async () => {
+      const pair = await loadPair(paths.server, paths.stick);
+      const { state } = await readCallhomeState(stateFileFor(paths.stick));
+      // status only reports the temp files; it changes nothing.
+      const report = buildStatus(pair, options.warnBelow, context.invokedAs.replace(/ status$/, ''), state, await staleTemps(dirs));
       context.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
       if (report.ok) return ExitCode.OK;
       return report.server.exists && report.stick.exists ? ExitCode.OUT_OF_STEP : ExitCode.IO;
@@ -167,22 +208,60 @@ async function status(options: SeqgenOptions, context: CommandContext): Promise<
 async function repair(options: SeqgenOptions, context: CommandContext): Promise<number> {
   // Repair may have to create the stick's .ssh (a stick getting its first copy of a server file).
   const paths = await preparePaths(options, true);
-  return withDirectoryLocks(await lockTargets(paths), { waitSeconds: options.waitSeconds }, async () => {
-    const pair = await loadPair(paths.server, paths.stick);
+  const dirs = await lockTargets(paths);
+  return withDirectoryLocks(dirs, { waitSeconds: options.waitSeconds }, async () => {
+    await removeStaleTemps(dirs, context);
+    let pair = await loadPair(paths.server, paths.stick);
+    const done: string[] = [];
+    // 1. A torn last server line, healed by appending only (torn.ts); then everything is read again.
+    const torn = pair.server.torn;
+    if (torn !== undefined) {
+      if (torn.repair.kind === 'by-hand') refuseIfTorn(pair);
+      else {
+        await appendToTornLine(paths.server, Buffer.byteLength(pair.server.text), torn.line.text, torn.repair.append);
+        done.push(
+          torn.repair.kind === 'complete'
+            ? `completed the torn ${paths.server} line ${torn.line.lineNo} from ${paths.stick} line ${torn.repair.stickLine} (appended ${Buffer.byteLength(torn.repair.append)} byte(s))`
+            : `neutralised the torn ${paths.server} line ${torn.line.lineNo}, which matches no stick line: appended a port knockd refuses and a blank line, so knockd skips it`,
+        );
+        pair = await loadPair(paths.server, paths.stick);
+      }
+    }
+    // 2. The lockstep. Drift of any size is undone on the stick only, never in knockd's file.
     const lockstep = pair.lockstep;
-    if (lockstep.state !== 'tail-missing') {
-      refuseUnlessWritable(pair.lockstep, pair.server.file, pair.stick.file);
+    if (lockstep.state === 'drift') {
+      const fix = stickFix(lockstep.stickAhead, pair.server.file, pair.stick.file);
+      if (fix === undefined) {
+        throw new KnockstickError('OUT_OF_STEP', describeLockstep(lockstep, pair.server.file, pair.stick.file), {
+          hint: `compare the two files; ${done.length > 0 ? done.join('; ') : 'nothing was written'}`,
+        });
+      }
+      const text = fix.action === 'mark' ? markUsed(pair.stick.text, fix.lines) : unmarkUsed(pair.stick.text, fix.lines);
+      await writeAtomically(paths.stick, text);
+      const d = Math.abs(lockstep.stickAhead);
+      done.push(
+        fix.action === 'mark'
+          ? `marked ${d} line(s) used on ${paths.stick} that knockd had already used`
+          : `marked ${d} line(s) unused again on ${paths.stick} that knockd never consumed (it still accepts them)`,
+      );
+    } else if (lockstep.state === 'tail-missing') {
+      const source = lockstep.side === 'server' ? pair.stick.file : pair.server.file;
+      const tail = unusedLines(source).slice(-lockstep.missing);
+      const text = tail.map((l) => formatLine(l.sequence)).join('');
+      if (lockstep.side === 'server') await writeBoth(pair, paths, '', text);
+      else await writeBoth(pair, paths, text, '');
+      done.push(`copied ${tail.length} sequence(s) from ${source.path} to ${lockstep.side === 'server' ? paths.server : paths.stick}`);
+    } else if (lockstep.state === 'mismatch') {
+      throw new KnockstickError('OUT_OF_STEP', describeLockstep(lockstep, pair.server.file, pair.stick.file), {
+        hint: `compare the two files; ${done.length > 0 ? `done so far: ${done.join('; ')}` : 'nothing was written'}`,
+      });
+    }
+    if (done.length === 0) {
       context.stdout.write(`Nothing to repair: ${describeLockstep(lockstep, pair.server.file, pair.stick.file)}\n`);
       return ExitCode.OK;
     }
-    const source = lockstep.side === 'server' ? pair.stick.file : pair.server.file;
-    const tail = unusedLines(source).slice(-lockstep.missing);
-    const text = tail.map((l) => formatLine(l.sequence)).join('');
-    if (lockstep.side === 'server') await writeBoth(pair, paths, '', text);
-    else await writeBoth(pair, paths, text, '');
-    context.stdout.write(
-      `Repaired: copied ${tail.length} sequence(s) from ${source.path} to ${lockstep.side === 'server' ? paths.server : paths.stick}; the files are in step.\n`,
-    );
-    return ExitCode.OK;
+    const after = await loadPair(paths.server, paths.stick);
+    context.stdout.write(`Repaired: ${done.join('; ')}.\nNow ${describeLockstep(after.lockstep, after.server.file, after.stick.file)}\n`);
+    return after.lockstep.state === 'in-step' ? ExitCode.OK : ExitCode.OUT_OF_STEP;
   });
 }

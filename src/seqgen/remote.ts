@@ -25,6 +25,8 @@ import { shellCommand } from '../core/shell.js';
 import type { SeqgenOptions } from './options.js';
 import { reservedForSeqgen } from './reserved.js';
 import { chooseLength, refuseUnlessWritable, withFinalNewline } from './rules.js';
+import { describeTorn } from './status.js';
+import { planTornRepair, splitTornLine } from '../core/torn.js';
 
 function callhomeOptions(options: SeqgenOptions): CallhomeOptions {
   return {
@@ -120,6 +122,17 @@ export async function remoteGenerate(options: SeqgenOptions, count: number, cont
       const serverText = await remote.run([...sudo, 'cat', '--', remotePath]);
       const server = parseSequenceFile(serverText, where, 'server');
       const stick = await loadSequenceFile(prepared.sequencesFile, 'stick');
+      // A torn last line (an append cut short) must not be sealed into knockd's file by our append;
+      // only a whole line missing its "\n" is fine (tee gets the "\n" first, below).
+      const split = splitTornLine(serverText);
+      if (split.torn !== null) {
+        const repair = planTornRepair(split.torn, parseSequenceFile(split.complete, where, 'server').file, stick.file);
+        if (!(repair.kind === 'complete' && repair.append === '\n')) {
+          throw new KnockstickError('OUT_OF_STEP', describeTorn({ line: split.torn, repair }, where, prepared.sequencesFile), {
+            hint: 'run `seqgen repair` on the server with the stick mounted (repair is not done over ssh); nothing was written',
+          });
+        }
+      }
       if (server.problems.length > 0) throw new InvalidFileError(server.problems, 'fix the server file first; nothing was written');
       refuseUnlessWritable(lockstepOf(server.file, stick.file), server.file, stick.file);
       const length = chooseLength(options.length, server.file, stick.file);

@@ -1,8 +1,11 @@
 // seqgen status: what is left on each side and whether the sides agree. Pure report building.
 
-import { describeLockstep, isWritable, type Lockstep } from '../core/lockstep.js';
+import { basename } from 'node:path';
+import { describeLockstep, healingCommand, healingOf, isHealthy, type Healing, type Lockstep } from '../core/lockstep.js';
+import type { CallhomeState } from '../core/policy.js';
 import { isLoose, type LoadedPair, type LoadedSequenceFile } from '../core/sequence-store.js';
 import { unusedLines } from '../core/sequences.js';
+import type { TornRepair } from '../core/torn.js';
 
 /**
  * knockd 0.8 aborts (double free) when it consumes the last sequence of its file and will not start
@@ -26,6 +29,12 @@ export interface StatusReport {
   readonly server: SideStatus;
   readonly stick: SideStatus;
   readonly lockstep: Lockstep;
+  /** What heals the lockstep, and `command`: what to run (null: in step, or only by hand). */
+  readonly heal: Healing & { readonly command: string | null };
+  /** The server's last line when an append was cut short in it, and what `seqgen repair` appends. */
+  readonly torn: { readonly line: number; readonly repair: TornRepair['kind']; readonly command: string | null } | null;
+  /** Temp files of killed runs in the locked directories; the next seqgen, callhome or repair removes them. */
+  readonly staleTempFiles: readonly string[];
   readonly description: string;
   readonly warnings: readonly string[];
 }
@@ -42,7 +51,29 @@ function side(loaded: LoadedSequenceFile): SideStatus {
   };
 }
 
-export function buildStatus(pair: LoadedPair, warnBelow: number, invokedAs: string): StatusReport {
+/** The paragraph about a torn last server line (see torn.ts). */
+export function describeTorn(torn: NonNullable<LoadedSequenceFile['torn']>, serverPath: string, stickPath: string): string {
+  const what = `${serverPath} line ${torn.line.lineNo} is torn: its last line has no newline, as when an append was cut short.`;
+  switch (torn.repair.kind) {
+    case 'complete':
+      return `${what} It is the start of ${stickPath} line ${torn.repair.stickLine}; \`seqgen repair\` appends the rest of that line.`;
+    case 'neutralise':
+      return (
+        `${what} It matches no line of ${stickPath}; \`seqgen repair\` appends to it a port knockd refuses and a blank line, ` +
+        'so that knockd skips it and its "#" marks keep landing on the right lines.'
+      );
+    case 'by-hand':
+      return `${what} It is too long to neutralise by appending; stop knockd and remove it by hand.`;
+  }
+}
+
+export function buildStatus(
+  pair: LoadedPair,
+  warnBelow: number,
+  invokedAs: string,
+  state: CallhomeState,
+  staleTempFiles: readonly string[] = [],
+): StatusReport {
   const server = side(pair.server);
   const stick = side(pair.stick);
   const warnings: string[] = [];
@@ -62,13 +93,28 @@ export function buildStatus(pair: LoadedPair, warnBelow: number, invokedAs: stri
   for (const [s, loaded] of [[server, pair.server], [stick, pair.stick]] as const) {
     if (isLoose(loaded.mode)) warnings.push(`${s.path} is readable or writable by others (mode ${s.mode}); run chmod 600 on it`);
   }
-  const ok = server.exists && stick.exists && isWritable(pair.lockstep);
+  if (staleTempFiles.length > 0) {
+    warnings.push(
+      `${staleTempFiles.length} temp file(s) left by killed runs (${staleTempFiles.map((p) => basename(p)).join(', ')}), ` +
+        'each a copy of what was being written; the next seqgen, callhome or `seqgen repair` removes them',
+    );
+  }
+  const healing = healingOf(pair.lockstep, pair.server.file, pair.stick.file, state);
+  const torn = pair.server.torn;
+  const ok = server.exists && stick.exists && isHealthy(healing) && torn === undefined;
+  const description = [
+    ...(torn === undefined ? [] : [describeTorn(torn, server.path, stick.path)]),
+    describeLockstep(pair.lockstep, pair.server.file, pair.stick.file, healing),
+  ].join('\n');
   return {
     ok,
     server,
     stick,
     lockstep: pair.lockstep,
-    description: describeLockstep(pair.lockstep, pair.server.file, pair.stick.file),
+    heal: { ...healing, command: healingCommand(healing) },
+    torn: torn === undefined ? null : { line: torn.line.lineNo, repair: torn.repair.kind, command: torn.repair.kind === 'by-hand' ? null : 'seqgen repair' },
+    staleTempFiles,
+    description,
     warnings,
   };
 }

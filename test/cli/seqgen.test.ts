@@ -206,11 +206,11 @@ describe('drift and interrupted runs', () => {
   it('drift of a few lines at the head is reported, not refused', async () => {
     await mkdir(join(dir.path, 'server'));
     await mkdir(join(stickRoot, '.ssh'));
-    await writeFile(server, ' 7001,7002\n 7003,7004\n 7005,7006\n');
-    await writeFile(stickFile, '#7001,7002\n#7003,7004\n 7005,7006\n');
+    await writeFile(server, ' 7001,7002\n 7003,7004\n 7005,7006\n 7007,7008\n');
+    await writeFile(stickFile, '#7001,7002\n#7003,7004\n 7005,7006\n 7007,7008\n');
     const status = await knockstick(['seqgen', 'status', ...files()]);
     expect(status.exitCode).toBe(0);
-    expect(status.stdout).toMatch(/drift: the stick is 2 ahead/);
+    expect(status.stdout).toMatch(/drift: the stick is 2 ahead.*the next callhome knocks stick line 1 \(2 back\)/);
     const result = await knockstick(['seqgen', '2', ...files()]);
     expect(result.exitCode).toBe(0);
     expect(result.stderr).toMatch(/note: drift/);
@@ -231,6 +231,105 @@ describe('drift and interrupted runs', () => {
     expect(await readFile(server, 'utf8')).toBe(' 7001,7002\n 7003,7004\n 7005,7006\n');
     expect((await knockstick(['seqgen', 'status', ...files()])).stdout).toMatch(/in step: 3/);
     expect((await knockstick(['seqgen', 'repair', ...files()])).stdout).toMatch(/Nothing to repair/);
+  });
+});
+
+describe('drift beyond what callhome heals, torn lines, temp files of killed runs', () => {
+  const lines = (n: number, used: number) =>
+    Array.from({ length: n }, (_, i) => `${i < used ? '#' : ' '}${7001 + 3 * i},${7002 + 3 * i},${7003 + 3 * i}\n`).join('');
+  async function pair(serverText: string, stickText: string): Promise<void> {
+    await mkdir(join(dir.path, 'server'), { recursive: true });
+    await mkdir(join(stickRoot, '.ssh'), { recursive: true });
+    await writeFile(server, serverText, { mode: 0o600 });
+    await writeFile(stickFile, stickText, { mode: 0o600 });
+  }
+  const statusJson = async () => {
+    const result = await knockstick(['seqgen', 'status', '--json', ...files()]);
+    return { exitCode: result.exitCode, ...JSON.parse(result.stdout) };
+  };
+
+  it.each([3, 7])('a stick %i behind is out of step (exit 4) with its offset and `seqgen repair`, which marks the stick', async (n) => {
+    await pair(lines(12, n), lines(12, 0));
+    const text = await knockstick(['seqgen', 'status', ...files()]);
+    expect(text.exitCode).toBe(4);
+    expect(text.stdout).toMatch(new RegExp(`out of step: the server is ${n} ahead of the stick.*callhome looks at most 2 ahead\\. \`seqgen repair\` marks .*lines 1-${n} used`));
+    expect(text.stdout).not.toMatch(/Not an error/);
+    const json = await statusJson();
+    expect(json).toMatchObject({ exitCode: 4, ok: false, lockstep: { state: 'drift', stickAhead: -n }, heal: { by: 'repair', action: 'mark', command: 'seqgen repair' } });
+    const serverBefore = await readFile(server, 'utf8');
+    const repaired = await knockstick(['seqgen', 'repair', ...files()]);
+    expect(repaired).toMatchObject({ exitCode: 0, stderr: '' });
+    expect(repaired.stdout).toMatch(new RegExp(`Repaired: marked ${n} line\\(s\\) used on .*\nNow in step: ${12 - n} unused`));
+    expect(await readFile(server, 'utf8')).toBe(serverBefore);
+    expect(await readFile(stickFile, 'utf8')).toBe(serverBefore);
+    expect((await statusJson()).heal).toEqual({ by: 'nothing-to-do', command: null });
+  });
+
+  it('a stick 2 behind is drift the next callhome heals (exit 0); repair heals it too, on the stick', async () => {
+    await pair(lines(8, 2), lines(8, 0));
+    expect(await statusJson()).toMatchObject({ exitCode: 0, ok: true, heal: { by: 'callhome', offset: 2, lineNo: 3, command: 'callhome' } });
+    expect((await knockstick(['seqgen', 'repair', ...files()])).exitCode).toBe(0);
+    expect(await readFile(stickFile, 'utf8')).toBe(lines(8, 2));
+  });
+
+  it('a stick 4 ahead: repair marks the lines knockd never consumed unused again on the stick', async () => {
+    await pair(lines(10, 1), lines(10, 5));
+    expect(await statusJson()).toMatchObject({ exitCode: 4, lockstep: { state: 'drift', stickAhead: 4 }, heal: { by: 'repair', action: 'unmark', lines: [2, 3, 4, 5] } });
+    const repaired = await knockstick(['seqgen', 'repair', ...files()]);
+    expect(repaired.stdout).toMatch(/marked 4 line\(s\) unused again/);
+    expect(await readFile(stickFile, 'utf8')).toBe(lines(10, 1));
+    expect(await readFile(server, 'utf8')).toBe(lines(10, 1));
+  });
+
+  it('a server append torn mid-line: status and seqgen say so, repair completes it by appending, then copies the rest', async () => {
+    const full = lines(12, 0);
+    // 10 whole lines and 9 bytes of the 11th, " 7031,703": before, "... has 2 ports but line 1 has 3".
+    const tornText = `${full.split('\n').slice(0, 10).join('\n')}\n${(full.split('\n')[10] ?? '').slice(0, 9)}`;
+    await pair(tornText, full);
+    const status = await knockstick(['seqgen', 'status', ...files()]);
+    expect(status.exitCode).toBe(4);
+    expect(status.stdout).toMatch(/ssh line 11 is torn: its last line has no newline.*start of .*sequences line 11; `seqgen repair` appends the rest/);
+    expect((await statusJson()).torn).toEqual({ line: 11, repair: 'complete', command: 'seqgen repair' });
+    const refused = await knockstick(['seqgen', '5', ...files()]);
+    expect(refused.exitCode).toBe(4);
+    expect(refused.stderr).toMatch(/torn.*hint: run `seqgen repair`; nothing was written/s);
+    expect(await readFile(server, 'utf8')).toBe(tornText);
+    const repaired = await knockstick(['seqgen', 'repair', ...files()]);
+    expect(repaired.exitCode).toBe(0);
+    expect(repaired.stdout).toMatch(/completed the torn .*ssh line 11 from .*sequences line 11.*; copied 1 sequence\(s\)/);
+    expect(await readFile(server, 'utf8')).toBe(full);
+  });
+
+  it('a torn line that matches no stick line is neutralised by appending: knockd refuses it, a blank line follows', async () => {
+    const tornText = `${lines(4, 0)} 9001,90`;
+    await pair(tornText, lines(4, 0));
+    expect((await statusJson()).torn).toEqual({ line: 5, repair: 'neutralise', command: 'seqgen repair' });
+    const repaired = await knockstick(['seqgen', 'repair', ...files()]);
+    expect(repaired.exitCode).toBe(0);
+    expect(repaired.stdout).toMatch(/neutralised the torn .* line 5/);
+    expect(await readFile(server, 'utf8')).toBe(`${tornText},99999 torn line neutralised by seqgen repair\n\n`);
+    expect(await statusJson()).toMatchObject({ exitCode: 0, lockstep: { state: 'in-step' }, torn: null });
+    expect((await knockstick(['seqgen', '2', ...files()])).exitCode).toBe(0);
+    expect(await statusJson()).toMatchObject({ exitCode: 0, lockstep: { state: 'in-step' }, server: { unused: 6 } });
+  });
+
+  it('temp files of killed runs: status lists them, the next seqgen removes them and says so in one line', async () => {
+    await pair(lines(6, 0), lines(6, 0));
+    const gone = (await execa('sh', ['-c', 'echo $$'])).stdout.trim(); // a PID no process has any more
+    const sshDir = join(stickRoot, '.ssh');
+    const stale = `.sequences.${gone}.0123456789ab.tmp`;
+    const reusedPid = `.sequences.${process.pid}.0123456789ab.tmp`; // alive, but the file is only written under the lock
+    const live = `.config.${process.pid}.0123456789ab.tmp`; // alive, fresh, a file written without the lock
+    for (const name of [stale, reusedPid, live]) await writeFile(join(sshDir, name), lines(6, 0), { mode: 0o600 });
+    const status = await statusJson();
+    expect(status.staleTempFiles.map((p: string) => p.slice(sshDir.length + 1)).sort()).toEqual([stale, reusedPid].sort());
+    expect(status.warnings.join('\n')).toMatch(/2 temp file\(s\) left by killed runs/);
+    expect((await readdir(sshDir)).sort()).toEqual([live, reusedPid, stale, 'sequences'].sort());
+    const result = await knockstick(['seqgen', '1', ...files()]);
+    expect(result.exitCode).toBe(0);
+    expect(result.stderr.trim().split('\n').filter((l) => /temp file/.test(l))).toHaveLength(1);
+    expect(result.stderr).toMatch(/removed 2 temp file\(s\) left by killed runs/);
+    expect((await readdir(sshDir)).sort()).toEqual([live, 'sequences'].sort());
   });
 });
 

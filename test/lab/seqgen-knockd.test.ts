@@ -89,15 +89,20 @@ describe('seqgen with the real knockd', () => {
       }
     }
 
-    // knockd consumed 3 that the stick (which only seqgen touched here) still lists: drift the
-    // status reports, not an error. The server keeps 2, never 0 (knockd crashes on its last).
+    // knockd consumed 3 that the stick (which only seqgen touched here) still lists: more than
+    // callhome looks ahead, so status says so (exit 4) and names `seqgen repair`, which marks them on
+    // the stick. The server keeps 2, never 0 (knockd crashes on its last).
     const status = await knockstick(['seqgen', 'status', '--json', ...files()]);
-    expect(status.exitCode).toBe(0);
+    expect(status.exitCode).toBe(4);
     const report = JSON.parse(status.stdout);
     expect(report.lockstep).toEqual({ state: 'drift', stickAhead: -3 });
+    expect(report.heal).toMatchObject({ by: 'repair', action: 'mark', lines: [1, 2, 3], command: 'seqgen repair' });
     expect(report.server.unused).toBe(2);
     const serverText = await readFile(serverFile, 'utf8');
     expect(unusedLines(parseSequenceFile(serverText, serverFile, 'server').file)).toHaveLength(2);
     expect(serverText.split('\n').slice(0, 3).every((l) => l.startsWith('#'))).toBe(true);
+    expect((await knockstick(['seqgen', 'repair', ...files()])).exitCode).toBe(0);
+    expect(await readFile(serverFile, 'utf8')).toBe(serverText);
+    expect(await readFile(join(stickRoot, '.ssh', 'sequences'), 'utf8')).toBe(serverText);
   });
 });

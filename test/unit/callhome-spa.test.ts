@@ -4,7 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { callhome, type CallhomeDeps } from '../../src/callhome/index.js';
+import { callhome, callhomeDeps, type CallhomeDeps } from '../../src/callhome/index.js';
 import { DEFAULTS, parseCallhomeArgs, type CallhomeOptions } from '../../src/callhome/options.js';
 import type { SpaCallDeps } from '../../src/callhome/spa.js';
 import type { Prober } from '../../src/core/probe.js';
@@ -63,6 +63,8 @@ function world(acceptAfter: number) {
       ssh.push([...invocation.args]);
       return 0;
     },
+    lock: callhomeDeps.lock,
+    files: callhomeDeps.files,
   };
   const spa: SpaCallDeps = {
     sender: { send: async (target, wire) => void packets.push(`${target.address}:${target.port}:${wire}`) },

@@ -20,9 +20,18 @@ describe('compareLockstep', () => {
     expect(compareLockstep(stick.slice(d), stick)).toEqual({ state: 'drift', stickAhead: -d });
   });
 
-  it('four lines of shift is no longer drift', () => {
-    const all = ['a', 'b', 'c', 'd', 'e', 'f'];
-    expect(compareLockstep(all, all.slice(4)).state).toBe('mismatch');
+  it('a shift of any size is drift, with its size (what heals it is healingOf\'s business)', () => {
+    const all = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'];
+    expect(compareLockstep(all, all.slice(7))).toEqual({ state: 'drift', stickAhead: 7 });
+    expect(compareLockstep(all.slice(7), all)).toEqual({ state: 'drift', stickAhead: -7 });
+  });
+
+  it('a side with no unused line left: drift when it used them, a missing tail when it never had them', () => {
+    const spent = (server: string[], stick: string[]) => ({ server: new Set(server), stick: new Set(stick) });
+    expect(compareLockstep([], ['a', 'b'], spent(['a', 'b'], []))).toEqual({ state: 'drift', stickAhead: -2 });
+    expect(compareLockstep([], ['a', 'b'], spent([], []))).toEqual({ state: 'tail-missing', side: 'server', missing: 2 });
+    expect(compareLockstep(['a', 'b'], [], spent([], ['a', 'b']))).toEqual({ state: 'drift', stickAhead: 2 });
+    expect(compareLockstep(['a', 'b'], [])).toEqual({ state: 'tail-missing', side: 'stick', missing: 2 });
   });
 
   it('one side holding the other plus a tail is an interrupted seqgen', () => {
