@@ -5,10 +5,11 @@
 
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { dirname } from 'node:path';
 import type { Command, CommandContext, Output } from '../core/command.js';
 import { ExitCode, KnockstickError } from '../core/errors.js';
 import { readCallhomeState, writeCallhomeState } from '../core/callhome-state.js';
-import { writeAtomically } from '../core/files.js';
+import { assertPlainFileOrMissing, assertRealDirectories, writeAtomically } from '../core/files.js';
 import { attemptPackets, netKnocker, type Knocker, type Target } from '../core/knock.js';
 import { withDirectoryLocks } from '../core/lock.js';
 import { timing } from '../core/timing.js';
@@ -195,6 +196,11 @@ export async function openDoor(
   if (!loaded.exists) {
     throw new KnockstickError('EXHAUSTED', `no sequence file at ${sequencesFile}`, { hint: 'run seqgen to make sequences for this host (seqgen --host ALIAS for other aliases)' });
   }
+  // The stick records the knock only after the door opened: a planted link (.ssh -> ~/.ssh, a
+  // symlinked sequence or state file) found then would cost a sequence, so refuse it now.
+  await assertRealDirectories(prepared.layout.root, dirname(sequencesFile));
+  await assertPlainFileOrMissing(sequencesFile);
+  await assertPlainFileOrMissing(stateFile);
   const { state, warning } = await readCallhomeState(stateFile);
   if (warning !== undefined) err.write(`warning: ${warning}\n`);
 
@@ -262,8 +268,8 @@ export async function openDoor(
     const opened = { reused: false, remaining: plan.unused - record.markLines.length };
     onOpen(opened);
     try {
-      if (record.markLines.length > 0) await writeAtomically(sequencesFile, markUsed(loaded.text, record.markLines));
-      await writeCallhomeState(stateFile, record.state);
+      if (record.markLines.length > 0) await writeAtomically(sequencesFile, markUsed(loaded.text, record.markLines), { within: prepared.layout.root });
+      await writeCallhomeState(stateFile, record.state, prepared.layout.root);
     } catch (error) {
       // The door is open and knockd has consumed the sequence whatever we do now: refusing to
       // connect would not undo that. Say loudly what the stick failed to record, and carry on.

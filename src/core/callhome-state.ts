@@ -35,6 +35,7 @@ export async function readCallhomeState(path: string): Promise<LoadedState> {
   }
 }
 
-export async function writeCallhomeState(path: string, state: CallhomeState): Promise<void> {
-  await writeAtomically(path, `${JSON.stringify({ version: VERSION, ...state }, null, 2)}\n`);
+/** `within`: the stick's root; the directories below it must be real ones (see writeAtomically). */
+export async function writeCallhomeState(path: string, state: CallhomeState, within?: string): Promise<void> {
+  await writeAtomically(path, `${JSON.stringify({ version: VERSION, ...state }, null, 2)}\n`, within === undefined ? {} : { within });
 }

@@ -6,7 +6,7 @@ import { stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Command, CommandContext } from '../core/command.js';
 import { ExitCode, InvalidFileError, KnockstickError, ioError, usageError } from '../core/errors.js';
-import { appendDurably, ensureDirectory, writeAtomically } from '../core/files.js';
+import { appendDurably, assertNotSymlink, assertPlainFileOrMissing, ensureDirectory, writeAtomically } from '../core/files.js';
 import { cryptoRandom, generateSequences, type RandomSource } from '../core/generate.js';
 import { withDirectoryLocks } from '../core/lock.js';
 import { describeLockstep } from '../core/lockstep.js';
@@ -17,7 +17,7 @@ import { callhomeDeps } from '../callhome/index.js';
 import { seqgenHelp } from './help.js';
 import { remoteGenerate } from './remote.js';
 import { reservedForSeqgen } from './reserved.js';
-import { chooseLength, refuseUnlessWritable, withFinalNewline } from './rules.js';
+import { chooseLength, refuseUnlessWritable, serverSymlinkHint, withFinalNewline } from './rules.js';
 import { parseSeqgenArgs, type SeqgenOptions } from './options.js';
 import { buildStatus, formatStatus } from './status.js';
 
@@ -45,7 +45,12 @@ export const seqgenCommand: Command = {
 interface Paths {
   server: string;
   stick: string;
+  /** The stick's root: the directories below it (.ssh) must be real ones, never symlinks. */
+  stickRoot: string;
+  /** --follow-symlink: the server file may be a symlink (knockd follows it too). */
+  followSymlink: boolean;
 }
+
 
 /** Checks the stick is there, makes the directories the files go in, and refuses one file for both. */
 async function preparePaths(options: SeqgenOptions, create: boolean): Promise<Paths> {
@@ -63,10 +68,13 @@ async function preparePaths(options: SeqgenOptions, create: boolean): Promise<Pa
     throw usageError(`--server-file and the stick's sequence file are the same file (${options.serverFile})`);
   }
   if (create) {
-    await ensureDirectory(layout.sshDir);
+    // Everything that could redirect a write is refused before the first directory is made.
+    if (!options.followSymlink) await assertNotSymlink(options.serverFile, serverSymlinkHint());
+    await ensureDirectory(layout.sshDir, { within: layout.root });
+    await assertPlainFileOrMissing(stickFile);
     await ensureDirectory(dirname(options.serverFile));
   }
-  return { server: options.serverFile, stick: stickFile };
+  return { server: options.serverFile, stick: stickFile, stickRoot: layout.root, followSymlink: options.followSymlink };
 }
 
 /** The directories to lock; missing ones (status on a missing side) are skipped. */
@@ -90,13 +98,14 @@ async function lockTargets(paths: Paths): Promise<string[]> {
  * its failure then has touched nothing.
  */
 async function writeBoth(pair: LoadedPair, paths: Paths, stickLines: string, serverLines: string) {
-  if (stickLines !== '') await writeAtomically(paths.stick, withFinalNewline(pair.stick.text) + stickLines);
+  const stickOptions = { within: paths.stickRoot };
+  if (stickLines !== '') await writeAtomically(paths.stick, withFinalNewline(pair.stick.text) + stickLines, stickOptions);
   try {
-    return serverLines === '' ? undefined : await appendDurably(paths.server, serverLines);
+    return serverLines === '' ? undefined : await appendDurably(paths.server, serverLines, { followSymlink: paths.followSymlink, symlinkHint: serverSymlinkHint() });
   } catch (error) {
     if (stickLines !== '') {
       try {
-        if (pair.stick.exists) await writeAtomically(paths.stick, pair.stick.text);
+        if (pair.stick.exists) await writeAtomically(paths.stick, pair.stick.text, stickOptions);
         else await unlink(paths.stick);
       } catch (rollbackError) {
         throw new KnockstickError(
