@@ -87,6 +87,14 @@ export async function assertPlainFileOrMissing(path: string, hint?: string): Pro
 }
 
 /**
+ * The check a command runs before its first write when it writes several files: each must be
+ * missing or a plain regular file, so a planted link stops the run before anything changed.
+ */
+export async function refuseLinksAmong(paths: readonly string[]): Promise<void> {
+  for (const path of paths) await assertPlainFileOrMissing(path);
+}
+
+/**
  * Throws unless every directory from `root` (exclusive, the user's own path) down to `dir`
  * (inclusive) is a real directory, not a symlink. Missing components are an error here too:
  * a writer creates them with ensureDirectory first.
