@@ -338,7 +338,7 @@ describe('doctor, server init, spa keygen', () => {
     await victim.unchanged();
   });
 
-  it('spa keygen --rc-file and callhome --method spa refuse a FIFO rc file without waiting', async () => {
+  it('spa keygen --rc-file refuses a FIFO rc file without waiting', async () => {
     const base = await fresh('spa-fifo');
     const fifo = join(base, 'fwknoprc');
     await execa('mkfifo', ['-m', '600', fifo]);
