@@ -347,4 +347,38 @@ describe('doctor, server init, spa keygen', () => {
     expect(keygen.exitCode).toBe(6);
     expect(keygen.stderr).toContain(`${fifo} is a FIFO (named pipe), not a regular file`);
   }, 30_000);
+
+  it('spa send --save-packet refuses a symlink instead of removing it', async () => {
+    const base = await fresh('spa-save');
+    const rc = join(base, 'fwknoprc');
+    expect((await knockstick(['spa', 'keygen', '--rc-file', rc, '-n', 'lab', '--server', '127.0.0.1'])).exitCode).toBe(0);
+    const victim = await victimFile(base);
+    const link = join(base, 'packet');
+    await symlink(victim.path, link);
+    const result = await knockstick(['spa', 'send', '--rc-file', rc, '-n', 'lab', '--dry-run', '--save-packet', link]);
+    expect(result.exitCode).toBe(6);
+    expect(result.stderr).toContain(`${link} is a symbolic link (to ${victim.path})`);
+    expect((await lstat(link)).isSymbolicLink()).toBe(true);
+    await victim.unchanged();
+  });
+});
+
+describe('callhome', () => {
+  it("refuses a stick whose sequence file is a symlink before knocking (marking it later would spend a sequence)", async () => {
+    const base = await fresh('callhome-link');
+    const stick = join(base, 'stick');
+    await mkdir(join(stick, '.ssh'), { recursive: true, mode: 0o700 });
+    await writeFile(join(stick, '.ssh/config'), 'Host home\n  HostName 127.0.0.1\n  User nobody\n  Port 22\n', { mode: 0o600 });
+    const sequences = ' 40001,40002,40003\n 40004,40005,40006\n 40007,40008,40009\n';
+    const victim = join(base, 'elsewhere');
+    await writeFile(victim, sequences, { mode: 0o600 });
+    await symlink(victim, join(stick, '.ssh/sequences'));
+    const result = await runWithKillTimer('callhome', ['--stick', stick, '--knock-only']);
+    expect(result.killed).toBe(false);
+    expect(result.exitCode).toBe(6);
+    expect(result.stderr).toContain(`${join(stick, '.ssh/sequences')} is a symbolic link (to ${victim})`);
+    expect(result.stderr).not.toMatch(/door open|no answer/);
+    expect(await readFile(victim, 'utf8')).toBe(sequences);
+    expect(await readdir(join(stick, '.ssh'))).toEqual(['config', 'sequences']);
+  }, 30_000);
 });
