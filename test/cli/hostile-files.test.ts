@@ -152,6 +152,25 @@ describe('usbsetup --into DIR with links planted in DIR', () => {
     expect(await readFile(victim.path, 'utf8')).toBe(await readFile(join(stick, '.ssh/sequences'), 'utf8'));
   }, 60_000);
 
+  it('a FIFO as --server-file is refused at once, before the stick is written', async () => {
+    const base = await fresh('usb-server-fifo');
+    const stick = join(base, 'stick');
+    await mkdir(stick);
+    const fifo = join(base, 'ssh');
+    await execa('mkfifo', ['-m', '600', fifo]);
+    const result = await runWithKillTimer('usbsetup', ['--yes', '--into', stick, '--hostname', '127.0.0.1', '--user', 'root', '--key-passphrase-file', keyPass, '--sequences', '3', '--server-file', fifo]);
+    expect(result.killed).toBe(false);
+    expect(result.exitCode).toBe(6);
+    expect(result.stderr).toContain(`${fifo} is a FIFO (named pipe), not a regular file`);
+    expect(await tree(stick)).toEqual([]);
+  }, 30_000);
+
+  it('--follow-symlink without --server-file is a usage error', async () => {
+    const result = await usbsetup(await fresh('usb-follow-alone'), ['--follow-symlink']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/--follow-symlink goes with --server-file/);
+  });
+
   it('a key passphrase given through a FIFO still works (it never touches a disk)', async () => {
     const base = await fresh('usb-fifo-pass');
     const stick = join(base, 'stick');
@@ -360,6 +379,27 @@ describe('doctor, server init, spa keygen', () => {
     expect(result.stderr).toContain(`${link} is a symbolic link (to ${victim.path})`);
     expect((await lstat(link)).isSymbolicLink()).toBe(true);
     await victim.unchanged();
+  });
+});
+
+describe('panic rotate', () => {
+  it.each([['knockd.conf'], ['server.conf']])('refuses a symlinked %s before writing either file', async (name) => {
+    const base = await fresh('panic-link');
+    const seqFile = join(base, 'ssh');
+    await writeFile(seqFile, ' 40001,40002,40003\n 40004,40005,40006\n', { mode: 0o600 });
+    const real = { 'knockd.conf': join(base, 'knockd.conf'), 'server.conf': join(base, 'server.conf') };
+    const confText = `[options]\n  logfile = /dev/null\n[ssh]\n  one_time_sequences = ${seqFile}\n  tcpflags = syn\n`;
+    await writeFile(real['knockd.conf'], confText, { mode: 0o600 });
+    await writeFile(real['server.conf'], '# settings\n', { mode: 0o600 });
+    // The link is what the command is pointed at; its target is the real file.
+    const link = join(base, `link-${name}`);
+    await symlink(real[name as keyof typeof real], link);
+    const paths = { 'knockd.conf': real['knockd.conf'], 'server.conf': real['server.conf'], [name]: link };
+    const result = await knockstick(['panic', 'rotate', '--knockd-conf', paths['knockd.conf'] as string, '--server-config', paths['server.conf'] as string, '--no-reload']);
+    expect(result.exitCode).toBe(6);
+    expect(result.stderr).toContain(`${link} is a symbolic link (to ${real[name as keyof typeof real]})`);
+    expect(await readFile(real['knockd.conf'], 'utf8')).toBe(confText);
+    expect(await readFile(real['server.conf'], 'utf8')).toBe('# settings\n');
   });
 });
 
