@@ -5,10 +5,19 @@
 
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { dirname } from 'node:path';
 import type { Command, CommandContext, Output } from '../core/command.js';
 import { ExitCode, KnockstickError } from '../core/errors.js';
 import { formatCallhomeState, parseCallhomeState } from '../core/callhome-state.js';
-import { describeRemovedTemps, findStaleTempFiles, readTextIfExists, removeFiles, writeAtomically } from '../core/files.js';
+import {
+  assertPlainFileOrMissing,
+  assertRealDirectories,
+  describeRemovedTemps,
+  findStaleTempFiles,
+  readTextIfExists,
+  removeFiles,
+  writeAtomically,
+} from '../core/files.js';
 import { attemptPackets, netKnocker, type Knocker, type Target } from '../core/knock.js';
 import { lockDirectories, type Lock, type LockOptions } from '../core/lock.js';
 import { timing } from '../core/timing.js';
@@ -52,15 +61,26 @@ export interface CallhomeDeps {
 export interface StickFiles {
   /** The file's text, or null when it does not exist. */
   read(path: string): Promise<string | null>;
-  /** Replaces the file atomically and durably, mode 0600 (files.ts writeAtomically). */
-  write(path: string, text: string): Promise<void>;
+  /**
+   * Replaces the file atomically and durably, mode 0600 (files.ts writeAtomically); `root` is the
+   * stick's root, below which every directory must be a real one, not a planted link.
+   */
+  write(path: string, text: string, root: string): Promise<void>;
+  /** Refuses a symlinked directory between `root` and the files, or a file that is a link or not regular. */
+  refuseLinks(root: string, files: readonly string[]): Promise<void>;
   /** Removes the temp files killed runs left in `dir` (call under its lock); returns their paths. */
   removeStaleTemps(dir: string): Promise<string[]>;
 }
 
 export const realStickFiles: StickFiles = {
   read: readTextIfExists,
-  write: writeAtomically,
+  write: (path, text, root) => writeAtomically(path, text, { within: root }),
+  async refuseLinks(root, files) {
+    for (const file of files) {
+      await assertRealDirectories(root, dirname(file));
+      await assertPlainFileOrMissing(file);
+    }
+  },
   removeStaleTemps: async (dir) => removeFiles(await findStaleTempFiles(dir)),
 };
 
@@ -220,6 +240,9 @@ export async function openDoor(
   if (!loaded.exists) {
     throw new KnockstickError('EXHAUSTED', `no sequence file at ${sequencesFile}`, { hint: 'run seqgen to make sequences for this host (seqgen --host ALIAS for other aliases)' });
   }
+  // The stick records the knock only after the door opened: a planted link (.ssh -> ~/.ssh, a
+  // symlinked sequence or state file) found then would cost a sequence, so refuse it now.
+  await deps.files.refuseLinks(prepared.layout.root, [sequencesFile, stateFile]);
   const { state, warning } = parseCallhomeState(await deps.files.read(stateFile), stateFile);
   if (warning !== undefined) err.write(`warning: ${warning}\n`);
 
@@ -291,9 +314,9 @@ export async function openDoor(
     }
     try {
       if (record.markLines.length > 0 || record.unmarkLines.length > 0) {
-        await deps.files.write(sequencesFile, unmarkUsed(markUsed(loaded.text, record.markLines), record.unmarkLines));
+        await deps.files.write(sequencesFile, unmarkUsed(markUsed(loaded.text, record.markLines), record.unmarkLines), prepared.layout.root);
       }
-      await deps.files.write(stateFile, formatCallhomeState(record.state));
+      await deps.files.write(stateFile, formatCallhomeState(record.state), prepared.layout.root);
     } catch (error) {
       // The door is open and knockd has consumed the sequence whatever we do now: refusing to
       // connect would not undo that. Say loudly what the stick failed to record, and carry on.

@@ -2,7 +2,7 @@
 // It is advice, not truth: a missing or damaged record only costs a few extra candidates, so it
 // never stops a callhome; it is rewritten atomically like the sequence file.
 
-import { writeAtomically, readTextIfExists } from './files.js';
+import { readTextIfExists } from './files.js';
 import { EMPTY_STATE, type CallhomeState } from './policy.js';
 
 const VERSION = 1;
@@ -41,8 +41,4 @@ export function formatCallhomeState(state: CallhomeState): string {
 
 export async function readCallhomeState(path: string): Promise<LoadedState> {
   return parseCallhomeState(await readTextIfExists(path), path);
-}
-
-export async function writeCallhomeState(path: string, state: CallhomeState): Promise<void> {
-  await writeAtomically(path, formatCallhomeState(state));
 }

@@ -1,5 +1,8 @@
 // Passphrases given for non-interactive use: read from a file or stdin, never from argv or the
 // environment (both are visible to other users via /proc and ps).
+// Unlike every other file we read (src/core/files.ts), a passphrase file may be a FIFO or a
+// process substitution (`--key-passphrase-file <(pass show stick)`, i.e. /dev/fd/N): that keeps the
+// secret off every disk, so it is read to its end, blocking until the writer closes it.
 
 import { readFile } from 'node:fs/promises';
 import { KnockstickError, ioError } from './errors.js';

@@ -12,7 +12,7 @@ import { parseCommandLine, parseInteger } from '../core/args.js';
 import type { Command, CommandContext } from '../core/command.js';
 import { SERVER_CONFIG_PATH, STICK_CONFIG_NAME, readConfig, setConfigValue, settingsFor, type Settings } from '../core/config.js';
 import { ExitCode, InvalidFileError, KnockstickError, ioError, usageError } from '../core/errors.js';
-import { readTextIfExists, writeAtomically } from '../core/files.js';
+import { readTextIfExists, refuseLinksAmong, writeAtomically } from '../core/files.js';
 import { DNAT_CHAIN, NFT_NAT_TABLE, flushDnatCommand, isFirewallKind, type FirewallKind } from '../core/firewall.js';
 import { DEFAULT_RANGE, cryptoRandom, generateSequences } from '../core/generate.js';
 import { attemptPackets, netKnocker } from '../core/knock.js';
@@ -256,6 +256,8 @@ async function rotate(ctx: Context): Promise<number> {
   await verifyKnockdConf(newConf, side.knockdConf);
 
   const value = formatSequence(sequence);
+  // A symlinked knockd.conf or settings file is refused before either is written (see files.ts).
+  await refuseLinksAmong([side.knockdConf, side.serverConfigPath]);
   await writeAtomically(side.knockdConf, newConf);
   const serverConfigText = (await readTextIfExists(side.serverConfigPath)) ?? '# knockstick server settings (see `knockstick panic --help`)\n';
   await writeAtomically(side.serverConfigPath, setConfigValue(serverConfigText, '', 'panic_sequence', value)).catch((error: unknown) => {
@@ -266,7 +268,7 @@ async function rotate(ctx: Context): Promise<number> {
   if (ctx.values.stick !== undefined || ctx.command.env.KNOCKSTICK_STICK !== undefined) {
     const root = resolveStickRoot({ flag: ctx.values.stick, env: ctx.command.env, cwd: ctx.command.cwd });
     const path = join(stickLayout(root).sshDir, STICK_CONFIG_NAME);
-    await writeAtomically(path, setConfigValue((await readTextIfExists(path)) ?? '', ctx.alias, 'panic_sequence', value));
+    await writeAtomically(path, setConfigValue((await readTextIfExists(path)) ?? '', ctx.alias, 'panic_sequence', value), { within: root });
     out.write(`Updated ${path} [${ctx.alias}].\n`);
   }
 

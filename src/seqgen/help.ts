@@ -15,9 +15,10 @@ server, with the stick mounted).
 Before writing anything it validates both files completely and checks that their unused lines
 agree. If anything is wrong it says which file and line, and writes nothing.
   - The server file is only ever appended to (knockd keeps it open and marks used lines in place
-    with "#"), fsynced, and created with mode 0600 if missing.
+    with "#"), fsynced, and created with mode 0600 if missing. It must be a regular file: a
+    symlink is refused unless --follow-symlink, a FIFO or device always.
   - The stick file is replaced atomically (temp file, fsync, rename), so pulling the stick out
-    mid-write leaves the old file.
+    mid-write leaves the old file. A symlinked STICK/.ssh or stick file is refused.
   - Both are locked against concurrent seqgen and callhome runs.
   - Sequences come from node:crypto, uniform over the allowed ports, with no port repeated in a
     sequence and no sequence ever repeated in a file (used ones included).
@@ -39,7 +40,12 @@ Options:
   --remote             refill from afar: callhome opens HOST's door (spending one sequence), then over
                        one ssh connection seqgen reads --server-file ON THE SERVER, checks it against
                        the stick, appends with \`sudo -n tee -a\` (unless the ssh user is root), reads it
-                       back to verify, and only then appends to the stick. The server file must exist.
+                       back to verify (it checks first with \`stat -c %F\` that the file is a regular
+                       file, not a symlink: the sudo rule needs that command too), and only then appends to the stick. The server file must exist.
+  --follow-symlink     append to --server-file even if it is a symbolic link. Without it a
+                       symlinked server file is refused (exit 6) before anything is written: a
+                       link planted there would redirect the append into another file. knockd
+                       itself follows the link, so if you made it yourself, this flag is safe.
   --no-sudo            with --remote: run cat/tee on the server without sudo (your user owns the file)
   --wait SECONDS       how long to wait for another run's lock (default ${DEFAULT_LOCK_WAIT_SECONDS})
   --dry-run            validate and report, write nothing

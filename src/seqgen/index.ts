@@ -9,6 +9,8 @@ import { ExitCode, InvalidFileError, KnockstickError, ioError, usageError } from
 import {
   appendDurably,
   appendToTornLine,
+  assertNotSymlink,
+  assertPlainFileOrMissing,
   describeRemovedTemps,
   ensureDirectory,
   findStaleTempFiles,
@@ -28,7 +30,7 @@ import { callhomeDeps } from '../callhome/index.js';
 import { seqgenHelp } from './help.js';
 import { remoteGenerate } from './remote.js';
 import { reservedForSeqgen } from './reserved.js';
-import { chooseLength, refuseUnlessWritable, withFinalNewline } from './rules.js';
+import { chooseLength, refuseUnlessWritable, serverSymlinkHint, withFinalNewline } from './rules.js';
 import { parseSeqgenArgs, type SeqgenOptions } from './options.js';
 import { buildStatus, formatStatus } from './status.js';
 
@@ -56,7 +58,12 @@ export const seqgenCommand: Command = {
 interface Paths {
   server: string;
   stick: string;
+  /** The stick's root: the directories below it (.ssh) must be real ones, never symlinks. */
+  stickRoot: string;
+  /** --follow-symlink: the server file may be a symlink (knockd follows it too). */
+  followSymlink: boolean;
 }
+
 
 /** Checks the stick is there, makes the directories the files go in, and refuses one file for both. */
 async function preparePaths(options: SeqgenOptions, create: boolean): Promise<Paths> {
@@ -74,10 +81,13 @@ async function preparePaths(options: SeqgenOptions, create: boolean): Promise<Pa
     throw usageError(`--server-file and the stick's sequence file are the same file (${options.serverFile})`);
   }
   if (create) {
-    await ensureDirectory(layout.sshDir);
+    // Everything that could redirect a write is refused before the first directory is made.
+    if (!options.followSymlink) await assertNotSymlink(options.serverFile, serverSymlinkHint());
+    await ensureDirectory(layout.sshDir, { within: layout.root });
+    await assertPlainFileOrMissing(stickFile);
     await ensureDirectory(dirname(options.serverFile));
   }
-  return { server: options.serverFile, stick: stickFile };
+  return { server: options.serverFile, stick: stickFile, stickRoot: layout.root, followSymlink: options.followSymlink };
 }
 
 /** The directories to lock; missing ones (status on a missing side) are skipped. */
@@ -120,13 +130,14 @@ function refuseIfTorn(pair: LoadedPair): void {
  * its failure then has touched nothing.
  */
 async function writeBoth(pair: LoadedPair, paths: Paths, stickLines: string, serverLines: string) {
-  if (stickLines !== '') await writeAtomically(paths.stick, withFinalNewline(pair.stick.text) + stickLines);
+  const stickOptions = { within: paths.stickRoot };
+  if (stickLines !== '') await writeAtomically(paths.stick, withFinalNewline(pair.stick.text) + stickLines, stickOptions);
   try {
-    return serverLines === '' ? undefined : await appendDurably(paths.server, serverLines);
+    return serverLines === '' ? undefined : await appendDurably(paths.server, serverLines, { followSymlink: paths.followSymlink, symlinkHint: serverSymlinkHint() });
   } catch (error) {
     if (stickLines !== '') {
       try {
-        if (pair.stick.exists) await writeAtomically(paths.stick, pair.stick.text);
+        if (pair.stick.exists) await writeAtomically(paths.stick, pair.stick.text, stickOptions);
         else await unlink(paths.stick);
       } catch (rollbackError) {
         throw new KnockstickError(
@@ -218,7 +229,7 @@ async function repair(options: SeqgenOptions, context: CommandContext): Promise<
     if (torn !== undefined) {
       if (torn.repair.kind === 'by-hand') refuseIfTorn(pair);
       else {
-        await appendToTornLine(paths.server, Buffer.byteLength(pair.server.text), torn.line.text, torn.repair.append);
+        await appendToTornLine(paths.server, Buffer.byteLength(pair.server.text), torn.line.text, torn.repair.append, { followSymlink: paths.followSymlink, symlinkHint: serverSymlinkHint() });
         done.push(
           torn.repair.kind === 'complete'
             ? `completed the torn ${paths.server} line ${torn.line.lineNo} from ${paths.stick} line ${torn.repair.stickLine} (appended ${Buffer.byteLength(torn.repair.append)} byte(s))`

@@ -42,6 +42,11 @@ export interface SeqgenOptions {
   readonly dryRun: boolean;
   readonly warnBelow: number;
   readonly json: boolean;
+  /**
+   * --follow-symlink: append to the server file even when it is a symlink (knockd follows it too).
+   * Without it a symlinked server file is refused: a planted link must not redirect our append.
+   */
+  readonly followSymlink: boolean;
 }
 
 const FLAGS = {
@@ -58,6 +63,7 @@ const FLAGS = {
   'dry-run': { type: 'boolean' },
   'warn-below': { type: 'string' },
   json: { type: 'boolean' },
+  'follow-symlink': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -80,6 +86,7 @@ export function parseSeqgenArgs(
   only(['length', 'ports', 'exclude', 'dry-run'], ['generate', 'help']);
   only(['warn-below', 'json'], ['status', 'help']);
   only(['remote', 'no-sudo'], ['generate', 'help']);
+  only(['follow-symlink'], ['generate', 'repair', 'help']);
   if (values['no-sudo'] === true && !remote) throw usageError('--no-sudo only applies with --remote');
   if (remote && values['dry-run'] === true) throw usageError('--dry-run cannot be combined with --remote (getting in spends a sequence)');
   if (remoteHost !== undefined && values.host !== undefined && values.host !== remoteHost) {
@@ -107,6 +114,7 @@ export function parseSeqgenArgs(
     dryRun: values['dry-run'] === true,
     warnBelow: values['warn-below'] === undefined ? DEFAULT_WARN_BELOW : parseInteger('--warn-below', values['warn-below'], 0, MAX_COUNT),
     json: values.json === true,
+    followSymlink: values['follow-symlink'] === true,
   };
 }
 

@@ -24,7 +24,7 @@ import { allSequenceKeys, formatLine, parseSequenceFile, unusedLines } from '../
 import { shellCommand } from '../core/shell.js';
 import type { SeqgenOptions } from './options.js';
 import { reservedForSeqgen } from './reserved.js';
-import { chooseLength, refuseUnlessWritable, withFinalNewline } from './rules.js';
+import { chooseLength, refuseUnlessWritable, serverSymlinkHint, withFinalNewline } from './rules.js';
 import { describeTorn } from './status.js';
 import { planTornRepair, splitTornLine } from '../core/torn.js';
 
@@ -90,8 +90,8 @@ async function connect(prepared: Prepared, controlDir: string): Promise<Remote> 
         throw new KnockstickError('IO', `on ${alias}, \`${words.join(' ')}\` failed: ${stderr || `exit ${result.exitCode}`}`, {
           hint: sudo
             ? 'sudo on the server asks for a password, and seqgen only uses `sudo -n` (it never types your password over this connection). ' +
-              'Allow exactly these two commands without a password in sudoers, e.g. ' +
-              '`you ALL=(root) NOPASSWD: /usr/bin/cat /etc/knockd/ssh, /usr/bin/tee -a /etc/knockd/ssh`, or log in as root'
+              'Allow exactly these commands without a password in sudoers, e.g. ' +
+              '`you ALL=(root) NOPASSWD: /usr/bin/stat -c %F -- /etc/knockd/ssh, /usr/bin/cat -- /etc/knockd/ssh, /usr/bin/tee -a -- /etc/knockd/ssh`, or log in as root'
             : undefined,
         });
       }
@@ -119,6 +119,15 @@ export async function remoteGenerate(options: SeqgenOptions, count: number, cont
     let remote: Remote | undefined;
     try {
       remote = await connect(prepared, controlDir);
+      // What is at the path, before cat (which would wait forever on a FIFO) and tee -a (which
+      // would follow a planted symlink). stat -c %F does not follow links; with -L it does.
+      const kind = (await remote.run([...sudo, 'stat', ...(options.followSymlink ? ['-L'] : []), '-c', '%F', '--', remotePath])).trim();
+      if (kind === 'symbolic link') {
+        throw new KnockstickError('IO', `${where} is a symbolic link: refusing to append through it; nothing was written`, { hint: serverSymlinkHint() });
+      }
+      if (kind !== 'regular file' && kind !== 'regular empty file') {
+        throw new KnockstickError('IO', `${where} is a ${kind}, not a regular file; nothing was written`, { hint: 'point --server-file at knockd\'s one_time_sequences file' });
+      }
       const serverText = await remote.run([...sudo, 'cat', '--', remotePath]);
       const server = parseSequenceFile(serverText, where, 'server');
       const stick = await loadSequenceFile(prepared.sequencesFile, 'stick');
@@ -152,7 +161,7 @@ export async function remoteGenerate(options: SeqgenOptions, count: number, cont
           { hint: `check ${remotePath} on the server (it may now have lines the stick lacks: compare with \`seqgen status\` there)` },
         );
       }
-      await writeAtomically(prepared.sequencesFile, withFinalNewline(stick.text) + lines);
+      await writeAtomically(prepared.sequencesFile, withFinalNewline(stick.text) + lines, { within: prepared.layout.root });
       const unused = unusedLines(parseSequenceFile(after, where, 'server').file).length;
       context.stdout.write(
         `Added ${count} sequence(s) of ${length} ports to ${where} (over ssh, verified) and to ${prepared.sequencesFile}; ` +

@@ -30,3 +30,8 @@ export function chooseLength(length: number | undefined, server: SequenceFile, s
 export function withFinalNewline(text: string): string {
   return text === '' || text.endsWith('\n') ? text : `${text}\n`;
 }
+
+/** Said when knockd's one-time file is a symlink and --follow-symlink was not given. */
+export function serverSymlinkHint(flag = '--follow-symlink'): string {
+  return `knockd follows this link when it reads its one-time file; if you made the link yourself, pass ${flag} to append through it`;
+}

@@ -25,7 +25,8 @@ Writes the server side from templates/:
                                           panic ports
 It applies nothing: it prints the commands, with an automatic firewall rollback unless you confirm
 from a new connection, so it can never lock out the session it runs in. Existing files are not
-overwritten without --force; an existing sequence file never.
+overwritten without --force; an existing sequence file never. A symbolic link where a file goes
+(in --out, or a stick's .ssh) is refused before anything is written, even with --force.
 
 With --method spa it writes an fwknopd (fwknop 2.6) server instead of knockd: fwknopd.conf (UDP
 server on 62201) and access.conf with new keys in /etc/fwknop/, firewall-spa.nft (doors in the set

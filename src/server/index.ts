@@ -3,13 +3,14 @@
 // It writes files and prints how to apply them (with an automatic rollback for the firewall); it
 // never applies a firewall itself, so it cannot lock out the session it runs in.
 
-import { chmod, mkdir, stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { execa } from 'execa';
 import { parseCommandLine, parseInteger } from '../core/args.js';
 import type { Command, CommandContext } from '../core/command.js';
 import { ExitCode, KnockstickError, usageError } from '../core/errors.js';
-import { appendDurably, readTextIfExists, writeAtomically } from '../core/files.js';
+import { appendDurably, assertNotSymlink, readTextIfExists, refuseLinksAmong, writeAtomically } from '../core/files.js';
+import { sequencesFileFor, stickLayout } from '../core/stick.js';
 import { readConfig, reservedPorts } from '../core/config.js';
 import { formatLine } from '../core/sequences.js';
 import { DEFAULT_LENGTH, DEFAULT_RANGE, cryptoRandom, generateSequences } from '../core/generate.js';
@@ -166,6 +167,14 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
     throw new KnockstickError('IO', `no stick at ${stick}`, { hint: 'mount the stick and pass --stick DIR; nothing was written' });
   }
   const sequenceFiles = doorNames({ inner }).map((door) => sequencesFileOf(paths, door));
+  // A link planted among the files (in --out, or on the stick) is refused before the first write,
+  // even with --force: --force replaces files, it never writes through a link.
+  await refuseLinksAmong([...files.map((f) => f.path), ...sequenceFiles]);
+  if (stick != null) {
+    const layout = stickLayout(stick);
+    await assertNotSymlink(layout.sshDir);
+    await refuseLinksAmong(doorNames({ inner }).map((door) => sequencesFileFor(layout, door === 'ssh' ? 'home' : door)));
+  }
   await refuseToOverwrite(files.map((f) => f.path), sequenceFiles, values.force === true);
   if (interactive) {
     stdout.write(`${files.map((f) => `  ${f.path}: ${f.what}`).join('\n')}\n  ${paths.sequences} and the stick: ${count} one-time sequences\n`);
@@ -176,8 +185,7 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   }
   for (const f of files) {
     await mkdir(dirname(f.path), { recursive: true, mode: 0o755 });
-    await writeAtomically(f.path, f.text);
-    if (f.mode !== 0o600) await chmod(f.path, f.mode);
+    await writeAtomically(f.path, f.text, f.mode === 0o600 ? {} : { mode: f.mode });
     stdout.write(`wrote ${f.path}: ${f.what}\n`);
   }
   // seqgen reads the new server settings, so the panic ports are excluded from every sequence.

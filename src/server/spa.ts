@@ -7,12 +7,12 @@
 // nftables, which fwknopd 2.6 does not support (fwknop#107), CMD_CYCLE_OPEN adds the client address
 // to an nft set with a timeout and CMD_CYCLE_CLOSE removes it.
 
-import { chmod, mkdir, stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { CommandContext } from '../core/command.js';
 import { STICK_CONFIG_NAME, setConfigValue } from '../core/config.js';
 import { ExitCode, KnockstickError } from '../core/errors.js';
-import { readTextIfExists, writeAtomically } from '../core/files.js';
+import { assertNotSymlink, ensureDirectory, readTextIfExists, refuseLinksAmong, writeAtomically } from '../core/files.js';
 import { stickLayout } from '../core/stick.js';
 import { loadTemplate, render } from '../core/templates.js';
 import { generateKeys, type SpaKeys } from '../spa/keys.js';
@@ -142,6 +142,10 @@ export async function initSpa(
   if (o.stick !== undefined && (await stat(o.stick).catch(() => null))?.isDirectory() !== true) {
     throw new KnockstickError('IO', `no stick at ${o.stick}`, { hint: 'mount the stick and pass --stick DIR; nothing was written' });
   }
+  const stickConf = o.stick === undefined ? undefined : join(stickLayout(o.stick).sshDir, STICK_CONFIG_NAME);
+  // A link planted among the files is refused before the first write, even with --force.
+  if (o.stick !== undefined) await assertNotSymlink(stickLayout(o.stick).sshDir);
+  await refuseLinksAmong([...files.map((f) => f.path), rcPath, ...(stickConf === undefined ? [] : [stickConf])]);
   const existing: string[] = [];
   for (const f of files) if ((await stat(f.path).catch(() => null)) !== null) existing.push(f.path);
   if (existing.length > 0 && !o.force) {
@@ -153,16 +157,16 @@ export async function initSpa(
   }
   for (const f of files) {
     await mkdir(dirname(f.path), { recursive: true, mode: 0o755 });
-    await writeAtomically(f.path, f.text);
-    if (f.mode !== 0o600) await chmod(f.path, f.mode);
+    await writeAtomically(f.path, f.text, f.mode === 0o600 ? {} : { mode: f.mode });
     out.write(`wrote ${f.path}: ${f.what}\n`);
   }
-  await mkdir(dirname(rcPath), { recursive: true, mode: 0o700 });
+  if (o.stick === undefined) await mkdir(dirname(rcPath), { recursive: true, mode: 0o700 });
+  else await ensureDirectory(dirname(rcPath), { within: o.stick });
   await writeAtomically(rcPath, `${rcText === null || rcText === '' ? '' : `${rcText.replace(/\n*$/, '')}\n\n`}${clientStanza({ ...o, keys })}`);
   out.write(`wrote ${rcPath}: the client stanza [home] with the same keys (mode 0600)\n`);
   if (o.stick !== undefined) {
     const confPath = join(stickLayout(o.stick).sshDir, STICK_CONFIG_NAME);
-    await writeAtomically(confPath, setConfigValue((await readTextIfExists(confPath)) ?? '', 'home', 'method', 'spa'));
+    await writeAtomically(confPath, setConfigValue((await readTextIfExists(confPath)) ?? '', 'home', 'method', 'spa'), { within: o.stick });
     out.write(`wrote ${confPath}: callhome opens the door for "home" with SPA\n`);
   } else {
     out.write(`Copy ${rcPath} onto the stick as .ssh/${SPA_RC_NAME} (mode 0600), then delete it here, and set "method = spa" under [home] in the stick's .ssh/knockstick.conf.\n`);

@@ -5,6 +5,7 @@ import { promises as fs, constants as fsConstants } from 'node:fs';
 import { userInfo } from 'node:os';
 import type { Output } from '../core/command.js';
 import { KnockstickError, ioError } from '../core/errors.js';
+import { assertPlainFileOrMissing } from '../core/files.js';
 import { buildSpaPacket, decodeSpaPacket, isValidUsername, USE_SOURCE_ADDRESS, type SpaFields, type SpaRequest } from './packet.js';
 import type { SpaClientConfig } from './rc-file.js';
 import type { SpaSender, SpaTarget } from './send.js';
@@ -88,6 +89,8 @@ export async function sendSpa(config: SpaClientConfig, options: SpaSendOptions, 
 
 /** Creates (or replaces) a file with mode 0600 from the start, never briefly readable by others. */
 export async function writeSecretFile(path: string, text: string): Promise<void> {
+  // rm would remove a planted link rather than follow it, but its owner should hear about it.
+  await assertPlainFileOrMissing(path);
   try {
     await fs.rm(path, { force: true });
     const handle = await fs.open(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);

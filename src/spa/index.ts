@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { parseCommandLine } from '../core/args.js';
 import type { Command, CommandContext } from '../core/command.js';
 import { ExitCode, KnockstickError, ioError, usageError } from '../core/errors.js';
-import { appendDurably, readTextIfExists } from '../core/files.js';
+import { appendDurably, assertNotSymlink, readTextIfExists } from '../core/files.js';
 import { formatKeyLines, generateKeys } from './keys.js';
 import { decodeSpaPacket, parseAccess, SpaDecodeError } from './packet.js';
 import { defaultUsername, describeRequest, formatFields, sendSpa, type SpaSendOptions, type SpaSendDeps } from './client.js';
@@ -129,6 +129,8 @@ async function keygenIntoFile(
   if (typeof parseAccess(access) === 'string') throw usageError(`--access: ${parseAccess(access) as string}`);
   const allowIp = values['allow-ip'] ?? 'source';
   if (allowIp !== 'source' && !isIPv4(allowIp)) throw usageError(`--allow-ip must be "source" or an IPv4 address, got ${JSON.stringify(allowIp)}`);
+  // The rc file is appended to: a link planted at its name would redirect the keys elsewhere.
+  await assertNotSymlink(rcFile);
   let existing: string | null = null;
   try {
     const stat = await fs.stat(rcFile);

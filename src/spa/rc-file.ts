@@ -15,8 +15,9 @@
 // checked, as fwknop does, so stanzas for other tools may hold anything.
 
 import { isIPv4 } from 'node:net';
-import { promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
 import { InvalidFileError, KnockstickError, ioError, type FileProblem } from '../core/errors.js';
+import { describeKind } from '../core/files.js';
 import { keyFromBase64, keysProblem, type SpaKeys } from './keys.js';
 import { DEFAULT_SPA_PORT, USE_SOURCE_ADDRESS, isValidUsername, parseAccess, type NatAccess, type PortSpec } from './packet.js';
 
@@ -262,10 +263,11 @@ export function isTooOpen(mode: number): boolean {
 export async function readRcFile(path: string, stanza: string | undefined): Promise<SpaClientConfig> {
   let text: string;
   try {
-    const handle = await fs.open(path, 'r');
+    // O_NONBLOCK: a FIFO here must be refused (below), not waited on.
+    const handle = await fs.open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
     try {
       const stat = await handle.stat();
-      if (!stat.isFile()) throw new KnockstickError('IO', `${path} is not a regular file`);
+      if (!stat.isFile()) throw new KnockstickError('IO', `${path} is ${describeKind(stat)}, not a regular file`);
       if (isTooOpen(stat.mode)) {
         throw new KnockstickError('INVALID_FILE', `${path} holds SPA keys but its mode is ${(stat.mode & 0o777).toString(8).padStart(4, '0')}: group or others may read it`, {
           hint: `chmod 600 ${path} (and consider new keys with \`knockstick spa keygen\` if others could have read them)`,

@@ -11,7 +11,7 @@
 //
 // Relative paths everywhere: the stick is mounted at different places on different machines.
 
-import { copyFile, chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -21,7 +21,8 @@ import SSHConfig from 'ssh-config';
 import type { CommandContext } from '../core/command.js';
 import { STICK_CONFIG_NAME, readConfig, reservedPorts, setConfigValue, settingsFor } from '../core/config.js';
 import { KnockstickError, ioError } from '../core/errors.js';
-import { ensureDirectory, readTextIfExists, writeAtomically } from '../core/files.js';
+import { assertNotSymlink, assertPlainFileOrMissing, createExclusively, ensureDirectory, readTextIfExists, writeAtomically } from '../core/files.js';
+import { serverSymlinkHint } from '../seqgen/rules.js';
 import { DEFAULT_LENGTH, DEFAULT_RANGE, cryptoRandom, generateSequences } from '../core/generate.js';
 import { formatLine } from '../core/sequences.js';
 import { shellQuote } from '../core/shell.js';
@@ -138,6 +139,33 @@ async function runKeygen(key: string, comment: string, passphrase: KeyPassphrase
   }
 }
 
+/** A file the user named, which must exist (and be a regular file: a FIFO is refused, not waited on). */
+async function readExisting(path: string): Promise<string> {
+  const text = await readTextIfExists(path);
+  if (text === null) throw new KnockstickError('IO', `cannot read ${path}: no such file or directory`);
+  return text;
+}
+
+/**
+ * ssh-keygen writes where -f points and follows any link planted at KEY or KEY.pub. So it writes
+ * into a fresh 0700 directory of ours next to the key (same file system, never /tmp), and the two
+ * files are then created at their places with O_CREAT|O_EXCL|O_NOFOLLOW: never through a link, never
+ * over an existing file. Returns the public key's text.
+ */
+async function keygenInPrivateDir(root: string, sshDir: string, key: string, comment: string, passphrase: KeyPassphrase): Promise<string> {
+  const dir = await mkdtemp(join(sshDir, '.keygen-'));
+  try {
+    const made = join(dir, KEY_NAME);
+    await runKeygen(made, comment, passphrase);
+    const publicKey = await readFile(`${made}.pub`);
+    await createExclusively(key, await readFile(made), 0o600, { within: root });
+    await createExclusively(`${key}.pub`, publicKey, ((await stat(`${made}.pub`)).mode & 0o777) | 0o600, { within: root });
+    return publicKey.toString('utf8').trim();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 /** Writes everything onto the stick at `root`. Refuses to replace an existing key or sequence file. */
 export async function writeStickContent(
   root: string,
@@ -148,41 +176,50 @@ export async function writeStickContent(
   const layout = stickLayout(root);
   const key = join(layout.sshDir, KEY_NAME);
   const sequences = sequencesFileFor(layout, answers.alias);
-  for (const existing of [key, sequences, layout.sshConfig, join(layout.sshDir, SPA_RC_NAME)]) {
-    if ((await stat(existing).catch(() => null)) !== null) {
+  const knockstickDir = join(root, '.knockstick');
+  // A directory given with --into may hold links planted to redirect our writes (.ssh -> ~/.ssh,
+  // callhome -> ~/.bashrc): every path we write is checked before the first byte is written.
+  for (const dir of [layout.sshDir, knockstickDir]) await assertNotSymlink(dir);
+  for (const existing of [key, `${key}.pub`, sequences, layout.sshConfig, join(layout.sshDir, SPA_RC_NAME)]) {
+    await assertNotSymlink(existing);
+    if ((await lstat(existing).catch(() => null)) !== null) {
       throw new KnockstickError('IO', `${existing} exists: usbsetup never replaces a key, config or sequence file`, { hint: 'use a blank stick, or another --into directory' });
     }
   }
-  const knownHosts = answers.serverHostKey === undefined ? undefined : knownHostsLine(await readFile(answers.serverHostKey, 'utf8').catch((e: unknown) => { throw ioError('read', answers.serverHostKey as string, e); }), answers.hostName, answers.port, answers.serverHostKey);
+  for (const file of [layout.knownHosts, join(layout.sshDir, STICK_CONFIG_NAME), join(root, BUNDLE_PATH), join(knockstickDir, EXECUTABLE_NAME), join(root, 'callhome'), join(root, 'knockstick')]) {
+    await assertPlainFileOrMissing(file);
+  }
+  if (answers.serverFile !== undefined) {
+    if (answers.followSymlink !== true) await assertNotSymlink(answers.serverFile, serverSymlinkHint());
+    await readTextIfExists(answers.serverFile); // refuses a FIFO or device now, not after the key is made
+  }
+  const knownHosts = answers.serverHostKey === undefined ? undefined : knownHostsLine(await readExisting(answers.serverHostKey), answers.hostName, answers.port, answers.serverHostKey);
 
-  await ensureDirectory(layout.sshDir);
-  await runKeygen(key, `knockstick ${answers.alias}`, passphrase);
-  const publicKey = (await readFile(`${key}.pub`, 'utf8')).trim();
-  await writeAtomically(layout.sshConfig, sshConfigText(answers));
-  if (knownHosts !== undefined) await writeAtomically(layout.knownHosts, knownHosts);
+  const within = { within: root };
+  await ensureDirectory(layout.sshDir, within);
+  const publicKey = await keygenInPrivateDir(root, layout.sshDir, key, `knockstick ${answers.alias}`, passphrase);
+  await writeAtomically(layout.sshConfig, sshConfigText(answers), within);
+  if (knownHosts !== undefined) await writeAtomically(layout.knownHosts, knownHosts, within);
 
-  await mkdir(join(root, '.knockstick'), { recursive: true, mode: 0o700 });
-  await copyFile(ownBundle(), join(root, BUNDLE_PATH));
-  await chmod(join(root, BUNDLE_PATH), 0o600);
+  await ensureDirectory(knockstickDir, within);
+  await writeAtomically(join(root, BUNDLE_PATH), { copyFrom: ownBundle() }, { ...within, mode: 0o600 });
   if (answers.executable === true) {
-    const target = join(root, '.knockstick', EXECUTABLE_NAME);
-    await copyFile(ownExecutable(), target).catch((error: unknown) => {
+    const target = join(knockstickDir, EXECUTABLE_NAME);
+    await writeAtomically(target, { copyFrom: ownExecutable() }, { ...within, mode: 0o700 }).catch((error: unknown) => {
       throw ioError('copy the self-contained executable (about 100 MB) to', target, error);
     });
-    await chmod(target, 0o700);
   }
   for (const [name, command] of [['callhome', 'callhome'], ['knockstick', undefined]] as const) {
-    await writeAtomically(join(root, name), await launcherText(command));
-    await chmod(join(root, name), 0o700);
+    await writeAtomically(join(root, name), await launcherText(command), { ...within, mode: 0o700 });
   }
 
   if (answers.method === 'spa') {
     // Keys the way `fwknop --key-gen` makes them; the stick's rc file and the server's access.conf
     // share them. callhome reads the stanza named like the alias, and `method = spa` tells it to.
     const keys = generateKeys();
-    await writeAtomically(join(layout.sshDir, SPA_RC_NAME), clientStanza({ spaServer: answers.hostName, sshPort: answers.port, keys }, answers.alias));
+    await writeAtomically(join(layout.sshDir, SPA_RC_NAME), clientStanza({ spaServer: answers.hostName, sshPort: answers.port, keys }, answers.alias), within);
     const confPath = join(layout.sshDir, STICK_CONFIG_NAME);
-    await writeAtomically(confPath, setConfigValue((await readTextIfExists(confPath)) ?? '', answers.alias, 'method', 'spa'));
+    await writeAtomically(confPath, setConfigValue((await readTextIfExists(confPath)) ?? '', answers.alias, 'method', 'spa'), within);
     const spaAccess = [
       'SOURCE                  ANY',
       `OPEN_PORTS              tcp/${answers.port}`,
@@ -199,14 +236,14 @@ export async function writeStickContent(
   } else if (answers.serverFile !== undefined) {
     await seqgenCommand.run({
       ...context,
-      args: [String(answers.sequences), '--server-file', answers.serverFile, '--stick', root, '--host', answers.alias],
+      args: [String(answers.sequences), '--server-file', answers.serverFile, '--stick', root, '--host', answers.alias, ...(answers.followSymlink === true ? ['--follow-symlink'] : [])],
       invokedAs: 'seqgen',
     });
   } else {
     const settings = settingsFor(await readConfig(join(layout.sshDir, 'knockstick.conf'), 'stick'), answers.alias);
     const exclude = new Set([...reservedPorts(settings), answers.port]);
     const lines = generateSequences(cryptoRandom, { count: answers.sequences, length: DEFAULT_LENGTH, range: DEFAULT_RANGE, exclude, avoid: new Set() }).map(formatLine).join('');
-    await writeAtomically(sequences, lines);
+    await writeAtomically(sequences, lines, within);
     serverCopy = lines;
   }
   return { publicKey, serverCopy };

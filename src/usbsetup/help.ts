@@ -39,6 +39,7 @@ Options:
   --filesystem FS            vfat (default), exfat or ext4
   --luks-passphrase-file F   the volume's passphrase (or - for stdin)
   --key-passphrase-file F    the SSH key's passphrase (or - for stdin); must differ from the volume's
+                             (both may be a FIFO or <(command): the passphrase never touches a disk)
   --host ALIAS               ssh config alias (default home)
   --hostname HOST            the server's address as seen from outside
   --user USER                your user on the server
@@ -48,6 +49,8 @@ Options:
   --sequences N              how many one-time sequences (default 50; 0: none, when the server
                              has them already: then \`seqgen repair\` copies them to the stick)
   --server-file PATH         write the server's copy there (seqgen, in lockstep); default: print it
+  --follow-symlink           --server-file may be a symbolic link (knockd follows it too); without
+                             this a symlinked server file is refused before anything is written
   --owner USER               who owns the files when mounted (default: the user who ran sudo)
   --name NAME                /dev/mapper name secureon uses (default knockstick)
   --mountpoint DIR           where secureon mounts it (default /mnt/secure)

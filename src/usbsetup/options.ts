@@ -36,6 +36,7 @@ const FLAGS = {
   'no-remember': { type: 'boolean' },
   into: { type: 'string' },
   executable: { type: 'boolean' },
+  'follow-symlink': { type: 'boolean' },
   'weak-pbkdf-for-tests': { type: 'boolean' },
   yes: { type: 'boolean', short: 'y' },
   help: { type: 'boolean', short: 'h' },
@@ -61,6 +62,8 @@ export interface ContentAnswers {
   readonly keyPassphraseFile: string | undefined;
   /** Also copy the self-contained executable (runs where no node is installed, ~100 MB). */
   readonly executable?: boolean;
+  /** --follow-symlink: --server-file may be a symlink (knockd follows it too); default: refused. */
+  readonly followSymlink?: boolean;
 }
 
 export interface UsbsetupOptions {
@@ -114,6 +117,7 @@ export function parseUsbsetupArgs(args: readonly string[], context: { cwd: strin
   if (values.sequences !== undefined && /^\s*0+\s*$/.test(values.sequences) && values['server-file'] !== undefined) {
     throw usageError('--sequences 0 writes no sequences, so --server-file has nothing to receive');
   }
+  if (values['follow-symlink'] === true && values['server-file'] === undefined) throw usageError('--follow-symlink goes with --server-file');
   if (values.into !== undefined) {
     for (const flag of ['device', 'confirm-device', 'partition-mib', 'filesystem', 'luks-passphrase-file'] as const) {
       if (values[flag] !== undefined) throw usageError(`--${flag} does not apply with --into (it writes into a directory that is already open)`);
@@ -147,6 +151,7 @@ export function parseUsbsetupArgs(args: readonly string[], context: { cwd: strin
       serverFile: path(values['server-file']),
       keyPassphraseFile: values['key-passphrase-file'] === '-' ? '-' : path(values['key-passphrase-file']),
       executable: values.executable === true,
+      followSymlink: values['follow-symlink'] === true,
     },
   };
 }

@@ -14,9 +14,9 @@ Usage:
   ${cmd} --print-host-setup      print the files for a narrow sudo rule (see HOST SETUP)
 
 The passphrase is typed into cryptsetup (3 tries), or read from --passphrase-file FILE (- for
-stdin; one trailing newline dropped). vfat and exfat are mounted with uid=, gid= of the owner and
-umask=077, so only you can read the files and ssh accepts the key (chmod does nothing on vfat);
-ext4 keeps the modes usbsetup wrote. Always nosuid,nodev.
+stdin; a FIFO or <(...) works too; one trailing newline dropped). vfat and exfat are mounted with
+uid=, gid= of the owner and umask=077, so only you can read the files and ssh accepts the key
+(chmod does nothing on vfat); ext4 keeps the modes usbsetup wrote. Always nosuid,nodev.
 
 ${COMMON}
   --owner USER           who gets the files (default: the host config's owner, else the user who

@@ -47,6 +47,7 @@ export async function askContent(prompts: Prompts, known: Partial<ContentAnswers
     serverFile,
     keyPassphraseFile: known.keyPassphraseFile,
     ...(known.executable === undefined ? {} : { executable: known.executable }),
+    ...(known.followSymlink === undefined ? {} : { followSymlink: known.followSymlink }),
   };
 }
 

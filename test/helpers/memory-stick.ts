@@ -17,6 +17,10 @@ export class MemoryFiles implements StickFiles {
     return this.texts.get(path) ?? null;
   }
 
+  async refuseLinks(): Promise<void> {
+    // In memory there are no links to plant.
+  }
+
   async write(path: string, text: string): Promise<void> {
     if (this.failWrites) throw new Error(`cannot write ${path}: read-only file system`);
     this.writes++;

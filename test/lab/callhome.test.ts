@@ -3,7 +3,7 @@
 // config uses relative paths, and callhome runs in the client namespace from another directory.
 
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Socket } from 'node:net';
 import { DIST_BIN, knockstick } from '../helpers/cli.js';
@@ -213,11 +213,32 @@ describe.each<FirewallKind>(['iptables', 'nftables'])('callhome with the real kn
       { env: door.env },
     );
     expect(result.exitCode).toBe(6);
-    expect(result.stderr).toMatch(/on home, `cat -- \/nonexistent\/knockd\/ssh` failed: .*No such file/);
+    expect(result.stderr).toMatch(/on home, `stat -c %F -- \/nonexistent\/knockd\/ssh` failed: .*No such file/);
     // The door opened (one sequence spent, on both sides); nothing else changed.
     const after = await readFile(door.stick.sequences, 'utf8');
     expect(after.split('\n').length).toBe(before.split('\n').length);
     expect(await status(door)).toMatchObject({ lockstep: { state: 'in-step' }, server: { used: 1, unused: 7 } });
+  });
+
+  it('seqgen --remote refuses a symlinked server file (tee -a would follow it) unless --follow-symlink', async () => {
+    await freshDoor(door, 8, 4);
+    const link = join(door.lab.dir, 'server-ssh-link');
+    await rm(link, { force: true });
+    await symlink(door.serverFile, link);
+    const remote = (extra: readonly string[]) =>
+      runIn(door.lab.clientNs, process.execPath, [join(DIST_BIN, 'seqgen.js'), '5', '--remote', '--server-file', link, '--stick', door.stick.root, ...extra], { env: door.env });
+    const refused = await remote([]);
+    expect(refused.exitCode).toBe(6);
+    expect(refused.stderr).toContain(`home:${link} is a symbolic link: refusing to append through it; nothing was written`);
+    expect(refused.stderr).toMatch(/hint: knockd follows this link.*--follow-symlink/);
+    // The door opened (one sequence spent, on both sides); nothing was appended anywhere.
+    expect(await status(door)).toMatchObject({ lockstep: { state: 'in-step' }, server: { used: 1, unused: 7 }, stick: { used: 1, unused: 7 } });
+    const followed = await remote(['--follow-symlink']);
+    expect(explain(door, followed)).toEqual({ exitCode: 0 });
+    // 5 more on each side, less the sequence that run spent unless the door was still open.
+    const after = await status(door);
+    expect(after.lockstep).toEqual({ state: 'in-step' });
+    expect([11, 12]).toContain(after.server.unused);
   });
 
   it('refuses to knock the last unused sequence, sending nothing', async () => {
