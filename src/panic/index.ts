@@ -16,8 +16,9 @@ import { readTextIfExists, writeAtomically } from '../core/files.js';
 import { DNAT_CHAIN, NFT_NAT_TABLE, flushDnatCommand, isFirewallKind, type FirewallKind } from '../core/firewall.js';
 import { DEFAULT_RANGE, cryptoRandom, generateSequences } from '../core/generate.js';
 import { attemptPackets, netKnocker } from '../core/knock.js';
-import { parseKnockdConf, withPanicStanza, type KnockdDoor } from '../core/knockd-conf.js';
+import { lineLimitError, parseKnockdConf, withPanicStanza, type KnockdDoor } from '../core/knockd-conf.js';
 import { formatSequence, parseSequenceFile, unusedLines, type Sequence } from '../core/sequences.js';
+import { checkHostName, describeChar } from '../core/names.js';
 import { hostConfigFrom } from '../core/ssh-config.js';
 import { DEFAULT_HOST, isValidHostAlias, resolveStickRoot, stickLayout } from '../core/stick.js';
 import { loadTemplate } from '../core/templates.js';
@@ -90,6 +91,7 @@ function parseSequenceFlag(text: string): Sequence {
 }
 
 function checkHost(host: string, source: string): string {
+  checkHostName(host, source);
   if (!/^[A-Za-z0-9.:-]+$/.test(host)) throw usageError(`${source} must be a host name or an address, got ${JSON.stringify(host)}`);
   return host;
 }
@@ -164,8 +166,22 @@ interface ServerSide {
   readonly serverConfigPath: string;
 }
 
+/**
+ * The pidfile goes into the panic command of knockd.conf (shell-quoted, so "$" or a quote is fine),
+ * and knockd.conf is read line by line: a control character (a line break above all) would start a
+ * directive of its own. Refused here, naming where the value came from, before anything is written.
+ */
+function checkPidfile(pidfile: string, source: string): string {
+  const bad = /[\p{Cc}]/u.exec(pidfile)?.[0];
+  if (bad !== undefined) throw usageError(`${source} contains ${describeChar(bad)}: the pidfile goes into knockd.conf's panic command, one line that knockd reads`, 'give a plain path');
+  if (!pidfile.startsWith('/')) throw usageError(`${source} must be an absolute path, got ${JSON.stringify(pidfile)}`);
+  return pidfile;
+}
+
 async function serverSide(ctx: Context): Promise<ServerSide> {
   const settings = await serverSettings(ctx);
+  if (ctx.values.pidfile !== undefined) checkPidfile(ctx.values.pidfile, '--pidfile');
+  else if (settings.pidfile !== undefined) checkPidfile(settings.pidfile, `pidfile in ${resolve(ctx.command.cwd, ctx.values['server-config'] ?? SERVER_CONFIG_PATH)}`);
   const firewall = ctx.values.firewall ?? settings.firewall ?? 'iptables';
   if (!isFirewallKind(firewall)) throw usageError(`--firewall must be iptables or nftables, got ${JSON.stringify(firewall)}`);
   return {
@@ -176,10 +192,18 @@ async function serverSide(ctx: Context): Promise<ServerSide> {
   };
 }
 
+/** What the pidfile came from, for a message: the flag, else the settings, else the default. */
+function pidfileSource(ctx: Context): string {
+  return ctx.values.pidfile !== undefined ? '--pidfile' : 'the pidfile (from the server settings, or the default)';
+}
+
 async function stanza(ctx: Context): Promise<number> {
   const side = await serverSide(ctx);
   const sequence = await panicSequence(ctx);
-  ctx.command.stdout.write(renderPanicStanza(await loadTemplate('knockd-panic.conf'), sequence, side.firewall, side.pidfile));
+  const text = renderPanicStanza(await loadTemplate('knockd-panic.conf'), sequence, side.firewall, side.pidfile);
+  const tooLong = lineLimitError(text, 'the stanza', pidfileSource(ctx));
+  if (tooLong !== undefined) throw tooLong;
+  ctx.command.stdout.write(text);
   return ExitCode.OK;
 }
 
@@ -253,6 +277,8 @@ async function rotate(ctx: Context): Promise<number> {
     confText,
     renderPanicStanza(await loadTemplate('knockd-panic.conf'), sequence, side.firewall, side.pidfile, forwardingFlush(current.conf.doors)),
   );
+  const tooLong = lineLimitError(newConf, side.knockdConf, pidfileSource(ctx));
+  if (tooLong !== undefined) throw tooLong;
   await verifyKnockdConf(newConf, side.knockdConf);
 
   const value = formatSequence(sequence);
