@@ -37,7 +37,7 @@ export function knockdValue(value: string, name: string): string {
   // Commands check their flags first and name them; these are refusals (exit 2), never a crash,
   // for a value that slips through. "Blanks" are knockd's: ASCII only (a no-break space is text).
   const bad = /[\p{Cc}]/u.exec(value)?.[0];
-  if (bad !== undefined) throw usageError(`${name}: a knockd.conf value cannot contain ${describeChar(bad)}`);
+  if (bad !== undefined) throw usageError(`${name}: a knockd.conf value cannot contain ${/[\r\n]/.test(bad) ? 'a line break, ' : ''}${describeChar(bad)}`);
   if (value !== cTrim(value) || value === '') throw usageError(`${name}: a knockd.conf value cannot be empty or start or end with blanks`);
   return value;
 }

@@ -16,6 +16,7 @@ import { readTextIfExists, writeAtomically } from '../core/files.js';
 import { DNAT_CHAIN, NFT_NAT_TABLE, flushDnatCommand, isFirewallKind, type FirewallKind } from '../core/firewall.js';
 import { DEFAULT_RANGE, cryptoRandom, generateSequences } from '../core/generate.js';
 import { attemptPackets, netKnocker } from '../core/knock.js';
+import { probeKnockd } from '../core/knockd-probe.js';
 import { lineLimitError, parseKnockdConf, withPanicStanza, type KnockdDoor } from '../core/knockd-conf.js';
 import { formatSequence, parseSequenceFile, unusedLines, type Sequence } from '../core/sequences.js';
 import { checkHostName, describeChar } from '../core/names.js';
@@ -280,6 +281,15 @@ async function rotate(ctx: Context): Promise<number> {
   const tooLong = lineLimitError(newConf, side.knockdConf, pidfileSource(ctx));
   if (tooLong !== undefined) throw tooLong;
   await verifyKnockdConf(newConf, side.knockdConf);
+  // The real knockd reads the new file too (knockd-probe.ts) before anything is written: a file it
+  // reads differently from us is never written, and one it could not read is never reloaded.
+  const probe = await probeKnockd(newConf);
+  if (probe.kind === 'differs' || (probe.kind === 'agrees' && !probe.accepted)) {
+    const what = probe.kind === 'differs' ? probe.differences.join('; ') : `it refuses it: ${probe.knockdSays}`;
+    throw new KnockstickError('INVALID_FILE', `the real knockd reads the new ${side.knockdConf} differently from us: ${what}`, {
+      hint: 'nothing was written or reloaded; please report this (our model of knockd is wrong there)',
+    });
+  }
 
   const value = formatSequence(sequence);
   await writeAtomically(side.knockdConf, newConf);
@@ -314,15 +324,23 @@ async function rotate(ctx: Context): Promise<number> {
     out.write('Not reloaded (--no-reload): the new panic sequence is armed at knockd\'s next start or SIGHUP.\n');
     return ExitCode.OK;
   }
-  return reload(side.pidfile, out);
+  return reload(side.pidfile, out, probe.kind === 'skipped' ? probe.reason : undefined);
 }
 
 /** SIGHUP knockd by its pidfile, then check that it survived the reload. */
-async function reload(pidfile: string, out: { write(text: string): void }): Promise<number> {
+async function reload(pidfile: string, out: { write(text: string): void }, notProbed: string | undefined): Promise<number> {
   const text = await readTextIfExists(pidfile);
   const pid = text === null ? NaN : Number(text.trim());
   if (!Number.isInteger(pid) || pid <= 1 || !isProcessAlive(pid)) {
     out.write(`knockd is not running (no live pid in ${pidfile}): the new panic sequence is armed when it starts.\n`);
+    return ExitCode.OK;
+  }
+  if (notProbed !== undefined) {
+    // A reload with a file the real knockd did not read is how a panic rotate could kill knockd.
+    out.write(
+      `Not reloaded: the real knockd could not read the new file first (${notProbed}). ` +
+        `Check it with \`knockstick doctor\` as root, then reload: kill -HUP ${pid}\n`,
+    );
     return ExitCode.OK;
   }
   kill(pid, 'SIGHUP');
