@@ -6,7 +6,7 @@
 // ourselves before anyone reloads it (and knockd-probe.ts asks the real knockd where it can). Pure.
 
 import { usageError, type FileProblem, type KnockstickError } from './errors.js';
-import { KNOCKD_READ_MAX, cString, cTrim, fromBytes, overlongLines, overlongMessage, readKnockdConf, toBytes, type KnockdDirective, type KnockdReading } from './knockd-reader.js';
+import { KNOCKD_READ_MAX, cString, cTrim, fromBytes, overlongLines, overlongMessage, readKnockdConf, type KnockdDirective, type KnockdReading } from './knockd-reader.js';
 import { parseSequenceFile, type Sequence } from './sequences.js';
 
 export interface KnockdDoor {
@@ -58,12 +58,11 @@ const settingOf = (d: KnockdDirective): { value: string; line: number } => ({ va
 export function parseKnockdConf(text: string, path: string): { conf: KnockdConf; problems: FileProblem[] } {
   const problems: FileProblem[] = [];
   const problem = (line: number, message: string): void => void problems.push({ file: path, line, message });
-  const bytes = toBytes(text);
-  for (const line of overlongLines(bytes)) problem(line.fileLine, overlongMessage(line));
-  bytes.split('\n').forEach((l, i) => {
+  for (const line of overlongLines(text)) problem(line.fileLine, overlongMessage(line));
+  text.split('\n').forEach((l, i) => {
     if (l.includes('\0')) problem(i + 1, 'has a NUL byte: knockd ignores the rest of the line after it');
   });
-  const reading = readKnockdConf(bytes, { interfaceFromCommandLine: false });
+  const reading = readKnockdConf(text, { interfaceFromCommandLine: false });
   if (reading.error !== null) problem(reading.errorRead?.fileLine ?? 0, explain(reading));
 
   const options = new Map<string, { value: string; line: number }>();

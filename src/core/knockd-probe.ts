@@ -70,7 +70,7 @@ export function probeCopy(
   dir: string,
   oneTime: ReadonlyMap<string, string | null>,
 ): { copy: string; files: Map<string, string>; names: Map<string, string> } | { reason: string } {
-  const reading = readKnockdConf(bytes, { interfaceFromCommandLine: true });
+  const reading = readKnockdConf(Buffer.from(bytes, 'latin1'), { interfaceFromCommandLine: true });
   const replacements: Replacement[] = [];
   const files = new Map<string, string>();
   const names = new Map<string, string>();
@@ -110,7 +110,7 @@ export function probeCopy(
 
 /** The one_time_sequences paths the config names (as written), for reading them first. */
 export function oneTimePaths(bytes: string): string[] {
-  return readKnockdConf(bytes, { interfaceFromCommandLine: true }).doors.flatMap((d) => (d.oneTimeFile === null ? [] : [fromBytes(d.oneTimeFile)]));
+  return readKnockdConf(Buffer.from(bytes, 'latin1'), { interfaceFromCommandLine: true }).doors.flatMap((d) => (d.oneTimeFile === null ? [] : [fromBytes(d.oneTimeFile)]));
 }
 
 /** Shows a transcript line with the private paths put back to the user's. */
@@ -189,11 +189,11 @@ export async function probeKnockd(text: string | Uint8Array): Promise<ProbeResul
     const confPath = join(dir, 'knockd.conf');
     await writeFile(confPath, Buffer.from(prepared.copy, 'latin1'), { mode: 0o600 });
     for (const [path, content] of prepared.files) await writeFile(path, Buffer.from(content, 'latin1'), { mode: 0o600 });
-    const model = readKnockdConf(prepared.copy, {
+    const model = readKnockdConf(Buffer.from(prepared.copy, 'latin1'), {
       interfaceFromCommandLine: true,
       oneTimeFile: (path) => {
         const content = prepared.files.get(path);
-        return content === undefined ? null : content;
+        return content === undefined ? null : Buffer.from(content, 'latin1');
       },
     });
 

@@ -50,7 +50,12 @@ export const KNOCKD_READ_MAX = KNOCKD_PATH_MAX - 1;
 /** SEQ_MAX in knockd.c. */
 export const KNOCKD_SEQ_MAX = 32;
 
-/** A file's bytes as a "binary" string: one char per byte (latin1), so offsets are byte offsets. */
+/**
+ * A file's bytes as a "binary" string: one char per byte (latin1), so offsets are byte offsets.
+ * Every function here that takes `string | Uint8Array` reads a string as TEXT (encoded to UTF-8,
+ * as our files are written) and a Uint8Array as the bytes themselves; binary strings go back to
+ * bytes with Buffer.from(s, 'latin1') before they are passed in again.
+ */
 export function toBytes(input: string | Uint8Array): string {
   return typeof input === 'string' ? Buffer.from(input, 'utf8').toString('latin1') : Buffer.from(input).toString('latin1');
 }
