@@ -30,7 +30,7 @@ import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { execa } from 'execa';
-import { fromBytes, readKnockdConf, toBytes, type KnockdReading } from './knockd-reader.js';
+import { directiveOf, fromBytes, knockdReads, readKnockdConf, toBytes, type KnockdDirective, type KnockdReading } from './knockd-reader.js';
 
 export type ProbeResult =
   | { readonly kind: 'skipped'; readonly reason: string }
@@ -70,14 +70,16 @@ export function probeCopy(
   dir: string,
   oneTime: ReadonlyMap<string, string | null>,
 ): { copy: string; files: Map<string, string>; names: Map<string, string> } | { reason: string } {
-  const reading = readKnockdConf(Buffer.from(bytes, 'latin1'), { interfaceFromCommandLine: true });
+  // Every read that looks like one of these directives, in any section and past any error: should
+  // our model stop too early, the real knockd still finds only private paths.
+  const directives = knockdReads(Buffer.from(bytes, 'latin1')).flatMap((r) => directiveOf(r) ?? []);
   const replacements: Replacement[] = [];
   const files = new Map<string, string>();
   const names = new Map<string, string>();
   const wholeLine = (d: { read: { raw: string; offset: number } }): boolean =>
     d.read.raw.endsWith('\n') || d.read.offset + d.read.raw.length === bytes.length;
   /** The private path written in place of the value (padded or not), or undefined when none fits. */
-  const replaceValue = (d: KnockdReading['optionDirectives'][number], name: string): string | undefined => {
+  const replaceValue = (d: KnockdDirective, name: string): string | undefined => {
     const value = d.value ?? '';
     const text = privateValue(dir, name, value, wholeLine(d));
     if (text === undefined) return undefined;
@@ -86,31 +88,27 @@ export function probeCopy(
     return text;
   };
   const tooShort = (line: number): { reason: string } => ({ reason: `line ${line} is too short to point at a private copy` });
-  for (const d of reading.optionDirectives) {
-    if (d.key === 'LOGFILE') {
-      if (replaceValue(d, 'log') === undefined) return tooShort(d.read.fileLine);
-    }
+  for (const [index, d] of directives.entries()) {
     if (d.key === 'USESYSLOG' && d.value === null) replacements.push({ offset: d.valueOffset, length: 1, text: '#' });
-  }
-  for (const [index, door] of reading.doors.entries()) {
-    for (const d of door.directives) {
-      if (d.key === 'USESYSLOG' && d.value === null) replacements.push({ offset: d.valueOffset, length: 1, text: '#' });
-      if (d.key !== 'ONE_TIME_SEQUENCES') continue;
-      const path = replaceValue(d, `o${index}`);
-      if (path === undefined) return tooShort(d.read.fileLine);
-      const content = oneTime.get(fromBytes(d.value ?? ''));
-      // An unreadable original stays missing in the copy: knockd fails on it the same way.
-      if (content != null) files.set(path, content);
-    }
+    if (d.key === 'LOGFILE' && d.value !== null && replaceValue(d, `l${index}`) === undefined) return tooShort(d.read.fileLine);
+    if (d.key !== 'ONE_TIME_SEQUENCES' || d.value === null) continue;
+    const path = replaceValue(d, `o${index}`);
+    if (path === undefined) return tooShort(d.read.fileLine);
+    const content = oneTime.get(fromBytes(d.value));
+    // An unreadable original stays missing in the copy: knockd fails on it the same way.
+    if (content != null) files.set(path, content);
   }
   let copy = bytes;
   for (const r of [...replacements].sort((a, b) => b.offset - a.offset)) copy = copy.slice(0, r.offset) + r.text + copy.slice(r.offset + r.length);
   return { copy, files, names };
 }
 
-/** The one_time_sequences paths the config names (as written), for reading them first. */
+/** The one_time_sequences paths the config names (as written, anywhere), for reading them first. */
 export function oneTimePaths(bytes: string): string[] {
-  return readKnockdConf(Buffer.from(bytes, 'latin1'), { interfaceFromCommandLine: true }).doors.flatMap((d) => (d.oneTimeFile === null ? [] : [fromBytes(d.oneTimeFile)]));
+  return knockdReads(Buffer.from(bytes, 'latin1')).flatMap((r) => {
+    const d = directiveOf(r);
+    return d?.key === 'ONE_TIME_SEQUENCES' && d.value !== null ? [fromBytes(d.value)] : [];
+  });
 }
 
 /** Shows a transcript line with the private paths put back to the user's. */

@@ -278,6 +278,23 @@ export interface ReadOptions {
   readonly oneTimeFile?: (path: string) => string | Uint8Array | null;
 }
 
+/**
+ * A read as a directive, whatever section it is in and whatever came before: the upper-cased key,
+ * the trimmed value (null without "=") and the value's byte offset. Null for blank lines, comments
+ * and section headers.
+ */
+export function directiveOf(read: KnockdRead): KnockdDirective | null {
+  const cstr = cString(read.raw);
+  const line = cTrim(cstr);
+  if (line === '' || line.startsWith('#') || (line.startsWith('[') && line.endsWith(']'))) return null;
+  const lead = leadingCSpaces(cstr);
+  const eq = line.indexOf('=');
+  const written = cTrim(eq === -1 ? line : line.slice(0, eq));
+  if (eq === -1) return { key: cUpper(written), written, value: null, read, valueOffset: read.offset + lead };
+  const rawValue = line.slice(eq + 1);
+  return { key: cUpper(written), written, value: cTrim(rawValue), read, valueOffset: read.offset + lead + eq + 1 + leadingCSpaces(rawValue) };
+}
+
 /** knockd's parseconfig() on `input`. */
 export function readKnockdConf(input: string | Uint8Array, options: ReadOptions = {}): KnockdReading {
   const transcript: string[] = [];
