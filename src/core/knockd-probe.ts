@@ -1,7 +1,7 @@
 // Asks the real knockd how it reads a knockd.conf, and compares that with our model
 // (knockd-reader.ts). knockd has no parse-only mode: `-D` prints what it parses ("config: ..."
 // lines) and then runs the daemon. So the probe runs it briefly where it can do no harm, and stops
-// it as soon as it says it is listening (or after a few seconds at most).
+// it (SIGKILL) as soon as it says it is listening (or after 10 seconds at most).
 //
 // What could the throwaway knockd touch, and what stops it:
 // - the network: it runs in a network namespace made for this one probe (unique name with our pid),
@@ -171,8 +171,6 @@ export async function probeKnockd(text: string | Uint8Array): Promise<ProbeResul
   if (knockd === undefined) return { kind: 'skipped', reason: 'knockd is not installed here' };
   const ip = await findProgram('ip', ['/usr/sbin', '/sbin', '/usr/bin', '/bin']);
   if (ip === undefined) return { kind: 'skipped', reason: '`ip` (iproute2) is not installed here' };
-  const timeout = await findProgram('timeout', ['/usr/bin', '/bin']);
-  if (timeout === undefined) return { kind: 'skipped', reason: '`timeout` (coreutils) is not installed here' };
 
   const bytes = toBytes(text);
   const oneTime = new Map<string, string | null>();
@@ -199,8 +197,11 @@ export async function probeKnockd(text: string | Uint8Array): Promise<ProbeResul
     if (made.exitCode !== 0) return { kind: 'skipped', reason: `could not make a network namespace (${String(made.stderr).trim()})` };
     nsMade = true;
     await execa(ip, ['-n', ns, 'link', 'set', 'lo', 'up']);
-    // `ip netns exec` execs `timeout`, which runs knockd as its child and passes our SIGTERM on.
-    const child = execa(ip, ['netns', 'exec', ns, timeout, '5', knockd, '-D', '-v', '-c', confPath, '-i', 'lo'], {
+    // `ip netns exec` execs knockd itself, so the child is knockd and SIGKILL reaches it. Not
+    // SIGTERM: knockd's SIGTERM handler calls stdio and localtime, and a TERM that lands while the
+    // main loop holds one of their locks deadlocks it (seen here: a throwaway knockd stuck in a
+    // futex for minutes). Nothing needs knockd's cleanup: no -d, so no pidfile to remove.
+    const child = execa(ip, ['netns', 'exec', ns, knockd, '-D', '-v', '-c', confPath, '-i', 'lo'], {
       cwd: dir,
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' },
       extendEnv: false,
@@ -208,11 +209,15 @@ export async function probeKnockd(text: string | Uint8Array): Promise<ProbeResul
       stdin: 'ignore',
       encoding: 'latin1',
       buffer: true,
+      // A bound on the whole probe whatever knockd does: it normally says "listening" within
+      // milliseconds, or exits on a config error.
+      timeout: 10_000,
+      killSignal: 'SIGKILL',
     });
     let out = '';
     child.stdout?.on('data', (chunk: Buffer | string) => {
       out += typeof chunk === 'string' ? chunk : chunk.toString('latin1');
-      if (out.includes('\nlistening on lo...\n') || out.startsWith('listening on lo...\n')) child.kill('SIGTERM');
+      if (out.includes('\nlistening on lo...\n') || out.startsWith('listening on lo...\n')) child.kill('SIGKILL');
     });
     const result = await child;
     return compareWithKnockd(model, { stdout: String(result.stdout), stderr: String(result.stderr) }, prepared.names);
