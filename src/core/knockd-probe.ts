@@ -30,6 +30,7 @@ import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { execa } from 'execa';
+import { isProcessAlive } from './process.js';
 import { directiveOf, fromBytes, knockdReads, readKnockdConf, toBytes, type KnockdDirective, type KnockdReading } from './knockd-reader.js';
 
 export type ProbeResult =
@@ -159,7 +160,17 @@ export function compareWithKnockd(
 }
 
 /** The probe's namespace: unique per process and call, recognisable as ours. */
-const namespaceName = (): string => `ksprobe-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+const NAMESPACE_PREFIX = 'ksprobe-';
+const namespaceName = (): string => `${NAMESPACE_PREFIX}${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+
+/** Probe namespaces left by a run that was killed (its pid is gone): removed, and only those. */
+async function removeStaleNamespaces(ip: string): Promise<void> {
+  const list = await execa(ip, ['netns', 'list'], { reject: false });
+  for (const m of String(list.stdout).matchAll(new RegExp(`^(${NAMESPACE_PREFIX}(\\d+)-[a-z0-9]+)\\b`, 'gm'))) {
+    const pid = Number(m[2]);
+    if (pid !== process.pid && !isProcessAlive(pid)) await execa(ip, ['netns', 'del', m[1] as string], { reject: false });
+  }
+}
 
 /**
  * Runs the real knockd on a private copy of `text` in a throwaway namespace and compares its
@@ -176,6 +187,7 @@ export async function probeKnockd(text: string | Uint8Array): Promise<ProbeResul
   const oneTime = new Map<string, string | null>();
   for (const path of oneTimePaths(bytes)) oneTime.set(path, await readFile(path).then((b) => b.toString('latin1'), () => null));
 
+  await removeStaleNamespaces(ip);
   const dir = await mkdtemp(join(tmpdir(), 'kp-'));
   const ns = namespaceName();
   let nsMade = false;
