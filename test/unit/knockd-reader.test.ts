@@ -16,7 +16,8 @@ import {
   type KnockdReading,
 } from '../../src/core/knockd-reader.js';
 import { lineLimitError, parseKnockdConf } from '../../src/core/knockd-conf.js';
-import { compareWithKnockd, probeCopy } from '../../src/core/knockd-probe.js';
+import { compareWithKnockd, probeCopy, type ProbeResult } from '../../src/core/knockd-probe.js';
+import { diagnose, type Facts } from '../../src/doctor/checks.js';
 import { parseSequenceFile } from '../../src/core/sequences.js';
 import { nameProblem } from '../../src/core/names.js';
 
@@ -313,4 +314,26 @@ describe('host and user names', () => {
   ])('%j is refused', (value, message) => expect(nameProblem(value)).toMatch(message));
 
   it.each(['pi', 'home.example.org', '192.0.2.1', '2001:db8::1', 'a-b'])('%j is a name', (value) => expect(nameProblem(value)).toBeUndefined());
+});
+
+describe("doctor's finding on the real knockd's reading", () => {
+  const facts = (knockdProbe: ProbeResult): Facts => ({
+    knockdConf: { path: '/etc/knockd.conf', text: '[ssh]\n  sequence = 1,2,3\n', mode: 0o600 },
+    oneTimeFiles: new Map(),
+    warnBelow: 10,
+    knockdProbe,
+  });
+  const finding = (probe: ProbeResult) => diagnose(facts(probe)).find((f) => f.id === 'knockd.conf:knockd');
+
+  it('cannot ask (not root, no knockd, no ip): a warning, not an error', () => {
+    expect(finding({ kind: 'skipped', reason: 'knockd is not installed here' })).toMatchObject({ severity: 'warning', message: expect.stringMatching(/not asked .*: knockd is not installed here/) });
+  });
+
+  it('a difference is an error', () => {
+    expect(finding({ kind: 'differs', differences: ['knockd read "x" where we read "y"'] })).toMatchObject({ severity: 'error', message: expect.stringMatching(/reads \/etc\/knockd\.conf differently from us: knockd read "x" where we read "y"/) });
+  });
+
+  it('agreement is ok', () => {
+    expect(finding({ kind: 'agrees', accepted: true, doors: 1, knockdSays: '' })).toMatchObject({ severity: 'ok' });
+  });
 });
