@@ -137,7 +137,11 @@ function cAtoiText(value: string): string {
  */
 export function withPanicStanza(text: string, stanza: string): string {
   const lines = text.split('\n');
-  const isHeader = (l: string): boolean => /^\s*\[.+\]\s*$/.test(l);
+  // A header as knockd sees one: "[" and "]" after its trim (ASCII blanks only), NUL ending the line.
+  const isHeader = (l: string): boolean => {
+    const t = cTrim(cString(l));
+    return t.length >= 2 && t.startsWith('[') && t.endsWith(']');
+  };
   const start = lines.findIndex((l) => cTrim(l) === '[panic]');
   const block = stanza.replace(/\n$/, '').split('\n');
   if (start === -1) {
