@@ -86,7 +86,7 @@ function parseValue(key: string, raw: Raw, problem: (line: number, message: stri
       return { panicSequence: seq };
     }
     case 'panic_host':
-      if (!/^[A-Za-z0-9.:-]+$/.test(value)) problem(line, `panic_host must be a host name or address, got ${JSON.stringify(value)}`);
+      if (!/^[A-Za-z0-9.:-]+$/.test(value) || value.startsWith('-')) problem(line, `panic_host must be a host name or address, got ${JSON.stringify(value)}`);
       return { panicHost: value };
     case 'knockd_conf':
     case 'pidfile':

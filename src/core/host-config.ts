@@ -13,6 +13,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { InvalidFileError, KnockstickError, type FileProblem } from './errors.js';
 import { readTextIfExists, writeAtomically } from './files.js';
+import { describeChar } from './names.js';
 
 export const HOST_CONFIG_PATH = '/etc/knockstick/stick.conf';
 export const DEFAULT_MAPPER_NAME = 'knockstick';
@@ -31,7 +32,10 @@ type Key = (typeof KEYS)[number];
 const VALID: Record<Key, { test: (v: string) => boolean; what: string }> = {
   luks_uuid: { test: (v) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v), what: 'a LUKS UUID (cryptsetup luksUUID DEVICE)' },
   name: { test: isValidMapperName, what: 'a device-mapper name (letters, digits, _ . -)' },
-  mountpoint: { test: (v) => v.startsWith('/') && v !== '/' && !v.split('/').includes('..') && !/[\s\\]/.test(v), what: 'an absolute path without spaces or ".."' },
+  // Only what /etc/fstab and the sudo rule can carry unescaped: the mountpoint is written into
+  // both (secureon --print-host-setup), and "$", "#", a backtick or a blank there would be read as
+  // something else (or crash the rendering).
+  mountpoint: { test: (v) => v.startsWith('/') && v !== '/' && !v.split('/').includes('..') && SAFE_PATH_CHARS.test(v), what: 'an absolute path of letters, digits and _ . / : , = - (no "..")' },
   owner: { test: (v) => /^[a-z_][a-z0-9_.-]{0,31}\$?$/i.test(v) || /^\d+$/.test(v), what: 'a user name or uid' },
 };
 
@@ -39,8 +43,13 @@ export function isValidMapperName(name: string): boolean {
   return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name);
 }
 
+/** The characters a value may have to appear unescaped in fstab, sudoers and udev rules. */
+export const SAFE_PATH_CHARS = /^[A-Za-z0-9_./:,=-]*$/;
+
 export function validateHostValue(key: Key, value: string): string | undefined {
-  return VALID[key].test(value) ? undefined : `${key} must be ${VALID[key].what}, got ${JSON.stringify(value)}`;
+  if (VALID[key].test(value)) return undefined;
+  const bad = key === 'mountpoint' ? [...value].find((c) => !SAFE_PATH_CHARS.test(c)) : undefined;
+  return `${key} must be ${VALID[key].what}, got ${JSON.stringify(value)}${bad === undefined ? '' : ` (it has ${describeChar(bad)})`}`;
 }
 
 export function parseHostConfig(text: string, path: string): { config: HostConfig; problems: FileProblem[] } {

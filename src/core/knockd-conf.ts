@@ -1,26 +1,13 @@
-// knockd.conf as knockd 0.8 reads it (knockd.c parseconfig): lines are trimmed; blank lines and
-// lines starting with "#" are skipped; "[name]" opens a section ("options" or a door);
-// "key = value" belongs to the current section, keys case-insensitive, the value trimmed.
-// knockd has no check mode and dies on a config error at SIGHUP, so we check a config ourselves
-// before anyone reloads it. Pure.
+// knockd.conf as knockd 0.8 reads it: knockd-reader.ts is the model of knockd's parser (line
+// limit, C-locale trimming, sections, every directive); this file turns its reading into what our
+// commands use, and adds the problems knockd would not stop at but that make a config wrong (a line
+// knockd splits, a door that shares a one-time file, a sequence knockd reads differently from what
+// was meant). knockd has no check mode and dies on a config error at SIGHUP, so we check a config
+// ourselves before anyone reloads it (and knockd-probe.ts asks the real knockd where it can). Pure.
 
-import type { FileProblem } from './errors.js';
+import { usageError, type FileProblem, type KnockstickError } from './errors.js';
+import { KNOCKD_READ_MAX, cString, cTrim, fromBytes, overlongLines, overlongMessage, readKnockdConf, type KnockdDirective, type KnockdReading } from './knockd-reader.js';
 import { parseSequenceFile, type Sequence } from './sequences.js';
-
-const OPTION_KEYS = new Set(['logfile', 'pidfile', 'interface', 'usesyslog']);
-const DOOR_KEYS = new Set([
-  'target',
-  'sequence',
-  'one_time_sequences',
-  'seq_timeout',
-  'timeout',
-  'start_command',
-  'command',
-  'cmd_timeout',
-  'stop_command',
-  'tcpflags',
-]);
-const TCP_FLAGS = new Set(['fin', 'syn', 'rst', 'psh', 'ack', 'urg']);
 
 export interface KnockdDoor {
   readonly name: string;
@@ -36,74 +23,79 @@ export interface KnockdConf {
   readonly doors: readonly KnockdDoor[];
 }
 
+/** Why knockd stopped, said for a person: what is on the line, then knockd's own words. */
+function explain(reading: KnockdReading): string {
+  const error = fromBytes(reading.error ?? '');
+  const read = reading.errorRead;
+  if (read === null) return `knockd stops with "${error}"`;
+  const text = cTrim(cString(read.raw));
+  let what = '';
+  if (text.startsWith('\xef\xbb\xbf')) what = 'starts with a UTF-8 byte-order mark, which knockd does not skip (it trims only ASCII blanks)';
+  else if (text.startsWith('\xc2\xa0')) what = 'starts with a no-break space (U+00A0), which knockd does not skip (it trims only ASCII blanks)';
+  else if (/^[\x80-\xff]/.test(text)) what = 'starts with a non-ASCII byte, which knockd does not skip (it trims only ASCII blanks)';
+  else if (/syntax error$/.test(error)) {
+    const eq = text.indexOf('=');
+    const key = cTrim(eq === -1 ? text : text.slice(0, eq));
+    const lower = fromBytes(key).toLowerCase();
+    if (lower === 'usesyslog') what = 'usesyslog takes no value: write the bare word "usesyslog" on its own line';
+    else if (eq === -1) what = `"${fromBytes(text).slice(0, 40)}" is neither a [section] nor "key = value"`;
+    else if (sectionBefore(reading) === 'options') what = `unknown option "${lower}" (knockd knows logfile, pidfile, interface, usesyslog)`;
+    else what = `unknown directive "${lower}" in [${fromBytes(sectionBefore(reading))}]`;
+  }
+  const counted = read.knockdLine !== read.fileLine ? ` (knockd counts it as line ${read.knockdLine}: a longer line before it took two reads)` : '';
+  return `${what === '' ? '' : `${what}; `}knockd stops with "${error}"${counted}`;
+}
+
+/** The section the failing directive is in: the last header knockd printed. */
+function sectionBefore(reading: KnockdReading): string {
+  const headers = reading.transcript.filter((l) => l.startsWith("config: new section: '"));
+  const last = headers[headers.length - 1];
+  return last === undefined ? '' : last.slice("config: new section: '".length, -1);
+}
+
+const settingOf = (d: KnockdDirective): { value: string; line: number } => ({ value: fromBytes(d.value ?? ''), line: d.read.fileLine });
+
 export function parseKnockdConf(text: string, path: string): { conf: KnockdConf; problems: FileProblem[] } {
   const problems: FileProblem[] = [];
   const problem = (line: number, message: string): void => void problems.push({ file: path, line, message });
-  const options = new Map<string, { value: string; line: number }>();
-  const doors: Array<{ name: string; line: number; settings: Map<string, { value: string; line: number }> }> = [];
-  let section: string | null = null;
-
-  text.split('\n').forEach((raw, index) => {
-    const line = index + 1;
-    const trimmed = raw.trim();
-    if (trimmed === '' || trimmed.startsWith('#')) return;
-    if (trimmed.startsWith('[') && trimmed.endsWith(']')) {
-      section = trimmed.slice(1, -1);
-      if (section === '') problem(line, 'bad section name');
-      else if (section !== 'options') {
-        if (doors.some((d) => d.name === section)) problem(line, `section [${section}] appears twice`);
-        doors.push({ name: section, line, settings: new Map() });
-      }
-      return;
-    }
-    if (section === null) {
-      problem(line, 'every directive must belong to a section');
-      return;
-    }
-    const eq = trimmed.indexOf('=');
-    const key = (eq === -1 ? trimmed : trimmed.slice(0, eq)).trim().toLowerCase();
-    const value = eq === -1 ? '' : trimmed.slice(eq + 1).trim();
-    if (eq === -1 && key !== 'usesyslog') {
-      problem(line, `syntax error: expected "key = value"`);
-      return;
-    }
-    if (section === 'options') {
-      if (!OPTION_KEYS.has(key)) problem(line, `unknown option "${key}" (knockd refuses to start)`);
-      options.set(key, { value, line });
-      return;
-    }
-    if (!DOOR_KEYS.has(key)) {
-      problem(line, `unknown directive "${key}" in [${section}] (knockd refuses to start)`);
-      return;
-    }
-    const door = doors[doors.length - 1];
-    if (door === undefined) return;
-    if (door.settings.has(key)) problem(line, `${key} is set twice in [${door.name}] (knockd keeps the last one)`);
-    door.settings.set(key, { value, line });
+  for (const line of overlongLines(text)) problem(line.fileLine, overlongMessage(line));
+  text.split('\n').forEach((l, i) => {
+    if (l.includes('\0')) problem(i + 1, 'has a NUL byte: knockd ignores the rest of the line after it');
   });
+  const reading = readKnockdConf(text, { interfaceFromCommandLine: false });
+  if (reading.error !== null) problem(reading.errorRead?.fileLine ?? 0, explain(reading));
 
-  const parsedDoors: KnockdDoor[] = doors.map((door) => {
+  const options = new Map<string, { value: string; line: number }>();
+  for (const d of reading.optionDirectives) options.set(fromBytes(d.written).toLowerCase(), settingOf(d));
+
+  const seenNames = new Map<string, number>();
+  const parsedDoors: KnockdDoor[] = reading.doors.map((door) => {
+    const name = fromBytes(door.name);
+    const line = door.read.fileLine;
+    const earlierName = seenNames.get(name);
+    if (earlierName !== undefined) problem(line, `section [${name}] appears twice (also line ${earlierName}): knockd makes two doors`);
+    seenNames.set(name, line);
+    const settings = new Map<string, { value: string; line: number }>();
+    for (const d of door.directives) {
+      const key = fromBytes(d.written).toLowerCase();
+      if (settings.has(key)) problem(d.read.fileLine, `${key} is set twice in [${name}] (knockd keeps the last one)`);
+      settings.set(key, settingOf(d));
+    }
     let sequence: Sequence | null = null;
-    const seq = door.settings.get('sequence');
-    const oneTime = door.settings.get('one_time_sequences');
+    const seq = settings.get('sequence');
+    const oneTime = settings.get('one_time_sequences');
     if (seq !== undefined) {
       const parsed = parseSequenceFile(` ${seq.value}\n`, path, 'server');
-      for (const p of parsed.problems) problem(seq.line, `[${door.name}] sequence: ${p.message}`);
+      for (const p of parsed.problems) problem(seq.line, `[${name}] sequence: ${p.message}`);
       sequence = parsed.file.lines[0]?.sequence ?? null;
     }
-    if (seq === undefined && oneTime === undefined) problem(door.line, `[${door.name}] has neither sequence nor one_time_sequences (knockd refuses to start)`);
-    if (seq !== undefined && oneTime !== undefined) problem(door.line, `[${door.name}] has both sequence and one_time_sequences; use one`);
+    if (seq === undefined && oneTime === undefined && reading.error === null) problem(line, `[${name}] has neither sequence nor one_time_sequences (knockd refuses to start)`);
+    if (seq !== undefined && oneTime !== undefined) problem(line, `[${name}] has both sequence and one_time_sequences; use one`);
     for (const key of ['seq_timeout', 'timeout', 'cmd_timeout']) {
-      const v = door.settings.get(key);
-      if (v !== undefined && !/^\d+$/.test(v.value)) problem(v.line, `${key} must be a whole number of seconds (knockd would read ${JSON.stringify(v.value)} as 0)`);
+      const v = settings.get(key);
+      if (v !== undefined && !/^\d+$/.test(v.value)) problem(v.line, `${key} must be a whole number of seconds (knockd would read ${JSON.stringify(v.value)} as ${cAtoiText(v.value)})`);
     }
-    const flags = door.settings.get('tcpflags');
-    if (flags !== undefined) {
-      for (const flag of flags.value.split(',')) {
-        if (!TCP_FLAGS.has(flag.trim().toLowerCase().replace(/^!/, ''))) problem(flags.line, `unknown tcp flag "${flag.trim()}" (knockd refuses to start)`);
-      }
-    }
-    return { name: door.name, line: door.line, settings: door.settings, sequence, oneTimeFile: oneTime?.value ?? null };
+    return { name, line, settings, sequence, oneTimeFile: oneTime?.value ?? null };
   });
 
   const byFile = new Map<string, KnockdDoor>();
@@ -119,13 +111,38 @@ export function parseKnockdConf(text: string, path: string): { conf: KnockdConf;
 }
 
 /**
+ * A usage error when `text` (a knockd.conf we are about to write) has a line knockd would read in
+ * pieces; `blame` names what made it long (a flag, a setting), so the user knows what to shorten.
+ * The pieces would be directives of their own: a pidfile padded to byte 4095 followed by
+ * "command = ..." is a second command for the panic door.
+ */
+export function lineLimitError(text: string, path: string, blame: string): KnockstickError | undefined {
+  const line = overlongLines(text)[0];
+  if (line === undefined) return undefined;
+  return usageError(
+    `${blame} makes line ${line.fileLine} of ${path.length > 100 ? `${path.slice(0, 40)}...${path.slice(-40)}` : path} ${line.bytes} bytes long (newline included), but knockd reads at most ` +
+      `${KNOCKD_READ_MAX} bytes of a line at once and would parse the rest as a line of its own; nothing was written`,
+    'use a shorter value (a path, here)',
+  );
+}
+
+function cAtoiText(value: string): string {
+  const m = /^[ \t]*([+-]?\d+)/.exec(value);
+  return m === null ? '0' : String(Number(m[1]));
+}
+
+/**
  * `text` with its [panic] section replaced by `stanza` (or `stanza` appended when there is none).
  * Everything else stays byte for byte.
  */
 export function withPanicStanza(text: string, stanza: string): string {
   const lines = text.split('\n');
-  const isHeader = (l: string): boolean => /^\s*\[.+\]\s*$/.test(l);
-  const start = lines.findIndex((l) => l.trim() === '[panic]');
+  // A header as knockd sees one: "[" and "]" after its trim (ASCII blanks only), NUL ending the line.
+  const isHeader = (l: string): boolean => {
+    const t = cTrim(cString(l));
+    return t.length >= 2 && t.startsWith('[') && t.endsWith(']');
+  };
+  const start = lines.findIndex((l) => cTrim(l) === '[panic]');
   const block = stanza.replace(/\n$/, '').split('\n');
   if (start === -1) {
     const base = text === '' || text.endsWith('\n') ? text : `${text}\n`;

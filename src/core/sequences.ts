@@ -9,10 +9,14 @@
 // - non-numeric text becomes port 0; an invalid line before a valid one makes knockd mark the wrong
 //   line, so a "one-time" sequence works twice;
 // - sequences of different lengths in one file confuse knockd's per-address state.
+// - knockd reads a line with fgets into a 4096-byte buffer: a line of 4095 bytes or more (newline
+//   included) is read in pieces, each taken as a line (knockd-reader.ts, the one model of knockd's
+//   reader, says exactly how); its trimming knows only ASCII blanks (a no-break space is text).
 // We therefore refuse anything knockd would read differently from what the user meant.
 
 import { parse as parseCsv } from 'csv-parse/sync';
 import type { FileProblem } from './errors.js';
+import { KNOCKD_READ_MAX, cTrim, overlongLines, overlongMessage } from './knockd-reader.js';
 
 export type Protocol = 'tcp' | 'udp';
 
@@ -75,7 +79,11 @@ export function formatSequence(sequence: Sequence): string {
 
 /** One line of a one-time file, as knockd needs it: leading space, commas, newline. */
 export function formatLine(sequence: Sequence): string {
-  return ` ${formatSequence(sequence)}\n`;
+  const line = ` ${formatSequence(sequence)}\n`;
+  // At most 32 ports of at most 9 bytes each: far below knockd's read size. Checked anyway, so that
+  // no writer can ever produce a line knockd splits.
+  if (Buffer.byteLength(line) > KNOCKD_READ_MAX) throw new Error(`a sequence line of ${Buffer.byteLength(line)} bytes: knockd reads at most ${KNOCKD_READ_MAX}`);
+  return line;
 }
 
 /** A key that is equal for two sequences exactly when knockd treats them as the same knock. */
@@ -102,7 +110,8 @@ function parseFields(fields: readonly string[]): LineParse {
   const knocks: Knock[] = [];
   const seen = new Map<number, number>();
   fields.forEach((field, index) => {
-    const token = field.trim();
+    // knockd's trim: ASCII blanks only, so a no-break space stays part of the token (and fails).
+    const token = cTrim(field);
     const position = `port ${index + 1}`;
     if (token === '') {
       problems.push(`${position} is empty (two commas in a row, or a comma at the start or end)`);
@@ -194,11 +203,23 @@ export function parseSequenceFile(text: string, path: string, role: FileRole): P
   };
 
   const neutralised: number[] = [];
+  // A line knockd reads in two pieces is two lines to it: " 1111,2222,3333,4444" + 4100 blanks +
+  // ",5555" loads as the 4-port sequence. Refused, whatever the pieces would say.
+  const overlong = new Set<number>();
+  for (const line of overlongLines(text)) {
+    overlong.add(line.fileLine);
+    problem(line.fileLine, overlongMessage(line));
+  }
+
   splitRecords(text).forEach((rawFields, index) => {
     const lineNo = index + 1;
     const fields = stripCarriageReturn(rawFields);
     const joined = fields.join(',');
-    const trimmed = joined.trim();
+    const trimmed = cTrim(joined);
+    if (overlong.has(lineNo)) {
+      lines.push({ lineNo, state: trimmed.startsWith('#') ? 'used' : 'unused', sequence: null });
+      return;
+    }
     if (trimmed === '') {
       lines.push({ lineNo, state: 'blank', sequence: null });
       return;

@@ -3,6 +3,7 @@
 
 import SSHConfig from 'ssh-config';
 import { KnockstickError } from './errors.js';
+import { nameProblem } from './names.js';
 import { readTextIfExists } from './files.js';
 
 export interface HostConfig {
@@ -37,6 +38,14 @@ export function hostConfigFrom(text: string, path: string, alias: string): HostC
       hint: `add a "Host ${alias}" entry with a HostName (usbsetup writes one), or name another alias: callhome ALIAS`,
     });
   }
+  const hostProblem = nameProblem(hostName);
+  if (hostProblem !== undefined) {
+    // ssh, knock and nc would take "-oProxyCommand=..." as an option: refused before any sequence is spent.
+    throw new KnockstickError('INVALID_FILE', `${path}: HostName for "${alias}" ${hostProblem}`, { hint: 'write the server\'s name or address there' });
+  }
+  const userName = single(computed.user);
+  const userProblem = userName === undefined ? undefined : nameProblem(userName);
+  if (userProblem !== undefined) throw new KnockstickError('INVALID_FILE', `${path}: User for "${alias}" ${userProblem}`, { hint: 'write the remote user name there' });
   if (hostName.includes('%')) {
     throw new KnockstickError('INVALID_FILE', `${path}: HostName "${hostName}" for "${alias}" uses % tokens, which callhome cannot knock at`);
   }

@@ -5,6 +5,9 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { usageError } from './errors.js';
+import { cTrim } from './knockd-reader.js';
+import { describeChar } from './names.js';
 
 /** templates/ at the package root (next to dist/ and src/). */
 export const TEMPLATES_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'templates');
@@ -31,7 +34,10 @@ export function render(template: string, values: Readonly<Record<string, string>
  * a line break would smuggle in another directive, and surrounding blanks would be lost.
  */
 export function knockdValue(value: string, name: string): string {
-  if (/[\r\n\0]/.test(value)) throw new Error(`${name}: a knockd.conf value cannot contain a line break`);
-  if (value !== value.trim() || value === '') throw new Error(`${name}: a knockd.conf value cannot be empty or start or end with blanks`);
+  // Commands check their flags first and name them; these are refusals (exit 2), never a crash,
+  // for a value that slips through. "Blanks" are knockd's: ASCII only (a no-break space is text).
+  const bad = /[\p{Cc}]/u.exec(value)?.[0];
+  if (bad !== undefined) throw usageError(`${name}: a knockd.conf value cannot contain ${/[\r\n]/.test(bad) ? 'a line break, ' : ''}${describeChar(bad)}`);
+  if (value !== cTrim(value) || value === '') throw usageError(`${name}: a knockd.conf value cannot be empty or start or end with blanks`);
   return value;
 }

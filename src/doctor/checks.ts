@@ -5,6 +5,7 @@ import { describeLockstep, healingCommand, healingOf, isHealthy, lockstepOf } fr
 import type { CallhomeState } from '../core/policy.js';
 import { parseKnockdConf, type KnockdDoor } from '../core/knockd-conf.js';
 import { formatProblem } from '../core/errors.js';
+import type { ProbeResult } from '../core/knockd-probe.js';
 import { parseSequenceFile, unusedLines } from '../core/sequences.js';
 
 export type Severity = 'error' | 'warning' | 'ok';
@@ -47,6 +48,8 @@ export interface Facts {
     readonly callhomeState?: CallhomeState;
   };
   readonly warnBelow: number;
+  /** What the real knockd made of knockd.conf (knockd-probe.ts); undefined when not asked. */
+  readonly knockdProbe?: ProbeResult;
 }
 
 const ok = (id: string, message: string): Finding => ({ id, severity: 'ok', message, fix: '' });
@@ -186,6 +189,7 @@ export function diagnose(facts: Facts): Finding[] {
       ? bad('knockd.conf', 'error', `${conf.path} has errors knockd stops at: ${problems.slice(0, 3).map(formatProblem).join('; ')}`, 'fix them before knockd (re)reads it')
       : ok('knockd.conf', `${conf.path} parses`),
   );
+  if (facts.knockdProbe !== undefined) findings.push(checkProbe(facts.knockdProbe, conf.path));
   if (loose(conf.mode)) findings.push(bad('knockd.conf:mode', 'warning', `${conf.path} is readable by others: it holds the panic sequence`, `chmod 600 ${conf.path}`));
   for (const door of parsed.doors) {
     if (door.oneTimeFile !== null) findings.push(...checkOneTimeFile(door, door.oneTimeFile, facts.oneTimeFiles.get(door.oneTimeFile), facts.warnBelow));
@@ -213,6 +217,19 @@ export function diagnose(facts: Facts): Finding[] {
   if (facts.sshdT !== undefined) findings.push(checkSshd(facts.sshdT));
   if (facts.stick !== undefined) findings.push(...checkStick(facts.stick, facts));
   return findings;
+}
+
+/** The real knockd's reading against ours: any difference is an error (our checks would be blind there). */
+function checkProbe(probe: ProbeResult, path: string): Finding {
+  const id = 'knockd.conf:knockd';
+  switch (probe.kind) {
+    case 'skipped':
+      return bad(id, 'warning', `the real knockd was not asked to read ${path}: ${probe.reason}`, 'run doctor as root where knockd and ip are installed to have knockd confirm our reading');
+    case 'differs':
+      return bad(id, 'error', `the real knockd reads ${path} differently from us: ${probe.differences.join('; ')}`, 'do not reload knockd with this file; please report the difference (our model of knockd is wrong there)');
+    case 'agrees':
+      return ok(id, probe.accepted ? `the real knockd reads ${path} as we do (${probe.doors} door(s))` : `the real knockd refuses ${path} too: ${probe.knockdSays}`);
+  }
 }
 
 function checkStick(stick: NonNullable<Facts['stick']>, facts: Facts): Finding[] {

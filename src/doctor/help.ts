@@ -25,6 +25,11 @@ Options:
   --server-file PATH     the server file to compare the stick with
   --offline              only the files: skip knockd, interface, firewall and sshd (for a copy
                          written with server init --out)
+
+As root, where knockd and ip are installed (also with --offline), the real knockd reads a private
+copy of knockd.conf for a moment, in a throwaway network namespace with only lo (its pidfile, log,
+syslog and one-time files untouched); any difference between its reading and ours is an error.
+Without root, knockd or ip this is a warning and skipped.
   --warn-below N         warn below this many unused sequences (default 10)
   --json                 the findings as JSON
   -h, --help             this help

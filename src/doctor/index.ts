@@ -1,6 +1,7 @@
 // knockstick doctor: gathers facts about the server (and the stick) and prints the findings of
 // checks.ts, each with a severity, a one-line explanation and the fix.
 
+import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { execa } from 'execa';
@@ -10,6 +11,7 @@ import { SERVER_CONFIG_PATH, readConfig } from '../core/config.js';
 import { ExitCode, usageError } from '../core/errors.js';
 import { fileMode, readTextIfExists } from '../core/files.js';
 import { parseKnockdConf } from '../core/knockd-conf.js';
+import { probeKnockd } from '../core/knockd-probe.js';
 import { isProcessAlive } from '../core/process.js';
 import { hostConfigFrom } from '../core/ssh-config.js';
 import { DEFAULT_HOST, isValidHostAlias, sequencesFileFor, stateFileFor, stickLayout } from '../core/stick.js';
@@ -68,6 +70,8 @@ async function gather(values: Values, context: CommandContext): Promise<Facts> {
   const settings = (await readConfig(at(values['server-config'] ?? SERVER_CONFIG_PATH), 'server')).global;
   const confPath = at(values['knockd-conf'] ?? settings.knockdConf ?? '/etc/knockd.conf');
   const knockdConf = { path: confPath, ...(await fileFact(confPath)) };
+  // The bytes, not the decoded text: knockd reads bytes, and so must the probe's copy.
+  const confBytes = knockdConf.text === null ? null : await readFile(confPath).catch(() => null);
   const parsed = knockdConf.text === null ? undefined : parseKnockdConf(knockdConf.text, confPath).conf;
   const oneTimeFiles = new Map<string, FileFact>();
   for (const door of parsed?.doors ?? []) if (door.oneTimeFile !== null) oneTimeFiles.set(door.oneTimeFile, await fileFact(door.oneTimeFile));
@@ -90,7 +94,8 @@ async function gather(values: Values, context: CommandContext): Promise<Facts> {
       sshdT: await run('/usr/sbin/sshd', ['-T', ...(values['sshd-config'] === undefined ? [] : ['-f', at(values['sshd-config'])])]),
     };
   }
-  return { knockdConf, oneTimeFiles, warnBelow, ...live, ...(values.stick === undefined ? {} : { stick: await gatherStick(at(values.stick), values.host ?? DEFAULT_HOST, serverFile) }) };
+  const knockdProbe = confBytes === null ? undefined : await probeKnockd(confBytes);
+  return { knockdConf, oneTimeFiles, warnBelow, ...live, ...(knockdProbe === undefined ? {} : { knockdProbe }), ...(values.stick === undefined ? {} : { stick: await gatherStick(at(values.stick), values.host ?? DEFAULT_HOST, serverFile) }) };
 }
 
 async function gatherStick(root: string, alias: string, serverFile: string | undefined): Promise<NonNullable<Facts['stick']>> {

@@ -19,8 +19,11 @@ before is closed too. After a panic, no knock opens anything until you restart k
   rotate   makes a new panic sequence whose ports no one-time sequence uses (out of phase), puts
            it into knockd.conf's [panic] stanza (added if missing), the server settings and, with
            --stick, the stick settings; writes the new script when the address is known; checks
-           the new knockd.conf first (knockd dies on a config error at SIGHUP), then reloads knockd
-           by its pidfile and checks that it survived. Run it on the server, and after every panic.
+           the new knockd.conf first (knockd dies on a config error at SIGHUP): our model of knockd,
+           and as root the real knockd on a private copy in a throwaway network namespace; then
+           reloads knockd by its pidfile and checks that it survived. Without that second check
+           (not root, no knockd or ip) it writes but does not reload. Run it on the server, and
+           after every panic.
   stanza   prints the [panic] stanza for knockd.conf.
 
 Where the sequence and address come from: --sequence and --host first; else the stick's

@@ -16,8 +16,10 @@ import { readTextIfExists, refuseLinksAmong, writeAtomically } from '../core/fil
 import { DNAT_CHAIN, NFT_NAT_TABLE, flushDnatCommand, isFirewallKind, type FirewallKind } from '../core/firewall.js';
 import { DEFAULT_RANGE, cryptoRandom, generateSequences } from '../core/generate.js';
 import { attemptPackets, netKnocker } from '../core/knock.js';
-import { parseKnockdConf, withPanicStanza, type KnockdDoor } from '../core/knockd-conf.js';
+import { probeKnockd } from '../core/knockd-probe.js';
+import { lineLimitError, parseKnockdConf, withPanicStanza, type KnockdDoor } from '../core/knockd-conf.js';
 import { formatSequence, parseSequenceFile, unusedLines, type Sequence } from '../core/sequences.js';
+import { checkHostName, describeChar } from '../core/names.js';
 import { hostConfigFrom } from '../core/ssh-config.js';
 import { DEFAULT_HOST, isValidHostAlias, resolveStickRoot, stickLayout } from '../core/stick.js';
 import { loadTemplate } from '../core/templates.js';
@@ -90,6 +92,7 @@ function parseSequenceFlag(text: string): Sequence {
 }
 
 function checkHost(host: string, source: string): string {
+  checkHostName(host, source);
   if (!/^[A-Za-z0-9.:-]+$/.test(host)) throw usageError(`${source} must be a host name or an address, got ${JSON.stringify(host)}`);
   return host;
 }
@@ -164,8 +167,22 @@ interface ServerSide {
   readonly serverConfigPath: string;
 }
 
+/**
+ * The pidfile goes into the panic command of knockd.conf (shell-quoted, so "$" or a quote is fine),
+ * and knockd.conf is read line by line: a control character (a line break above all) would start a
+ * directive of its own. Refused here, naming where the value came from, before anything is written.
+ */
+function checkPidfile(pidfile: string, source: string): string {
+  const bad = /[\p{Cc}]/u.exec(pidfile)?.[0];
+  if (bad !== undefined) throw usageError(`${source} contains ${describeChar(bad)}: the pidfile goes into knockd.conf's panic command, one line that knockd reads`, 'give a plain path');
+  if (!pidfile.startsWith('/')) throw usageError(`${source} must be an absolute path, got ${JSON.stringify(pidfile)}`);
+  return pidfile;
+}
+
 async function serverSide(ctx: Context): Promise<ServerSide> {
   const settings = await serverSettings(ctx);
+  if (ctx.values.pidfile !== undefined) checkPidfile(ctx.values.pidfile, '--pidfile');
+  else if (settings.pidfile !== undefined) checkPidfile(settings.pidfile, `pidfile in ${resolve(ctx.command.cwd, ctx.values['server-config'] ?? SERVER_CONFIG_PATH)}`);
   const firewall = ctx.values.firewall ?? settings.firewall ?? 'iptables';
   if (!isFirewallKind(firewall)) throw usageError(`--firewall must be iptables or nftables, got ${JSON.stringify(firewall)}`);
   return {
@@ -176,10 +193,18 @@ async function serverSide(ctx: Context): Promise<ServerSide> {
   };
 }
 
+/** What the pidfile came from, for a message: the flag, else the settings, else the default. */
+function pidfileSource(ctx: Context): string {
+  return ctx.values.pidfile !== undefined ? '--pidfile' : 'the pidfile (from the server settings, or the default)';
+}
+
 async function stanza(ctx: Context): Promise<number> {
   const side = await serverSide(ctx);
   const sequence = await panicSequence(ctx);
-  ctx.command.stdout.write(renderPanicStanza(await loadTemplate('knockd-panic.conf'), sequence, side.firewall, side.pidfile));
+  const text = renderPanicStanza(await loadTemplate('knockd-panic.conf'), sequence, side.firewall, side.pidfile);
+  const tooLong = lineLimitError(text, 'the stanza', pidfileSource(ctx));
+  if (tooLong !== undefined) throw tooLong;
+  ctx.command.stdout.write(text);
   return ExitCode.OK;
 }
 
@@ -253,7 +278,18 @@ async function rotate(ctx: Context): Promise<number> {
     confText,
     renderPanicStanza(await loadTemplate('knockd-panic.conf'), sequence, side.firewall, side.pidfile, forwardingFlush(current.conf.doors)),
   );
+  const tooLong = lineLimitError(newConf, side.knockdConf, pidfileSource(ctx));
+  if (tooLong !== undefined) throw tooLong;
   await verifyKnockdConf(newConf, side.knockdConf);
+  // The real knockd reads the new file too (knockd-probe.ts) before anything is written: a file it
+  // reads differently from us is never written, and one it could not read is never reloaded.
+  const probe = await probeKnockd(newConf);
+  if (probe.kind === 'differs' || (probe.kind === 'agrees' && !probe.accepted)) {
+    const what = probe.kind === 'differs' ? probe.differences.join('; ') : `it refuses it: ${probe.knockdSays}`;
+    throw new KnockstickError('INVALID_FILE', `the real knockd reads the new ${side.knockdConf} differently from us: ${what}`, {
+      hint: 'nothing was written or reloaded; please report this (our model of knockd is wrong there)',
+    });
+  }
 
   const value = formatSequence(sequence);
   // A symlinked knockd.conf or settings file is refused before either is written (see files.ts).
@@ -290,15 +326,23 @@ async function rotate(ctx: Context): Promise<number> {
     out.write('Not reloaded (--no-reload): the new panic sequence is armed at knockd\'s next start or SIGHUP.\n');
     return ExitCode.OK;
   }
-  return reload(side.pidfile, out);
+  return reload(side.pidfile, out, probe.kind === 'skipped' ? probe.reason : undefined);
 }
 
 /** SIGHUP knockd by its pidfile, then check that it survived the reload. */
-async function reload(pidfile: string, out: { write(text: string): void }): Promise<number> {
+async function reload(pidfile: string, out: { write(text: string): void }, notProbed: string | undefined): Promise<number> {
   const text = await readTextIfExists(pidfile);
   const pid = text === null ? NaN : Number(text.trim());
   if (!Number.isInteger(pid) || pid <= 1 || !isProcessAlive(pid)) {
     out.write(`knockd is not running (no live pid in ${pidfile}): the new panic sequence is armed when it starts.\n`);
+    return ExitCode.OK;
+  }
+  if (notProbed !== undefined) {
+    // A reload with a file the real knockd did not read is how a panic rotate could kill knockd.
+    out.write(
+      `Not reloaded: the real knockd could not read the new file first (${notProbed}). ` +
+        `Check it with \`knockstick doctor\` as root, then reload: kill -HUP ${pid}\n`,
+    );
     return ExitCode.OK;
   }
   kill(pid, 'SIGHUP');

@@ -13,6 +13,8 @@ import { appendDurably, assertNotSymlink, readTextIfExists, refuseLinksAmong, wr
 import { sequencesFileFor, stickLayout } from '../core/stick.js';
 import { readConfig, reservedPorts } from '../core/config.js';
 import { formatLine } from '../core/sequences.js';
+import { checkHostName } from '../core/names.js';
+import { lineLimitError } from '../core/knockd-conf.js';
 import { DEFAULT_LENGTH, DEFAULT_RANGE, cryptoRandom, generateSequences } from '../core/generate.js';
 import type { Sequence } from '../core/sequences.js';
 import { loadTemplate } from '../core/templates.js';
@@ -73,6 +75,8 @@ async function defaultInterface(): Promise<string | undefined> {
 }
 
 function checked(value: string | undefined, flag: string, pattern: RegExp): string | undefined {
+  // Names and words all: none may start with "-" (every program would read it as an option).
+  if (value !== undefined && flag !== '--out') checkHostName(value, flag);
   if (value !== undefined && !pattern.test(value)) throw usageError(`${flag}: ${JSON.stringify(value)} has characters that do not belong there`);
   return value;
 }
@@ -153,6 +157,10 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
     },
     templates,
   );
+
+  const conf = files.find((f) => f.path === paths.knockdConf);
+  const tooLong = conf === undefined ? undefined : lineLimitError(conf.text, conf.path, out === undefined ? 'a value' : '--out');
+  if (tooLong !== undefined) throw tooLong;
 
   const stdout = context.stdout;
   if (values['dry-run'] === true) {

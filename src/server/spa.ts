@@ -194,6 +194,6 @@ export function spaInitProblem(values: Readonly<Record<string, unknown>>): strin
   }
   if (values.firewall === 'ufw') return '--method spa supports --firewall nftables or iptables (fwknopd manages its own iptables chain)';
   const server = values['spa-server'];
-  if (typeof server !== 'string' || !/^[A-Za-z0-9.-]{1,253}$/.test(server)) return '--method spa needs --spa-server HOST: the name or IPv4 address the stick sends its packets to';
+  if (typeof server !== 'string' || !/^[A-Za-z0-9.-]{1,253}$/.test(server) || server.startsWith('-')) return '--method spa needs --spa-server HOST: the name or IPv4 address the stick sends its packets to';
   return undefined;
 }

@@ -28,7 +28,8 @@ export interface WizardFacts {
   readonly isDirectory: (path: string) => Promise<boolean>;
 }
 
-export const WORD = /^[A-Za-z0-9._@:-]+$/;
+// No leading "-": every program a word is passed to would read it as an option.
+export const WORD = /^(?!-)[A-Za-z0-9._@:-]+$/;
 
 const word = (what: string) => (value: string): true | string => (WORD.test(value) ? true : `${what}: letters, digits and . _ @ : - only`);
 
@@ -36,7 +37,7 @@ export async function askServerAnswers(prompts: Prompts, known: ServerAnswers, f
   const iface =
     known.interface ??
     (facts.interfaces.length === 0
-      ? await prompts.input('Interface knockd listens on (the one facing the Internet):', { validate: (v) => (/^[A-Za-z0-9_.:-]{1,15}$/.test(v) ? true : 'an interface name') })
+      ? await prompts.input('Interface knockd listens on (the one facing the Internet):', { validate: (v) => (/^(?!-)[A-Za-z0-9_.:-]{1,15}$/.test(v) ? true : 'an interface name') })
       : await prompts.select(
           'Interface knockd listens on (the one facing the Internet):',
           facts.interfaces.map((name) => ({ value: name, name, ...(name === facts.defaultInterface ? { description: 'the default route goes through it' } : {}) })),

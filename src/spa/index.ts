@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { parseCommandLine } from '../core/args.js';
 import type { Command, CommandContext } from '../core/command.js';
 import { ExitCode, KnockstickError, ioError, usageError } from '../core/errors.js';
+import { checkHostName } from '../core/names.js';
 import { appendDurably, assertNotSymlink, readTextIfExists } from '../core/files.js';
 import { formatKeyLines, generateKeys } from './keys.js';
 import { decodeSpaPacket, parseAccess, SpaDecodeError } from './packet.js';
@@ -124,6 +125,7 @@ async function keygenIntoFile(
 ): Promise<number> {
   if (stanza === undefined) throw usageError('keygen --rc-file needs -n STANZA, the name of the new stanza');
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(stanza)) throw usageError(`-n: use letters, digits, . _ - for the stanza name, got ${JSON.stringify(stanza)}`);
+  if (values.server !== undefined) checkHostName(values.server, '--server');
   if (values.server === undefined || !/^[A-Za-z0-9.:-]{1,253}$/.test(values.server)) throw usageError('keygen --rc-file needs --server HOST (the SPA_SERVER of the new stanza)');
   const access = values.access ?? 'tcp/22';
   if (typeof parseAccess(access) === 'string') throw usageError(`--access: ${parseAccess(access) as string}`);

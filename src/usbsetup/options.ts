@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { parseCommandLine, parseInteger } from '../core/args.js';
 import { usageError } from '../core/errors.js';
 import { DEFAULT_MAPPER_NAME, DEFAULT_MOUNTPOINT, HOST_CONFIG_PATH, isValidMapperName, validateHostValue } from '../core/host-config.js';
+import { checkHostName, checkUserName } from '../core/names.js';
 import { DEFAULT_HOST, isValidHostAlias } from '../core/stick.js';
 import type { StickFilesystem } from '../core/volume.js';
 
@@ -94,6 +95,8 @@ export function parseUsbsetupArgs(args: readonly string[], context: { cwd: strin
   const path = (value: string | undefined): string | undefined => (value === undefined ? undefined : resolve(context.cwd, value));
   const alias = values.host ?? DEFAULT_HOST;
   if (!isValidHostAlias(alias)) throw usageError(`--host must be a short alias (letters, digits, . _ -), got ${JSON.stringify(alias)}`);
+  if (values.hostname !== undefined) checkHostName(values.hostname, '--hostname');
+  if (values.user !== undefined) checkUserName(values.user, '--user');
   if (values.hostname !== undefined && !/^[A-Za-z0-9.:_-]{1,253}$/.test(values.hostname)) {
     throw usageError(`--hostname must be a host name or address, got ${JSON.stringify(values.hostname)}`);
   }

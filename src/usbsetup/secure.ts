@@ -10,7 +10,8 @@ import { mkdir } from 'node:fs/promises';
 import type { Command, CommandContext } from '../core/command.js';
 import { parseCommandLine } from '../core/args.js';
 import { ExitCode, KnockstickError, usageError } from '../core/errors.js';
-import { HOST_CONFIG_PATH, readHostConfig, validateHostValue, writeHostConfig, isValidMapperName, type HostConfig } from '../core/host-config.js';
+import { describeChar } from '../core/names.js';
+import { HOST_CONFIG_PATH, SAFE_PATH_CHARS, readHostConfig, validateHostValue, writeHostConfig, isValidMapperName, type HostConfig } from '../core/host-config.js';
 import { isLuks, luksClose, luksOpen, luksUuid, mappingDevice, type PassphraseSource } from '../core/luks.js';
 import { mountAt, processesUsing, readMounts } from '../core/mounts.js';
 import { readPassphraseFile } from '../core/secrets.js';
@@ -207,7 +208,9 @@ export async function hostSetup(config: HostConfig, env: NodeJS.ProcessEnv): Pro
   const owner = await ownerFor(config.owner, env);
   // Every value is validated (uuid, name, mountpoint, user name) or shell-quoted (paths in the wrapper).
   const plain = (value: string): string => {
-    if (!/^[A-Za-z0-9_./:,=-]*$/.test(value)) throw new Error(`unexpected character in ${JSON.stringify(value)}`);
+    // Validated when read (host-config.ts); a refusal here, not a crash, if a value ever slips through.
+    const bad = [...value].find((c) => !SAFE_PATH_CHARS.test(c));
+    if (bad !== undefined) throw usageError(`${JSON.stringify(value)} has ${describeChar(bad)}, which the host files cannot carry unescaped`);
     return value;
   };
   const userScript = await loadTemplate('secureon.sh');

@@ -5,7 +5,8 @@ import { describeDisk, refusalReason, type BlockDevice } from '../core/disks.js'
 import type { Prompts } from '../core/prompts.js';
 import type { ContentAnswers, DoorMethod, Filesystem } from './options.js';
 
-const HOST = /^[A-Za-z0-9.:_-]{1,253}$/;
+// No leading "-": ssh, knock and nc would read such a name as an option.
+const HOST = /^(?!-)[A-Za-z0-9.:_-]{1,253}$/;
 const USER = /^[a-z_][a-z0-9_.-]{0,31}$/i;
 
 export async function askContent(prompts: Prompts, known: Partial<ContentAnswers> & { alias: string; port: number; sequences: number }, sequenceFlags = false): Promise<ContentAnswers> {

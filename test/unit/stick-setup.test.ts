@@ -91,8 +91,8 @@ describe('the host config', () => {
     const { problems } = parseHostConfig('luks_uuid = nope\nmountpoint = relative\nmountpoint = /a/../etc\ncolour = red\nowner\n', '/etc/knockstick/stick.conf');
     expect(problems.map((p) => `${p.line}: ${p.message}`)).toEqual([
       '1: luks_uuid must be a LUKS UUID (cryptsetup luksUUID DEVICE), got "nope"',
-      '2: mountpoint must be an absolute path without spaces or "..", got "relative"',
-      '3: mountpoint must be an absolute path without spaces or "..", got "/a/../etc"',
+      '2: mountpoint must be an absolute path of letters, digits and _ . / : , = - (no ".."), got "relative"',
+      '3: mountpoint must be an absolute path of letters, digits and _ . / : , = - (no ".."), got "/a/../etc"',
       '4: unknown key "colour" (known: luks_uuid, name, mountpoint, owner)',
       '5: expected "key = value"',
     ]);
