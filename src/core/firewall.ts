@@ -42,9 +42,17 @@ export function flushDoorsCommand(kind: FirewallKind): string {
  * is missing), then flush every door. Not `killall knockd` alone: that also kills the children
  * waiting to run stop_command, so a door opened just before would stay open; the flush closes it
  * whatever happened to them. The pidfile path is shell-quoted: knockd runs this through sh -c.
+ * Two seconds later, a knockd still alive gets SIGKILL: knockd 0.8's SIGTERM handler calls stdio
+ * and localtime, and a SIGTERM that lands while knockd is logging can hang it in a lock (seen in the
+ * lab). A hung knockd opens no door, but it must not linger as the thing the panic stopped. The
+ * systemd drop-in keeps a SIGKILLed knockd down as it does one that exited on SIGTERM.
  */
 export function panicCommand(kind: FirewallKind, pidfile: string, alsoFlush = ''): string {
-  return `kill -TERM "$(cat ${shellQuote(pidfile)})" 2>/dev/null || pkill -TERM -x knockd; ${alsoFlush === '' ? '' : `${alsoFlush}; `}${flushDoorsCommand(kind)}`;
+  const pid = `"$(cat ${shellQuote(pidfile)})"`;
+  return (
+    `kill -TERM ${pid} 2>/dev/null || pkill -TERM -x knockd; ${alsoFlush === '' ? '' : `${alsoFlush}; `}${flushDoorsCommand(kind)}; ` +
+    `sleep 2; kill -KILL ${pid} 2>/dev/null; true`
+  );
 }
 
 /** Router mode (seed Appendix C): knockd on the router forwards SSH to inner hosts, each its own door. */
