@@ -2,7 +2,7 @@
 // run ssh against the same address.
 
 import SSHConfig from 'ssh-config';
-import { KnockstickError } from './errors.js';
+import { InvalidFileError, KnockstickError, type FileProblem } from './errors.js';
 import { readTextIfExists } from './files.js';
 
 export interface HostConfig {
@@ -22,8 +22,76 @@ function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
+/**
+ * Control characters (tab aside: ssh reads it as a separator) and whitespace that ssh does not read
+ * as whitespace. A NUL cannot even be passed on to ssh as an argument (node refuses it), and ssh
+ * stops at a BOM or a non-breaking space with "Bad configuration option": either way ssh would fail
+ * after the knock, with the sequence spent. A lone CR at the end of a line is CRLF, which ssh reads.
+ */
+const UNUSABLE_CHARACTER = /[\u0000-\u0008\u000a-\u001f\u007f\u0085\u00a0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]/u;
+
+function describeCharacter(char: string): string {
+  const code = (char.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0');
+  const names: Record<string, string> = { '0000': 'a NUL byte', '000D': 'a carriage return', FEFF: 'a byte-order mark (BOM)', '00A0': 'a non-breaking space' };
+  return `${names[code] ?? 'the character'} U+${code}`;
+}
+
+/** In a comment ssh reads past any space: only control characters still matter there. */
+const CONTROL_CHARACTER = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+
+/** Every line holding a character ssh would not read as we do. Pure. */
+export function unusableLines(text: string, path: string): FileProblem[] {
+  const problems: FileProblem[] = [];
+  text.split('\n').forEach((full, index) => {
+    const line = full.replace(/\r$/, '');
+    const found = (/^[ \t]*#/.test(line) ? CONTROL_CHARACTER : UNUSABLE_CHARACTER).exec(line);
+    if (found !== null) problems.push({ file: path, line: index + 1, message: `holds ${describeCharacter(found[0])}, which ssh cannot read as written` });
+  });
+  return problems;
+}
+
+/** The first line that sets `keyword` to `value` (what compute() took), or 0 when none is found. */
+function lineOf(text: string, keyword: string, value: string): number {
+  const lines = text.split('\n');
+  for (const [index, line] of lines.entries()) {
+    const m = /^\s*([A-Za-z]+)(?:\s*=\s*|\s+)(.*?)\s*$/.exec(line.replace(/\r$/, ''));
+    if (m !== null && (m[1] as string).toLowerCase() === keyword && (m[2] as string).replace(/^"(.*)"$/, '$1') === value) return index + 1;
+  }
+  return 0;
+}
+
+/**
+ * Values callhome passes on (HostName to the resolver and the knock, HostKeyAlias as `-o`) or ssh
+ * reads for this alias: one that starts with "-" could be read as an option by some tool on the
+ * way, and characters beyond these have no business in a name. Returns the problem, or undefined.
+ */
+const NAME = /^[A-Za-z0-9._:[\]-]+$/;
+const USER = /^[A-Za-z0-9._@+\\-]+$/;
+function valueProblem(keyword: string, value: string): string | undefined {
+  if (value.startsWith('-')) return `${keyword} ${JSON.stringify(value)} starts with "-", which ssh and the tools it runs could read as an option`;
+  switch (keyword) {
+    case 'HostName':
+    case 'HostKeyAlias':
+      return NAME.test(value) ? undefined : `${keyword} ${JSON.stringify(value)} is not a host name or address (letters, digits, . _ : - only)`;
+    case 'User':
+      return USER.test(value) ? undefined : `User ${JSON.stringify(value)} is not a user name (letters, digits, . _ @ + - only)`;
+    case 'ProxyJump':
+      return value.split(',').some((hop) => hop.trim().startsWith('-') || /\s/.test(hop.trim()))
+        ? `ProxyJump ${JSON.stringify(value)} has a hop that starts with "-" or holds a space`
+        : undefined;
+    default:
+      return undefined;
+  }
+}
+
 /** Computes the settings for `alias` from config text. Pure. */
 export function hostConfigFrom(text: string, path: string, alias: string): HostConfig {
+  // Checked before anything is computed, so that callhome refuses before it knocks: a value ssh
+  // cannot use would make it fail after the door opened, with a sequence spent for nothing.
+  const unusable = unusableLines(text, path);
+  if (unusable.length > 0) {
+    throw new InvalidFileError(unusable, `edit ${path} with a plain-text editor and retype those lines; nothing was knocked or marked`);
+  }
   let computed: Record<string, string | string[]>;
   try {
     // matchExec: false — never run a "Match exec" command from the stick while reading it.
@@ -37,12 +105,23 @@ export function hostConfigFrom(text: string, path: string, alias: string): HostC
       hint: `add a "Host ${alias}" entry with a HostName (usbsetup writes one), or name another alias: callhome ALIAS`,
     });
   }
+  const problems: FileProblem[] = [];
   if (hostName.includes('%')) {
-    throw new KnockstickError('INVALID_FILE', `${path}: HostName "${hostName}" for "${alias}" uses % tokens, which callhome cannot knock at`);
+    problems.push({ file: path, line: lineOf(text, 'hostname', hostName), message: `HostName "${hostName}" for "${alias}" uses % tokens, which callhome cannot knock at` });
   }
   const portText = single(computed.port) ?? '22';
   const port = /^\d+$/.test(portText) ? Number(portText) : NaN;
-  if (!(port >= 1 && port <= 65535)) throw new KnockstickError('INVALID_FILE', `${path}: Port "${portText}" for "${alias}" is not a port number`);
+  if (!(port >= 1 && port <= 65535)) problems.push({ file: path, line: lineOf(text, 'port', portText), message: `Port "${portText}" for "${alias}" is not a port number` });
+  for (const [keyword, value] of [
+    ['HostName', hostName],
+    ['User', single(computed.user)],
+    ['HostKeyAlias', single(computed.hostkeyalias)],
+    ['ProxyJump', single(computed.proxyjump)],
+  ] as const) {
+    const message = value === undefined || (keyword === 'HostName' && value.includes('%')) ? undefined : valueProblem(keyword, value);
+    if (message !== undefined) problems.push({ file: path, line: lineOf(text, keyword.toLowerCase(), value as string), message: `${message} (Host ${alias})` });
+  }
+  if (problems.length > 0) throw new InvalidFileError(problems, `fix ${path}; nothing was knocked or marked`);
   const family = (single(computed.addressfamily) ?? 'any').toLowerCase();
   return {
     alias,
