@@ -2,7 +2,7 @@
 // Flow: read and validate both files → lockstep check (pure) → generate (pure, CSPRNG) →
 // rewrite the stick atomically → append to the server → report. All under the lock.
 
-import { stat, unlink } from 'node:fs/promises';
+import { rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Command, CommandContext } from '../core/command.js';
 import { ExitCode, InvalidFileError, KnockstickError, ioError, usageError } from '../core/errors.js';
@@ -45,6 +45,47 @@ export const seqgenCommand: Command = {
 interface Paths {
   server: string;
   stick: string;
+  /** Directories this run created, deepest first: removed again if the run is refused. */
+  created: string[];
+}
+
+/** The directories `dir` still lacks, itself first (what a recursive mkdir of it creates). */
+async function missingDirectories(dir: string): Promise<string[]> {
+  const missing: string[] = [];
+  for (let d = dir; dirname(d) !== d; d = dirname(d)) {
+    try {
+      await stat(d);
+      return missing;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return missing;
+      missing.push(d);
+    }
+  }
+  return missing;
+}
+
+/**
+ * A refused run leaves the disk as it found it, directories included. Only empty ones go (rmdir):
+ * a file left in one (a failed rollback) keeps it and its parents.
+ */
+async function removeCreated(paths: Paths): Promise<void> {
+  for (const dir of paths.created) {
+    try {
+      await rmdir(dir);
+    } catch {
+      return;
+    }
+  }
+}
+
+/** Runs `fn`; when it throws, the directories preparePaths created are removed again. */
+async function undoDirectoriesOnFailure<T>(paths: Paths, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    await removeCreated(paths);
+    throw error;
+  }
 }
 
 /** Checks the stick is there, makes the directories the files go in, and refuses one file for both. */
@@ -62,11 +103,17 @@ async function preparePaths(options: SeqgenOptions, create: boolean): Promise<Pa
   if (stickFile === options.serverFile) {
     throw usageError(`--server-file and the stick's sequence file are the same file (${options.serverFile})`);
   }
+  let created: string[] = [];
   if (create) {
-    await ensureDirectory(layout.sshDir);
-    await ensureDirectory(dirname(options.serverFile));
+    created = [...new Set([...(await missingDirectories(layout.sshDir)), ...(await missingDirectories(dirname(options.serverFile)))])];
+    created.sort((a, b) => b.length - a.length);
+    const paths = { server: options.serverFile, stick: stickFile, created };
+    await undoDirectoriesOnFailure(paths, async () => {
+      await ensureDirectory(layout.sshDir);
+      await ensureDirectory(dirname(options.serverFile));
+    });
   }
-  return { server: options.serverFile, stick: stickFile };
+  return { server: options.serverFile, stick: stickFile, created };
 }
 
 /** The directories to lock; missing ones (status on a missing side) are skipped. */
@@ -114,7 +161,7 @@ async function generate(options: SeqgenOptions, count: number, context: CommandC
   // Settings first: a broken settings file must stop us before we create any directory.
   const reserved = await reservedForSeqgen(options.exclude, stickLayout(options.stickRoot), options.host, options.serverConfig);
   const paths = await preparePaths(options, !options.dryRun);
-  return withDirectoryLocks(await lockTargets(paths), { waitSeconds: options.waitSeconds }, async () => {
+  return undoDirectoriesOnFailure(paths, async () => withDirectoryLocks(await lockTargets(paths), { waitSeconds: options.waitSeconds }, async () => {
     const pair = await loadPair(paths.server, paths.stick);
     refuseUnlessWritable(pair.lockstep, pair.server.file, pair.stick.file);
     const length = chooseLength(options.length, pair.server.file, pair.stick.file);
@@ -143,7 +190,7 @@ async function generate(options: SeqgenOptions, count: number, context: CommandC
       );
     }
     return ExitCode.OK;
-  });
+  }));
 }
 
 async function status(options: SeqgenOptions, context: CommandContext): Promise<number> {
@@ -167,7 +214,7 @@ async function status(options: SeqgenOptions, context: CommandContext): Promise<
 async function repair(options: SeqgenOptions, context: CommandContext): Promise<number> {
   // Repair may have to create the stick's .ssh (a stick getting its first copy of a server file).
   const paths = await preparePaths(options, true);
-  return withDirectoryLocks(await lockTargets(paths), { waitSeconds: options.waitSeconds }, async () => {
+  return undoDirectoriesOnFailure(paths, async () => withDirectoryLocks(await lockTargets(paths), { waitSeconds: options.waitSeconds }, async () => {
     const pair = await loadPair(paths.server, paths.stick);
     const lockstep = pair.lockstep;
     if (lockstep.state !== 'tail-missing') {
@@ -184,5 +231,5 @@ async function repair(options: SeqgenOptions, context: CommandContext): Promise<
       `Repaired: copied ${tail.length} sequence(s) from ${source.path} to ${lockstep.side === 'server' ? paths.server : paths.stick}; the files are in step.\n`,
     );
     return ExitCode.OK;
-  });
+  }));
 }

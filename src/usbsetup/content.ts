@@ -155,6 +155,13 @@ export async function writeStickContent(
   }
   const knownHosts = answers.serverHostKey === undefined ? undefined : knownHostsLine(await readFile(answers.serverHostKey, 'utf8').catch((e: unknown) => { throw ioError('read', answers.serverHostKey as string, e); }), answers.hostName, answers.port, answers.serverHostKey);
 
+  const seqgenArgs = [String(answers.sequences), '--server-file', answers.serverFile ?? '', '--stick', root, '--host', answers.alias];
+  if (answers.method !== 'spa' && answers.sequences > 0 && answers.serverFile !== undefined) {
+    // seqgen refuses a server file that is invalid or has sequences this new stick lacks: ask it
+    // first (--dry-run writes nothing), so that the refusal comes before a key or file is written.
+    await seqgenCommand.run({ ...context, stdout: { write: () => undefined }, args: [...seqgenArgs, '--dry-run'], invokedAs: 'seqgen' });
+  }
+
   await ensureDirectory(layout.sshDir);
   await runKeygen(key, `knockstick ${answers.alias}`, passphrase);
   const publicKey = (await readFile(`${key}.pub`, 'utf8')).trim();
@@ -197,11 +204,7 @@ export async function writeStickContent(
   if (answers.sequences === 0) {
     // The server has its sequences already (server init): `seqgen repair` copies them across.
   } else if (answers.serverFile !== undefined) {
-    await seqgenCommand.run({
-      ...context,
-      args: [String(answers.sequences), '--server-file', answers.serverFile, '--stick', root, '--host', answers.alias],
-      invokedAs: 'seqgen',
-    });
+    await seqgenCommand.run({ ...context, args: seqgenArgs, invokedAs: 'seqgen' });
   } else {
     const settings = settingsFor(await readConfig(join(layout.sshDir, 'knockstick.conf'), 'stick'), answers.alias);
     const exclude = new Set([...reservedPorts(settings), answers.port]);
