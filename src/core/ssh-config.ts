@@ -2,6 +2,7 @@
 // run ssh against the same address.
 
 import SSHConfig from 'ssh-config';
+import { unusableCharacterProblems } from './characters.js';
 import { InvalidFileError, KnockstickError, type FileProblem } from './errors.js';
 import { readTextIfExists } from './files.js';
 
@@ -20,34 +21,6 @@ export interface HostConfig {
 
 function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
-}
-
-/**
- * Control characters (tab aside: ssh reads it as a separator) and whitespace that ssh does not read
- * as whitespace. A NUL cannot even be passed on to ssh as an argument (node refuses it), and ssh
- * stops at a BOM or a non-breaking space with "Bad configuration option": either way ssh would fail
- * after the knock, with the sequence spent. A lone CR at the end of a line is CRLF, which ssh reads.
- */
-const UNUSABLE_CHARACTER = /[\u0000-\u0008\u000a-\u001f\u007f\u0085\u00a0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]/u;
-
-function describeCharacter(char: string): string {
-  const code = (char.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0');
-  const names: Record<string, string> = { '0000': 'a NUL byte', '000D': 'a carriage return', FEFF: 'a byte-order mark (BOM)', '00A0': 'a non-breaking space' };
-  return `${names[code] ?? 'the character'} U+${code}`;
-}
-
-/** In a comment ssh reads past any space: only control characters still matter there. */
-const CONTROL_CHARACTER = /[\u0000-\u0008\u000a-\u001f\u007f]/;
-
-/** Every line holding a character ssh would not read as we do. Pure. */
-export function unusableLines(text: string, path: string): FileProblem[] {
-  const problems: FileProblem[] = [];
-  text.split('\n').forEach((full, index) => {
-    const line = full.replace(/\r$/, '');
-    const found = (/^[ \t]*#/.test(line) ? CONTROL_CHARACTER : UNUSABLE_CHARACTER).exec(line);
-    if (found !== null) problems.push({ file: path, line: index + 1, message: `holds ${describeCharacter(found[0])}, which ssh cannot read as written` });
-  });
-  return problems;
 }
 
 /** The first line that sets `keyword` to `value` (what compute() took), or 0 when none is found. */
@@ -88,7 +61,7 @@ function valueProblem(keyword: string, value: string): string | undefined {
 export function hostConfigFrom(text: string, path: string, alias: string): HostConfig {
   // Checked before anything is computed, so that callhome refuses before it knocks: a value ssh
   // cannot use would make it fail after the door opened, with a sequence spent for nothing.
-  const unusable = unusableLines(text, path);
+  const unusable = unusableCharacterProblems(text, path, 'ssh');
   if (unusable.length > 0) {
     throw new InvalidFileError(unusable, `edit ${path} with a plain-text editor and retype those lines; nothing was knocked or marked`);
   }
