@@ -29,7 +29,7 @@ import { sequencesFileFor, stateFileFor, stickLayout } from '../core/stick.js';
 import { callhomeHelp } from './help.js';
 import { parseCallhomeArgs, type CallhomeOptions } from './options.js';
 import { Progress } from './progress.js';
-import { preloadSshRunner, runSsh, sshInvocation, type SshInvocation } from './ssh.js';
+import { checkSshRunnable, preloadSshRunner, runSsh, sshInvocation, type SshInvocation } from './ssh.js';
 import { resolveMethod } from './method.js';
 import type { SpaCallDeps } from './spa.js';
 
@@ -41,6 +41,8 @@ export interface CallhomeDeps {
   readonly sleep: (ms: number) => Promise<void>;
   readonly resolveAddress: (hostName: string, family: 4 | 6) => Promise<Target>;
   readonly runSsh: (invocation: SshInvocation) => Promise<number>;
+  /** Throws when runSsh could not start this ssh at all; checked before knocking. Absent: not checked. */
+  readonly checkSsh?: (invocation: SshInvocation) => Promise<void>;
 }
 
 export async function resolveAddress(hostName: string, family: 4 | 6): Promise<Target> {
@@ -71,6 +73,7 @@ export const callhomeDeps: CallhomeDeps = {
   sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
   resolveAddress,
   runSsh,
+  checkSsh: (invocation) => checkSshRunnable(invocation, process.env.PATH),
 };
 
 export const callhomeCommand: Command = {
@@ -305,6 +308,7 @@ export async function callhome(
     return ExitCode.OK;
   }
   if (options.dryRun) return dryRun(options, prepared, context.stdout, deps.now());
+  if (!options.knockOnly) await deps.checkSsh?.(prepared.ssh);
   // ssh starts the moment the door is open; for knocking that is before the stick's record is
   // fsynced (under the lock, meanwhile), which takes ssh's start-up off the critical path. The
   // record is a bookkeeping of what knockd already did: connecting never depends on it.

@@ -10,10 +10,9 @@
 
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/cli.js';
-import { INTERNAL, loadCli, makeSandbox, run, snapshot, type Sandbox } from '../helpers/hostile.js';
+import { INTERNAL, knockCounter, loadCli, makeSandbox, run, snapshot, type Sandbox } from '../helpers/hostile.js';
 
 loadCli();
 
@@ -310,25 +309,6 @@ for (const file of FILES) {
 }
 
 describe('a stick config that ssh cannot use is refused before the first knock', () => {
-  /** Listeners on 127.0.0.1 at every port of the stick's sequences: they count knocks. */
-  async function knockCounter(sequencesText: string): Promise<{ knocks: () => number; close: () => Promise<void> }> {
-    const ports = [...new Set(sequencesText.split('\n').flatMap((l) => l.replace(/^[ #]/, '').split(',').filter((p) => p !== '').map(Number)))];
-    let count = 0;
-    const servers: Server[] = [];
-    for (const port of ports) {
-      const server = createServer((socket) => {
-        count++;
-        socket.destroy();
-      });
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, '127.0.0.1', () => resolve());
-      });
-      servers.push(server);
-    }
-    return { knocks: () => count, close: async () => void (await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))) };
-  }
-
   it.each([
     ['a NUL byte in HostName', 'Host home\n  HostName 127.0.0.1\u0000x\n  Port 40022\n', /config:2: holds a NUL byte U\+0000/],
     ['a HostName that is an option', 'Host home\n  HostName -oProxyCommand=x\n  Port 40022\n', /config:2: HostName "-oProxyCommand=x" starts with "-"/],

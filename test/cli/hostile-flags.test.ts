@@ -14,10 +14,11 @@
 // --remote is not swept (it knocks and runs ssh).
 
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { tempDir } from '../helpers/cli.js';
-import { INTERNAL, loadCli, makeSandbox, run, snapshot, type Sandbox } from '../helpers/hostile.js';
+import { DIST_BIN, tempDir } from '../helpers/cli.js';
+import { INTERNAL, knockCounter, loadCli, makeSandbox, run, snapshot, type Sandbox } from '../helpers/hostile.js';
 
 loadCli();
 
@@ -268,3 +269,68 @@ for (const variant of VARIANTS) {
     }
   });
 }
+
+describe('callhome spends no sequence on an ssh it cannot start', () => {
+  it.each([['a missing path', '/nonexistent/knockstick/ssh'], ['a name not in PATH', 'no-such-ssh-knockstick'], ['a directory', '/'], ['empty', '']])(
+    '--ssh naming %s: exit 6 before the first knock, nothing marked',
+    async (_what, ssh) => {
+      const dir = await tempDir('knockstick-hostile-');
+      const sandbox = await makeSandbox(dir.path);
+      const counter = await knockCounter(await readFile(join(sandbox.stick, '.ssh', 'sequences'), 'utf8'));
+      try {
+        const before = await snapshot(sandbox.path);
+        const result = await run(['callhome', '--attempts=1', '--door-timeout=50', `--stick=${sandbox.stick}`, `--ssh=${ssh}`], sandbox.path);
+        expect(result.exitCode).toBe(6);
+        expect(result.stderr).toMatch(/cannot run .*nothing was knocked or marked/s);
+        expect(counter.knocks()).toBe(0);
+        expect(await snapshot(sandbox.path)).toEqual(before);
+      } finally {
+        await counter.close();
+        await dir.cleanup();
+      }
+    },
+  );
+});
+
+describe('a reader that stops reading (`| head`) ends the command quietly', () => {
+  /** Runs a built bin whose stdout (or stderr) pipe is closed before it writes: every write gets EPIPE. */
+  async function withClosedPipe(bin: string, args: readonly string[], stream: 'stdout' | 'stderr') {
+    const child = execa(process.execPath, [join(DIST_BIN, `${bin}.js`), ...args], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      extendEnv: false,
+      reject: false,
+      stdin: 'ignore',
+      // The other stream is kept, so that a stack trace would be seen.
+      ...(stream === 'stdout' ? { stderr: 'pipe' } : { stdout: 'pipe' }),
+    });
+    child[stream]?.destroy();
+    const result = await child;
+    return { exitCode: result.exitCode, other: String(stream === 'stdout' ? result.stderr : result.stdout) };
+  }
+
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let sandbox: Sandbox;
+  beforeAll(async () => {
+    dir = await tempDir('knockstick-hostile-');
+    sandbox = await makeSandbox(dir.path);
+  });
+  afterAll(async () => dir?.cleanup());
+
+  it.each([
+    ['callhome --dry-run', 'callhome', (s: Sandbox) => ['--dry-run', '--attempts', '50', '--stick', s.stick]],
+    ['server init --dry-run', 'knockstick', () => ['server', 'init', '--yes', '--dry-run', '--interface', 'lo']],
+    ['panic stanza', 'knockstick', () => ['panic', 'stanza', '--sequence', '47113,52981,60210']],
+    ['seqgen status', 'seqgen', (s: Sandbox) => ['status', '--server-file', s.serverFile, '--stick', s.stick]],
+    ['knockstick --help', 'knockstick', () => ['--help']],
+  ])('%s | head: exit 0, no stack trace', async (_name, bin, args) => {
+    const result = await withClosedPipe(bin, args(sandbox), 'stdout');
+    expect(result.other).not.toMatch(/EPIPE|unexpected error|^ {4}at /m);
+    expect(result.exitCode).toBe(0);
+  });
+
+  it('an error message to a closed stderr: the usual exit code, no stack trace', async () => {
+    const result = await withClosedPipe('seqgen', [], 'stderr');
+    expect(result.other).not.toMatch(/EPIPE|^ {4}at /m);
+    expect(result.exitCode).toBe(2);
+  });
+});

@@ -3,6 +3,7 @@
 
 import { beforeAll, expect } from '@jest/globals';
 import { lstat, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { ROOT } from './cli.js';
 
@@ -108,3 +109,21 @@ export async function makeSandbox(path: string): Promise<Sandbox> {
   return s;
 }
 
+/** Listeners on 127.0.0.1 at every port of the stick's sequences: they count knocks. */
+export async function knockCounter(sequencesText: string): Promise<{ knocks: () => number; close: () => Promise<void> }> {
+  const ports = [...new Set(sequencesText.split('\n').flatMap((l) => l.replace(/^[ #]/, '').split(',').filter((p) => p !== '').map(Number)))];
+  let count = 0;
+  const servers: Server[] = [];
+  for (const port of ports) {
+    const server = createServer((socket) => {
+      count++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve());
+    });
+    servers.push(server);
+  }
+  return { knocks: () => count, close: async () => void (await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))) };
+}
