@@ -255,6 +255,8 @@ async function verifyKnockdConf(text: string, path: string): Promise<void> {
 }
 
 async function rotate(ctx: Context): Promise<number> {
+  // A --host given is checked now: later, an address that cannot be used only means "no script".
+  if (ctx.values.host !== undefined) checkHost(ctx.values.host, '--host');
   const out = ctx.command.stdout;
   const side = await serverSide(ctx);
   const confText = await readTextIfExists(side.knockdConf);

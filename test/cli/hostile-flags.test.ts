@@ -14,6 +14,7 @@
 // --remote is not swept (it knocks and runs ssh).
 
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { appendFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -228,6 +229,15 @@ function withFlag(base: readonly string[], flag: string, value: string): string[
 
 const STACK_LINE = /^ {4}at /m;
 
+/**
+ * KNOCKSTICK_HOSTILE_LOG=FILE: one line per case (variant, flag, value, exit code), to review which
+ * hostile values are accepted (exit 0) rather than refused.
+ */
+function logOutcome(line: string): void {
+  const log = process.env.KNOCKSTICK_HOSTILE_LOG;
+  if (log !== undefined && log !== '') appendFileSync(log, `${line}\n`);
+}
+
 for (const variant of VARIANTS) {
   describe(`${variant.name}: hostile flag values end in a refusal or in work done, never in a crash`, () => {
     let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -255,6 +265,7 @@ for (const variant of VARIANTS) {
           const value = (hostileValues(sandbox.path)[index] as [string, string])[1];
           const before = await snapshot(sandbox.path);
           const result = await run(withFlag(variant.base(sandbox), flag, value), sandbox.path);
+          logOutcome(`${variant.name}\t--${flag}\t${label}\t${result.exitCode}`);
           const report = `exit ${result.exitCode}\n${result.stderr}`;
           expect({ report, internal: result.exitCode === INTERNAL }).toEqual({ report, internal: false });
           expect(result.stderr).not.toMatch(/unexpected error/);
