@@ -331,17 +331,23 @@ describe('hostile positional words end in a refusal or in work done, never in a 
 });
 
 describe('callhome spends no sequence on an ssh it cannot start', () => {
-  it.each([['a missing path', '/nonexistent/knockstick/ssh'], ['a name not in PATH', 'no-such-ssh-knockstick'], ['a directory', '/'], ['empty', '']])(
-    '--ssh naming %s: exit 6 before the first knock, nothing marked',
-    async (_what, ssh) => {
+  it.each([
+    ['a missing path', '/nonexistent/knockstick/ssh', 6],
+    ['a name not in PATH', 'no-such-ssh-knockstick', 6],
+    ['a directory', '/', 6],
+    ['empty', '', 2],
+    ['a line break', 'ssh\n', 2],
+  ])(
+    '--ssh naming %s: refused (exit %s) before the first knock, nothing marked',
+    async (_what, ssh, code) => {
       const dir = await tempDir('knockstick-hostile-');
       const sandbox = await makeSandbox(dir.path);
       const counter = await knockCounter(await readFile(join(sandbox.stick, '.ssh', 'sequences'), 'utf8'));
       try {
         const before = await snapshot(sandbox.path);
         const result = await run(['callhome', '--attempts=1', '--door-timeout=50', `--stick=${sandbox.stick}`, `--ssh=${ssh}`], sandbox.path);
-        expect(result.exitCode).toBe(6);
-        expect(result.stderr).toMatch(/cannot run .*nothing was knocked or marked/s);
+        expect(result.exitCode).toBe(code);
+        expect(result.stderr).toMatch(code === 6 ? /cannot run .*nothing was knocked or marked/s : /--ssh must name the ssh client program/);
         expect(counter.knocks()).toBe(0);
         expect(await snapshot(sandbox.path)).toEqual(before);
       } finally {
