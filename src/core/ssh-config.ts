@@ -94,7 +94,7 @@ export function hostConfigFrom(text: string, path: string, alias: string): HostC
     const message = value === undefined || (keyword === 'HostName' && value.includes('%')) ? undefined : valueProblem(keyword, value);
     if (message !== undefined) problems.push({ file: path, line: lineOf(text, keyword.toLowerCase(), value as string), message: `${message} (Host ${alias})` });
   }
-  if (problems.length > 0) throw new InvalidFileError(problems, `fix ${path}; nothing was knocked or marked`);
+  if (problems.length > 0) throw new InvalidFileError(problems.sort((a, b) => a.line - b.line), `fix ${path}; nothing was knocked or marked`);
   const family = (single(computed.addressfamily) ?? 'any').toLowerCase();
   return {
     alias,
