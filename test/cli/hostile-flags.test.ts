@@ -15,7 +15,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { appendFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { DIST_BIN, tempDir } from '../helpers/cli.js';
@@ -96,7 +96,21 @@ interface Variant {
   /** The valid command line the hostile value goes into (as --flag=VALUE, replacing a --flag=... there). */
   readonly base: (s: Sandbox) => string[];
   readonly flags: readonly string[];
+  /**
+   * Put a stand-in ssh-keygen first in PATH: the real one spends about a second of bcrypt on each
+   * new key (-a 100), which on a loaded machine takes a case near jest's timeout. usbsetup's key
+   * step is tested for real in usbsetup.test.ts; here only the flags matter.
+   */
+  readonly fakeKeygen?: boolean;
 }
+
+const FAKE_KEYGEN = `#!/bin/sh
+# Stand-in for the hostile flag sweep: writes a key pair named by -f, instantly.
+while [ $# -gt 0 ]; do case "$1" in -f) key=$2; shift ;; esac; shift; done
+umask 077
+printf 'not a real key\n' > "$key"
+printf 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHN0YW5kLWluIGtleSBmb3IgdGhlIGhvc3RpbGUgc3dlZXA knockstick\n' > "$key.pub"
+`;
 
 const VARIANTS: readonly Variant[] = [
   {
@@ -193,6 +207,7 @@ const VARIANTS: readonly Variant[] = [
   },
   {
     name: 'usbsetup --into',
+    fakeKeygen: true,
     base: (s) => [
       'usbsetup', '--yes', `--into=${s.into}`, '--hostname=127.0.0.1', '--user=alice', `--key-passphrase-file=${s.keyPass}`, '--sequences=3',
       `--server-file=${join(s.path, 'usb-server-seq')}`, `--host-config=${join(s.path, 'host', 'usb.conf')}`,
@@ -242,12 +257,24 @@ for (const variant of VARIANTS) {
   describe(`${variant.name}: hostile flag values end in a refusal or in work done, never in a crash`, () => {
     let dir: Awaited<ReturnType<typeof tempDir>>;
     let sandbox: Sandbox;
+    let keygenDir: Awaited<ReturnType<typeof tempDir>> | undefined;
+    const savedPath = process.env.PATH;
     beforeAll(async () => {
       dir = await tempDir('knockstick-hostile-');
       sandbox = await makeSandbox(dir.path);
       await execa('mkfifo', [join(dir.path, 'fifo')]);
+      if (variant.fakeKeygen === true) {
+        // Outside the sandbox, so that its snapshots do not see it.
+        keygenDir = await tempDir('knockstick-hostile-bin-');
+        await writeFile(join(keygenDir.path, 'ssh-keygen'), FAKE_KEYGEN, { mode: 0o755 });
+        process.env.PATH = `${keygenDir.path}:${savedPath ?? ''}`;
+      }
     });
-    afterAll(async () => dir?.cleanup());
+    afterAll(async () => {
+      process.env.PATH = savedPath;
+      await keygenDir?.cleanup();
+      await dir?.cleanup();
+    });
 
     // The values depend on the sandbox path only through the path-like ones: titles use labels.
     const labels = hostileValues('/SANDBOX').map(([label]) => label);
