@@ -123,7 +123,9 @@ export async function runCli(argv: readonly string[], options: RunOptions = {}):
   } catch (error) {
     if (error instanceof KnockstickError) {
       stderr.write(`${invokedAs}: ${error.message}\n`);
-      if (error.hint !== undefined) stderr.write(`hint: ${error.hint}\n`);
+      // A bad command line always has somewhere to look.
+      const hint = error.hint ?? (error.code === 'USAGE' ? `see \`${invokedAs} --help\`` : undefined);
+      if (hint !== undefined) stderr.write(`hint: ${hint}\n`);
       return error.exitCode;
     }
     stderr.write(`${invokedAs}: unexpected error: ${(error as Error)?.stack ?? String(error)}\nPlease report this.\n`);

@@ -292,15 +292,16 @@ for (const variant of VARIANTS) {
           const value = (hostileValues(sandbox.path)[index] as [string, string])[1];
           const before = await snapshot(sandbox.path);
           const result = await run(withFlag(variant.base(sandbox), flag, value), sandbox.path);
-          logOutcome(`${variant.name}\t--${flag}\t${label}\t${result.exitCode}`);
+          logOutcome(`${variant.name}\t--${flag}\t${label}\t${result.exitCode}\t${result.stderr.split("\n")[0]}\t${/^hint: /m.test(result.stderr)}`);
           const report = `exit ${result.exitCode}\n${result.stderr}`;
           expect({ report, internal: result.exitCode === INTERNAL }).toEqual({ report, internal: false });
           expect(result.stderr).not.toMatch(/unexpected error/);
           expect(result.stderr).not.toMatch(STACK_LINE);
           if (result.exitCode !== 0) {
             expect(await snapshot(sandbox.path)).toEqual(before);
-            // A refusal says why (doctor's findings go to stdout).
+            // A refusal says why (doctor's findings go to stdout); a bad command line also where to look.
             expect(`${result.stderr}${result.stdout}`.trim()).not.toBe('');
+            if (result.exitCode === 2) expect(result.stderr).toMatch(/^hint: /m);
           }
         });
       }
@@ -352,6 +353,7 @@ describe('hostile positional words end in a refusal or in work done, never in a 
         expect(result.stderr).not.toMatch(/unexpected error/);
         expect(result.stderr).not.toMatch(STACK_LINE);
         if (result.exitCode !== 0) expect(await snapshot(sandbox.path)).toEqual(before);
+        if (result.exitCode === 2) expect(result.stderr).toMatch(/^hint: /m);
       });
     }
   }
