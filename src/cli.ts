@@ -106,7 +106,7 @@ export async function runCli(argv: readonly string[], options: RunOptions = {}):
   }
   const entry = COMMANDS.find((c) => c.name === name);
   if (entry === undefined) {
-    stderr.write(`knockstick: unknown command ${JSON.stringify(name)}\nRun \`knockstick --help\` for the list.\n`);
+    stderr.write(`knockstick: unknown command ${JSON.stringify(name)}\nhint: \`knockstick --help\` lists the commands\n`);
     return ExitCode.USAGE;
   }
   const context: CommandContext = {
