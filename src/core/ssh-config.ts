@@ -33,19 +33,22 @@ function lineOf(text: string, keyword: string, value: string): number {
   return 0;
 }
 
+/** A host name, an address, or "[name]:port" as a HostKeyAlias. */
+const NAME = /^[A-Za-z0-9._:[\]-]+$/;
+/** A user name, "user@domain" and "DOMAIN\\user" included. */
+const USER = /^[A-Za-z0-9._@+\\-]+$/;
+
 /**
  * Values callhome passes on (HostName to the resolver and the knock, HostKeyAlias as `-o`) or ssh
  * reads for this alias: one that starts with "-" could be read as an option by some tool on the
  * way, and characters beyond these have no business in a name. Returns the problem, or undefined.
  */
-const NAME = /^[A-Za-z0-9._:[\]-]+$/;
-const USER = /^[A-Za-z0-9._@+\\-]+$/;
 function valueProblem(keyword: string, value: string): string | undefined {
   if (value.startsWith('-')) return `${keyword} ${JSON.stringify(value)} starts with "-", which ssh and the tools it runs could read as an option`;
   switch (keyword) {
     case 'HostName':
     case 'HostKeyAlias':
-      return NAME.test(value) ? undefined : `${keyword} ${JSON.stringify(value)} is not a host name or address (letters, digits, . _ : - only)`;
+      return NAME.test(value) ? undefined : `${keyword} ${JSON.stringify(value)} is not a host name or address (letters, digits, . _ : - [ ] only)`;
     case 'User':
       return USER.test(value) ? undefined : `User ${JSON.stringify(value)} is not a user name (letters, digits, . _ @ + - only)`;
     case 'ProxyJump':
