@@ -231,10 +231,9 @@ const FILES: readonly HostileFile[] = [
   },
 ];
 
-/** Generic mutations of a valid text: each line in turn gets the character, plus whole-file ones. */
-function mutations(valid: string): Array<[string, string]> {
-  const lines = valid.split('\n');
-  const out: Array<[string, string]> = [
+/** Whole-file mutations of a valid text. */
+function fileMutations(valid: string): Array<[string, string]> {
+  return [
     ['an empty file', ''],
     ['a lone line break', '\n'],
     ['a BOM before the first line', `\uFEFF${valid}`],
@@ -242,47 +241,70 @@ function mutations(valid: string): Array<[string, string]> {
     ['CRLF line ends', valid.replaceAll('\n', '\r\n')],
     ['10000 blank lines first', `${'\n'.repeat(10_000)}${valid}`],
   ];
-  lines.forEach((line, i) => {
-    if (line.trim() === '') return;
-    const at = (text: string): string => lines.map((l, j) => (j === i ? text : l)).join('\n');
-    const middle = Math.max(1, line.length - 1);
-    out.push(
-      [`line ${i + 1} with a NUL byte`, at(`${line.slice(0, middle)}\u0000${line.slice(middle)}`)],
-      [`line ${i + 1} with a carriage return inside`, at(`${line.slice(0, middle)}\r${line.slice(middle)}`)],
-      [`line ${i + 1} with an escape sequence`, at(`${line}\u001b[2J`)],
-      [`line ${i + 1} with a non-breaking space`, at(line.includes(' ') ? line.replace(/ /, '\u00a0') : `\u00a0${line}`)],
-      [`line ${i + 1} 5000 bytes longer`, at(`${line}${'x'.repeat(5000)}`)],
-    );
-  });
-  return out;
+}
+
+/** What each line in turn gets; the first four are characters a settings file must refuse. */
+const LINE_MUTATIONS: ReadonlyArray<[string, (line: string) => string]> = [
+  ['a NUL byte', (l) => `${l.slice(0, Math.max(1, l.length - 1))}\u0000${l.slice(Math.max(1, l.length - 1))}`],
+  ['a carriage return inside', (l) => `${l.slice(0, Math.max(1, l.length - 1))}\r${l.slice(Math.max(1, l.length - 1))}`],
+  ['an escape sequence', (l) => `${l}\u001b[2J`],
+  ['a non-breaking space', (l) => (l.includes(' ') ? l.replace(/ /, '\u00a0') : `\u00a0${l}`)],
+  ['5000 bytes more', (l) => `${l}${'x'.repeat(5000)}`],
+];
+const UNUSABLE_MUTATIONS = new Set(LINE_MUTATIONS.slice(0, 4).map(([name]) => name));
+
+/** `valid` with each non-blank line in turn mutated: [line number, text]. */
+function lineMutations(valid: string, mutate: (line: string) => string): Array<[number, string]> {
+  const lines = valid.split('\n');
+  return lines.flatMap((line, i): Array<[number, string]> =>
+    line.trim() === '' ? [] : [[i + 1, lines.map((l, j) => (j === i ? mutate(l) : l)).join('\n')]],
+  );
 }
 
 const STACK_LINE = /^ {4}at /m;
 
 for (const file of FILES) {
   describe(`${file.name}: hostile contents end in a refusal or in work done, never in a crash`, () => {
-    // The labels come from the template's text, read when the tests are collected: one test each.
     let valid: string;
     beforeAll(async () => {
       valid = await readFile(file.path(template), 'utf8').catch(() => '');
     });
-    const labels = [...mutations('x\ny').map(([l]) => l).filter((l) => !l.startsWith('line ')), 'every line mutated in turn', 'a directory in its place', ...file.extra.map(([l]) => l)];
-    for (const label of labels) {
-      it(label, async () => {
-        const texts: Array<[string, string | null]> =
-          label === 'every line mutated in turn'
-            ? mutations(valid).filter(([l]) => l.startsWith('line '))
-            : label === 'a directory in its place'
-              ? [[label, null]]
-              : [[label, (file.extra.find(([l]) => l === label) ?? mutations(valid).find(([l]) => l === label) as [string, string])[1]]];
-        for (const [what, text] of texts) {
-          const s = await freshSandbox();
-          const path = file.path(s);
-          if (text === null) {
-            await rm(path, { force: true });
-            await mkdir(path);
-          } else await writeFile(path, text);
-          for (const reader of file.readers) {
+    // A sandbox is reused while runs leave it as they found it (the file under test put back after
+    // each), and copied afresh from the template after a run that changed something.
+    let current: Sandbox | undefined;
+    const sandbox = async (): Promise<Sandbox> => (current ??= await freshSandbox());
+    const settle = async (s: Sandbox, changed: boolean): Promise<void> => {
+      if (changed) {
+        current = undefined;
+        await rm(s.path, { recursive: true, force: true });
+        return;
+      }
+      await rm(file.path(s), { recursive: true, force: true });
+      await writeFile(file.path(s), valid.replaceAll(template.path, s.path));
+    };
+    afterAll(async () => {
+      if (current !== undefined) await rm(current.path, { recursive: true, force: true });
+    });
+    // One test per content and reader, each in fresh sandboxes: a case stays far from jest's timeout.
+    const cases: Array<{ label: string; texts: () => Array<{ what: string; line?: number; text: string | null }> }> = [
+      ...fileMutations('').map(([label]) => ({ label, texts: () => [{ what: label, text: (fileMutations(valid).find(([l]) => l === label) as [string, string])[1] }] })),
+      ...LINE_MUTATIONS.map(([name, mutate]) => ({
+        label: `each line in turn with ${name}`,
+        texts: () => lineMutations(valid, mutate).map(([line, text]) => ({ what: `line ${line} with ${name}`, line, text })),
+      })),
+      { label: 'a directory in its place', texts: () => [{ what: 'a directory in its place', text: null }] },
+      ...file.extra.map(([label, text]) => ({ label, texts: () => [{ what: label, text }] })),
+    ];
+    for (const { label, texts } of cases) {
+      for (const reader of file.readers) {
+        it(`${label}: ${reader}`, async () => {
+          for (const { what, line, text } of texts()) {
+            const s = await sandbox();
+            const path = file.path(s);
+            if (text === null) {
+              await rm(path, { force: true });
+              await mkdir(path);
+            } else await writeFile(path, text.replaceAll(template.path, s.path)); // paths inside (knockd.conf) name this copy
             const before = await snapshot(s.path);
             const result = await run(COMMANDS[reader](s), s.path);
             const report = `${what}, ${reader}: exit ${result.exitCode}\n${result.stderr}`;
@@ -295,15 +317,16 @@ for (const file of FILES) {
             }
             // An invalid file is named in the refusal.
             if (result.exitCode === 3) expect(`${report}${result.stdout}`).toContain(path);
-            const unusable = /^line (\d+) with (a NUL byte|a carriage return inside|an escape sequence|a non-breaking space)$/.exec(what);
-            if (unusable !== null && file.refusesUnusableLines?.includes(reader) === true) {
+            const kind = what.replace(/^line \d+ with /, '');
+            if (line !== undefined && UNUSABLE_MUTATIONS.has(kind) && file.refusesUnusableLines?.includes(reader) === true) {
               expect({ report, refused: result.exitCode !== 0 }).toEqual({ report, refused: true });
-              expect(`${report}${result.stdout}`).toContain(`${path}:${unusable[1]}: holds`);
+              expect(`${report}${result.stdout}`).toContain(`${path}:${line}: holds`);
             }
+            const after = await snapshot(s.path);
+            await settle(s, [...after].some(([entry, state]) => before.get(entry) !== state) || after.size !== before.size);
           }
-          await rm(s.path, { recursive: true, force: true });
-        }
-      });
+        });
+      }
     }
   });
 }
