@@ -106,7 +106,7 @@ export async function runCli(argv: readonly string[], options: RunOptions = {}):
   }
   const entry = COMMANDS.find((c) => c.name === name);
   if (entry === undefined) {
-    stderr.write(`knockstick: unknown command ${JSON.stringify(name)}\nRun \`knockstick --help\` for the list.\n`);
+    stderr.write(`knockstick: unknown command ${JSON.stringify(name)}\nhint: \`knockstick --help\` lists the commands\n`);
     return ExitCode.USAGE;
   }
   const context: CommandContext = {
@@ -123,7 +123,9 @@ export async function runCli(argv: readonly string[], options: RunOptions = {}):
   } catch (error) {
     if (error instanceof KnockstickError) {
       stderr.write(`${invokedAs}: ${error.message}\n`);
-      if (error.hint !== undefined) stderr.write(`hint: ${error.hint}\n`);
+      // A bad command line always has somewhere to look.
+      const hint = error.hint ?? (error.code === 'USAGE' ? `see \`${invokedAs} --help\`` : undefined);
+      if (hint !== undefined) stderr.write(`hint: ${hint}\n`);
       return error.exitCode;
     }
     stderr.write(`${invokedAs}: unexpected error: ${(error as Error)?.stack ?? String(error)}\nPlease report this.\n`);
@@ -131,7 +133,50 @@ export async function runCli(argv: readonly string[], options: RunOptions = {}):
   }
 }
 
+/**
+ * The process's stdout or stderr as an Output that never throws and never crashes the process when
+ * the reader goes away. `callhome --dry-run | head` closes the pipe after one line: the next write
+ * fails with EPIPE, which node reports as an 'error' event that, unhandled, kills the process with
+ * a stack trace. A reader that stopped reading is not our failure: the rest of the output is
+ * dropped and the command finishes with its own exit code (it may be in the middle of a change to
+ * files, which must not be cut short by a closed pipe). Any other write error (EIO, ENOSPC on a
+ * redirected file) is a failure to deliver the output: `onFailure` hears of it, once.
+ */
+export function processOutput(stream: NodeJS.WriteStream, onFailure: (error: NodeJS.ErrnoException) => void): Output {
+  let closed = false;
+  const fail = (error: NodeJS.ErrnoException): void => {
+    if (closed) return;
+    closed = true;
+    if (error.code !== 'EPIPE') onFailure(error);
+  };
+  stream.on('error', fail);
+  return {
+    write: (text: string) => {
+      if (closed) return;
+      try {
+        stream.write(text);
+      } catch (error) {
+        fail(error as NodeJS.ErrnoException);
+      }
+    },
+  };
+}
+
 /** Entry for the bin scripts: the only process.exit in the project. */
 export async function main(command?: string): Promise<void> {
-  process.exitCode = await runCli(process.argv.slice(2), { command });
+  let lostOutput: NodeJS.ErrnoException | undefined;
+  const stderr = processOutput(process.stderr, () => undefined);
+  const stdout = processOutput(process.stdout, (error) => {
+    lostOutput ??= error;
+  });
+  const code = await runCli(process.argv.slice(2), { command, stdout, stderr, stderrIsTTY: process.stderr.isTTY === true });
+  // A failed write is reported on a later tick: let it arrive before deciding the exit code.
+  await new Promise((resolve) => setImmediate(resolve));
+  // Output that never arrived (a full disk behind `> file`) must not look like success.
+  if (lostOutput !== undefined && code === ExitCode.OK) {
+    stderr.write(`${command ?? 'knockstick'}: cannot write to standard output: ${lostOutput.code ?? lostOutput.message}\n`);
+    process.exitCode = ExitCode.IO;
+    return;
+  }
+  process.exitCode = code;
 }

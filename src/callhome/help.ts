@@ -71,7 +71,7 @@ Exit codes:
   2  bad command line
   3  the stick's sequence file, ssh config or fwknoprc is invalid (file and line named)
   5  another callhome or seqgen is using the stick
-  6  a file could not be read or written (stick not mounted?)
+  6  a file could not be read or written (stick not mounted?), or ssh cannot be started
   7  the door did not open after every attempt (the message says what was tried; SPA too)
   8  no sequence may be knocked: none left, or only the last one (run seqgen)
   1  unexpected error

@@ -40,7 +40,7 @@ import { sequencesFileFor, stateFileFor, stickLayout } from '../core/stick.js';
 import { callhomeHelp } from './help.js';
 import { parseCallhomeArgs, type CallhomeOptions } from './options.js';
 import { Progress } from './progress.js';
-import { preloadSshRunner, runSsh, sshInvocation, type SshInvocation } from './ssh.js';
+import { checkSshRunnable, preloadSshRunner, runSsh, sshInvocation, type SshInvocation } from './ssh.js';
 import { resolveMethod } from './method.js';
 import type { SpaCallDeps } from './spa.js';
 
@@ -56,6 +56,8 @@ export interface CallhomeDeps {
   readonly lock: (dirs: readonly string[], options: LockOptions) => Promise<Lock>;
   /** The stick's files: read, replace atomically, and clear the temp files killed runs left. */
   readonly files: StickFiles;
+  /** Throws when runSsh could not start this ssh at all; checked before knocking. Absent: not checked. */
+  readonly checkSsh?: (invocation: SshInvocation) => Promise<void>;
 }
 
 export interface StickFiles {
@@ -114,6 +116,7 @@ export const callhomeDeps: CallhomeDeps = {
   runSsh,
   lock: lockDirectories,
   files: realStickFiles,
+  checkSsh: (invocation) => checkSshRunnable(invocation, process.env.PATH),
 };
 
 export const callhomeCommand: Command = {
@@ -359,6 +362,7 @@ export async function callhome(
     return ExitCode.OK;
   }
   if (options.dryRun) return dryRun(options, prepared, context.stdout, deps);
+  if (!options.knockOnly) await deps.checkSsh?.(prepared.ssh);
   // ssh starts the moment the door is open; for knocking that is before the stick's record is
   // fsynced (under the lock, meanwhile), which takes ssh's start-up off the critical path. The
   // record is a bookkeeping of what knockd already did: connecting never depends on it.

@@ -71,6 +71,10 @@ export function parseCallhomeArgs(args: readonly string[], context: { env: NodeJ
   if (!isValidHostAlias(host)) throw usageError(`HOST must be an alias from the stick's ssh config (letters, digits, . _ -), got ${JSON.stringify(host)}`);
   const method = values.method;
   if (method !== undefined && method !== 'knock' && method !== 'spa') throw usageError(`--method must be knock or spa, got ${JSON.stringify(method)}`);
+  // A program name: control characters there are a pasting accident, never a real ssh client.
+  if (values.ssh !== undefined && (values.ssh === '' || /[\u0000-\u001f\u007f]/.test(values.ssh))) {
+    throw usageError(`--ssh must name the ssh client program, got ${JSON.stringify(values.ssh)}`);
+  }
   const int = (flag: keyof typeof values, fallback: number, min: number, max: number): number => {
     const text = values[flag];
     return typeof text === 'string' ? parseInteger(`--${flag}`, text, min, max) : fallback;

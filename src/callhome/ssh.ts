@@ -1,6 +1,9 @@
 // The ssh command line callhome runs, built as data (tests and --dry-run read it), and its runner.
 
+import { constants as fsConstants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import { constants } from 'node:os';
+import { delimiter, join, resolve } from 'node:path';
 import { KnockstickError } from '../core/errors.js';
 import { timing } from '../core/timing.js';
 import type { HostConfig } from '../core/ssh-config.js';
@@ -36,6 +39,27 @@ export function sshInvocation(ssh: string, configPath: string, stickRoot: string
     ],
     cwd: stickRoot,
   };
+}
+
+/**
+ * Refuses an ssh that cannot be started, before the knock: found only after the door opened, it
+ * would cost a sequence for nothing. Looked up as execa will: a name with "/" from ssh's working
+ * directory (the stick), a bare name in `pathEnv`.
+ */
+export async function checkSshRunnable(invocation: SshInvocation, pathEnv: string | undefined): Promise<void> {
+  const { file } = invocation;
+  const candidates = file === '' ? [] : file.includes('/') ? [resolve(invocation.cwd, file)] : (pathEnv ?? '').split(delimiter).filter((d) => d !== '').map((d) => join(d, file));
+  for (const candidate of candidates) {
+    try {
+      await access(candidate, fsConstants.X_OK);
+      if ((await stat(candidate)).isFile()) return;
+    } catch {
+      // not this one
+    }
+  }
+  throw new KnockstickError('IO', `cannot run ${JSON.stringify(file)}: ${file.includes('/') ? 'no such executable file' : 'not found in PATH'}`, {
+    hint: 'install the OpenSSH client (ssh), or pass --ssh PATH; nothing was knocked or marked',
+  });
 }
 
 /**

@@ -17,15 +17,21 @@ function numberOrNull(value: unknown): number | null {
   return typeof value === 'number' && Number.isFinite(value) ? value : null;
 }
 
+/** A line number is a whole number from 1; anything else in a damaged record is no record. */
+function lineOrNull(value: unknown): number | null {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 1 ? value : null;
+}
+
 /** The record from a state file's text (null: no file). Never throws: a bad record is a warning. */
 export function parseCallhomeState(text: string | null, path: string): LoadedState {
   if (text === null) return { state: EMPTY_STATE };
   try {
-    const data = JSON.parse(text) as Record<string, unknown>;
+    const data = JSON.parse(text) as Record<string, unknown> | null;
+    if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error('not a JSON object');
     if (data.version !== VERSION) throw new Error(`unknown version ${String(data.version)}`);
     return {
       state: {
-        confirmedLine: numberOrNull(data.confirmedLine),
+        confirmedLine: lineOrNull(data.confirmedLine),
         confirmedFingerprint: typeof data.confirmedFingerprint === 'string' ? data.confirmedFingerprint : null,
         lastOpenedAt: numberOrNull(data.lastOpenedAt),
       },

@@ -16,6 +16,7 @@
 // Unknown keys, duplicates and bad values are errors naming the file and line: a typo must never
 // silently drop a panic port from the exclusions.
 
+import { unusableCharacterProblems } from './characters.js';
 import { InvalidFileError, type FileProblem } from './errors.js';
 import { readTextIfExists } from './files.js';
 import { parseSequenceFile, type Sequence } from './sequences.js';
@@ -86,7 +87,8 @@ function parseValue(key: string, raw: Raw, problem: (line: number, message: stri
       return { panicSequence: seq };
     }
     case 'panic_host':
-      if (!/^[A-Za-z0-9.:-]+$/.test(value) || value.startsWith('-')) problem(line, `panic_host must be a host name or address, got ${JSON.stringify(value)}`);
+      // A leading "-" would be read as an option by nc and the other senders of the panic script.
+      if (!/^[A-Za-z0-9.:][A-Za-z0-9.:-]*$/.test(value)) problem(line, `panic_host must be a host name or address (not starting with "-"), got ${JSON.stringify(value)}`);
       return { panicHost: value };
     case 'knockd_conf':
     case 'pidfile':
@@ -109,10 +111,17 @@ export function parseConfig(text: string, path: string, kind: ConfigKind): { con
   const problem = (line: number, message: string): void => void problems.push({ file: path, line, message });
   const raw = new Map<string, Map<string, Raw>>([['', new Map()]]);
   let section = '';
+  // Values end up in knockd.conf, the panic script and ssh's command line: a line holding a control
+  // character or an invisible space is refused whole, before its value goes anywhere.
+  const unusable = new Set<number>();
+  for (const p of unusableCharacterProblems(text, path, 'knockstick')) {
+    problems.push(p);
+    unusable.add(p.line);
+  }
   text.split('\n').forEach((full, index) => {
     const line = index + 1;
     const trimmed = full.replace(/\r$/, '').trim();
-    if (trimmed === '' || trimmed.startsWith('#')) return;
+    if (trimmed === '' || trimmed.startsWith('#') || unusable.has(line)) return;
     const header = /^\[([A-Za-z0-9][A-Za-z0-9._-]{0,63})\]$/.exec(trimmed);
     if (header !== null) {
       if (kind === 'server') problem(line, 'sections are only for the stick config (one per ssh alias)');

@@ -91,6 +91,11 @@ export function ioError(action: string, path: string, cause: unknown): Knockstic
     : code === 'EACCES' || code === 'EPERM' ? 'permission denied'
     : code === 'ENOSPC' ? 'no space left on device'
     : code === 'EROFS' ? 'read-only file system'
+    // Node's own messages for these repeat the path (4096 bytes of it, for a hostile one).
+    : code === 'EISDIR' ? 'it is a directory'
+    : code === 'ENOTDIR' ? 'a part of the path is not a directory'
+    : code === 'ENAMETOOLONG' ? 'the name is too long'
+    : code === 'ELOOP' ? 'too many levels of symbolic links'
     : (cause as Error | undefined)?.message ?? String(cause);
   return new KnockstickError('IO', `cannot ${action} ${path}: ${reason}`, { cause });
 }

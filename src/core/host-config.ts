@@ -11,6 +11,7 @@
 
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { unusableCharacterProblems } from './characters.js';
 import { InvalidFileError, KnockstickError, type FileProblem } from './errors.js';
 import { readTextIfExists, writeAtomically } from './files.js';
 import { describeChar } from './names.js';
@@ -55,10 +56,17 @@ export function validateHostValue(key: Key, value: string): string | undefined {
 export function parseHostConfig(text: string, path: string): { config: HostConfig; problems: FileProblem[] } {
   const problems: FileProblem[] = [];
   const values = new Map<Key, string>();
+  // Root mounts and renders sudoers and fstab lines from these values: a line with a control
+  // character or an invisible space is refused whole.
+  const unusable = new Set<number>();
+  for (const p of unusableCharacterProblems(text, path, 'secureon')) {
+    problems.push(p);
+    unusable.add(p.line);
+  }
   text.split('\n').forEach((full, index) => {
     const line = index + 1;
     const trimmed = full.replace(/\r$/, '').trim();
-    if (trimmed === '' || trimmed.startsWith('#')) return;
+    if (trimmed === '' || trimmed.startsWith('#') || unusable.has(line)) return;
     const eq = trimmed.indexOf('=');
     const key = trimmed.slice(0, Math.max(eq, 0)).trim().toLowerCase() as Key;
     const value = trimmed.slice(eq + 1).trim();

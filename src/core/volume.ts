@@ -107,7 +107,11 @@ export async function lookupOwner(who: string | number, passwdText?: string): Pr
       return { name, uid: Number(uid), gid: Number(gid) };
     }
   }
-  if (typeof who === 'number' || /^\d+$/.test(who)) return { name: String(who), uid: Number(who), gid: Number(who) };
+  if (typeof who === 'number' || /^\d+$/.test(who)) {
+    // 2^32-1 is "no uid" to the kernel; beyond it a number is no uid at all (and prints as 1e+23).
+    if (!(Number(who) <= 4294967294)) throw new KnockstickError('USAGE', `${who} is not a uid (0-4294967294)`);
+    return { name: String(who), uid: Number(who), gid: Number(who) };
+  }
   throw new KnockstickError('USAGE', `no user ${JSON.stringify(who)} in /etc/passwd`);
 }
 

@@ -6,7 +6,8 @@
 
 import { kill } from 'node:process';
 import { isProcessAlive } from '../core/process.js';
-import { join, resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { resolveAddress } from '../callhome/index.js';
 import { parseCommandLine, parseInteger } from '../core/args.js';
 import type { Command, CommandContext } from '../core/command.js';
@@ -128,6 +129,30 @@ async function panicHost(ctx: Context): Promise<string> {
   throw usageError(`no address for the panic knock: pass --host ADDR (or run from the stick, whose ssh config names ${ctx.alias}'s HostName)`);
 }
 
+/**
+ * Refuses, before anything is written, a file that cannot be replaced: its directory missing, or
+ * itself something else than a regular file (a directory; a device such as /dev/stdout, which the
+ * rename of an atomic write would replace by a regular file).
+ */
+async function refuseUnwritable(paths: readonly string[]): Promise<void> {
+  for (const path of paths) {
+    const dir = await stat(dirname(path)).catch(() => null);
+    if (dir === null || !dir.isDirectory()) {
+      throw new KnockstickError('IO', `cannot write ${path}: ${dirname(path)} is not a directory`, { hint: 'check the path; nothing was written' });
+    }
+    let target: Awaited<ReturnType<typeof stat>> | null = null;
+    try {
+      target = await stat(path);
+    } catch (error) {
+      // Missing is what a new file is; anything else (a name too long, a loop of links) fails the write.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new KnockstickError('IO', `cannot write ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { hint: 'nothing was written' });
+    }
+    if (target !== null && !target.isFile()) {
+      throw new KnockstickError('IO', `cannot write ${path}: it exists and is not a regular file`, { hint: 'name a file (or a new name) instead; nothing was written' });
+    }
+  }
+}
+
 async function writeScript(path: string, host: string, sequence: Sequence): Promise<void> {
   const text = renderPanicScript(await loadTemplate('panic.sh'), host, sequence);
   await writeAtomically(path, text);
@@ -136,6 +161,7 @@ async function writeScript(path: string, host: string, sequence: Sequence): Prom
 async function script(ctx: Context): Promise<number> {
   const [host, sequence] = [await panicHost(ctx), await panicSequence(ctx)];
   const out = resolve(ctx.command.cwd, ctx.values.out ?? 'panic');
+  await refuseUnwritable([out]);
   await writeScript(out, host, sequence);
   ctx.command.stdout.write(
     `Wrote ${out} (mode 0600): the panic knock for ${host}, ${sequence.length} ports.\n` +
@@ -254,6 +280,8 @@ async function verifyKnockdConf(text: string, path: string): Promise<void> {
 }
 
 async function rotate(ctx: Context): Promise<number> {
+  // A --host given is checked now: later, an address that cannot be used only means "no script".
+  if (ctx.values.host !== undefined) checkHost(ctx.values.host, '--host');
   const out = ctx.command.stdout;
   const side = await serverSide(ctx);
   const confText = await readTextIfExists(side.knockdConf);
@@ -292,30 +320,40 @@ async function rotate(ctx: Context): Promise<number> {
   }
 
   const value = formatSequence(sequence);
-  // A symlinked knockd.conf or settings file is refused before either is written (see files.ts).
-  await refuseLinksAmong([side.knockdConf, side.serverConfigPath]);
-  await writeAtomically(side.knockdConf, newConf);
+  // Everything is read and computed before the first write, and every place written to is checked:
+  // a refusal half-way (a missing --stick, a bad --out, a planted link) would leave knockd.conf with
+  // a panic sequence that the settings, the stick or the script do not know.
   const serverConfigText = (await readTextIfExists(side.serverConfigPath)) ?? '# knockstick server settings (see `knockstick panic --help`)\n';
-  await writeAtomically(side.serverConfigPath, setConfigValue(serverConfigText, '', 'panic_sequence', value)).catch((error: unknown) => {
-    throw new KnockstickError('IO', `updated ${side.knockdConf} but not ${side.serverConfigPath}: ${(error as Error).message}`, { cause: error });
-  });
-  out.write(`New panic sequence (${sequence.length} ports, all out of phase) in ${side.knockdConf} and ${side.serverConfigPath}.\n`);
-
+  const newServerConfig = setConfigValue(serverConfigText, '', 'panic_sequence', value);
+  let stickConfig: { path: string; text: string; root: string } | undefined;
   if (ctx.values.stick !== undefined || ctx.command.env.KNOCKSTICK_STICK !== undefined) {
     const root = resolveStickRoot({ flag: ctx.values.stick, env: ctx.command.env, cwd: ctx.command.cwd });
     const path = join(stickLayout(root).sshDir, STICK_CONFIG_NAME);
-    await writeAtomically(path, setConfigValue((await readTextIfExists(path)) ?? '', ctx.alias, 'panic_sequence', value), { within: root });
-    out.write(`Updated ${path} [${ctx.alias}].\n`);
+    stickConfig = { path, root, text: setConfigValue((await readTextIfExists(path)) ?? '', ctx.alias, 'panic_sequence', value) };
   }
-
   let host: string | undefined;
   try {
     host = await panicHost(ctx);
   } catch {
-    host = undefined;
+    host = undefined; // no address known: no script, and rotate says so
   }
+  const scriptPath = resolve(ctx.command.cwd, ctx.values.out ?? 'panic');
+  const targets = [side.knockdConf, side.serverConfigPath, ...(stickConfig === undefined ? [] : [stickConfig.path]), ...(host === undefined ? [] : [scriptPath])];
+  await refuseLinksAmong(targets);
+  await refuseUnwritable(targets);
+
+  await writeAtomically(side.knockdConf, newConf);
+  await writeAtomically(side.serverConfigPath, newServerConfig).catch((error: unknown) => {
+    throw new KnockstickError('IO', `updated ${side.knockdConf} but not ${side.serverConfigPath}: ${(error as Error).message}`, { cause: error });
+  });
+  out.write(`New panic sequence (${sequence.length} ports, all out of phase) in ${side.knockdConf} and ${side.serverConfigPath}.\n`);
+
+  if (stickConfig !== undefined) {
+    await writeAtomically(stickConfig.path, stickConfig.text, { within: stickConfig.root });
+    out.write(`Updated ${stickConfig.path} [${ctx.alias}].\n`);
+  }
+
   if (host !== undefined) {
-    const scriptPath = resolve(ctx.command.cwd, ctx.values.out ?? 'panic');
     await writeScript(scriptPath, host, sequence);
     out.write(`Wrote the new panic script ${scriptPath} for ${host}: replace the old one on your shell account.\n`);
   } else {

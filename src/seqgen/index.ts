@@ -2,7 +2,7 @@
 // Flow: read and validate both files → lockstep check (pure) → generate (pure, CSPRNG) →
 // rewrite the stick atomically → append to the server → report. All under the lock.
 
-import { stat, unlink } from 'node:fs/promises';
+import { rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Command, CommandContext } from '../core/command.js';
 import { ExitCode, InvalidFileError, KnockstickError, ioError, usageError } from '../core/errors.js';
@@ -62,6 +62,47 @@ interface Paths {
   stickRoot: string;
   /** --follow-symlink: the server file may be a symlink (knockd follows it too). */
   followSymlink: boolean;
+  /** Directories this run created, deepest first: removed again if the run is refused. */
+  created: string[];
+}
+
+/** The directories `dir` still lacks, itself first (what a recursive mkdir of it creates). */
+async function missingDirectories(dir: string): Promise<string[]> {
+  const missing: string[] = [];
+  for (let d = dir; dirname(d) !== d; d = dirname(d)) {
+    try {
+      await stat(d);
+      return missing;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return missing;
+      missing.push(d);
+    }
+  }
+  return missing;
+}
+
+/**
+ * A refused run leaves the disk as it found it, directories included. Only empty ones go (rmdir):
+ * a file left in one (a failed rollback) keeps it and its parents.
+ */
+async function removeCreated(paths: Paths): Promise<void> {
+  for (const dir of paths.created) {
+    try {
+      await rmdir(dir);
+    } catch {
+      return;
+    }
+  }
+}
+
+/** Runs `fn`; when it throws, the directories preparePaths created are removed again. */
+async function undoDirectoriesOnFailure<T>(paths: Paths, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    await removeCreated(paths);
+    throw error;
+  }
 }
 
 
@@ -80,14 +121,20 @@ async function preparePaths(options: SeqgenOptions, create: boolean): Promise<Pa
   if (stickFile === options.serverFile) {
     throw usageError(`--server-file and the stick's sequence file are the same file (${options.serverFile})`);
   }
+  let created: string[] = [];
   if (create) {
     // Everything that could redirect a write is refused before the first directory is made.
     if (!options.followSymlink) await assertNotSymlink(options.serverFile, serverSymlinkHint());
-    await ensureDirectory(layout.sshDir, { within: layout.root });
     await assertPlainFileOrMissing(stickFile);
-    await ensureDirectory(dirname(options.serverFile));
+    created = [...new Set([...(await missingDirectories(layout.sshDir)), ...(await missingDirectories(dirname(options.serverFile)))])];
+    created.sort((a, b) => b.length - a.length);
+    const paths = { server: options.serverFile, stick: stickFile, stickRoot: layout.root, followSymlink: options.followSymlink, created };
+    await undoDirectoriesOnFailure(paths, async () => {
+      await ensureDirectory(layout.sshDir, { within: layout.root });
+      await ensureDirectory(dirname(options.serverFile));
+    });
   }
-  return { server: options.serverFile, stick: stickFile, stickRoot: layout.root, followSymlink: options.followSymlink };
+  return { server: options.serverFile, stick: stickFile, stickRoot: layout.root, followSymlink: options.followSymlink, created };
 }
 
 /** The directories to lock; missing ones (status on a missing side) are skipped. */
@@ -156,7 +203,7 @@ async function generate(options: SeqgenOptions, count: number, context: CommandC
   const reserved = await reservedForSeqgen(options.exclude, stickLayout(options.stickRoot), options.host, options.serverConfig);
   const paths = await preparePaths(options, !options.dryRun);
   const dirs = await lockTargets(paths);
-  return withDirectoryLocks(dirs, { waitSeconds: options.waitSeconds }, async () => {
+  return undoDirectoriesOnFailure(paths, async () => withDirectoryLocks(dirs, { waitSeconds: options.waitSeconds }, async () => {
     if (!options.dryRun) await removeStaleTemps(dirs, context);
     const pair = await loadPair(paths.server, paths.stick);
     refuseIfTorn(pair);
@@ -191,7 +238,7 @@ async function generate(options: SeqgenOptions, count: number, context: CommandC
       );
     }
     return ExitCode.OK;
-  });
+  }));
 }
 
 async function status(options: SeqgenOptions, context: CommandContext): Promise<number> {
@@ -220,7 +267,7 @@ async function repair(options: SeqgenOptions, context: CommandContext): Promise<
   // Repair may have to create the stick's .ssh (a stick getting its first copy of a server file).
   const paths = await preparePaths(options, true);
   const dirs = await lockTargets(paths);
-  return withDirectoryLocks(dirs, { waitSeconds: options.waitSeconds }, async () => {
+  return undoDirectoriesOnFailure(paths, async () => withDirectoryLocks(dirs, { waitSeconds: options.waitSeconds }, async () => {
     await removeStaleTemps(dirs, context);
     let pair = await loadPair(paths.server, paths.stick);
     const done: string[] = [];
@@ -274,5 +321,5 @@ async function repair(options: SeqgenOptions, context: CommandContext): Promise<
     const after = await loadPair(paths.server, paths.stick);
     context.stdout.write(`Repaired: ${done.join('; ')}.\nNow ${describeLockstep(after.lockstep, after.server.file, after.stick.file)}\n`);
     return after.lockstep.state === 'in-step' ? ExitCode.OK : ExitCode.OUT_OF_STEP;
-  });
+  }));
 }

@@ -112,8 +112,11 @@ export async function remoteGenerate(options: SeqgenOptions, count: number, cont
   const where = `${prepared.host.alias}:${remotePath}`;
 
   return withDirectoryLocks([prepared.layout.sshDir], { waitSeconds: options.waitSeconds }, async () => {
-    // Refuse a broken stick before spending a sequence on it.
+    // Refuse a broken stick (its sequences, its settings) or a missing ssh before spending a sequence.
     await loadSequenceFile(prepared.sequencesFile, 'stick');
+    // The server's own settings file is on the server; the stick's carries the same panic ports.
+    const reserved = await reservedForSeqgen(options.exclude, prepared.layout, options.host, undefined);
+    await deps.checkSsh?.(prepared.ssh);
     const opened = await openDoor(prepared, chOptions, deps, context);
     const controlDir = await mkdtemp(join(tmpdir(), 'knockstick-ssh-'));
     let remote: Remote | undefined;
@@ -146,8 +149,6 @@ export async function remoteGenerate(options: SeqgenOptions, count: number, cont
       refuseUnlessWritable(lockstepOf(server.file, stick.file), server.file, stick.file);
       const length = chooseLength(options.length, server.file, stick.file);
       const avoid = new Set([...allSequenceKeys(server.file), ...allSequenceKeys(stick.file)]);
-      // The server's own settings file is on the server; the stick's carries the same panic ports.
-      const reserved = await reservedForSeqgen(options.exclude, prepared.layout, options.host, undefined);
       const lines = generateSequences(rng, { count, length, range: options.range, exclude: reserved.ports, avoid }).map(formatLine).join('');
 
       // Server first: append with tee -a (a narrow sudo rule can allow exactly that), then sync.

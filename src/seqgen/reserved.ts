@@ -4,6 +4,7 @@
 // the out-of-phase panic port could trip the panic stanza.
 
 import { readConfig, reservedPorts, settingsFor, STICK_CONFIG_NAME } from '../core/config.js';
+import { InvalidFileError } from '../core/errors.js';
 import { readTextIfExists } from '../core/files.js';
 import { hostConfigFrom } from '../core/ssh-config.js';
 import { join } from 'node:path';
@@ -38,8 +39,10 @@ export async function reservedForSeqgen(
   if (sshConfig !== null) {
     try {
       add([hostConfigFrom(sshConfig, layout.sshConfig, host).port], `${layout.sshConfig} (Port)`);
-    } catch {
-      // No usable entry for this alias: nothing to reserve from it (callhome reports such configs).
+    } catch (error) {
+      // No entry for this alias: nothing to reserve from it (callhome reports such configs). But a
+      // value ssh cannot use is refused here too, with its line: the Port might be the bad value.
+      if (error instanceof InvalidFileError) throw error;
     }
   }
   return { ports, sources };

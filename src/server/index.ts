@@ -49,6 +49,8 @@ const FLAGS = {
 } as const;
 
 const SAFE_PATH = /^\/[A-Za-z0-9._/-]*$/;
+/** An interface name as the kernel allows it (15 bytes), not starting with "-": ip(8) and knockd's -i would read that as an option. */
+const INTERFACE = /^[A-Za-z0-9_.:][A-Za-z0-9_.:-]{0,14}$/;
 
 export const serverCommand: Command = {
   name: 'server',
@@ -107,7 +109,7 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
     throw usageError('dynamic DNS needs all of --ddns-protocol, --ddns-server, --ddns-login and --ddns-hostname');
   }
   const known: ServerAnswers = {
-    interface: checked(values.interface, '--interface', /^[A-Za-z0-9_.:-]{1,15}$/),
+    interface: checked(values.interface, '--interface', INTERFACE),
     firewall: firewallFlag as ServerFirewall | undefined,
     stick: values.stick === undefined ? undefined : resolve(context.cwd, values.stick),
     count: values.count === undefined ? undefined : parseInteger('--count', values.count, 2, 100_000),
@@ -223,7 +225,7 @@ async function initSpaFromFlags(values: Values, context: CommandContext): Promis
   const problem = spaInitProblem(values);
   if (problem !== undefined) throw usageError(problem);
   const out = values.out === undefined ? undefined : checked(resolve(context.cwd, values.out), '--out', SAFE_PATH);
-  const iface = checked(values.interface, '--interface', /^[A-Za-z0-9_.:-]{1,15}$/) ?? (await defaultInterface());
+  const iface = checked(values.interface, '--interface', INTERFACE) ?? (await defaultInterface());
   if (iface === undefined) throw usageError('no --interface given and no default route to guess it from');
   return initSpa(
     {

@@ -37,7 +37,7 @@ export async function askServerAnswers(prompts: Prompts, known: ServerAnswers, f
   const iface =
     known.interface ??
     (facts.interfaces.length === 0
-      ? await prompts.input('Interface knockd listens on (the one facing the Internet):', { validate: (v) => (/^(?!-)[A-Za-z0-9_.:-]{1,15}$/.test(v) ? true : 'an interface name') })
+      ? await prompts.input('Interface knockd listens on (the one facing the Internet):', { validate: (v) => (/^[A-Za-z0-9_.:][A-Za-z0-9_.:-]{0,14}$/.test(v) ? true : 'an interface name') })
       : await prompts.select(
           'Interface knockd listens on (the one facing the Internet):',
           facts.interfaces.map((name) => ({ value: name, name, ...(name === facts.defaultInterface ? { description: 'the default route goes through it' } : {}) })),

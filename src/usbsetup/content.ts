@@ -195,6 +195,16 @@ export async function writeStickContent(
   }
   const knownHosts = answers.serverHostKey === undefined ? undefined : knownHostsLine(await readExisting(answers.serverHostKey), answers.hostName, answers.port, answers.serverHostKey);
 
+  const seqgenArgs = [
+    String(answers.sequences), '--server-file', answers.serverFile ?? '', '--stick', root, '--host', answers.alias,
+    ...(answers.followSymlink === true ? ['--follow-symlink'] : []),
+  ];
+  if (answers.method !== 'spa' && answers.sequences > 0 && answers.serverFile !== undefined) {
+    // seqgen refuses a server file that is invalid or has sequences this new stick lacks: ask it
+    // first (--dry-run writes nothing), so that the refusal comes before a key or file is written.
+    await seqgenCommand.run({ ...context, stdout: { write: () => undefined }, args: [...seqgenArgs, '--dry-run'], invokedAs: 'seqgen' });
+  }
+
   const within = { within: root };
   await ensureDirectory(layout.sshDir, within);
   const publicKey = await keygenInPrivateDir(root, layout.sshDir, key, `knockstick ${answers.alias}`, passphrase);
@@ -234,11 +244,7 @@ export async function writeStickContent(
   if (answers.sequences === 0) {
     // The server has its sequences already (server init): `seqgen repair` copies them across.
   } else if (answers.serverFile !== undefined) {
-    await seqgenCommand.run({
-      ...context,
-      args: [String(answers.sequences), '--server-file', answers.serverFile, '--stick', root, '--host', answers.alias, ...(answers.followSymlink === true ? ['--follow-symlink'] : [])],
-      invokedAs: 'seqgen',
-    });
+    await seqgenCommand.run({ ...context, args: seqgenArgs, invokedAs: 'seqgen' });
   } else {
     const settings = settingsFor(await readConfig(join(layout.sshDir, 'knockstick.conf'), 'stick'), answers.alias);
     const exclude = new Set([...reservedPorts(settings), answers.port]);

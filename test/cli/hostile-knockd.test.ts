@@ -194,8 +194,8 @@ describe('host and user names that start with "-" are refused everywhere', () =>
   });
 
   it.each([
-    ['HostName', 'Host home\n  HostName -oProxyCommand=touch_x\n', /HostName for "home" starts with "-"/],
-    ['User', 'Host home\n  HostName 127.0.0.1\n  User -lroot\n', /User for "home" starts with "-"/],
+    ['HostName', 'Host home\n  HostName -oProxyCommand=touch_x\n', /config:2: HostName "-oProxyCommand=touch_x" starts with "-"/],
+    ['User', 'Host home\n  HostName 127.0.0.1\n  User -lroot\n', /config:3: User "-lroot" starts with "-"/],
   ])('a stick ssh config whose %s starts with "-" is refused before anything is knocked or written', async (_what, config, message) => {
     const stick = join(dir.path, 'stick');
     await mkdir(join(stick, '.ssh'), { recursive: true });
