@@ -2,7 +2,8 @@
 
 import { createRequire } from 'node:module';
 import type { Command, CommandContext, Output } from './core/command.js';
-import { ExitCode, KnockstickError } from './core/errors.js';
+import { ExitCode, InterruptedError, KnockstickError } from './core/errors.js';
+import { cleanup, exitCodeFor, interrupt, interruptedBy, signalBelongsToChild, type CleanupReport } from './core/interrupt.js';
 
 /**
  * The commands, each loaded only when it runs: callhome is run every time the user wants in, and
@@ -118,9 +119,18 @@ export async function runCli(argv: readonly string[], options: RunOptions = {}):
     stderrIsTTY: options.stderrIsTTY ?? (options.stderr === undefined && process.stderr.isTTY === true),
     invokedAs,
   };
+  currentName = invokedAs;
   try {
     return await (await entry.load()).run(context);
   } catch (error) {
+    if (error instanceof InterruptedError) {
+      // A signal: the signal path (main) kills, undoes, prints the one line and exits.
+      if (interruptedBy() !== undefined) return exitCodeFor(interruptedBy() as NodeJS.Signals);
+      // Ctrl-C at a wizard's prompt: the command's own cleanup has run; whatever is left runs now.
+      const report = await cleanup.runAll();
+      stderr.write(`${invokedAs}: ${error.message}: ${undoneText(cleanup.undone, report, 'nothing was written')}\n`);
+      return error.exitCode;
+    }
     if (error instanceof KnockstickError) {
       stderr.write(`${invokedAs}: ${error.message}\n`);
       if (error.hint !== undefined) stderr.write(`hint: ${error.hint}\n`);
@@ -131,7 +141,38 @@ export async function runCli(argv: readonly string[], options: RunOptions = {}):
   }
 }
 
+/** The running command's name, for the line the signal path prints. */
+let currentName = 'knockstick';
+
+/** "undid A, B" (and what could not be undone), or `nothing` when there was nothing to undo. */
+function undoneText(undone: readonly string[], report: CleanupReport, nothing: string): string {
+  const parts = undone.length === 0 ? [nothing] : [`undid ${undone.join(', ')}`];
+  if (report.failed.length > 0) {
+    parts.push(`could not undo ${report.failed.map((f) => `${f.label} (${((f.error as Error)?.message ?? String(f.error)).replace(/\s+/g, ' ')})`).join(', ')}`);
+  }
+  return parts.join('; ');
+}
+
+/**
+ * Ctrl-C and SIGTERM, for every command: the children are killed and awaited, what the command
+ * started is undone (interrupt.ts), one line says what, and we exit 130 (SIGINT) or 143 (SIGTERM).
+ * While callhome's ssh has the terminal, Ctrl-C is ssh's (signalBelongsToChild).
+ */
+async function onSignal(signal: NodeJS.Signals): Promise<never> {
+  const report = await interrupt(signal);
+  process.stderr.write(`${currentName}: interrupted by ${signal}: ${undoneText(cleanup.undone, report, 'nothing to undo')}\n`);
+  process.exit(exitCodeFor(signal));
+}
+
 /** Entry for the bin scripts: the only process.exit in the project. */
 export async function main(command?: string): Promise<void> {
-  process.exitCode = await runCli(process.argv.slice(2), { command });
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      if (!signalBelongsToChild(signal)) void onSignal(signal);
+    });
+  }
+  const code = await runCli(process.argv.slice(2), { command });
+  // Interrupted: onSignal is still killing and undoing, and exits when it is done.
+  if (interruptedBy() !== undefined) return;
+  process.exitCode = code;
 }

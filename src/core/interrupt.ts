@@ -1,0 +1,159 @@
+// The one path for Ctrl-C and SIGTERM. Commands push an undo step for everything they start that
+// must not outlive them (loop devices, open LUKS mappings, mounts, temp dirs); the runner (run.ts)
+// registers every child process. On a signal, src/cli.ts calls `interrupt`: the children are
+// killed and awaited (a cryptsetup left running would keep the loop device busy), then the undo
+// steps run in reverse, and cli.ts prints one line and exits 130 or 143.
+//
+// No imports beyond what the signal path needs: cli.ts loads this for every command, callhome's
+// start-up included.
+
+/** One undo step, named for the "interrupted: undid ..." line (e.g. "detached /dev/loop3"). */
+export interface CleanupStep {
+  readonly label: string;
+  readonly undo: () => Promise<void>;
+}
+
+export interface CleanupReport {
+  readonly undone: readonly string[];
+  readonly failed: readonly { readonly label: string; readonly error: unknown }[];
+}
+
+/**
+ * Undo steps, run last-in first-out. `runAll` is shared: the command's own `finally` and the
+ * signal path may both call it, and every step runs exactly once, in order, whoever asked first.
+ */
+export class CleanupStack {
+  private readonly steps: CleanupStep[] = [];
+  private running: Promise<CleanupReport> | undefined;
+  private readonly undoneLabels: string[] = [];
+  private active = false;
+
+  /** Registers an undo step; the returned function drops it again (the thing was undone by hand). */
+  push(label: string, undo: () => Promise<void>): () => void {
+    const step = { label, undo };
+    this.steps.push(step);
+    return () => {
+      const i = this.steps.indexOf(step);
+      if (i >= 0) this.steps.splice(i, 1);
+    };
+  }
+
+  /** True while the steps run: their own commands (umount, losetup -d) must run, interrupt or not. */
+  get isRunning(): boolean {
+    return this.active;
+  }
+
+  get size(): number {
+    return this.steps.length;
+  }
+
+  /** Everything undone so far, in the order it was undone. */
+  get undone(): readonly string[] {
+    return this.undoneLabels;
+  }
+
+  /**
+   * Runs every registered step, newest first. A failing step does not stop the others: a mount
+   * that will not go away must not keep the loop device attached too. Failures are reported.
+   */
+  runAll(): Promise<CleanupReport> {
+    if (this.running !== undefined) return this.running;
+    // Set before the first step starts: its first command is spawned synchronously.
+    this.active = true;
+    const run = (async (): Promise<CleanupReport> => {
+      const undone: string[] = [];
+      const failed: { label: string; error: unknown }[] = [];
+      for (let step = this.steps.pop(); step !== undefined; step = this.steps.pop()) {
+        try {
+          await step.undo();
+          undone.push(step.label);
+          this.undoneLabels.push(step.label);
+        } catch (error) {
+          failed.push({ label: step.label, error });
+        }
+      }
+      return { undone, failed };
+    })();
+    this.running = run;
+    // Steps pushed after this run (a later phase of the same command) get a run of their own.
+    void run.finally(() => {
+      if (this.running === run) {
+        this.running = undefined;
+        this.active = false;
+      }
+    });
+    return run;
+  }
+}
+
+/** The process's stack: what the running command has to undo. */
+export const cleanup = new CleanupStack();
+
+const controller = new AbortController();
+/** Aborted on SIGINT/SIGTERM: the runner starts no new child and kills the running ones. */
+export const interruptSignal: AbortSignal = controller.signal;
+let received: NodeJS.Signals | undefined;
+
+/** The signal that interrupted this run, if one did. */
+export function interruptedBy(): NodeJS.Signals | undefined {
+  return received;
+}
+
+const children = new Set<Promise<unknown>>();
+
+/** Called by the runner for each child it starts; settled children drop out by themselves. */
+export function trackChild(child: Promise<unknown>): void {
+  children.add(child);
+  const forget = (): void => void children.delete(child);
+  child.then(forget, forget);
+}
+
+let handedOver = 0;
+
+/**
+ * While `fn` runs, Ctrl-C belongs to a child that owns the terminal (callhome's ssh, which forwards
+ * it to the remote side or ends the session itself): SIGINT, SIGQUIT and SIGTSTP are left to it.
+ * SIGTERM still ends everything.
+ */
+export async function withTerminalHandedOver<T>(fn: () => Promise<T>): Promise<T> {
+  handedOver += 1;
+  const ignore = (): void => undefined;
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT', 'SIGTSTP'];
+  // Without a listener, these would end or stop us under ssh's feet (cli.ts's own SIGINT listener
+  // asks signalBelongsToChild and leaves it alone).
+  for (const s of signals) process.on(s, ignore);
+  try {
+    return await fn();
+  } finally {
+    handedOver -= 1;
+    for (const s of signals) process.off(s, ignore);
+  }
+}
+
+/** Whether a signal should be left to the child that has the terminal. */
+export function signalBelongsToChild(signal: NodeJS.Signals): boolean {
+  return handedOver > 0 && signal !== 'SIGTERM';
+}
+
+/**
+ * The signal path: stop starting children, kill the running ones and wait for them, then undo.
+ * Idempotent: a second signal during the cleanup gets the same promise (the cleanup must finish,
+ * or a loop device stays attached).
+ */
+let interrupting: Promise<CleanupReport> | undefined;
+export function interrupt(signal: NodeJS.Signals): Promise<CleanupReport> {
+  if (interrupting !== undefined) return interrupting;
+  received = signal;
+  controller.abort(new Error(`interrupted by ${signal}`));
+  interrupting = (async () => {
+    // The runner kills each child on abort (SIGTERM, then SIGKILL after a grace period).
+    while (children.size > 0) await Promise.allSettled([...children]);
+    return cleanup.runAll();
+  })();
+  return interrupting;
+}
+
+/** The exit status of a process ended by this signal, as shells report it (128 + number). */
+export function exitCodeFor(signal: NodeJS.Signals): number {
+  return signal === 'SIGTERM' ? 143 : signal === 'SIGHUP' ? 129 : 130;
+}
