@@ -128,7 +128,7 @@ export async function runCli(argv: readonly string[], options: RunOptions = {}):
       if (interruptedBy() !== undefined) return exitCodeFor(interruptedBy() as NodeJS.Signals);
       // Ctrl-C at a wizard's prompt: the command's own cleanup has run; whatever is left runs now.
       const report = await cleanup.runAll();
-      stderr.write(`${invokedAs}: ${error.message}: ${undoneText(cleanup.undone, report, 'nothing was written')}\n`);
+      stderr.write(`${invokedAs}: ${error.message}; ${undoneText(cleanup.undone, report, 'nothing was written')}\n`);
       return error.exitCode;
     }
     if (error instanceof KnockstickError) {
@@ -146,7 +146,7 @@ let currentName = 'knockstick';
 
 /** "undid A, B" (and what could not be undone), or `nothing` when there was nothing to undo. */
 function undoneText(undone: readonly string[], report: CleanupReport, nothing: string): string {
-  const parts = undone.length === 0 ? [nothing] : [`undid ${undone.join(', ')}`];
+  const parts = undone.length === 0 ? [nothing] : [`undone: ${undone.join(', ')}`];
   if (report.failed.length > 0) {
     parts.push(`could not undo ${report.failed.map((f) => `${f.label} (${((f.error as Error)?.message ?? String(f.error)).replace(/\s+/g, ' ')})`).join(', ')}`);
   }
@@ -160,7 +160,7 @@ function undoneText(undone: readonly string[], report: CleanupReport, nothing: s
  */
 async function onSignal(signal: NodeJS.Signals): Promise<never> {
   const report = await interrupt(signal);
-  process.stderr.write(`${currentName}: interrupted by ${signal}: ${undoneText(cleanup.undone, report, 'nothing to undo')}\n`);
+  process.stderr.write(`${currentName}: interrupted by ${signal}; ${undoneText(cleanup.undone, report, 'nothing to undo')}\n`);
   process.exit(exitCodeFor(signal));
 }
 

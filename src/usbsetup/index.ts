@@ -23,6 +23,7 @@ import { writeStickContent, type KeyPassphrase, type WrittenContent } from './co
 import { usbsetupHelp } from './help.js';
 import { parseUsbsetupArgs, type ContentAnswers, type Filesystem, type UsbsetupOptions } from './options.js';
 import { partitionDisk, planPartitions, wipeCommand } from './partition.js';
+import { partialStickUndo } from './partial.js';
 import { askContent, askDevice, askLayout, askLuksPassphrase, confirmErase } from './wizard.js';
 
 export const usbsetupCommand: Command = {
@@ -47,7 +48,15 @@ export async function usbsetup(context: CommandContext, prompts: Prompts): Promi
   if (options.into !== undefined) {
     if ((await stat(options.into).catch(() => null))?.isDirectory() !== true) throw new KnockstickError('IO', `--into ${options.into} is not a directory`);
     const keyPassphrase = await keyPassphraseFor(content, interactive, say);
-    const written = await writeStickContent(options.into, content, keyPassphrase, context);
+    // Stopped half-way, the files written so far go again (partial.ts says why).
+    const forget = cleanup.push(`removed the half-written stick files in ${options.into}`, await partialStickUndo(options.into, content.alias));
+    let written: WrittenContent;
+    try {
+      written = await writeStickContent(options.into, content, keyPassphrase, context);
+      forget();
+    } finally {
+      await cleanup.runAll();
+    }
     context.stdout.write(serverSteps(content, written, undefined));
     return ExitCode.OK;
   }
@@ -148,7 +157,7 @@ async function keyPassphraseFor(content: ContentAnswers, interactive: boolean, s
 export function mkfsCommand(fs: Filesystem, device: string, label: string): ExternalCommand {
   const [file, args] =
     fs === 'vfat' ? ['mkfs.vfat', ['-n', label, device]] : fs === 'exfat' ? ['mkfs.exfat', ['-L', label, device]] : ['mkfs.ext4', ['-q', '-L', label.toLowerCase(), device]];
-  return { file, args, purpose: `make a ${fs} filesystem on ${device}` };
+  return { file, args, purpose: `make ${fs === 'vfat' ? 'a' : 'an'} ${fs} filesystem on ${device}` };
 }
 
 async function mkfs(fs: Filesystem, device: string, label: string): Promise<void> {
