@@ -158,8 +158,9 @@ function undoneText(undone: readonly string[], report: CleanupReport, nothing: s
  * started is undone (interrupt.ts), one line says what, and we exit 130 (SIGINT) or 143 (SIGTERM).
  * While callhome's ssh has the terminal, Ctrl-C is ssh's (signalBelongsToChild).
  */
+let running: Promise<number> = Promise.resolve(0);
 async function onSignal(signal: NodeJS.Signals): Promise<never> {
-  const report = await interrupt(signal);
+  const report = await interrupt(signal, running);
   process.stderr.write(`${currentName}: interrupted by ${signal}; ${undoneText(cleanup.undone, report, 'nothing to undo')}\n`);
   process.exit(exitCodeFor(signal));
 }
@@ -171,7 +172,8 @@ export async function main(command?: string): Promise<void> {
       if (!signalBelongsToChild(signal)) void onSignal(signal);
     });
   }
-  const code = await runCli(process.argv.slice(2), { command });
+  running = runCli(process.argv.slice(2), { command });
+  const code = await running;
   // Interrupted: onSignal is still killing and undoing, and exits when it is done.
   if (interruptedBy() !== undefined) return;
   process.exitCode = code;

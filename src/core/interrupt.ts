@@ -136,21 +136,37 @@ export function signalBelongsToChild(signal: NodeJS.Signals): boolean {
 }
 
 /**
- * The signal path: stop starting children, kill the running ones and wait for them, then undo.
+ * How long the signal path waits for the command itself to stop (at its next external command,
+ * which then throws, or at a checkpoint) before undoing under its feet. Undoing while the command
+ * still writes could remove a file it is about to write again.
+ */
+const SETTLE_MS = 2000;
+
+/**
+ * The signal path: stop starting children, kill the running ones and wait for them, give the
+ * command a moment to reach its own `finally`, then undo what is left.
  * Idempotent: a second signal during the cleanup gets the same promise (the cleanup must finish,
  * or a loop device stays attached).
  */
 let interrupting: Promise<CleanupReport> | undefined;
-export function interrupt(signal: NodeJS.Signals): Promise<CleanupReport> {
+export function interrupt(signal: NodeJS.Signals, commandSettled: Promise<unknown> = Promise.resolve()): Promise<CleanupReport> {
   if (interrupting !== undefined) return interrupting;
   received = signal;
   controller.abort(new Error(`interrupted by ${signal}`));
   interrupting = (async () => {
     // The runner kills each child on abort (SIGTERM, then SIGKILL after a grace period).
     while (children.size > 0) await Promise.allSettled([...children]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([commandSettled.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, SETTLE_MS)))]);
+    clearTimeout(timer);
     return cleanup.runAll();
   })();
   return interrupting;
+}
+
+/** A checkpoint between steps that run no external command: stop here if a signal came. */
+export function isInterrupted(): boolean {
+  return received !== undefined;
 }
 
 /** The exit status of a process ended by this signal, as shells report it (128 + number). */

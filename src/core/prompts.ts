@@ -3,6 +3,7 @@
 
 import { confirm, input, password, select } from '@inquirer/prompts';
 import { InterruptedError } from './errors.js';
+import { interruptSignal, interruptedBy } from './interrupt.js';
 
 export interface Choice<T extends string> {
   readonly value: T;
@@ -27,15 +28,17 @@ async function cancellable<T>(ask: () => Promise<T>): Promise<T> {
     return await ask();
   } catch (error) {
     if ((error as Error | undefined)?.name === 'ExitPromptError') throw new InterruptedError('cancelled (Ctrl-C at a prompt)');
+    // SIGTERM (or a SIGINT sent with kill) while a question is on screen: the prompt is aborted.
+    if ((error as Error | undefined)?.name === 'AbortPromptError') throw new InterruptedError(`interrupted by ${interruptedBy() ?? 'a signal'}`, interruptedBy());
     throw error;
   }
 }
 
 export const terminalPrompts: Prompts = {
   select: (message, choices, defaultValue) =>
-    cancellable(() => select({ message, choices: choices.map((c) => ({ ...c })), ...(defaultValue === undefined ? {} : { default: defaultValue }) })),
+    cancellable(() => select({ message, choices: choices.map((c) => ({ ...c })), ...(defaultValue === undefined ? {} : { default: defaultValue }) }, { signal: interruptSignal })),
   input: (message, options = {}) =>
-    cancellable(() => input({ message, ...(options.default === undefined ? {} : { default: options.default }), ...(options.validate === undefined ? {} : { validate: options.validate }) })),
-  confirm: (message, defaultValue) => cancellable(() => confirm({ message, ...(defaultValue === undefined ? {} : { default: defaultValue }) })),
-  password: (message, options = {}) => cancellable(() => password({ message, mask: '*', ...(options.validate === undefined ? {} : { validate: options.validate }) })),
+    cancellable(() => input({ message, ...(options.default === undefined ? {} : { default: options.default }), ...(options.validate === undefined ? {} : { validate: options.validate }) }, { signal: interruptSignal })),
+  confirm: (message, defaultValue) => cancellable(() => confirm({ message, ...(defaultValue === undefined ? {} : { default: defaultValue }) }, { signal: interruptSignal })),
+  password: (message, options = {}) => cancellable(() => password({ message, mask: '*', ...(options.validate === undefined ? {} : { validate: options.validate }) }, { signal: interruptSignal })),
 };

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command, CommandContext } from '../core/command.js';
 import { candidateDisks, describeDisk, listBlockDevices, refusalReason } from '../core/disks.js';
-import { ExitCode, KnockstickError, usageError } from '../core/errors.js';
-import { cleanup, interruptedBy } from '../core/interrupt.js';
+import { ExitCode, InterruptedError, KnockstickError, usageError } from '../core/errors.js';
+import { cleanup, interruptedBy, isInterrupted } from '../core/interrupt.js';
 import { run, type ExternalCommand } from '../core/run.js';
 import { writeHostConfig } from '../core/host-config.js';
 import { luksClose, luksFormat, luksOpen, luksUuid } from '../core/luks.js';
@@ -53,6 +53,9 @@ export async function usbsetup(context: CommandContext, prompts: Prompts): Promi
     let written: WrittenContent;
     try {
       written = await writeStickContent(options.into, content, keyPassphrase, context);
+      // A signal during the last (in-process) steps: all or nothing, unless seqgen has already put
+      // the sequences on the server too; then the stick is complete and in lockstep with it.
+      if (isInterrupted() && content.serverFile === undefined) throw new InterruptedError('interrupted', interruptedBy());
       forget();
     } finally {
       await cleanup.runAll();
