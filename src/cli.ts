@@ -65,7 +65,9 @@ Examples:
   knockstick seqgen 50 --server-file /etc/knockd/ssh --stick /mnt/secure
   knockstick seqgen status --stick /mnt/secure
 
-Exit codes: 0 done, 1 unexpected error, 2 bad command line; each command's --help lists its own.
+Exit codes: 0 done, 1 unexpected error, 2 bad command line, 130 interrupted by Ctrl-C (143 by
+SIGTERM: what the command had started is undone, one line says what); each command's --help lists
+its own.
 `;
 }
 

@@ -52,7 +52,6 @@ function callhomeOptions(options: SeqgenOptions): CallhomeOptions {
 interface Remote {
   /** Runs a command (words, quoted for the remote shell) over the master connection. */
   run(words: readonly string[], input?: string): Promise<string>;
-  close(): Promise<void>;
 }
 
 async function connect(prepared: Prepared, controlDir: string): Promise<Remote> {
@@ -77,11 +76,10 @@ async function connect(prepared: Prepared, controlDir: string): Promise<Remote> 
   if (master.exitCode !== 0) {
     throw new KnockstickError('IO', `ssh to ${alias} failed (exit ${master.exitCode}); the door was open, nothing was written`);
   }
-  const close = async (): Promise<void> => {
+  // Closed by the cleanup stack, whatever the way out: the master must not linger for its 120 s.
+  cleanup.push(`closed the ssh connection to ${alias}`, async () => {
     await runAllowingFailure({ file, args: [...base, ...control, '-O', 'exit', alias], purpose: `close the connection to ${alias}`, cwd, stdout: 'ignore' });
-  };
-  // On Ctrl-C the master must not linger for its 120 s.
-  const forget = cleanup.push(`closed the ssh connection to ${alias}`, close);
+  });
   return {
     async run(words, input) {
       const result = await runAllowingFailure({
@@ -106,10 +104,6 @@ async function connect(prepared: Prepared, controlDir: string): Promise<Remote> 
       }
       return result.stdout;
     },
-    async close() {
-      forget();
-      await close();
-    },
   };
 }
 
@@ -126,6 +120,7 @@ export async function remoteGenerate(options: SeqgenOptions, count: number, cont
     await loadSequenceFile(prepared.sequencesFile, 'stick');
     const opened = await openDoor(prepared, chOptions, deps, context);
     const controlDir = await mkdtemp(join(tmpdir(), 'knockstick-ssh-'));
+    cleanup.push(`removed ${controlDir}`, () => rm(controlDir, { recursive: true, force: true }));
     let remote: Remote | undefined;
     try {
       remote = await connect(prepared, controlDir);
@@ -160,8 +155,8 @@ export async function remoteGenerate(options: SeqgenOptions, count: number, cont
       warnIfLow({ ...opened, remaining: unused }, prepared.host, 0, context.stderr);
       return ExitCode.OK;
     } finally {
-      await remote?.close();
-      await rm(controlDir, { recursive: true, force: true });
+      // Closes the master connection, then removes its socket's directory (on Ctrl-C too).
+      await cleanup.runAll();
     }
   });
 }
