@@ -11,6 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execa, type ResultPromise } from 'execa';
 import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:net';
 import { chmod, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -251,5 +252,69 @@ describe('wizards on a real terminal (tmux): Ctrl-C', () => {
       await tmux('kill-session', '-t', session);
     }
     await expect(readdir(out)).rejects.toThrow(/ENOENT/);
+  }, 30_000);
+});
+
+// callhome hands the terminal to ssh: Ctrl-C is then ssh's (it forwards it or ends the session), and
+// callhome only waits; SIGTERM still ends both. No lab needed: the stick's door is "still open"
+// (a listener here, and a recent opening in the stick's record), so callhome spends no sequence
+// and runs --ssh at once, a fake ssh that notes what it gets.
+describe('callhome while ssh has the terminal', () => {
+  let server: Server;
+  let stick: string;
+  const fakeSsh = () => file('fake-ssh');
+
+  beforeAll(async () => {
+    server = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    stick = file('callhome-stick');
+    await mkdir(stick);
+    const made = await execa(process.execPath, [join(DIST_BIN, 'usbsetup.js'), '--yes', '--into', stick, '--hostname', '127.0.0.1', '--user', 'u', '--port', String(port), '--sequences', '5', '--key-passphrase-file', file('key.pass')], { reject: false, stdin: 'ignore' });
+    expect(made.exitCode).toBe(0);
+    await writeFile(fakeSsh(), `#!/bin/sh\ntrap 'echo "fake ssh: got SIGINT" >> "$KS_MARKS"; exit 7' INT\necho "fake ssh running" >> "$KS_MARKS"\nwhile :; do sleep 0.1; done\n`);
+    await chmod(fakeSsh(), 0o755);
+  }, 30_000);
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const doorJustOpened = () => writeFile(join(stick, '.ssh/sequences.state'), JSON.stringify({ version: 1, confirmedLine: null, confirmedFingerprint: null, lastOpenedAt: Date.now() }));
+
+  it('Ctrl-C on the terminal goes to ssh, and callhome exits with what ssh exits with, no "interrupted" line', async () => {
+    const session = `ks-ch-${process.pid}`;
+    const tmux = (...args: string[]) => execa('tmux', args, { reject: false });
+    const screen = async () => String((await tmux('capture-pane', '-p', '-S', '-60', '-t', session)).stdout);
+    const marks = file('callhome-tty-marks');
+    await writeFile(marks, '');
+    await doorJustOpened();
+    const before = await readFile(join(stick, '.ssh/sequences'), 'utf8');
+    await tmux('new-session', '-d', '-s', session, '-x', '160', '-y', '50', `KS_MARKS=${marks} ${process.execPath} ${join(DIST_BIN, 'callhome.js')} --stick ${stick} --ssh ${fakeSsh()}; echo CALLHOME-EXIT=$?; sleep 60`);
+    try {
+      for (let i = 0; i < 300 && !(await readFile(marks, 'utf8')).includes('fake ssh running'); i++) await new Promise((r) => setTimeout(r, 20));
+      await tmux('send-keys', '-t', session, 'C-c');
+      for (let i = 0; i < 300 && !(await screen()).includes('CALLHOME-EXIT='); i++) await new Promise((r) => setTimeout(r, 20));
+      const text = await screen();
+      expect(text).toContain('CALLHOME-EXIT=7');
+      expect(text).not.toMatch(/interrupted|unexpected error|\n\s+at /);
+      expect(await readFile(marks, 'utf8')).toContain('fake ssh: got SIGINT');
+    } finally {
+      await tmux('kill-session', '-t', session);
+    }
+    expect(await readFile(join(stick, '.ssh/sequences'), 'utf8')).toBe(before);
+  }, 30_000);
+
+  it('SIGTERM ends ssh too: exit 143, one line', async () => {
+    await doorJustOpened();
+    const marks = file('callhome-term-marks');
+    await writeFile(marks, '');
+    const child = execa(process.execPath, [join(DIST_BIN, 'callhome.js'), '--stick', stick, '--ssh', fakeSsh()], { env: { KS_MARKS: marks }, reject: false, stdin: 'ignore', timeout: 30_000 });
+    for (let i = 0; i < 300 && !(await readFile(marks, 'utf8')).includes('fake ssh running'); i++) await new Promise((r) => setTimeout(r, 20));
+    child.kill('SIGTERM');
+    const result = await child;
+    expect(result.exitCode).toBe(143);
+    expect(String(result.stderr).split('\n').filter((l) => l.startsWith('callhome: '))).toEqual(['callhome: interrupted by SIGTERM; nothing to undo']);
+    expect(String(result.stderr)).not.toMatch(/unexpected error|\n\s+at /);
+    expect(await readFile(marks, 'utf8')).not.toContain('got SIGINT');
   }, 30_000);
 });
