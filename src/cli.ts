@@ -129,8 +129,8 @@ export async function runCli(argv: readonly string[], options: RunOptions = {}):
       // A signal: the signal path (main) kills, undoes, prints the one line and exits.
       if (interruptedBy() !== undefined) return exitCodeFor(interruptedBy() as NodeJS.Signals);
       // Ctrl-C at a wizard's prompt: the command's own cleanup has run; whatever is left runs now.
-      const report = await cleanup.runAll();
-      stderr.write(`${invokedAs}: ${error.message}; ${undoneText(cleanup.undone, report, 'nothing was written')}\n`);
+      await cleanup.runAll();
+      stderr.write(`${invokedAs}: ${error.message}; ${undoneText(cleanup.undone, cleanup.failed, 'nothing was written')}\n`);
       return error.exitCode;
     }
     if (error instanceof KnockstickError) {
@@ -147,10 +147,10 @@ export async function runCli(argv: readonly string[], options: RunOptions = {}):
 let currentName = 'knockstick';
 
 /** "undid A, B" (and what could not be undone), or `nothing` when there was nothing to undo. */
-function undoneText(undone: readonly string[], report: CleanupReport, nothing: string): string {
+function undoneText(undone: readonly string[], failed: CleanupReport['failed'], nothing: string): string {
   const parts = undone.length === 0 ? [nothing] : [`undone: ${undone.join(', ')}`];
-  if (report.failed.length > 0) {
-    parts.push(`could not undo ${report.failed.map((f) => `${f.label} (${((f.error as Error)?.message ?? String(f.error)).replace(/\s+/g, ' ')})`).join(', ')}`);
+  if (failed.length > 0) {
+    parts.push(`could not undo ${failed.map((f) => `${f.label} (${((f.error as Error)?.message ?? String(f.error)).replace(/\s+/g, ' ')})`).join(', ')}`);
   }
   return parts.join('; ');
 }
@@ -162,8 +162,8 @@ function undoneText(undone: readonly string[], report: CleanupReport, nothing: s
  */
 let running: Promise<number> = Promise.resolve(0);
 async function onSignal(signal: NodeJS.Signals): Promise<never> {
-  const report = await interrupt(signal, running);
-  process.stderr.write(`${currentName}: interrupted by ${signal}; ${undoneText(cleanup.undone, report, 'nothing to undo')}\n`);
+  await interrupt(signal, running);
+  process.stderr.write(`${currentName}: interrupted by ${signal}; ${undoneText(cleanup.undone, cleanup.failed, 'nothing to undo')}\n`);
   process.exit(exitCodeFor(signal));
 }
 

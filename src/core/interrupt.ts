@@ -19,14 +19,15 @@ export interface CleanupReport {
 }
 
 /**
- * Undo steps, run last-in first-out. `runAll` is shared: the command's own `finally` and the
- * signal path may both call it, and every step runs exactly once, in order, whoever asked first.
+ * Undo steps, run last-in first-out. Runs are queued one after the other: the command's own
+ * `finally` and the signal path may both ask, and every step runs exactly once, in order.
  */
 export class CleanupStack {
   private readonly steps: CleanupStep[] = [];
-  private running: Promise<CleanupReport> | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private active = 0;
   private readonly undoneLabels: string[] = [];
-  private active = false;
+  private readonly failures: { label: string; error: unknown }[] = [];
 
   /** Registers an undo step; the returned function drops it again (the thing was undone by hand). */
   push(label: string, undo: () => Promise<void>): () => void {
@@ -38,9 +39,14 @@ export class CleanupStack {
     };
   }
 
-  /** True while the steps run: their own commands (umount, losetup -d) must run, interrupt or not. */
+  /** The current height: `runAll(mark)` later undoes only what was pushed after it (a nested step's own). */
+  mark(): number {
+    return this.steps.length;
+  }
+
+  /** True while steps run: their own commands (umount, losetup -d) must run, interrupt or not. */
   get isRunning(): boolean {
-    return this.active;
+    return this.active > 0;
   }
 
   get size(): number {
@@ -52,37 +58,40 @@ export class CleanupStack {
     return this.undoneLabels;
   }
 
+  /** Every step that failed so far. */
+  get failed(): readonly { readonly label: string; readonly error: unknown }[] {
+    return this.failures;
+  }
+
   /**
-   * Runs every registered step, newest first. A failing step does not stop the others: a mount
-   * that will not go away must not keep the loop device attached too. Failures are reported.
+   * Runs the registered steps above `from` (default: all), newest first, once the runs asked for
+   * before it are done. A failing step does not stop the others: a mount that will not go away
+   * must not keep the loop device attached too. The report covers the steps this run ran.
    */
-  runAll(): Promise<CleanupReport> {
-    if (this.running !== undefined) return this.running;
-    // Set before the first step starts: its first command is spawned synchronously.
-    this.active = true;
-    const run = (async (): Promise<CleanupReport> => {
+  runAll(from = 0): Promise<CleanupReport> {
+    // Counted from the call on: the first step's command is spawned before any await.
+    this.active += 1;
+    const run = this.queue.then(async (): Promise<CleanupReport> => {
       const undone: string[] = [];
       const failed: { label: string; error: unknown }[] = [];
-      for (let step = this.steps.pop(); step !== undefined; step = this.steps.pop()) {
+      while (this.steps.length > from) {
+        const step = this.steps.pop() as CleanupStep;
         try {
           await step.undo();
           undone.push(step.label);
           this.undoneLabels.push(step.label);
         } catch (error) {
           failed.push({ label: step.label, error });
+          this.failures.push({ label: step.label, error });
         }
       }
       return { undone, failed };
-    })();
-    this.running = run;
-    // Steps pushed after this run (a later phase of the same command) get a run of their own.
-    void run.finally(() => {
-      if (this.running === run) {
-        this.running = undefined;
-        this.active = false;
-      }
     });
-    return run;
+    const done = run.finally(() => {
+      this.active -= 1;
+    });
+    this.queue = done;
+    return done;
   }
 }
 

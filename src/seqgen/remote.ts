@@ -119,6 +119,7 @@ export async function remoteGenerate(options: SeqgenOptions, count: number, cont
     // Refuse a broken stick before spending a sequence on it.
     await loadSequenceFile(prepared.sequencesFile, 'stick');
     const opened = await openDoor(prepared, chOptions, deps, context);
+    const mark = cleanup.mark();
     const controlDir = await mkdtemp(join(tmpdir(), 'knockstick-ssh-'));
     cleanup.push(`removed ${controlDir}`, () => rm(controlDir, { recursive: true, force: true }));
     let remote: Remote | undefined;
@@ -156,7 +157,7 @@ export async function remoteGenerate(options: SeqgenOptions, count: number, cont
       return ExitCode.OK;
     } finally {
       // Closes the master connection, then removes its socket's directory (on Ctrl-C too).
-      await cleanup.runAll();
+      await cleanup.runAll(mark);
     }
   });
 }

@@ -134,8 +134,8 @@ describe('the cleanup stack', () => {
     stack.push('unmounted /mnt/x', async () => void order.push('umount'));
     const [a, b] = await Promise.all([stack.runAll(), stack.runAll()]);
     expect(order).toEqual(['umount', 'close', 'detach']);
-    expect(a).toBe(b);
     expect(a).toEqual({ undone: ['unmounted /mnt/x', 'closed ks', 'detached /dev/loop3'], failed: [] });
+    expect(b).toEqual({ undone: [], failed: [] });
     expect((await stack.runAll()).undone).toEqual([]);
     expect(stack.undone).toEqual(['unmounted /mnt/x', 'closed ks', 'detached /dev/loop3']);
   });
@@ -151,6 +151,18 @@ describe('the cleanup stack', () => {
     expect(order).toEqual(['detach']);
     expect(report.undone).toEqual(['detached /dev/loop3']);
     expect(report.failed.map((f) => [f.label, (f.error as Error).message])).toEqual([['unmounted /mnt/x', 'target is busy']]);
+  });
+
+  it('a nested step undoes only what it pushed after its mark; the rest waits for the command', async () => {
+    const stack = new CleanupStack();
+    const order: string[] = [];
+    stack.push('removed the half-written stick files', async () => void order.push('outer'));
+    const mark = stack.mark();
+    stack.push('closed the ssh connection', async () => void order.push('inner'));
+    expect(await stack.runAll(mark)).toEqual({ undone: ['closed the ssh connection'], failed: [] });
+    expect(order).toEqual(['inner']);
+    await stack.runAll();
+    expect(order).toEqual(['inner', 'outer']);
   });
 
   it('a step dropped with its forget function does not run', async () => {
