@@ -125,9 +125,10 @@ export async function runCli(argv: readonly string[], options: RunOptions = {}):
   try {
     return await (await entry.load()).run(context);
   } catch (error) {
+    // A signal: the signal path (main) kills, undoes, prints the one line and exits. Whatever the
+    // command failed with meanwhile (often the signal's doing) stays out of that one line.
+    if (interruptedBy() !== undefined) return exitCodeFor(interruptedBy() as NodeJS.Signals);
     if (error instanceof InterruptedError) {
-      // A signal: the signal path (main) kills, undoes, prints the one line and exits.
-      if (interruptedBy() !== undefined) return exitCodeFor(interruptedBy() as NodeJS.Signals);
       // Ctrl-C at a wizard's prompt: the command's own cleanup has run; whatever is left runs now.
       await cleanup.runAll();
       stderr.write(`${invokedAs}: ${error.message}; ${undoneText(cleanup.undone, cleanup.failed, 'nothing was written')}\n`);
@@ -169,14 +170,17 @@ async function onSignal(signal: NodeJS.Signals): Promise<never> {
 
 /** Entry for the bin scripts: the only process.exit in the project. */
 export async function main(command?: string): Promise<void> {
+  let finished = false;
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
-      if (!signalBelongsToChild(signal)) void onSignal(signal);
+      // Once the command has returned, its outcome stands: the process is only exiting.
+      if (!finished && !signalBelongsToChild(signal)) void onSignal(signal);
     });
   }
   running = runCli(process.argv.slice(2), { command });
   const code = await running;
   // Interrupted: onSignal is still killing and undoing, and exits when it is done.
   if (interruptedBy() !== undefined) return;
+  finished = true;
   process.exitCode = code;
 }

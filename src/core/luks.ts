@@ -83,7 +83,10 @@ export async function luksFormat(device: string, passphrase: Buffer, options: Fo
 export async function luksOpen(device: string, name: string, source: PassphraseSource): Promise<void> {
   const args = ['open', '--type', 'luks', ...keyArgs(source)];
   if (source.kind === 'terminal') args.push('--tries', '3');
-  await cryptsetup([...args, device, name], 'open', device, source);
+  // Let it finish on an interrupt (finishOnInterrupt): the caller then registers the close.
+  const command = { ...cryptsetupCommand([...args, device, name], `open ${device}`, source), finishOnInterrupt: source.kind === 'bytes' };
+  const result = await runAllowingFailure(command);
+  if (result.exitCode !== 0) throw failure('open', device, command, result);
 }
 
 export async function luksClose(name: string): Promise<void> {

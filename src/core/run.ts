@@ -38,6 +38,13 @@ export interface ExternalCommand {
   readonly detached?: boolean;
   /** Keep stdout byte for byte (the final newline of a file matters). */
   readonly keepFinalNewline?: boolean;
+  /**
+   * Brief, and must finish once started (losetup --find --show, cryptsetup open, mount): killed
+   * half-way, it may have attached, opened or mounted something without telling us what, and then
+   * nobody undoes it. An interrupt lets it finish and hands back its result; the caller registers
+   * the undo, and its next command stops.
+   */
+  readonly finishOnInterrupt?: boolean;
 }
 
 export interface RunResult {
@@ -157,6 +164,7 @@ export async function runAllowingFailure(command: ExternalCommand): Promise<RunR
   // interrupt, and are not killed by one: an undo cut short is what leaves a loop device behind.
   const undoing = cleanup.isRunning;
   const stopped = (): boolean => interruptSignal.aborted && !undoing;
+  const killable = !undoing && command.finishOnInterrupt !== true;
   if (stopped()) throw interrupted();
   preloadRunner();
   const { execa } = await (execaModule as Promise<typeof import('execa')>);
@@ -173,11 +181,11 @@ export async function runAllowingFailure(command: ExternalCommand): Promise<RunR
     detached: command.detached === true,
     stripFinalNewline: command.keepFinalNewline !== true,
     reject: false,
-    ...(undoing ? {} : { cancelSignal: interruptSignal, forceKillAfterDelay: KILL_GRACE_MS }),
+    ...(killable ? { cancelSignal: interruptSignal, forceKillAfterDelay: KILL_GRACE_MS } : {}),
   });
   if (!undoing) trackChild(child);
   const result = await child;
-  if (result.isCanceled || stopped()) throw interrupted();
+  if (result.isCanceled || (killable && stopped())) throw interrupted();
   if (isMissing(result)) throw missingProgram(command.file, command.purpose, result.cause);
   const out = { stdout: typeof result.stdout === 'string' ? result.stdout : '', stderr: typeof result.stderr === 'string' ? result.stderr : '' };
   if (result.exitCode === undefined) {

@@ -24,7 +24,7 @@ export async function isImageFile(path: string): Promise<boolean> {
 
 /** Attaches a disk image to a free loop device (with its partitions) and returns /dev/loopN. */
 export async function attachImage(file: string): Promise<string> {
-  return (await run({ file: 'losetup', args: ['--find', '--show', '--partscan', file], purpose: `attach ${file} to a loop device` })).stdout.trim();
+  return (await run({ file: 'losetup', args: ['--find', '--show', '--partscan', file], purpose: `attach ${file} to a loop device`, finishOnInterrupt: true })).stdout.trim();
 }
 
 export async function detachLoop(device: string): Promise<void> {
@@ -71,7 +71,7 @@ export function asStickFilesystem(type: string | undefined, device: string): Sti
 
 /** The mount command line. Pure. */
 export function mountCommand(device: string, mountpoint: string, fs: StickFilesystem, owner: Owner): ExternalCommand {
-  return { file: 'mount', args: ['-t', fs, '-o', mountOptions(fs, owner), device, mountpoint], purpose: `mount ${device} on ${mountpoint}` };
+  return { file: 'mount', args: ['-t', fs, '-o', mountOptions(fs, owner), device, mountpoint], purpose: `mount ${device} on ${mountpoint}`, finishOnInterrupt: true };
 }
 
 export async function mountVolume(device: string, mountpoint: string, fs: StickFilesystem, owner: Owner): Promise<void> {

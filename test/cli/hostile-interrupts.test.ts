@@ -182,6 +182,50 @@ asRoot('usbsetup on a disk image, interrupted during LUKS formatting', () => {
   }
 });
 
+asRoot('usbsetup on a partitioned disk image, interrupted at a spread of moments', () => {
+  // attach, lsblk, wipefs, sfdisk, partx, mkfs.vfat, luksFormat (weak), luksUUID, then `cryptsetup
+  // open` fails here (no device-mapper on this host: exit 6). A signal anywhere in between: the
+  // loop device goes, nothing keeps running, no passphrase on disk.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`${signal}: exit ${exitFor(signal)} (or 6 when it got to cryptsetup open first), the loop device detached, nothing left`, async () => {
+      const outcomes: string[] = [];
+      for (const delayMs of [150, 250, 350, 450, 550, 700]) {
+        const image = file(`spread-${signal}-${delayMs}.img`);
+        await execa('truncate', ['-s', '64M', image]);
+        const run = await start('usbsetup', ['--yes', '--device', image, '--confirm-device', image, '--partition-mib', '32', '--weak-pbkdf-for-tests', '--hostname', 'h', '--user', 'u', '--luks-passphrase-file', file('luks.pass'), '--key-passphrase-file', file('key.pass'), '--host-config', file('spread.conf')]);
+        try {
+          await new Promise((r) => setTimeout(r, delayMs));
+          run.child.kill(signal);
+          const result = await run.child;
+          const stderr = String(result.stderr);
+          expect(stderr).not.toMatch(/unexpected error|Please report|\n\s+at /);
+          if (result.exitCode === exitFor(signal)) {
+            expect({ delayMs, lines: oneLine(stderr) }).toEqual({ delayMs, lines: [expect.stringMatching(new RegExp(`^usbsetup: interrupted by ${signal}; (nothing to undo|undone: .*detached /dev/loop\\d+)$`))] });
+          } else if (result.exitCode === undefined) {
+            expect(result.signal).toBe(signal); // before the CLI had its handlers: nothing started
+          } else {
+            expect(result.exitCode).toBe(6);
+            expect(stderr).toMatch(/this kernel has no device-mapper/);
+          }
+          outcomes.push(String(result.exitCode ?? result.signal));
+          expect(String((await execa('losetup', ['--associated', image])).stdout)).toBe('');
+          const procs = String((await execa('pgrep', ['-af', image], { reject: false })).stdout);
+          expect(procs).toBe('');
+          expect(await readdir(run.tmp)).toEqual([]);
+        } finally {
+          run.child.kill('SIGKILL');
+          await run.child;
+          const loop = String((await execa('losetup', ['--associated', image, '--noheadings', '--output', 'NAME'], { reject: false })).stdout).trim();
+          if (loop !== '') await execa('losetup', ['--detach', loop], { reject: false });
+        }
+      }
+      await expectNoSecretOnDisk();
+      // Which step each moment hit depends on the machine; at least one signal landed mid-run.
+      expect(outcomes).toContain(String(exitFor(signal)));
+    }, 90_000);
+  }
+});
+
 describe('wizards on a real terminal (tmux): Ctrl-C', () => {
   const session = `ks-int-${process.pid}`;
   const tmux = (...args: string[]) => execa('tmux', args, { reject: false });
