@@ -162,7 +162,11 @@ function undoneText(undone: readonly string[], failed: CleanupReport['failed'], 
  * While callhome's ssh has the terminal, Ctrl-C is ssh's (signalBelongsToChild).
  */
 let running: Promise<number> = Promise.resolve(0);
-async function onSignal(signal: NodeJS.Signals): Promise<never> {
+let handling = false;
+async function onSignal(signal: NodeJS.Signals): Promise<void> {
+  // A second Ctrl-C while undoing changes nothing: the undo must finish, or a loop device stays.
+  if (handling) return;
+  handling = true;
   await interrupt(signal, running);
   process.stderr.write(`${currentName}: interrupted by ${signal}; ${undoneText(cleanup.undone, cleanup.failed, 'nothing to undo')}\n`);
   process.exit(exitCodeFor(signal));
