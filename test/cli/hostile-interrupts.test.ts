@@ -282,6 +282,25 @@ describe('wizards on a real terminal (tmux): Ctrl-C', () => {
     expect(await readdir(stick)).toEqual([]);
   }, 30_000);
 
+  (isRoot ? it : it.skip)("secureon: Ctrl-C at cryptsetup's own passphrase prompt, exit 130, the image's loop device detached", async () => {
+    const image = file('secureon-tty.img');
+    await execa('truncate', ['-s', '32M', image]);
+    await execa('cryptsetup', ['luksFormat', '--batch-mode', '--type', 'luks2', '--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000', '--key-file', '-', image], { input: LUKS_PASS });
+    await startWizard('secureon', `${image} --host-config ${file('secureon-none.conf')}`);
+    try {
+      await waitScreen('Enter passphrase'); // cryptsetup's own prompt, on this terminal
+      await tmux('send-keys', '-t', session, 'C-c');
+      await waitScreen('WIZARD-EXIT=130');
+      const text = await screen();
+      expect(text).toMatch(/secureon: interrupted by SIGINT; undone: detached \/dev\/loop\d+/);
+      expectClean(text);
+    } finally {
+      await tmux('kill-session', '-t', session);
+    }
+    expect(String((await execa('losetup', ['--associated', image])).stdout)).toBe('');
+    expect(String((await execa('pgrep', ['-af', image], { reject: false })).stdout)).toBe('');
+  }, 30_000);
+
   it('server init: Ctrl-C at the first question is "cancelled", exit 130, no --out directory made', async () => {
     const out = file('server-out');
     await startWizard('knockstick', `server init --out ${out}`);
