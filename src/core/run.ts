@@ -156,8 +156,9 @@ function isMissing(result: Result): boolean {
 }
 
 /**
- * Runs the command and returns whatever exit status it had. Throws for a missing program, for a
- * child ended by a signal, and when we are interrupted (the child is then killed and awaited).
+ * Runs the command and returns whatever exit status it had (128 + n for a child ended by signal
+ * n). Throws for a missing program, and when we are interrupted (the child is then killed and
+ * awaited, unless it must finish: finishOnInterrupt).
  */
 export async function runAllowingFailure(command: ExternalCommand): Promise<RunResult> {
   // An undo step's own commands (umount, cryptsetup close, losetup -d) run even after an
