@@ -149,6 +149,16 @@ async function runKeygen(key: string, comment: string, passphrase: KeyPassphrase
     const askpass = join(dir, 'askpass');
     await writeFile(askpass, ASKPASS_SCRIPT, { mode: 0o700 });
     await run(keygenCommand(key, comment, passphrase, askpass));
+    // A failing askpass makes ssh-keygen read an empty passphrase, and it then writes the key
+    // unencrypted without a word: a key that opens without one is refused (and removed).
+    const open = await runAllowingFailure({ file: 'ssh-keygen', args: ['-y', '-P', '', '-f', key], purpose: `check that ${key} is encrypted` });
+    if (open.exitCode === 0) {
+      await rm(key, { force: true });
+      await rm(`${key}.pub`, { force: true });
+      throw new KnockstickError('IO', `ssh-keygen wrote ${key} without a passphrase (its askpass did not get it); the key was removed`, {
+        hint: 'this ssh-keygen does not pass descriptor 3 on to SSH_ASKPASS: run usbsetup on a terminal and type the key passphrase into ssh-keygen',
+      });
+    }
   } finally {
     forget();
     await rm(dir, { recursive: true, force: true });

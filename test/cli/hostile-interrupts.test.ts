@@ -141,6 +141,19 @@ describe('usbsetup --into --yes, interrupted', () => {
     }, 60_000);
   }
 
+  it('an ssh-keygen whose askpass cannot read the pipe (so it would write the key unencrypted) is refused, and no key is left', async () => {
+    const bins = file('bins-closing-fd3');
+    await mkdir(bins);
+    await writeFile(join(bins, 'ssh-keygen'), '#!/bin/sh\nexec 3<&-\nexec /usr/bin/ssh-keygen "$@"\n');
+    await chmod(join(bins, 'ssh-keygen'), 0o755);
+    const stick = file('stick-closing-fd3');
+    await mkdir(stick);
+    const result = await execa(process.execPath, [join(DIST_BIN, 'usbsetup.js'), '--into', stick, ...contentFlags()], { env: { PATH: `${bins}:${process.env.PATH ?? '/usr/bin:/bin'}` }, extendEnv: false, reject: false, stdin: 'ignore' });
+    expect(result.exitCode).toBe(6);
+    expect(String(result.stderr)).toMatch(/^usbsetup: ssh-keygen wrote \S+\/\.ssh\/id_ed25519 without a passphrase \(its askpass did not get it\); the key was removed\nhint: /);
+    expect(await readdir(stick)).toEqual([]);
+  });
+
   it('a missing ssh-keygen is "not installed" with its package, exit 6, and no half stick', async () => {
     const stick = file('stick-no-keygen');
     await mkdir(stick);
