@@ -3,7 +3,7 @@
 import { createRequire } from 'node:module';
 import type { Command, CommandContext, Output } from './core/command.js';
 import { ExitCode, InterruptedError, KnockstickError } from './core/errors.js';
-import { cleanup, exitCodeFor, interrupt, interruptedBy, signalBelongsToChild, type CleanupReport } from './core/interrupt.js';
+import { cleanup, exitCodeFor, interrupt, interruptedBy, killChildrenNow, signalBelongsToChild, type CleanupReport } from './core/interrupt.js';
 
 /**
  * The commands, each loaded only when it runs: callhome is run every time the user wants in, and
@@ -164,8 +164,12 @@ function undoneText(undone: readonly string[], failed: CleanupReport['failed'], 
 let running: Promise<number> = Promise.resolve(0);
 let handling = false;
 async function onSignal(signal: NodeJS.Signals): Promise<void> {
-  // A second Ctrl-C while undoing changes nothing: the undo must finish, or a loop device stays.
-  if (handling) return;
+  // A second signal hurries the children (SIGKILL), but the undo still runs to its end: cut
+  // short, it would leave a loop device or a mount behind.
+  if (handling) {
+    killChildrenNow();
+    return;
+  }
   handling = true;
   await interrupt(signal, running);
   process.stderr.write(`${currentName}: interrupted by ${signal}; ${undoneText(cleanup.undone, cleanup.failed, 'nothing to undo')}\n`);

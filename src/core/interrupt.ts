@@ -108,13 +108,26 @@ export function interruptedBy(): NodeJS.Signals | undefined {
   return received;
 }
 
-const children = new Set<Promise<unknown>>();
+/** A running child: the runner's promise, with execa's kill. */
+type Child = Promise<unknown> & { kill(signal?: NodeJS.Signals): boolean };
+const children = new Set<Child>();
+/** The children that must finish once started (finishOnInterrupt in run.ts): never SIGKILLed. */
+const mustFinish = new WeakSet<Child>();
 
 /** Called by the runner for each child it starts; settled children drop out by themselves. */
-export function trackChild(child: Promise<unknown>): void {
+export function trackChild(child: Child, options: { mustFinish?: boolean } = {}): void {
   children.add(child);
+  if (options.mustFinish === true) mustFinish.add(child);
   const forget = (): void => void children.delete(child);
   child.then(forget, forget);
+}
+
+/**
+ * A second Ctrl-C while the first is being handled: the user will not wait out the grace period
+ * (cryptsetup ignores SIGTERM while it derives the key), so the children get SIGKILL now.
+ */
+export function killChildrenNow(): void {
+  for (const child of children) if (!mustFinish.has(child)) child.kill('SIGKILL');
 }
 
 let handedOver = 0;

@@ -184,7 +184,7 @@ export async function runAllowingFailure(command: ExternalCommand): Promise<RunR
     reject: false,
     ...(killable ? { cancelSignal: interruptSignal, forceKillAfterDelay: KILL_GRACE_MS } : {}),
   });
-  if (!undoing) trackChild(child);
+  if (!undoing) trackChild(child, { mustFinish: !killable });
   const result = await child;
   if (result.isCanceled || (killable && stopped())) throw interrupted();
   if (isMissing(result)) throw missingProgram(command.file, command.purpose, result.cause);

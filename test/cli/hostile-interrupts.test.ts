@@ -199,6 +199,30 @@ asRoot('usbsetup on a disk image, interrupted during LUKS formatting', () => {
   }
 });
 
+asRoot('usbsetup on a disk image, Ctrl-C twice during LUKS formatting', () => {
+  it('the second one SIGKILLs cryptsetup (it ignores SIGTERM while deriving the key), and the undo still runs to its end', async () => {
+    const image = file('luks-twice.img');
+    await execa('truncate', ['-s', '64M', image]);
+    const run = await start('usbsetup', ['--yes', '--device', image, '--confirm-device', image, '--hostname', 'h', '--user', 'u', '--luks-passphrase-file', file('luks.pass'), '--key-passphrase-file', file('key.pass'), '--host-config', file('host-twice.conf')]);
+    try {
+      await waitForMark(run, 'cryptsetup luksFormat');
+      run.child.kill('SIGINT');
+      await new Promise((r) => setTimeout(r, 200));
+      run.child.kill('SIGINT');
+      const result = await run.child;
+      expect(result.exitCode).toBe(130);
+      expect(oneLine(String(result.stderr))).toEqual([expect.stringMatching(/^usbsetup: interrupted by SIGINT; undone: detached \/dev\/loop\d+$/)]);
+      expect(String((await execa('losetup', ['--associated', image])).stdout)).toBe('');
+      expect(String((await execa('pgrep', ['-af', image], { reject: false })).stdout)).toBe('');
+    } finally {
+      run.child.kill('SIGKILL');
+      await run.child;
+      const loop = String((await execa('losetup', ['--associated', image, '--noheadings', '--output', 'NAME'], { reject: false })).stdout).trim();
+      if (loop !== '') await execa('losetup', ['--detach', loop], { reject: false });
+    }
+  }, 60_000);
+});
+
 asRoot('usbsetup on a partitioned disk image, interrupted at a spread of moments', () => {
   // attach, lsblk, wipefs, sfdisk, partx, mkfs.vfat, luksFormat (weak), luksUUID, then `cryptsetup
   // open` fails here (no device-mapper on this host: exit 6). A signal anywhere in between: the
