@@ -177,10 +177,15 @@ export function interrupt(signal: NodeJS.Signals, commandSettled: Promise<unknow
   controller.abort(new Error(`interrupted by ${signal}`));
   interrupting = (async () => {
     // The runner kills each child on abort (SIGTERM, then SIGKILL after a grace period).
+    const hadChildren = children.size > 0;
     while (children.size > 0) await Promise.allSettled([...children]);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([commandSettled.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, SETTLE_MS)))]);
-    clearTimeout(timer);
+    // No child, nothing to undo (callhome knocking, seqgen waiting for its lock): no reason to
+    // wait. After a child, the command may be about to register its undo (a loop device attached).
+    if (hadChildren || cleanup.size > 0 || cleanup.isRunning) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([commandSettled.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, SETTLE_MS)))]);
+      clearTimeout(timer);
+    }
     return cleanup.runAll();
   })();
   return interrupting;
