@@ -2,7 +2,8 @@
 
 import { createRequire } from 'node:module';
 import type { Command, CommandContext, Output } from './core/command.js';
-import { ExitCode, KnockstickError } from './core/errors.js';
+import { ExitCode, InterruptedError, KnockstickError } from './core/errors.js';
+import { cleanup, exitCodeFor, interrupt, interruptedBy, killChildrenNow, signalBelongsToChild, type CleanupReport } from './core/interrupt.js';
 
 /**
  * The commands, each loaded only when it runs: callhome is run every time the user wants in, and
@@ -64,7 +65,9 @@ Examples:
   knockstick seqgen 50 --server-file /etc/knockd/ssh --stick /mnt/secure
   knockstick seqgen status --stick /mnt/secure
 
-Exit codes: 0 done, 1 unexpected error, 2 bad command line; each command's --help lists its own.
+Exit codes: 0 done, 1 unexpected error, 2 bad command line, 130 interrupted by Ctrl-C (143 by
+SIGTERM: what the command had started is undone, one line says what); each command's --help lists
+its own.
 `;
 }
 
@@ -118,9 +121,19 @@ export async function runCli(argv: readonly string[], options: RunOptions = {}):
     stderrIsTTY: options.stderrIsTTY ?? (options.stderr === undefined && process.stderr.isTTY === true),
     invokedAs,
   };
+  currentName = invokedAs;
   try {
     return await (await entry.load()).run(context);
   } catch (error) {
+    // A signal: the signal path (main) kills, undoes, prints the one line and exits. Whatever the
+    // command failed with meanwhile (often the signal's doing) stays out of that one line.
+    if (interruptedBy() !== undefined) return exitCodeFor(interruptedBy() as NodeJS.Signals);
+    if (error instanceof InterruptedError) {
+      // Ctrl-C at a wizard's prompt: the command's own cleanup has run; whatever is left runs now.
+      await cleanup.runAll();
+      stderr.write(`${invokedAs}: ${error.message}; ${undoneText(cleanup.undone, cleanup.failed, 'nothing was written')}\n`);
+      return error.exitCode;
+    }
     if (error instanceof KnockstickError) {
       stderr.write(`${invokedAs}: ${error.message}\n`);
       // A bad command line always has somewhere to look.
@@ -162,6 +175,38 @@ export function processOutput(stream: NodeJS.WriteStream, onFailure: (error: Nod
   };
 }
 
+/** The running command's name, for the line the signal path prints. */
+let currentName = 'knockstick';
+
+/** "undid A, B" (and what could not be undone), or `nothing` when there was nothing to undo. */
+function undoneText(undone: readonly string[], failed: CleanupReport['failed'], nothing: string): string {
+  const parts = undone.length === 0 ? [nothing] : [`undone: ${undone.join(', ')}`];
+  if (failed.length > 0) {
+    parts.push(`could not undo ${failed.map((f) => `${f.label} (${((f.error as Error)?.message ?? String(f.error)).replace(/\s+/g, ' ')})`).join(', ')}`);
+  }
+  return parts.join('; ');
+}
+
+/**
+ * Ctrl-C and SIGTERM, for every command: the children are killed and awaited, what the command
+ * started is undone (interrupt.ts), one line says what, and we exit 130 (SIGINT) or 143 (SIGTERM).
+ * While callhome's ssh has the terminal, Ctrl-C is ssh's (signalBelongsToChild).
+ */
+let running: Promise<number> = Promise.resolve(0);
+let handling = false;
+async function onSignal(signal: NodeJS.Signals): Promise<void> {
+  // A second signal hurries the children (SIGKILL), but the undo still runs to its end: cut
+  // short, it would leave a loop device or a mount behind.
+  if (handling) {
+    killChildrenNow();
+    return;
+  }
+  handling = true;
+  await interrupt(signal, running);
+  process.stderr.write(`${currentName}: interrupted by ${signal}; ${undoneText(cleanup.undone, cleanup.failed, 'nothing to undo')}\n`);
+  process.exit(exitCodeFor(signal));
+}
+
 /** Entry for the bin scripts: the only process.exit in the project. */
 export async function main(command?: string): Promise<void> {
   let lostOutput: NodeJS.ErrnoException | undefined;
@@ -169,7 +214,18 @@ export async function main(command?: string): Promise<void> {
   const stdout = processOutput(process.stdout, (error) => {
     lostOutput ??= error;
   });
-  const code = await runCli(process.argv.slice(2), { command, stdout, stderr, stderrIsTTY: process.stderr.isTTY === true });
+  let finished = false;
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      // Once the command has returned, its outcome stands: the process is only exiting.
+      if (!finished && !signalBelongsToChild(signal)) void onSignal(signal);
+    });
+  }
+  running = runCli(process.argv.slice(2), { command, stdout, stderr, stderrIsTTY: process.stderr.isTTY === true });
+  const code = await running;
+  // Interrupted: onSignal is still killing and undoing, and exits when it is done.
+  if (interruptedBy() !== undefined) return;
+  finished = true;
   // A failed write is reported on a later tick: let it arrive before deciding the exit code.
   await new Promise((resolve) => setImmediate(resolve));
   // Output that never arrived (a full disk behind `> file`) must not look like success.

@@ -20,6 +20,7 @@ import {
 } from '../core/files.js';
 import { attemptPackets, netKnocker, type Knocker, type Target } from '../core/knock.js';
 import { lockDirectories, type Lock, type LockOptions } from '../core/lock.js';
+import { displayWord } from '../core/run.js';
 import { timing } from '../core/timing.js';
 import {
   describeOffset,
@@ -358,7 +359,7 @@ export async function callhome(
   // The SPA code (packet, rc file, crypto) loads only for SPA hosts: knocking is the common path.
   const spaModule = method === 'spa' ? await import('./spa.js') : undefined;
   if (options.dryRun && spaModule !== undefined) {
-    await spaModule.dryRunSpa(prepared, options, context.stdout, [prepared.ssh.file, ...prepared.ssh.args].map(shellWord).join(' '));
+    await spaModule.dryRunSpa(prepared, options, context.stdout, [prepared.ssh.file, ...prepared.ssh.args].map(displayWord).join(' '));
     return ExitCode.OK;
   }
   if (options.dryRun) return dryRun(options, prepared, context.stdout, deps);
@@ -415,12 +416,8 @@ async function dryRun(options: CallhomeOptions, prepared: Prepared, out: Output,
     }
     lines.push('(an attempt stops the list as soon as the door opens; the lines up to it are then marked used on the stick)');
   }
-  lines.push(options.knockOnly ? 'would not run ssh (--knock-only)' : `would run (in ${ssh.cwd}): ${[ssh.file, ...ssh.args].map(shellWord).join(' ')}`);
+  lines.push(options.knockOnly ? 'would not run ssh (--knock-only)' : `would run (in ${ssh.cwd}): ${[ssh.file, ...ssh.args].map(displayWord).join(' ')}`);
   out.write(`${lines.join('\n')}\n`);
   return ExitCode.OK;
 }
 
-/** For display only: quotes a word the way a user would type it. */
-function shellWord(word: string): string {
-  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}

@@ -2,9 +2,10 @@
 
 import { constants as fsConstants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
-import { constants } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { KnockstickError } from '../core/errors.js';
+import { withTerminalHandedOver } from '../core/interrupt.js';
+import { preloadRunner, runAllowingFailure } from '../core/run.js';
 import { timing } from '../core/timing.js';
 import type { HostConfig } from '../core/ssh-config.js';
 import type { Target } from '../core/knock.js';
@@ -63,37 +64,30 @@ export async function checkSshRunnable(invocation: SshInvocation, pathEnv: strin
 }
 
 /**
- * execa, loaded on demand: its module graph (and the node built-ins it pulls in) is a good part of
- * callhome's start-up, and nothing before ssh needs it. callhome calls this once the knocks are
- * out, so the loading fills the wait for knockd instead of delaying the first knock.
+ * The runner's execa loads on demand: its module graph (and the node built-ins it pulls in) is a
+ * good part of callhome's start-up, and nothing before ssh needs it. callhome calls this once the
+ * knocks are out, so the loading fills the wait for knockd instead of delaying the first knock.
  */
-let execaModule: Promise<typeof import('execa')> | undefined;
-export function preloadSshRunner(): void {
-  execaModule ??= import('execa');
-  execaModule.catch(() => undefined); // reported by runSsh, if it ever gets that far
-}
+export const preloadSshRunner = preloadRunner;
 
 /**
  * Runs ssh with this terminal and returns its exit status (128+n when killed by signal n).
  * Ctrl-C belongs to ssh while it runs (it forwards it or ends the session itself); we only wait.
+ * SIGTERM still goes through cli.ts's signal path, which ends ssh too.
  */
 export async function runSsh(invocation: SshInvocation): Promise<number> {
-  const ignore = (): void => undefined;
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT', 'SIGTSTP'];
-  for (const s of signals) process.on(s, ignore);
-  try {
-    preloadSshRunner();
-    const { execa } = await (execaModule as Promise<typeof import('execa')>);
+  return withTerminalHandedOver(async () => {
     timing('starting ssh');
-    const result = await execa(invocation.file, [...invocation.args], { stdio: 'inherit', cwd: invocation.cwd, reject: false });
+    const result = await runAllowingFailure({
+      file: invocation.file,
+      args: invocation.args,
+      purpose: 'connect with ssh',
+      cwd: invocation.cwd,
+      stdin: 'terminal',
+      stdout: 'terminal',
+      stderr: 'terminal',
+    });
     timing('ssh ended');
-    if ((result as { code?: string }).code === 'ENOENT') {
-      throw new KnockstickError('IO', `cannot run ${invocation.file}: not found`, { hint: 'install the OpenSSH client (ssh)' });
-    }
-    if (result.exitCode !== undefined) return result.exitCode;
-    const signal = result.signal === undefined ? undefined : constants.signals[result.signal];
-    return signal === undefined ? 255 : 128 + signal;
-  } finally {
-    for (const s of signals) process.off(s, ignore);
-  }
+    return result.exitCode;
+  });
 }

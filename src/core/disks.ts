@@ -2,8 +2,7 @@
 // it, so the rules ("never the disk holding /", "never a disk with anything mounted") are unit
 // tested without a single real disk.
 
-import { execa } from 'execa';
-import { KnockstickError } from './errors.js';
+import { run } from './run.js';
 
 export interface BlockDevice {
   readonly name: string;
@@ -73,12 +72,6 @@ export function describeDisk(device: BlockDevice): string {
 }
 
 export async function listBlockDevices(path?: string): Promise<BlockDevice[]> {
-  try {
-    const { stdout } = await execa('lsblk', ['-J', '-b', '-o', LSBLK_COLUMNS, ...(path === undefined ? [] : [path])]);
-    return parseLsblk(stdout);
-  } catch (error) {
-    const e = error as NodeJS.ErrnoException & { stderr?: string };
-    if (e.code === 'ENOENT') throw new KnockstickError('IO', 'lsblk is not installed', { hint: 'install util-linux' });
-    throw new KnockstickError('IO', `cannot list ${path ?? 'the disks'}: ${(e.stderr ?? e.message).trim()}`, { cause: error });
-  }
+  const { stdout } = await run({ file: 'lsblk', args: ['-J', '-b', '-o', LSBLK_COLUMNS, ...(path === undefined ? [] : [path])], purpose: `list ${path ?? 'the disks'}` });
+  return parseLsblk(stdout);
 }

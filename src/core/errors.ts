@@ -24,6 +24,8 @@ export const ExitCode = {
   FINDINGS: 9,
   /** usbsetup/secureon: the passphrase did not open the encrypted volume. Nothing changed. */
   WRONG_PASSPHRASE: 10,
+  /** Ctrl-C (or a wizard cancelled): what the command had started was undone. 143 for SIGTERM. */
+  INTERRUPTED: 130,
 } as const;
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -38,6 +40,7 @@ export type ErrorCode =
   | 'EXHAUSTED'
   | 'FINDINGS'
   | 'WRONG_PASSPHRASE'
+  | 'INTERRUPTED'
   | 'INTERNAL';
 
 /** An error the user can act on: `message` says what happened, `hint` what to do next. */
@@ -52,8 +55,25 @@ export class KnockstickError extends Error {
     this.hint = options.hint;
   }
 
-  get exitCode(): ExitCodeValue {
+  get exitCode(): number {
     return ExitCode[this.code];
+  }
+}
+
+/**
+ * The command stopped because the user asked it to: Ctrl-C at a prompt (`signal` undefined), or
+ * SIGINT/SIGTERM while it ran. Exit 130, or 143 for SIGTERM, as a shell reports a killed process.
+ */
+export class InterruptedError extends KnockstickError {
+  readonly signal: NodeJS.Signals | undefined;
+
+  constructor(message: string, signal?: NodeJS.Signals) {
+    super('INTERRUPTED', message);
+    this.signal = signal;
+  }
+
+  override get exitCode(): number {
+    return this.signal === 'SIGTERM' ? 143 : ExitCode.INTERRUPTED;
   }
 }
 

@@ -2,8 +2,8 @@
 // which reads to EOF: exactly the bytes given, no newline added) or, on a terminal, are typed into
 // cryptsetup itself. Never in argv, never in a message.
 
-import { execa, type Result } from 'execa';
 import { KnockstickError } from './errors.js';
+import { failureError, runAllowingFailure, type ExternalCommand, type RunResult } from './run.js';
 
 /** Where cryptsetup gets the passphrase: these bytes on stdin, or the user types it at cryptsetup's prompt. */
 export type PassphraseSource = { readonly kind: 'bytes'; readonly bytes: Buffer } | { readonly kind: 'terminal' };
@@ -26,32 +26,18 @@ function keyArgs(source: PassphraseSource): string[] {
   return source.kind === 'bytes' ? ['--key-file', '-'] : [];
 }
 
-async function cryptsetup(args: readonly string[], source: PassphraseSource | undefined): Promise<Result> {
-  try {
-    return await execa('cryptsetup', args, {
-      reject: false,
-      ...(source?.kind === 'bytes' ? { input: source.bytes } : source?.kind === 'terminal' ? { stdin: 'inherit', stderr: 'inherit' } : { stdin: 'ignore' }),
-    });
-  } catch (error) {
-    throw missingCryptsetup(error);
-  }
+/** A cryptsetup command line as data; the passphrase, if any, goes on stdin. Pure. */
+export function cryptsetupCommand(args: readonly string[], purpose: string, source: PassphraseSource | undefined): ExternalCommand {
+  return {
+    file: 'cryptsetup',
+    args,
+    purpose,
+    ...(source?.kind === 'bytes' ? { stdin: source.bytes } : source?.kind === 'terminal' ? { stdin: 'terminal' as const, stderr: 'terminal' as const } : {}),
+  };
 }
 
-function missingCryptsetup(error: unknown): KnockstickError {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') {
-    return new KnockstickError('IO', 'cryptsetup is not installed', { hint: 'install it (Debian/Ubuntu: apt install cryptsetup-bin; Fedora: dnf install cryptsetup)', cause: error });
-  }
-  return new KnockstickError('IO', `cannot run cryptsetup: ${(error as Error).message}`, { cause: error });
-}
-
-function stderrOf(result: Result): string {
-  return typeof result.stderr === 'string' ? result.stderr.trim() : '';
-}
-
-function failure(action: string, device: string, result: Result): KnockstickError {
-  if (result.failed && result.exitCode === undefined) return missingCryptsetup(result.cause ?? result);
-  const detail = stderrOf(result);
+function failure(action: string, device: string, command: ExternalCommand, result: RunResult): KnockstickError {
+  const detail = result.stderr.trim();
   const said = detail === '' ? `exit ${result.exitCode}` : detail.split('\n').at(-1) ?? detail;
   if (/device-mapper|dm_mod|dm-crypt/i.test(detail) && /initiali[sz]e/i.test(detail)) {
     return new KnockstickError('IO', `cannot ${action} ${device}: this kernel has no device-mapper (cryptsetup: ${said})`, {
@@ -67,47 +53,58 @@ function failure(action: string, device: string, result: Result): KnockstickErro
   if (result.exitCode === BUSY) {
     return new KnockstickError('BUSY', `cannot ${action} ${device}: it is in use or already open (cryptsetup: ${said})`, { hint: '`lsblk` shows what holds it; `secureoff` closes the stick' });
   }
-  return new KnockstickError('IO', `cannot ${action} ${device}: cryptsetup: ${said}`);
+  return failureError(command, result);
+}
+
+/** Runs cryptsetup; a non-zero exit becomes the error for `action` on `device`. */
+async function cryptsetup(args: readonly string[], action: string, device: string, source?: PassphraseSource): Promise<RunResult> {
+  const command = cryptsetupCommand(args, `${action} ${device}`, source);
+  const result = await runAllowingFailure(command);
+  if (result.exitCode !== 0) throw failure(action, device, command, result);
+  return result;
+}
+
+/** luksFormat's command line. Pure. */
+export function luksFormatCommand(device: string, passphrase: Buffer, options: FormatOptions = {}): ExternalCommand {
+  const args = ['luksFormat', '--batch-mode', '--type', 'luks2'];
+  if (options.weakPbkdfForTests === true) args.push('--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000');
+  if (options.label !== undefined) args.push('--label', options.label);
+  return cryptsetupCommand([...args, '--key-file', '-', device], `format ${device} as LUKS2`, { kind: 'bytes', bytes: passphrase });
 }
 
 /** Writes a new LUKS2 header on `device` (destroys what was there). */
 export async function luksFormat(device: string, passphrase: Buffer, options: FormatOptions = {}): Promise<void> {
-  const args = ['luksFormat', '--batch-mode', '--type', 'luks2'];
-  if (options.weakPbkdfForTests === true) args.push('--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000');
-  if (options.label !== undefined) args.push('--label', options.label);
-  const result = await cryptsetup([...args, '--key-file', '-', device], { kind: 'bytes', bytes: passphrase });
-  if (result.exitCode !== 0) throw failure('format', device, result);
+  const command = luksFormatCommand(device, passphrase, options);
+  const result = await runAllowingFailure(command);
+  if (result.exitCode !== 0) throw failure('format', device, command, result);
 }
 
 /** Opens `device` as /dev/mapper/NAME. */
 export async function luksOpen(device: string, name: string, source: PassphraseSource): Promise<void> {
   const args = ['open', '--type', 'luks', ...keyArgs(source)];
   if (source.kind === 'terminal') args.push('--tries', '3');
-  const result = await cryptsetup([...args, device, name], source);
-  if (result.exitCode !== 0) throw failure('open', device, result);
+  // Let it finish on an interrupt (finishOnInterrupt): the caller then registers the close.
+  const command = { ...cryptsetupCommand([...args, device, name], `open ${device}`, source), finishOnInterrupt: source.kind === 'bytes' };
+  const result = await runAllowingFailure(command);
+  if (result.exitCode !== 0) throw failure('open', device, command, result);
 }
 
 export async function luksClose(name: string): Promise<void> {
-  const result = await cryptsetup(['close', name], undefined);
-  if (result.exitCode !== 0) throw failure('close', `/dev/mapper/${name}`, result);
+  await cryptsetup(['close', name], 'close', `/dev/mapper/${name}`);
 }
 
 export async function isLuks(device: string): Promise<boolean> {
-  const result = await cryptsetup(['isLuks', device], undefined);
-  if (result.failed && result.exitCode === undefined) throw missingCryptsetup(result.cause ?? result);
+  const result = await runAllowingFailure(cryptsetupCommand(['isLuks', device], `check whether ${device} is LUKS`, undefined));
   return result.exitCode === 0;
 }
 
 export async function luksUuid(device: string): Promise<string> {
-  const result = await cryptsetup(['luksUUID', device], undefined);
-  if (result.exitCode !== 0) throw failure('read the LUKS header of', device, result);
-  return String(result.stdout).trim();
+  return (await cryptsetup(['luksUUID', device], 'read the LUKS header of', device)).stdout.trim();
 }
 
 /** The device behind an open mapping (`cryptsetup status NAME`), or undefined when NAME is not open. */
 export async function mappingDevice(name: string): Promise<string | undefined> {
-  const result = await cryptsetup(['status', name], undefined);
-  if (result.failed && result.exitCode === undefined) throw missingCryptsetup(result.cause ?? result);
+  const result = await runAllowingFailure(cryptsetupCommand(['status', name], `look up the mapping ${name}`, undefined));
   if (result.exitCode !== 0) return undefined;
-  return /^\s*device:\s*(\S+)/m.exec(String(result.stdout))?.[1];
+  return /^\s*device:\s*(\S+)/m.exec(result.stdout)?.[1];
 }

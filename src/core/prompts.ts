@@ -2,6 +2,8 @@
 // wizard's logic is tested with scripted answers and never needs a terminal.
 
 import { confirm, input, password, select } from '@inquirer/prompts';
+import { InterruptedError } from './errors.js';
+import { interruptSignal, interruptedBy } from './interrupt.js';
 
 export interface Choice<T extends string> {
   readonly value: T;
@@ -17,11 +19,26 @@ export interface Prompts {
   password(message: string, options?: { validate?: (value: string) => true | string }): Promise<string>;
 }
 
+/**
+ * Ctrl-C at a prompt: the terminal is in raw mode, so no SIGINT comes; @inquirer/prompts throws
+ * ExitPromptError instead. It becomes "cancelled" (exit 130), never an "unexpected error".
+ */
+async function cancellable<T>(ask: () => Promise<T>): Promise<T> {
+  try {
+    return await ask();
+  } catch (error) {
+    if ((error as Error | undefined)?.name === 'ExitPromptError') throw new InterruptedError('cancelled (Ctrl-C at a prompt)');
+    // SIGTERM (or a SIGINT sent with kill) while a question is on screen: the prompt is aborted.
+    if ((error as Error | undefined)?.name === 'AbortPromptError') throw new InterruptedError(`interrupted by ${interruptedBy() ?? 'a signal'}`, interruptedBy());
+    throw error;
+  }
+}
+
 export const terminalPrompts: Prompts = {
   select: (message, choices, defaultValue) =>
-    select({ message, choices: choices.map((c) => ({ ...c })), ...(defaultValue === undefined ? {} : { default: defaultValue }) }),
+    cancellable(() => select({ message, choices: choices.map((c) => ({ ...c })), ...(defaultValue === undefined ? {} : { default: defaultValue }) }, { signal: interruptSignal })),
   input: (message, options = {}) =>
-    input({ message, ...(options.default === undefined ? {} : { default: options.default }), ...(options.validate === undefined ? {} : { validate: options.validate }) }),
-  confirm: (message, defaultValue) => confirm({ message, ...(defaultValue === undefined ? {} : { default: defaultValue }) }),
-  password: (message, options = {}) => password({ message, mask: '*', ...(options.validate === undefined ? {} : { validate: options.validate }) }),
+    cancellable(() => input({ message, ...(options.default === undefined ? {} : { default: options.default }), ...(options.validate === undefined ? {} : { validate: options.validate }) }, { signal: interruptSignal })),
+  confirm: (message, defaultValue) => cancellable(() => confirm({ message, ...(defaultValue === undefined ? {} : { default: defaultValue }) }, { signal: interruptSignal })),
+  password: (message, options = {}) => cancellable(() => password({ message, mask: '*', ...(options.validate === undefined ? {} : { validate: options.validate }) }, { signal: interruptSignal })),
 };

@@ -2,8 +2,8 @@
 // filesystem type, mount options that make ssh accept the key, mount and unmount.
 
 import { readFile, stat } from 'node:fs/promises';
-import { execa } from 'execa';
 import { KnockstickError } from './errors.js';
+import { run, runAllowingFailure, type ExternalCommand } from './run.js';
 
 export type StickFilesystem = 'vfat' | 'exfat' | 'ext4';
 
@@ -11,17 +11,6 @@ export interface Owner {
   readonly uid: number;
   readonly gid: number;
   readonly name: string;
-}
-
-async function run(file: string, args: readonly string[], what: string, hint?: string): Promise<string> {
-  const result = await execa(file, args, { reject: false, stdin: 'ignore' });
-  if (result.failed && result.exitCode === undefined) {
-    throw new KnockstickError('IO', `${file} is not available: ${(result.cause as Error | undefined)?.message ?? 'cannot run it'}`, { hint: hint ?? `install it (${file})` });
-  }
-  if (result.exitCode !== 0) {
-    throw new KnockstickError('IO', `cannot ${what}: ${String(result.stderr).trim() || `${file} exit ${result.exitCode}`}`);
-  }
-  return String(result.stdout);
 }
 
 /** Whether `path` is a regular file (a disk image) rather than a block device; throws if it is neither. */
@@ -35,32 +24,31 @@ export async function isImageFile(path: string): Promise<boolean> {
 
 /** Attaches a disk image to a free loop device (with its partitions) and returns /dev/loopN. */
 export async function attachImage(file: string): Promise<string> {
-  return (await run('losetup', ['--find', '--show', '--partscan', file], `attach ${file} to a loop device`, 'install util-linux')).trim();
+  return (await run({ file: 'losetup', args: ['--find', '--show', '--partscan', file], purpose: `attach ${file} to a loop device`, finishOnInterrupt: true })).stdout.trim();
 }
 
 export async function detachLoop(device: string): Promise<void> {
-  await run('losetup', ['--detach', device], `detach ${device}`);
+  await run({ file: 'losetup', args: ['--detach', device], purpose: `detach ${device}` });
 }
 
 /** The loop device already serving `file`, if any. */
 export async function loopOf(file: string): Promise<string | undefined> {
-  const out = await run('losetup', ['--noheadings', '--output', 'NAME', '--associated', file], `look up loop devices of ${file}`);
-  return out.split('\n').map((l) => l.trim()).find((l) => l !== '');
+  const { stdout } = await run({ file: 'losetup', args: ['--noheadings', '--output', 'NAME', '--associated', file], purpose: `look up loop devices of ${file}` });
+  return stdout.split('\n').map((l) => l.trim()).find((l) => l !== '');
 }
 
 /** The filesystem on a device, as blkid probes it (undefined: none it recognises). */
 export async function filesystemType(device: string): Promise<string | undefined> {
-  const result = await execa('blkid', ['-p', '-o', 'value', '-s', 'TYPE', device], { reject: false, stdin: 'ignore' });
-  if (result.failed && result.exitCode === undefined) throw new KnockstickError('IO', 'blkid is not installed', { hint: 'install util-linux' });
-  const type = String(result.stdout).trim();
+  // blkid exits 2 when it finds nothing: not an error here.
+  const result = await runAllowingFailure({ file: 'blkid', args: ['-p', '-o', 'value', '-s', 'TYPE', device], purpose: `probe the filesystem on ${device}` });
+  const type = result.stdout.trim();
   return type === '' ? undefined : type;
 }
 
 /** The devices holding a filesystem (or LUKS header) with this UUID: blkid scans every disk, udev or not. */
 export async function devicesWithUuid(uuid: string): Promise<string[]> {
-  const result = await execa('blkid', ['-o', 'device', '-t', `UUID=${uuid}`], { reject: false, stdin: 'ignore' });
-  if (result.failed && result.exitCode === undefined) throw new KnockstickError('IO', 'blkid is not installed', { hint: 'install util-linux' });
-  return String(result.stdout).split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('/dev/mapper/'));
+  const result = await runAllowingFailure({ file: 'blkid', args: ['-o', 'device', '-t', `UUID=${uuid}`], purpose: `find the disk with UUID ${uuid}` });
+  return result.stdout.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('/dev/mapper/'));
 }
 
 /**
@@ -81,20 +69,28 @@ export function asStickFilesystem(type: string | undefined, device: string): Sti
   });
 }
 
+/** The mount command line. Pure. */
+export function mountCommand(device: string, mountpoint: string, fs: StickFilesystem, owner: Owner): ExternalCommand {
+  return { file: 'mount', args: ['-t', fs, '-o', mountOptions(fs, owner), device, mountpoint], purpose: `mount ${device} on ${mountpoint}`, finishOnInterrupt: true };
+}
+
 export async function mountVolume(device: string, mountpoint: string, fs: StickFilesystem, owner: Owner): Promise<void> {
-  const result = await execa('mount', ['-t', fs, '-o', mountOptions(fs, owner), device, mountpoint], { reject: false, stdin: 'ignore' });
-  if (result.exitCode !== 0) {
-    const said = String(result.stderr).trim();
-    throw new KnockstickError('IO', `cannot mount ${device} on ${mountpoint}: ${said || `mount exit ${result.exitCode}`}`, /unknown filesystem type/.test(said) ? { hint: `this kernel lacks ${fs} support (modprobe ${fs})` } : {});
+  try {
+    await run(mountCommand(device, mountpoint, fs, owner));
+  } catch (error) {
+    if (error instanceof KnockstickError && /unknown filesystem type/.test(error.message)) {
+      throw new KnockstickError('IO', error.message, { hint: `this kernel lacks ${fs} support (modprobe ${fs})` });
+    }
+    throw error;
   }
 }
 
 export async function unmountVolume(mountpoint: string): Promise<void> {
-  await run('umount', [mountpoint], `unmount ${mountpoint}`);
+  await run({ file: 'umount', args: [mountpoint], purpose: `unmount ${mountpoint}` });
 }
 
 export async function syncAll(): Promise<void> {
-  await run('sync', [], 'flush writes to disk');
+  await run({ file: 'sync', args: [], purpose: 'flush writes to disk' });
 }
 
 /** uid, gid and name of a user name or uid, from /etc/passwd (no NSS: the stick works in rescue systems too). */

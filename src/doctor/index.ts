@@ -4,11 +4,11 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import { execa } from 'execa';
 import { parseCommandLine, parseInteger } from '../core/args.js';
 import type { Command, CommandContext } from '../core/command.js';
 import { SERVER_CONFIG_PATH, readConfig } from '../core/config.js';
-import { ExitCode, usageError } from '../core/errors.js';
+import { ExitCode, InterruptedError, usageError } from '../core/errors.js';
+import { runAllowingFailure } from '../core/run.js';
 import { fileMode, readTextIfExists } from '../core/files.js';
 import { parseKnockdConf } from '../core/knockd-conf.js';
 import { probeKnockd } from '../core/knockd-probe.js';
@@ -60,9 +60,15 @@ async function fileFact(path: string): Promise<FileFact> {
   return { text, mode: text === null ? undefined : await fileMode(path) };
 }
 
+/** A program's view of the system, or null when it is missing or fails: doctor reports the gap. */
 async function run(file: string, args: readonly string[]): Promise<string | null> {
-  const result = await execa(file, [...args], { reject: false });
-  return result.exitCode === 0 ? String(result.stdout) : null;
+  try {
+    const result = await runAllowingFailure({ file, args, purpose: `ask ${file} for doctor` });
+    return result.exitCode === 0 ? result.stdout : null;
+  } catch (error) {
+    if (error instanceof InterruptedError) throw error;
+    return null;
+  }
 }
 
 async function gather(values: Values, context: CommandContext): Promise<Facts> {

@@ -10,11 +10,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { openDoor, prepare, warnIfLow, type CallhomeDeps, type Prepared } from '../callhome/index.js';
 import { DEFAULTS as CALLHOME_DEFAULTS, type CallhomeOptions } from '../callhome/options.js';
 import type { CommandContext } from '../core/command.js';
 import { ExitCode, InvalidFileError, KnockstickError } from '../core/errors.js';
+import { cleanup } from '../core/interrupt.js';
+import { runAllowingFailure } from '../core/run.js';
 import { writeAtomically } from '../core/files.js';
 import { generateSequences, type RandomSource } from '../core/generate.js';
 import { withDirectoryLocks } from '../core/lock.js';
@@ -53,7 +54,6 @@ function callhomeOptions(options: SeqgenOptions): CallhomeOptions {
 interface Remote {
   /** Runs a command (words, quoted for the remote shell) over the master connection. */
   run(words: readonly string[], input?: string): Promise<string>;
-  close(): Promise<void>;
 }
 
 async function connect(prepared: Prepared, controlDir: string): Promise<Remote> {
@@ -65,27 +65,36 @@ async function connect(prepared: Prepared, controlDir: string): Promise<Remote> 
   const control = ['-o', `ControlPath=${socket}`];
   // -f: ssh authenticates (the key's passphrase prompt is on this terminal), then goes to the
   // background; ControlPersist ends it by itself if we die before closing it.
-  const master = await execa(file, [...base, ...control, '-o', 'ControlMaster=yes', '-o', 'ControlPersist=120', '-N', '-f', alias], {
+  // stdout ignored: the backgrounded master would hold a captured one open for 120 s.
+  const master = await runAllowingFailure({
+    file,
+    args: [...base, ...control, '-o', 'ControlMaster=yes', '-o', 'ControlPersist=120', '-N', '-f', alias],
+    purpose: `connect to ${alias}`,
     cwd,
-    stdin: 'inherit',
+    stdin: 'terminal',
     stdout: 'ignore',
-    stderr: 'inherit',
-    reject: false,
+    stderr: 'terminal',
   });
   if (master.exitCode !== 0) {
-    throw new KnockstickError('IO', `ssh to ${alias} failed (exit ${master.exitCode ?? 'signal'}); the door was open, nothing was written`);
+    throw new KnockstickError('IO', `ssh to ${alias} failed (exit ${master.exitCode}); the door was open, nothing was written`);
   }
+  // Closed by the cleanup stack, whatever the way out: the master must not linger for its 120 s.
+  cleanup.push(`closed the ssh connection to ${alias}`, async () => {
+    await runAllowingFailure({ file, args: [...base, ...control, '-O', 'exit', alias], purpose: `close the connection to ${alias}`, cwd, stdout: 'ignore' });
+  });
   return {
     async run(words, input) {
-      const result = await execa(file, [...base, ...control, '-o', 'ControlMaster=no', alias, shellCommand(words)], {
+      const result = await runAllowingFailure({
+        file,
+        args: [...base, ...control, '-o', 'ControlMaster=no', alias, shellCommand(words)],
+        purpose: `run \`${words.join(' ')}\` on ${alias}`,
         cwd,
-        input: input ?? '',
-        reject: false,
+        stdin: input ?? '',
         // The file's bytes exactly: a final newline matters (appending after a line without one merges them).
-        stripFinalNewline: false,
+        keepFinalNewline: true,
       });
       if (result.exitCode !== 0) {
-        const stderr = String(result.stderr).trim();
+        const stderr = result.stderr.trim();
         const sudo = /sudo:.*(password|terminal) is required/.test(stderr);
         throw new KnockstickError('IO', `on ${alias}, \`${words.join(' ')}\` failed: ${stderr || `exit ${result.exitCode}`}`, {
           hint: sudo
@@ -95,10 +104,7 @@ async function connect(prepared: Prepared, controlDir: string): Promise<Remote> 
             : undefined,
         });
       }
-      return String(result.stdout);
-    },
-    async close() {
-      await execa(file, [...base, ...control, '-O', 'exit', alias], { cwd, reject: false, stdio: 'ignore' });
+      return result.stdout;
     },
   };
 }
@@ -118,7 +124,9 @@ export async function remoteGenerate(options: SeqgenOptions, count: number, cont
     const reserved = await reservedForSeqgen(options.exclude, prepared.layout, options.host, undefined);
     await deps.checkSsh?.(prepared.ssh);
     const opened = await openDoor(prepared, chOptions, deps, context);
+    const mark = cleanup.mark();
     const controlDir = await mkdtemp(join(tmpdir(), 'knockstick-ssh-'));
+    cleanup.push(`removed ${controlDir}`, () => rm(controlDir, { recursive: true, force: true }));
     let remote: Remote | undefined;
     try {
       remote = await connect(prepared, controlDir);
@@ -171,8 +179,8 @@ export async function remoteGenerate(options: SeqgenOptions, count: number, cont
       warnIfLow({ ...opened, remaining: unused }, prepared.host, 0, context.stderr);
       return ExitCode.OK;
     } finally {
-      await remote?.close();
-      await rm(controlDir, { recursive: true, force: true });
+      // Closes the master connection, then removes its socket's directory (on Ctrl-C too).
+      await cleanup.runAll(mark);
     }
   });
 }

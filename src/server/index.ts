@@ -5,10 +5,10 @@
 
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { execa } from 'execa';
 import { parseCommandLine, parseInteger } from '../core/args.js';
 import type { Command, CommandContext } from '../core/command.js';
-import { ExitCode, KnockstickError, usageError } from '../core/errors.js';
+import { ExitCode, InterruptedError, KnockstickError, usageError } from '../core/errors.js';
+import { runAllowingFailure } from '../core/run.js';
 import { appendDurably, assertNotSymlink, readTextIfExists, refuseLinksAmong, writeAtomically } from '../core/files.js';
 import { sequencesFileFor, stickLayout } from '../core/stick.js';
 import { readConfig, reservedPorts } from '../core/config.js';
@@ -72,8 +72,18 @@ type Values = ReturnType<typeof parseCommandLine<typeof FLAGS>>['values'];
 
 /** The interface of the default route, the usual answer to "which interface faces the Internet". */
 async function defaultInterface(): Promise<string | undefined> {
-  const route = await execa('ip', ['-o', 'route', 'show', 'default'], { reject: false });
-  return /\bdev (\S+)/.exec(String(route.stdout))?.[1];
+  return /\bdev (\S+)/.exec(await ipOutput(['-o', 'route', 'show', 'default'], 'find the default route'))?.[1];
+}
+
+/** What `ip ARGS` prints, or '' when ip is missing or fails: the answers are only suggestions. */
+async function ipOutput(args: readonly string[], purpose: string): Promise<string> {
+  try {
+    const result = await runAllowingFailure({ file: 'ip', args, purpose });
+    return result.exitCode === 0 ? result.stdout : '';
+  } catch (error) {
+    if (error instanceof InterruptedError) throw error;
+    return '';
+  }
 }
 
 function checked(value: string | undefined, flag: string, pattern: RegExp): string | undefined {
@@ -85,8 +95,7 @@ function checked(value: string | undefined, flag: string, pattern: RegExp): stri
 
 /** Interfaces of this machine but loopback, for the wizard. */
 async function interfaces(): Promise<string[]> {
-  const links = await execa('ip', ['-o', 'link', 'show'], { reject: false });
-  return [...String(links.stdout).matchAll(/^\d+: ([^:@\s]+)/gm)].map((m) => m[1] as string).filter((n) => n !== 'lo');
+  return [...(await ipOutput(['-o', 'link', 'show'], 'list the network interfaces')).matchAll(/^\d+: ([^:@\s]+)/gm)].map((m) => m[1] as string).filter((n) => n !== 'lo');
 }
 
 async function init(values: Values, context: CommandContext, prompts: Prompts): Promise<number> {

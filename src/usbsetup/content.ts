@@ -16,12 +16,13 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
 import SSHConfig from 'ssh-config';
 import type { CommandContext } from '../core/command.js';
 import { STICK_CONFIG_NAME, readConfig, reservedPorts, setConfigValue, settingsFor } from '../core/config.js';
 import { KnockstickError, ioError } from '../core/errors.js';
 import { assertNotSymlink, assertPlainFileOrMissing, createExclusively, ensureDirectory, readTextIfExists, writeAtomically } from '../core/files.js';
+import { cleanup } from '../core/interrupt.js';
+import { run, runAllowingFailure, type ExternalCommand } from '../core/run.js';
 import { serverSymlinkHint } from '../seqgen/rules.js';
 import { DEFAULT_LENGTH, DEFAULT_RANGE, cryptoRandom, generateSequences } from '../core/generate.js';
 import { formatLine } from '../core/sequences.js';
@@ -111,30 +112,60 @@ export function ownExecutable(): string {
   return found;
 }
 
-async function runKeygen(key: string, comment: string, passphrase: KeyPassphrase): Promise<void> {
+/**
+ * The askpass program ssh-keygen runs (twice: the new passphrase, then the same again). It reads
+ * one line per call from descriptor 3, a pipe we fill and ssh-keygen passes down to it (OpenSSH
+ * closes no inherited descriptor before running askpass): the passphrase only ever exists in
+ * memory and in that pipe. `read -r` keeps backslashes; printf is a shell builtin, not in argv.
+ */
+export const ASKPASS_SCRIPT = '#!/bin/sh\nIFS= read -r line <&3 || exit 1\nprintf \'%s\\n\' "$line"\n';
+
+/**
+ * ssh-keygen's command line; with a passphrase, fed through `askpass` from fd 3. `shownAs`: the
+ * key's name in messages (ssh-keygen writes into a private directory first, see keygenInPrivateDir).
+ * Pure.
+ */
+export function keygenCommand(key: string, comment: string, passphrase: KeyPassphrase, askpass: string, shownAs = key): ExternalCommand {
   const args = ['-q', '-t', 'ed25519', '-a', '100', '-C', comment, '-f', key];
+  const purpose = `make the SSH key ${shownAs}`;
+  if (passphrase.kind === 'terminal') return { file: 'ssh-keygen', args, purpose, stdin: 'terminal', stdout: 'terminal', stderr: 'terminal' };
+  const line = Buffer.concat([passphrase.bytes, Buffer.from('\n')]);
+  return {
+    file: 'ssh-keygen',
+    args,
+    purpose,
+    fd3: Buffer.concat([line, line]),
+    detached: true, // no controlling terminal: ssh-keygen must use the askpass program
+    env: { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: process.env.DISPLAY ?? 'knockstick:0' },
+  };
+}
+
+async function runKeygen(key: string, comment: string, passphrase: KeyPassphrase, shownAs = key): Promise<void> {
   if (passphrase.kind === 'terminal') {
-    const result = await execa('ssh-keygen', args, { stdio: 'inherit', reject: false });
+    const result = await runAllowingFailure(keygenCommand(key, comment, passphrase, '', shownAs));
     if (result.exitCode !== 0) throw new KnockstickError('IO', `ssh-keygen failed (exit ${result.exitCode}); no key was written`, { hint: 'the passphrases typed must match' });
     return;
   }
-  // ssh-keygen reads a new passphrase only from a terminal or SSH_ASKPASS: a 0700 script that
-  // prints a 0600 file, both in a private temp dir removed right after.
+  // SSH_ASKPASS must name a program: a private 0700 dir holds the (secret-free) script, removed on
+  // every way out, Ctrl-C and SIGTERM included (the cleanup stack).
   const dir = await mkdtemp(join(tmpdir(), 'knockstick-askpass-'));
+  const forget = cleanup.push(`removed ${dir}`, () => rm(dir, { recursive: true, force: true }));
   try {
-    await writeFile(join(dir, 'passphrase'), passphrase.bytes, { mode: 0o600 });
-    await writeFile(join(dir, 'askpass'), `#!/bin/sh\nexec cat ${shellQuote(join(dir, 'passphrase'))}\n`, { mode: 0o700 });
-    const result = await execa('ssh-keygen', args, {
-      reject: false,
-      stdin: 'ignore',
-      detached: true, // no controlling terminal: ssh-keygen must use the askpass program
-      env: { SSH_ASKPASS: join(dir, 'askpass'), SSH_ASKPASS_REQUIRE: 'force', DISPLAY: process.env.DISPLAY ?? 'knockstick:0' },
-    });
-    if (result.exitCode !== 0) throw new KnockstickError('IO', `ssh-keygen failed: ${String(result.stderr).trim() || `exit ${result.exitCode}`}`);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new KnockstickError('IO', 'ssh-keygen is not installed', { hint: 'install the OpenSSH client (apt install openssh-client)' });
-    throw error;
+    const askpass = join(dir, 'askpass');
+    await writeFile(askpass, ASKPASS_SCRIPT, { mode: 0o700 });
+    await run(keygenCommand(key, comment, passphrase, askpass, shownAs));
+    // A failing askpass makes ssh-keygen read an empty passphrase, and it then writes the key
+    // unencrypted without a word: a key that opens without one is refused (and removed).
+    const open = await runAllowingFailure({ file: 'ssh-keygen', args: ['-y', '-P', '', '-f', key], purpose: `check that ${shownAs} is encrypted` });
+    if (open.exitCode === 0) {
+      await rm(key, { force: true });
+      await rm(`${key}.pub`, { force: true });
+      throw new KnockstickError('IO', `ssh-keygen wrote ${shownAs} without a passphrase (its askpass did not get it); the key was removed`, {
+        hint: 'this ssh-keygen does not pass descriptor 3 on to SSH_ASKPASS: run usbsetup on a terminal and type the key passphrase into ssh-keygen',
+      });
+    }
   } finally {
+    forget();
     await rm(dir, { recursive: true, force: true });
   }
 }
@@ -154,15 +185,18 @@ async function readExisting(path: string): Promise<string> {
  */
 async function keygenInPrivateDir(root: string, sshDir: string, key: string, comment: string, passphrase: KeyPassphrase): Promise<string> {
   const dir = await mkdtemp(join(sshDir, '.keygen-'));
+  // A Ctrl-C during ssh-keygen must not leave a half-made key behind in the stick's .ssh.
+  const forget = cleanup.push(`removed ${dir}`, () => rm(dir, { recursive: true, force: true }));
   try {
     const made = join(dir, KEY_NAME);
-    await runKeygen(made, comment, passphrase);
+    await runKeygen(made, comment, passphrase, key);
     const publicKey = await readFile(`${made}.pub`);
     await createExclusively(key, await readFile(made), 0o600, { within: root });
     await createExclusively(`${key}.pub`, publicKey, ((await stat(`${made}.pub`)).mode & 0o777) | 0o600, { within: root });
     return publicKey.toString('utf8').trim();
   } finally {
     await rm(dir, { recursive: true, force: true });
+    forget();
   }
 }
 

@@ -76,6 +76,8 @@ Examples:
 Exit codes: 0 done (or stopped at the confirmation, nothing changed), 1 unexpected error,
 2 bad command line or unsafe disk (nothing changed), 3 invalid config file, 5 device busy,
 6 a device or file operation failed (the message says which; temporary mounts and mappings are
-undone), 10 wrong passphrase.
+undone), 10 wrong passphrase, 130 interrupted (Ctrl-C, or Ctrl-C at a question: "cancelled"; 143 for
+SIGTERM): the running program is stopped, the loop device, mapping, mount and temp dirs undone,
+and with --into the files written so far removed; one line says what was undone.
 `;
 }

@@ -2,15 +2,18 @@
 // Flow: answers (flags, then the wizard) → refuse unsafe disks → the user confirms by typing the
 // device name → [partition] → LUKS2 → open → mkfs → mount in a private temp dir → write the
 // content → unmount → close → remember the LUKS UUID → print the server-side steps.
-// Every step that changes the machine registers its undo, run in reverse on the way out.
+// Every step that changes the machine registers its undo on the process's cleanup stack
+// (core/interrupt.ts), run in reverse on the way out: on success, on an error, and on Ctrl-C or
+// SIGTERM (then cli.ts runs it after killing the running child, e.g. a cryptsetup luksFormat).
 
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rmdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import type { Command, CommandContext } from '../core/command.js';
 import { candidateDisks, describeDisk, listBlockDevices, refusalReason } from '../core/disks.js';
-import { ExitCode, KnockstickError, usageError } from '../core/errors.js';
+import { ExitCode, InterruptedError, KnockstickError, usageError } from '../core/errors.js';
+import { cleanup, interruptedBy, isInterrupted } from '../core/interrupt.js';
+import { run, type ExternalCommand } from '../core/run.js';
 import { writeHostConfig } from '../core/host-config.js';
 import { luksClose, luksFormat, luksOpen, luksUuid } from '../core/luks.js';
 import { terminalPrompts, type Prompts } from '../core/prompts.js';
@@ -19,7 +22,8 @@ import { attachImage, detachLoop, isImageFile, mountVolume, ownerFor, syncAll, u
 import { writeStickContent, type KeyPassphrase, type WrittenContent } from './content.js';
 import { usbsetupHelp } from './help.js';
 import { parseUsbsetupArgs, type ContentAnswers, type Filesystem, type UsbsetupOptions } from './options.js';
-import { partitionDisk, planPartitions } from './partition.js';
+import { partitionDisk, planPartitions, wipeCommand } from './partition.js';
+import { partialStickUndo } from './partial.js';
 import { askContent, askDevice, askLayout, askLuksPassphrase, confirmErase } from './wizard.js';
 
 export const usbsetupCommand: Command = {
@@ -44,7 +48,18 @@ export async function usbsetup(context: CommandContext, prompts: Prompts): Promi
   if (options.into !== undefined) {
     if ((await stat(options.into).catch(() => null))?.isDirectory() !== true) throw new KnockstickError('IO', `--into ${options.into} is not a directory`);
     const keyPassphrase = await keyPassphraseFor(content, interactive, say);
-    const written = await writeStickContent(options.into, content, keyPassphrase, context);
+    // Stopped half-way, the files written so far go again (partial.ts says why).
+    const forget = cleanup.push(`removed the half-written stick files in ${options.into}`, await partialStickUndo(options.into, content.alias));
+    let written: WrittenContent;
+    try {
+      written = await writeStickContent(options.into, content, keyPassphrase, context);
+      // A signal during the last (in-process) steps: all or nothing, unless seqgen has already put
+      // the sequences on the server too; then the stick is complete and in lockstep with it.
+      if (isInterrupted() && content.serverFile === undefined) throw new InterruptedError('interrupted', interruptedBy());
+      forget();
+    } finally {
+      await cleanup.runAll();
+    }
     context.stdout.write(serverSteps(content, written, undefined));
     return ExitCode.OK;
   }
@@ -53,12 +68,11 @@ export async function usbsetup(context: CommandContext, prompts: Prompts): Promi
   const device = options.device ?? (interactive ? await askDevice(prompts, candidateDisks(await listBlockDevices()), say) : undefined);
   if (device === undefined) throw usageError('missing --device DEVICE (the stick, e.g. /dev/sdb, or a disk image file)', '`lsblk -o NAME,SIZE,MODEL,TRAN,RM` lists the disks');
 
-  const undo: Array<() => Promise<void>> = [];
   try {
     let disk = device;
     if (await isImageFile(device)) {
       disk = await attachImage(device);
-      undo.push(() => detachLoop(disk));
+      cleanup.push(`detached ${disk}`, () => detachLoop(disk));
       say(`==> ${device} attached as ${disk}\n`);
     }
     const [info] = await listBlockDevices(disk);
@@ -92,27 +106,30 @@ export async function usbsetup(context: CommandContext, prompts: Prompts): Promi
       await mkfs('vfat', parts.rest, 'STICK');
       target = parts.secure;
     } else {
-      await execa('wipefs', ['--all', '--quiet', disk], { reject: false, stdin: 'ignore' });
+      await run(wipeCommand(disk));
     }
     say(`==> LUKS2 on ${target}${options.weakPbkdfForTests ? ' (weak pbkdf2 for tests)' : ' (argon2id: this takes a few seconds)'}\n`);
     await luksFormat(target, luksPassphrase, { weakPbkdfForTests: options.weakPbkdfForTests, label: 'knockstick' });
     const uuid = await luksUuid(target);
     const mapping = `knockstick-setup-${process.pid}`;
     await luksOpen(target, mapping, { kind: 'bytes', bytes: luksPassphrase });
-    undo.push(() => luksClose(mapping));
+    cleanup.push(`closed ${mapping}`, () => luksClose(mapping));
     const volume = `/dev/mapper/${mapping}`;
     say(`==> ${layout.filesystem} inside it\n`);
     await mkfs(layout.filesystem, volume, 'KNOCKSTICK');
     const mountpoint = await mkdtemp(join(tmpdir(), 'knockstick-setup-'));
-    undo.push(() => rm(mountpoint, { recursive: true, force: true }));
+    // rmdir, never rm -r: if the unmount failed, the stick is still mounted there.
+    cleanup.push(`removed ${mountpoint}`, () => rmdir(mountpoint));
     await mountVolume(volume, mountpoint, layout.filesystem, owner);
-    undo.push(() => unmountVolume(mountpoint));
+    cleanup.push(`unmounted ${mountpoint}`, () => unmountVolume(mountpoint));
     say('==> the key (ssh-keygen), ssh config, sequences and callhome\n');
     const written = await writeStickContent(mountpoint, content, keyPassphrase, context);
-    if (layout.filesystem === 'ext4') await execa('chown', ['-R', `${owner.uid}:${owner.gid}`, mountpoint]);
+    if (layout.filesystem === 'ext4') await run({ file: 'chown', args: ['-R', `${owner.uid}:${owner.gid}`, mountpoint], purpose: `give the stick's files to ${owner.name}` });
     await syncAll();
-    // Undo in reverse: unmount, close, remove the temp dir, detach the image.
-    await runUndo(undo);
+    // Undo in reverse: unmount, close, remove the temp dir, detach the image. Here a failure is
+    // the command's failure: a stick still mounted is not "ready".
+    const report = await cleanup.runAll();
+    if (report.failed[0] !== undefined) throw report.failed[0].error;
     if (options.remember) {
       await writeHostConfig(options.hostConfig, { luksUuid: uuid, name: options.name, mountpoint: options.mountpoint, owner: owner.name });
       say(`==> remembered in ${options.hostConfig}: LUKS UUID ${uuid}, mounted at ${options.mountpoint} for ${owner.name}\n`);
@@ -120,19 +137,9 @@ export async function usbsetup(context: CommandContext, prompts: Prompts): Promi
     context.stdout.write(`Stick ready: ${target}, LUKS2 UUID ${uuid}, ${layout.filesystem}.\n\n${serverSteps(content, written, options)}`);
     return ExitCode.OK;
   } finally {
-    await runUndo(undo, say);
-  }
-}
-
-async function runUndo(undo: Array<() => Promise<void>>, say?: (text: string) => void): Promise<void> {
-  while (undo.length > 0) {
-    const step = undo.pop() as () => Promise<void>;
-    try {
-      await step();
-    } catch (error) {
-      if (say === undefined) throw error;
-      say(`warning: cleanup: ${(error as Error).message}\n`);
-    }
+    const report = await cleanup.runAll();
+    // Interrupted: cli.ts says what was and was not undone, in one line.
+    if (interruptedBy() === undefined) for (const failed of report.failed) say(`warning: cleanup: ${(failed.error as Error).message}\n`);
   }
 }
 
@@ -149,15 +156,15 @@ async function keyPassphraseFor(content: ContentAnswers, interactive: boolean, s
   return { kind: 'terminal' };
 }
 
-async function mkfs(fs: Filesystem, device: string, label: string): Promise<void> {
+/** The mkfs command line for each filesystem. Pure. */
+export function mkfsCommand(fs: Filesystem, device: string, label: string): ExternalCommand {
   const [file, args] =
     fs === 'vfat' ? ['mkfs.vfat', ['-n', label, device]] : fs === 'exfat' ? ['mkfs.exfat', ['-L', label, device]] : ['mkfs.ext4', ['-q', '-L', label.toLowerCase(), device]];
-  const result = await execa(file, args, { reject: false, stdin: 'ignore' });
-  if (result.failed && result.exitCode === undefined) {
-    const pkg = fs === 'vfat' ? 'dosfstools' : fs === 'exfat' ? 'exfatprogs' : 'e2fsprogs';
-    throw new KnockstickError('IO', `${file} is not installed`, { hint: `apt install ${pkg}` });
-  }
-  if (result.exitCode !== 0) throw new KnockstickError('IO', `cannot make a ${fs} filesystem on ${device}: ${String(result.stderr).trim()}`);
+  return { file, args, purpose: `make ${fs === 'vfat' ? 'a' : 'an'} ${fs} filesystem on ${device}` };
+}
+
+async function mkfs(fs: Filesystem, device: string, label: string): Promise<void> {
+  await run(mkfsCommand(fs, device, label));
 }
 
 /** What the user does next, on the server and here. Pure. */

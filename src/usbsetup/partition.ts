@@ -4,8 +4,8 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync } from 'node:fs';
-import { execa } from 'execa';
 import { KnockstickError } from '../core/errors.js';
+import { run, runAllowingFailure, type ExternalCommand } from '../core/run.js';
 
 const MIB = 2 ** 20;
 /** Partitions start on a 1 MiB boundary (sfdisk's default alignment). */
@@ -38,15 +38,28 @@ export function partitionPath(disk: string, number: number): string {
   return /\d$/.test(disk) ? `${disk}p${number}` : `${disk}${number}`;
 }
 
+/** Erases every filesystem, RAID and partition-table signature on `disk`. Pure. */
+export function wipeCommand(disk: string): ExternalCommand {
+  return { file: 'wipefs', args: ['--all', '--quiet', disk], purpose: `wipe the old signatures on ${disk}` };
+}
+
+/** The command lines that partition `disk` (sfdisk reads the table on stdin). Pure. */
+export function partitionCommands(disk: string, plan: PartitionPlan): { wipe: ExternalCommand; sfdisk: ExternalCommand; partx: ExternalCommand } {
+  return {
+    wipe: wipeCommand(disk),
+    sfdisk: { file: 'sfdisk', args: ['--quiet', '--wipe', 'always', disk], stdin: plan.script, purpose: `partition ${disk}` },
+    partx: { file: 'partx', args: ['--update', disk], purpose: `tell the kernel about the partitions of ${disk}` },
+  };
+}
+
 /** Writes the table, tells the kernel, and waits (bounded) for the partition devices. */
 export async function partitionDisk(disk: string, plan: PartitionPlan): Promise<{ rest: string; secure: string }> {
-  const wipe = await execa('wipefs', ['--all', '--quiet', disk], { reject: false, stdin: 'ignore' });
-  if (wipe.exitCode !== 0) throw new KnockstickError('IO', `cannot wipe the old signatures on ${disk}: ${String(wipe.stderr).trim()}`);
-  const result = await execa('sfdisk', ['--quiet', '--wipe', 'always', disk], { input: plan.script, reject: false });
-  if (result.failed && result.exitCode === undefined) throw new KnockstickError('IO', 'sfdisk is not installed', { hint: 'apt install fdisk' });
-  if (result.exitCode !== 0) throw new KnockstickError('IO', `cannot partition ${disk}: ${String(result.stderr).trim()}`);
-  // Loop devices and some kernels need telling; harmless when the partitions are already known.
-  await execa('partx', ['--update', disk], { reject: false, stdin: 'ignore' });
+  const commands = partitionCommands(disk, plan);
+  await run(commands.wipe);
+  await run(commands.sfdisk);
+  // Loop devices and some kernels need telling; a kernel that knows them already may say the
+  // partitions exist (exit 1): the wait below is what decides.
+  await runAllowingFailure(commands.partx);
   const rest = partitionPath(disk, 1);
   const secure = partitionPath(disk, 2);
   for (let i = 0; i < 100 && !(existsSync(rest) && existsSync(secure)); i++) await sleep(50);

@@ -11,6 +11,7 @@ import type { Command, CommandContext } from '../core/command.js';
 import { parseCommandLine } from '../core/args.js';
 import { ExitCode, KnockstickError, usageError } from '../core/errors.js';
 import { describeChar } from '../core/names.js';
+import { cleanup, interruptedBy } from '../core/interrupt.js';
 import { HOST_CONFIG_PATH, SAFE_PATH_CHARS, readHostConfig, validateHostValue, writeHostConfig, isValidMapperName, type HostConfig } from '../core/host-config.js';
 import { isLuks, luksClose, luksOpen, luksUuid, mappingDevice, type PassphraseSource } from '../core/luks.js';
 import { mountAt, processesUsing, readMounts } from '../core/mounts.js';
@@ -129,8 +130,8 @@ export async function secureon(context: CommandContext): Promise<number> {
     throw new KnockstickError('BUSY', `${config.mountpoint} is busy: ${atMountpoint.source} (${atMountpoint.fstype}) is mounted there`, { hint: 'unmount it, or choose another --mountpoint' });
   }
 
-  let opened = false;
-  let attached: string | undefined;
+  // Undone on any way out but success (an error, Ctrl-C, SIGTERM): nothing left open or attached.
+  const undo: Array<() => void> = [];
   try {
     let device: string;
     if (openDevice !== undefined) {
@@ -139,7 +140,7 @@ export async function secureon(context: CommandContext): Promise<number> {
     } else {
       const found = await findDevice(options, config, say);
       device = found.device;
-      if (found.attached) attached = device;
+      if (found.attached) undo.push(cleanup.push(`detached ${device}`, () => detachLoop(device)));
       if (!(await isLuks(device))) throw new KnockstickError('IO', `${device} is not a LUKS volume`, { hint: 'is this the stick? `lsblk -f` shows what each device holds' });
       const source: PassphraseSource = options.passphraseFile !== undefined
         ? { kind: 'bytes', bytes: await readPassphraseFile(options.passphraseFile, 'passphrase') }
@@ -147,7 +148,7 @@ export async function secureon(context: CommandContext): Promise<number> {
           ? { kind: 'terminal' }
           : (() => { throw usageError('no terminal to type the passphrase on', 'pass --passphrase-file FILE (or - for stdin)'); })();
       await luksOpen(device, config.name, source);
-      opened = true;
+      undo.push(cleanup.push(`closed ${volume}`, () => luksClose(config.name)));
     }
     if (options.remember) {
       const uuid = await luksUuid(device);
@@ -158,14 +159,13 @@ export async function secureon(context: CommandContext): Promise<number> {
     const owner = await ownerFor(config.owner, context.env);
     await mkdir(config.mountpoint, { recursive: true, mode: 0o755 });
     await mountVolume(volume, config.mountpoint, fs, owner);
-    opened = false;
-    attached = undefined;
+    for (const forget of undo) forget();
     context.stdout.write(`The stick is open at ${config.mountpoint} (${fs}, files owned by ${owner.name}). Run: sh ${config.mountpoint}/callhome\n`);
     return ExitCode.OK;
   } finally {
-    // A failure after opening leaves nothing open behind.
-    if (opened) await luksClose(config.name).catch((e: unknown) => say(`warning: could not close ${volume}: ${(e as Error).message}\n`));
-    if (attached !== undefined) await detachLoop(attached).catch(() => undefined);
+    const report = await cleanup.runAll();
+    // Interrupted: cli.ts says what was and was not undone, in one line.
+    if (interruptedBy() === undefined) for (const f of report.failed) say(`warning: could not undo (${f.label}): ${(f.error as Error).message}\n`);
   }
 }
 

@@ -167,4 +167,28 @@ $KS secureoff --host-config $T/exfat.conf >>$T/second-off.out 2>&1 && $KS secure
   [ ! -e /dev/mapper/ks-exfat ] && [ ! -e /dev/mapper/ks-ext4 ]
 check second-sticks-closed $? "$(tr '\n' ' ' <$T/second-off.out | cut -c1-300)"
 
+# 9. Interrupted with the volume open and mounted (real dm-crypt here): SIGINT on /dev/vdc, SIGTERM
+#    on /dev/vdd, once usbsetup says it is writing the key. Everything it started is undone: the
+#    mount, the mapping, its temp dirs; exit 130/143 and one line.
+for sig in INT TERM; do
+  dev=/dev/vdc; want=130; [ $sig = TERM ] && { dev=/dev/vdd; want=143; }
+  $KS usbsetup --yes --device $dev --confirm-device $dev --filesystem ext4 --hostname 127.0.0.1 --user user \
+    --luks-passphrase-file $T/luks --key-passphrase-file $T/key --sequences 3 --host-config $T/int.conf \
+    --weak-pbkdf-for-tests >$T/int-$sig.out 2>$T/int-$sig.err &
+  pid=$!
+  i=0
+  while [ $i -lt 1200 ] && ! grep -q '==> the key' $T/int-$sig.err; do sleep 0.1; i=$((i + 1)); done
+  kill -$sig $pid
+  wait $pid
+  got=$?
+  if [ $got -eq $want ] && [ "$(grep -vc '^==> ' $T/int-$sig.err)" -eq 1 ] &&
+    grep -q "^knockstick usbsetup: interrupted by SIG$sig; undone: .*unmounted /tmp/knockstick-setup-.*closed knockstick-setup-" $T/int-$sig.err &&
+    [ -z "$(ls /dev/mapper | grep knockstick-setup)" ] && ! grep -q knockstick-setup /proc/mounts &&
+    [ -z "$(ls /tmp | grep -E 'knockstick-(setup|askpass)-')" ]; then
+    echo "CHECK interrupted-$sig-undone ok exit $got"
+  else
+    echo "CHECK interrupted-$sig-undone fail exit $got (wanted $want): $(tr '\n' ' ' <$T/int-$sig.err | cut -c1-600) mapper: $(ls /dev/mapper | tr '\n' ' ') mounts: $(grep -c knockstick-setup /proc/mounts)"
+  fi
+done
+
 echo "CHECK guest-done ok"

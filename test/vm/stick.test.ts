@@ -78,6 +78,10 @@ describe('the stick in a dm-crypt VM', () => {
     it.each(['exfat-usbsetup', 'exfat-secureon', 'exfat-mounted-for-owner', 'exfat-key-mode', 'ext4-usbsetup', 'ext4-secureon', 'ext4-real-owner-and-modes', 'ext4-ssh-accepts-key', 'second-sticks-closed'])('%s', (name) => guest(name));
   });
 
+  describe('interrupted with the volume open and mounted', () => {
+    it.each(['interrupted-INT-undone', 'interrupted-TERM-undone'])('%s', (name) => guest(name));
+  });
+
   describe('clear failures', () => {
     it.each(['secureon-wrong-passphrase', 'wrong-passphrase-message', 'secureon-device-gone', 'secureon-mountpoint-busy', 'nothing-left-open'])('%s', (name) => guest(name));
   });
