@@ -47,7 +47,7 @@ export function panicCommand(kind: FirewallKind, pidfile: string, alsoFlush = ''
   return `kill -TERM "$(cat ${shellQuote(pidfile)})" 2>/dev/null || pkill -TERM -x knockd; ${alsoFlush === '' ? '' : `${alsoFlush}; `}${flushDoorsCommand(kind)}`;
 }
 
-/** Router mode (seed Appendix C): knockd on the router forwards SSH to inner hosts, each its own door. */
+/** Router mode: knockd on the router forwards SSH to inner hosts, each its own door. */
 export const DNAT_CHAIN = 'KNOCKSTICK_DNAT';
 export const NFT_NAT_TABLE = 'knockstick_nat';
 

@@ -28,6 +28,7 @@ Options:
   --warn-below N         warn below this many unused sequences (default 10)
   --json                 the findings as JSON
   -h, --help             this help
+  -v, -V, --version      print knockstick's version
 
 Examples:
   ${cmd}

@@ -41,12 +41,14 @@ Options:
                        the stick, appends with \`sudo -n tee -a\` (unless the ssh user is root), reads it
                        back to verify, and only then appends to the stick. The server file must exist.
   --no-sudo            with --remote: run cat/tee on the server without sudo (your user owns the file)
-  --wait SECONDS       how long to wait for another run's lock (default ${DEFAULT_LOCK_WAIT_SECONDS})
+  --wait SECONDS       how long to wait for another seqgen or callhome (default ${DEFAULT_LOCK_WAIT_SECONDS},
+                       as in callhome)
   --dry-run            validate and report, write nothing
   status options:
   --warn-below N       warn when a side has fewer than N unused sequences (default ${DEFAULT_WARN_BELOW})
   --json               machine-readable status on stdout
   -h, --help           this help
+  -v, -V, --version    print knockstick's version
 
 Lockstep: the stick's unused lines must equal the server's. When a knock's marking and knockd's
 consumption parted ways (a callhome killed at the wrong moment), one side has used a few more

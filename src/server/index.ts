@@ -23,7 +23,7 @@ import type { InnerHost } from '../core/firewall.js';
 import { SPA_SYSTEM_PATHS, initSpa, spaInitProblem, spaPathsIn } from './spa.js';
 import { TEMPLATE_NAMES, SYSTEM_PATHS, doorNames, pathsIn, planServerFiles, sequencesFileOf, type PlannedFile, type ServerFirewall } from './plan.js';
 
-const FLAGS = {
+export const FLAGS = {
   yes: { type: 'boolean', short: 'y' },
   interface: { type: 'string' },
   out: { type: 'string' },
@@ -50,6 +50,7 @@ const SAFE_PATH = /^\/[A-Za-z0-9._/-]*$/;
 export const serverCommand: Command = {
   name: 'server',
   help: serverHelp,
+  flags: FLAGS,
   async run(context) {
     const { values, positionals } = parseCommandLine(context.args, FLAGS, context.invokedAs);
     if (values.help === true) {

@@ -13,7 +13,7 @@ What it does (as root):
      by typing the device name (--confirm-device with --yes). A disk image file is attached to a
      loop device, so you can try it all on a file first.
   2. LUKS2 with cryptsetup's defaults (argon2id) on the whole disk, or on a partition of N MiB at
-     its end (--partition-mib N; the rest becomes an ordinary FAT32 drive, as in seed 000).
+     its end (--partition-mib N; the rest becomes an ordinary FAT32 drive).
   3. A filesystem inside: vfat (default, readable everywhere), exfat or ext4.
   4. The stick's files:
        callhome, knockstick         launchers (POSIX sh) that run the CLI below with this machine's
@@ -62,6 +62,7 @@ Options:
                              for automated tests only; never for a real stick
   -y, --yes                  no questions: every answer comes from the flags
   -h, --help                 this help
+  -v, -V, --version          print knockstick's version
 
 Examples:
   sudo ${cmd}

@@ -18,13 +18,14 @@ import { readPassphraseFile } from '../core/secrets.js';
 import { attachImage, detachLoop, isImageFile, mountVolume, ownerFor, syncAll, unmountVolume } from '../core/volume.js';
 import { writeStickContent, type KeyPassphrase, type WrittenContent } from './content.js';
 import { usbsetupHelp } from './help.js';
-import { parseUsbsetupArgs, type ContentAnswers, type Filesystem, type UsbsetupOptions } from './options.js';
+import { FLAGS, parseUsbsetupArgs, type ContentAnswers, type Filesystem, type UsbsetupOptions } from './options.js';
 import { partitionDisk, planPartitions } from './partition.js';
 import { askContent, askDevice, askLayout, askLuksPassphrase, confirmErase } from './wizard.js';
 
 export const usbsetupCommand: Command = {
   name: 'usbsetup',
   help: usbsetupHelp,
+  flags: FLAGS,
   run: (context) => usbsetup(context, terminalPrompts),
 };
 

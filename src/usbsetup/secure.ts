@@ -19,7 +19,7 @@ import { shellQuote } from '../core/shell.js';
 import { loadTemplate, render } from '../core/templates.js';
 import { secureoffHelp, secureonHelp } from './secure-help.js';
 
-const FLAGS = {
+export const FLAGS = {
   'host-config': { type: 'string' },
   name: { type: 'string' },
   mountpoint: { type: 'string' },
@@ -224,5 +224,5 @@ export async function hostSetup(config: HostConfig, env: NodeJS.ProcessEnv): Pro
   return files.map(([where, text]) => `==> ${where}\n${text}`).join('\n');
 }
 
-export const secureonCommand: Command = { name: 'secureon', help: secureonHelp, run: secureon };
-export const secureoffCommand: Command = { name: 'secureoff', help: secureoffHelp, run: secureoff };
+export const secureonCommand: Command = { name: 'secureon', help: secureonHelp, flags: FLAGS, run: secureon };
+export const secureoffCommand: Command = { name: 'secureoff', help: secureoffHelp, flags: FLAGS, run: secureoff };
