@@ -34,7 +34,8 @@ Options:
                        ports of real services). Repeatable. Always excluded as well: the panic
                        ports, ssh_port and exclude of the server settings (--server-config) and of
                        the stick's .ssh/knockstick.conf, and the Port of the host's ssh config entry.
-  --server-config PATH the server's knockstick settings (default /etc/knockstick/server.conf; read
+  --server-config PATH
+                       the server's knockstick settings (default /etc/knockstick/server.conf; read
                        if it exists)
   --remote             refill from afar: callhome opens HOST's door (spending one sequence), then over
                        one ssh connection seqgen reads --server-file ON THE SERVER, checks it against

@@ -48,6 +48,8 @@ Options:
   --sequences N              how many one-time sequences (default 50; 0: none, when the server
                              has them already: then \`seqgen repair\` copies them to the stick)
   --server-file PATH         write the server's copy there (seqgen, in lockstep); default: print it
+  --method knock|spa         how callhome opens the door: one-time knock sequences (default) or an
+                             fwknop SPA packet (the stick then carries SPA keys, not sequences)
   --owner USER               who owns the files when mounted (default: the user who ran sudo)
   --name NAME                /dev/mapper name secureon uses (default knockstick)
   --mountpoint DIR           where secureon mounts it (default /mnt/secure)

@@ -30,6 +30,14 @@ export const FLAGS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+/** secureoff only closes: it refuses the flags that only make sense when opening. */
+export const SECUREOFF_FLAGS = {
+  'host-config': FLAGS['host-config'],
+  name: FLAGS.name,
+  mountpoint: FLAGS.mountpoint,
+  help: FLAGS.help,
+} as const;
+
 interface SecureOptions {
   readonly help: boolean;
   readonly device: string | undefined;
@@ -43,7 +51,8 @@ interface SecureOptions {
 }
 
 function parseSecureArgs(args: readonly string[], invokedAs: string, allowDevice: boolean): SecureOptions {
-  const { values, positionals } = parseCommandLine(args, FLAGS, invokedAs);
+  // secureoff's flags are a subset: parsed with them, the others are refused as unknown.
+  const { values, positionals } = parseCommandLine(args, allowDevice ? FLAGS : SECUREOFF_FLAGS, invokedAs) as ReturnType<typeof parseCommandLine<typeof FLAGS>>;
   if (positionals.length > (allowDevice ? 1 : 0)) throw usageError(`unexpected argument ${JSON.stringify(positionals[allowDevice ? 1 : 0])}`, `see \`${invokedAs} --help\``);
   if (values.name !== undefined && !isValidMapperName(values.name)) throw usageError(`--name must be a device-mapper name (letters, digits, _ . -), got ${JSON.stringify(values.name)}`);
   const mountProblem = values.mountpoint === undefined ? undefined : validateHostValue('mountpoint', values.mountpoint);
@@ -225,4 +234,4 @@ export async function hostSetup(config: HostConfig, env: NodeJS.ProcessEnv): Pro
 }
 
 export const secureonCommand: Command = { name: 'secureon', help: secureonHelp, flags: FLAGS, run: secureon };
-export const secureoffCommand: Command = { name: 'secureoff', help: secureoffHelp, flags: FLAGS, run: secureoff };
+export const secureoffCommand: Command = { name: 'secureoff', help: secureoffHelp, flags: SECUREOFF_FLAGS, run: secureoff };
