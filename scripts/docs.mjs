@@ -9,11 +9,12 @@
 //   makes no man pages.
 // - dist/completion/knockstick.bash and dist/completion/_knockstick (zsh): src/core/completion.ts.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
+const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const { COMMANDS } = await import(join(root, 'dist', 'cli.js'));
 const { bashCompletion, completionSpec, zshCompletion, OWN_BINS } = await import(join(root, 'dist', 'core', 'completion.js'));
 
@@ -37,6 +38,15 @@ const help2man = (() => {
 if (help2man === undefined) {
   process.stderr.write('docs: help2man is not installed, so no man pages (scripts/install-deps test installs it)\n');
 } else {
+  const sourceDate =
+    process.env.SOURCE_DATE_EPOCH ??
+    (() => {
+      try {
+        return execFileSync('git', ['log', '-1', '--format=%ct'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+      } catch {
+        return String(Math.floor(Date.now() / 1000)); // not a git checkout
+      }
+    })();
   const man = join(root, 'dist', 'man');
   rmSync(man, { recursive: true, force: true });
   mkdirSync(man, { recursive: true });
@@ -48,9 +58,10 @@ if (help2man === undefined) {
       const quoted = argv.map((a) => `'${a}'`).join(' ');
       writeFileSync(wrapper, `#!/bin/sh\nexec '${process.execPath}' ${quoted} "$@"\n`);
       chmodSync(wrapper, 0o755);
-      execFileSync(help2man, ['--no-info', '--no-discard-stderr', '--section=1', '--source=knockstick', `--name=${summary}`, `--output=${join(man, `${name}.1`)}`, wrapper], {
+      execFileSync(help2man, ['--no-info', '--no-discard-stderr', '--section=1', `--source=knockstick ${version}`, `--version-string=${version}`, `--name=${summary}`, `--output=${join(man, `${name}.1`)}`, wrapper], {
         stdio: ['ignore', 'inherit', 'inherit'],
-        env: { ...process.env, LC_ALL: 'C.UTF-8' },
+        // The page's date: the last commit's, so the same source gives the same pages.
+        env: { ...process.env, LC_ALL: 'C.UTF-8', SOURCE_DATE_EPOCH: sourceDate },
       });
     };
     const bin = (name) => join(root, 'dist', 'bin', `${name}.js`);
