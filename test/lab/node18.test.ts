@@ -78,8 +78,14 @@ onLinuxX64(`the stick with Node ${NODE18_VERSION} first on PATH`, () => {
       const help = await run([command, '--help']);
       expect({ command, exitCode: help.exitCode, stderr: String(help.stderr) }).toEqual({ command, exitCode: 0, stderr: '' });
     }
-    const status = await run(['seqgen', 'status', '--server-file', serverFile]);
+    // seqgen writes both files (append on the server, atomic replace on the stick) with Node 18 too.
+    const refill = await run(['seqgen', '3', '--server-file', serverFile]);
+    expect({ exitCode: refill.exitCode, stderr: String(refill.stderr) }).toEqual({ exitCode: 0, stderr: '' });
+    const status = await run(['seqgen', 'status', '--json', '--server-file', serverFile]);
     expect({ exitCode: status.exitCode, stderr: String(status.stderr) }).toEqual({ exitCode: 0, stderr: '' });
+    expect(JSON.parse(String(status.stdout)).stick.unused).toBe(7);
+    const repair = await run(['seqgen', 'repair', '--server-file', serverFile]);
+    expect(repair.exitCode).toBe(0);
     const doctor = await run(['doctor', '--stick', stick.root, '--server-config', join(lab.dir, 'knockd.conf')]);
     expect(String(doctor.stderr)).not.toMatch(/unexpected error|SyntaxError|is not a function/);
   });
