@@ -7,7 +7,10 @@
 //   wizards). Same directory depth as the tsc output, so paths computed from import.meta.url
 //   (templates/, package.json) stay the same.
 // - dist/stick/knockstick.mjs: the whole CLI in one self-contained file, which usbsetup copies onto
-//   the stick (.knockstick/knockstick.mjs) so it runs where knockstick is not installed.
+//   the stick (.knockstick/knockstick.mjs) so it runs where knockstick is not installed. It targets
+//   Node 18.19, what Debian 12 and Ubuntu 24.04 install (`apt install nodejs`): the stick's whole
+//   point is a borrowed machine. execa 9 needs 18.19; @inquirer's util.styleText (Node 20.12) is
+//   the only newer API the bundle imports, and is shimmed below. test/lab/node18.test.ts runs it.
 import { build } from 'esbuild';
 import { readFileSync, readdirSync } from 'node:fs';
 
@@ -27,8 +30,34 @@ const common = {
   banner: { js: "import { createRequire as __ksCreateRequire } from 'node:module'; const require = __ksCreateRequire(import.meta.url);" },
 };
 
+/**
+ * @inquirer (the usbsetup and server init wizards) imports `styleText` from node:util, which Node 18
+ * lacks: as a static ESM import that fails the whole file at link time, even for callhome, which
+ * never asks a question. Give @inquirer a node:util whose styleText falls back to the same ANSI
+ * codes through util.inspect.colors (present in every Node).
+ */
+const styleTextForNode18 = {
+  name: 'styletext-for-node18',
+  setup(b) {
+    b.onResolve({ filter: /^node:util$/ }, (args) =>
+      args.importer.includes('/node_modules/@inquirer/') ? { path: 'node-util-node18', namespace: 'knockstick-node18' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'knockstick-node18' }, () => ({
+      loader: 'js',
+      contents: `import * as util from 'node:util';
+export const stripVTControlCharacters = util.stripVTControlCharacters;
+export const styleText = util.styleText ?? ((format, text) =>
+  (Array.isArray(format) ? format : [format]).reduceRight((t, name) => {
+    const codes = util.inspect.colors[name];
+    return codes === undefined ? t : '\x1b[' + codes[0] + 'm' + t + '\x1b[' + codes[1] + 'm';
+  }, text));
+`,
+    }));
+  },
+};
+
 const bins = readdirSync('src/bin').filter((f) => f.endsWith('.ts'));
 await Promise.all([
   build({ ...common, entryPoints: bins.map((f) => `src/bin/${f}`), outdir: 'dist/bin', splitting: true, chunkNames: 'chunk-[hash]' }),
-  build({ ...common, entryPoints: ['src/bin/knockstick.ts'], outfile: 'dist/stick/knockstick.mjs' }),
+  build({ ...common, target: 'node18.19', plugins: [styleTextForNode18], entryPoints: ['src/bin/knockstick.ts'], outfile: 'dist/stick/knockstick.mjs' }),
 ]);

@@ -9,14 +9,14 @@ import { cleanup, exitCodeFor, interrupt, interruptedBy, killChildrenNow, signal
  * The commands, each loaded only when it runs: callhome is run every time the user wants in, and
  * loading the wizard, doctor and panic modules it never uses cost it about a tenth of a second.
  */
-interface CommandEntry {
+export interface CommandEntry {
   readonly name: string;
   /** One line for `knockstick --help`. */
   readonly summary: string;
   readonly load: () => Promise<Command>;
 }
 
-const COMMANDS: readonly CommandEntry[] = [
+export const COMMANDS: readonly CommandEntry[] = [
   { name: 'callhome', summary: "knock the next sequence, check that SSH opened, connect with the stick's ssh config", load: async () => (await import('./callhome/index.js')).callhomeCommand },
   { name: 'doctor', summary: 'check the server (knockd, sequence files, firewall, sshd) and the stick, and say how to fix each problem', load: async () => (await import('./doctor/index.js')).doctorCommand },
   { name: 'seqgen', summary: 'add one-time knock sequences to the server file and the stick, in lockstep', load: async () => (await import('./seqgen/index.js')).seqgenCommand },
@@ -54,12 +54,16 @@ function topHelp(): string {
 
 Usage:
   knockstick COMMAND [options]
-  knockstick COMMAND --help
+  knockstick help COMMAND       the command's help (the same as knockstick COMMAND --help)
 
 Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
 
 Each command is also installed under its own name (seqgen, callhome, usbsetup, secureon, secureoff).
+
+Options:
+  -h, --help            this help
+  -v, -V, --version     print knockstick's version (also after a command: \`knockstick seqgen -V\`)
 
 Examples:
   knockstick seqgen 50 --server-file /etc/knockd/ssh --stick /mnt/secure
@@ -90,27 +94,34 @@ export async function runCli(argv: readonly string[], options: RunOptions = {}):
   let invokedAs = name ?? 'knockstick';
   if (name === undefined) {
     const first = args[0];
-    if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+    if (first === 'help' && args.length > 1) {
+      // `knockstick help seqgen` is `knockstick seqgen --help`.
+      args = [args[1] ?? '', '--help', ...args.slice(2)];
+    } else if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
       stdout.write(topHelp());
       return first === undefined ? ExitCode.USAGE : ExitCode.OK;
     }
-    if (first === '--version' || first === '-V') {
+    if (first === '--version' || first === '-V' || first === '-v') {
       stdout.write(`${version()}\n`);
       return ExitCode.OK;
     }
-    name = first;
+    name = args[0];
     args = args.slice(1);
     invokedAs = `knockstick ${name}`;
-  }
-  // `callhome --version` and `knockstick callhome --version` too (the stick's launcher is the latter).
-  if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
-    stdout.write(`${version()}\n`);
-    return ExitCode.OK;
   }
   const entry = COMMANDS.find((c) => c.name === name);
   if (entry === undefined) {
     stderr.write(`knockstick: unknown command ${JSON.stringify(name)}\nhint: \`knockstick --help\` lists the commands\n`);
     return ExitCode.USAGE;
+  }
+  // `callhome --version` and `knockstick callhome --version` too (the stick's launcher is the latter);
+  // `-v` only where the command gives it no meaning of its own (callhome and spa: --verbose, as in ssh).
+  if (args.length === 1 && (args[0] === '--version' || args[0] === '-V' || args[0] === '-v')) {
+    const takesV = args[0] === '-v' && Object.values((await entry.load()).flags).some((f) => f.short === 'v');
+    if (!takesV) {
+      stdout.write(`${version()}\n`);
+      return ExitCode.OK;
+    }
   }
   const context: CommandContext = {
     args,

@@ -1,7 +1,8 @@
 #!/bin/sh
 # {{name}}: knockstick on this stick, written by `knockstick usbsetup`.
 # Runs the single-file knockstick in .knockstick/ with this machine's node, so nothing has to be
-# installed here but node (20 or newer) and the OpenSSH client. Run it as `sh {{name}}` or
+# installed here but node (18.19 or newer: what Debian 12 and Ubuntu 24.04 install) and the OpenSSH
+# client. Run it as `sh {{name}}` or
 # `./{{name}}` from the stick, or by its full path from anywhere: it finds the stick by itself.
 here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd -P) || exit 1
 
@@ -17,16 +18,19 @@ if [ -x "$here/.knockstick/knockstick-linux-x64" ] && [ "$(uname -s)-$(uname -m)
 fi
 
 node=$(command -v node || command -v nodejs) || {
-  echo "{{name}}: node is not installed on this machine (knockstick needs Node.js 20 or newer)." >&2
+  echo "{{name}}: node is not installed on this machine (knockstick needs Node.js 18.19 or newer)." >&2
   echo "  Debian/Ubuntu: apt install nodejs   or https://nodejs.org/" >&2
   exit 127
 }
-major=$("$node" -e 'process.stdout.write(process.versions.node.split(".")[0])' 2>/dev/null)
-case $major in
-  '' | *[!0-9]*) major=0 ;;
+# 18.19: the oldest Node the stick's bundle is built and tested for (execa needs it).
+version=$("$node" -e 'process.stdout.write(process.versions.node.split(".").slice(0, 2).join(" "))' 2>/dev/null)
+major=${version% *}
+minor=${version#* }
+case $major$minor in
+  '' | *[!0-9]*) major=0 minor=0 ;;
 esac
-if [ "$major" -lt 20 ]; then
-  echo "{{name}}: $node is Node.js $("$node" --version 2>/dev/null), too old: knockstick needs 20 or newer." >&2
+if [ "$major" -lt 18 ] || { [ "$major" -eq 18 ] && [ "$minor" -lt 19 ]; }; then
+  echo "{{name}}: $node is Node.js $("$node" --version 2>/dev/null), too old: knockstick needs 18.19 or newer." >&2
   exit 127
 fi
 KNOCKSTICK_LAUNCHER_DIR=$here exec "$node" "$here/.knockstick/knockstick.mjs"{{command}} "$@"

@@ -56,11 +56,12 @@ Options:
   --wait SECONDS         how long to wait for another callhome or seqgen (default ${DEFAULTS.lockWaitSeconds})
   --ssh PATH             the ssh client to run (default: ssh from PATH)
   -h, --help             this help
+  -V, --version          print knockstick's version
 
 Examples:
   ${cmd}                           knock and log in to "home"
   ${cmd} -- uptime                 run one command
-  ${cmd} home -- -D 8137 -N        a SOCKS proxy through home (seed Appendix A)
+  ${cmd} home -- -D 8137 -N        a SOCKS proxy through home on local port 8137
   ${cmd} office --stick /mnt/secure
   ${cmd} --method spa -- uptime    open the door with an fwknop SPA packet instead
   ${cmd} --knock-only && scp -F /mnt/secure/.ssh/config file home:

@@ -39,7 +39,7 @@ import { formatSequence } from '../core/sequences.js';
 import { readHostConfig, type HostConfig } from '../core/ssh-config.js';
 import { sequencesFileFor, stateFileFor, stickLayout } from '../core/stick.js';
 import { callhomeHelp } from './help.js';
-import { parseCallhomeArgs, type CallhomeOptions } from './options.js';
+import { FLAGS, parseCallhomeArgs, type CallhomeOptions } from './options.js';
 import { Progress } from './progress.js';
 import { checkSshRunnable, preloadSshRunner, runSsh, sshInvocation, type SshInvocation } from './ssh.js';
 import { resolveMethod } from './method.js';
@@ -123,6 +123,7 @@ export const callhomeDeps: CallhomeDeps = {
 export const callhomeCommand: Command = {
   name: 'callhome',
   help: callhomeHelp,
+  flags: FLAGS,
   async run(context) {
     const options = parseCallhomeArgs(context.args, context);
     if (options.help) {

@@ -37,7 +37,7 @@ export interface CallhomeOptions {
   readonly method?: 'knock' | 'spa' | undefined;
 }
 
-const FLAGS = {
+export const FLAGS = {
   stick: { type: 'string' },
   'dry-run': { type: 'boolean' },
   verbose: { type: 'boolean', short: 'v' },

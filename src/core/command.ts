@@ -18,10 +18,15 @@ export interface CommandContext {
   readonly invokedAs: string;
 }
 
+/** A command's options as node:util parseArgs takes them: also the source of shell completion. */
+export type CommandFlags = Readonly<Record<string, { readonly type: 'string' | 'boolean'; readonly short?: string; readonly multiple?: boolean }>>;
+
 export interface Command {
   readonly name: string;
   /** Full --help text, examples and exit codes included. */
   help(invokedAs: string): string;
+  /** Every option the command accepts (its help lists each; test/unit/conventions.test.ts checks). */
+  readonly flags: CommandFlags;
   /** Returns the exit code; throws KnockstickError for failures. */
   run(context: CommandContext): Promise<number>;
 }

@@ -55,7 +55,7 @@ export function panicCommand(kind: FirewallKind, pidfile: string, alsoFlush = ''
   );
 }
 
-/** Router mode (seed Appendix C): knockd on the router forwards SSH to inner hosts, each its own door. */
+/** Router mode: knockd on the router forwards SSH to inner hosts, each its own door. */
 export const DNAT_CHAIN = 'KNOCKSTICK_DNAT';
 export const NFT_NAT_TABLE = 'knockstick_nat';
 

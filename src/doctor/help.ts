@@ -33,6 +33,7 @@ Without root, knockd or ip this is a warning and skipped.
   --warn-below N         warn below this many unused sequences (default 10)
   --json                 the findings as JSON
   -h, --help             this help
+  -v, -V, --version      print knockstick's version
 
 Examples:
   ${cmd}

@@ -20,7 +20,7 @@ import SSHConfig from 'ssh-config';
 import { diagnose, type Facts, type FileFact, type Finding } from './checks.js';
 import { doctorHelp } from './help.js';
 
-const FLAGS = {
+export const FLAGS = {
   'knockd-conf': { type: 'string' },
   'server-config': { type: 'string' },
   pidfile: { type: 'string' },
@@ -38,6 +38,7 @@ const FLAGS = {
 export const doctorCommand: Command = {
   name: 'doctor',
   help: doctorHelp,
+  flags: FLAGS,
   async run(context) {
     const { values, positionals } = parseCommandLine(context.args, FLAGS, context.invokedAs);
     if (values.help === true) {

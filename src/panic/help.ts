@@ -43,6 +43,7 @@ Options:
   --length N             rotate: ports in the new sequence (default 5)
   --no-reload            rotate: do not SIGHUP knockd
   -h, --help             this help
+  -v, -V, --version      print knockstick's version
 
 Examples:
   ${cmd} rotate --stick /mnt/secure --host home.example.org

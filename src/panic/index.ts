@@ -31,7 +31,7 @@ export const DEFAULT_KNOCKD_CONF = '/etc/knockd.conf';
 export const DEFAULT_PIDFILE = '/run/knockd.pid';
 export const DEFAULT_PANIC_LENGTH = 5;
 
-const FLAGS = {
+export const FLAGS = {
   stick: { type: 'string' },
   host: { type: 'string' },
   sequence: { type: 'string' },
@@ -56,6 +56,7 @@ interface Context {
 export const panicCommand: Command = {
   name: 'panic',
   help: panicHelp,
+  flags: FLAGS,
   async run(context) {
     const { values, positionals } = parseCommandLine(context.args, FLAGS, context.invokedAs);
     if (values.help === true) {

@@ -35,7 +35,8 @@ Options:
                        ports of real services). Repeatable. Always excluded as well: the panic
                        ports, ssh_port and exclude of the server settings (--server-config) and of
                        the stick's .ssh/knockstick.conf, and the Port of the host's ssh config entry.
-  --server-config PATH the server's knockstick settings (default /etc/knockstick/server.conf; read
+  --server-config PATH
+                       the server's knockstick settings (default /etc/knockstick/server.conf; read
                        if it exists)
   --remote             refill from afar: callhome opens HOST's door (spending one sequence), then over
                        one ssh connection seqgen reads --server-file ON THE SERVER, checks it against
@@ -47,12 +48,14 @@ Options:
                        link planted there would redirect the append into another file. knockd
                        itself follows the link, so if you made it yourself, this flag is safe.
   --no-sudo            with --remote: run cat/tee on the server without sudo (your user owns the file)
-  --wait SECONDS       how long to wait for another run's lock (default ${DEFAULT_LOCK_WAIT_SECONDS})
+  --wait SECONDS       how long to wait for another seqgen or callhome (default ${DEFAULT_LOCK_WAIT_SECONDS},
+                       as in callhome)
   --dry-run            validate and report, write nothing
   status options:
   --warn-below N       warn when a side has fewer than N unused sequences (default ${DEFAULT_WARN_BELOW})
   --json               machine-readable status on stdout
   -h, --help           this help
+  -v, -V, --version    print knockstick's version
 
 Lockstep: the stick's unused lines must equal the server's. When a knock's marking and knockd's
 consumption parted ways (a callhome killed at the wrong moment), one side has used a few more

@@ -31,12 +31,13 @@ import { seqgenHelp } from './help.js';
 import { remoteGenerate } from './remote.js';
 import { reservedForSeqgen } from './reserved.js';
 import { chooseLength, refuseUnlessWritable, serverSymlinkHint, withFinalNewline } from './rules.js';
-import { parseSeqgenArgs, type SeqgenOptions } from './options.js';
+import { FLAGS, parseSeqgenArgs, type SeqgenOptions } from './options.js';
 import { buildStatus, formatStatus } from './status.js';
 
 export const seqgenCommand: Command = {
   name: 'seqgen',
   help: seqgenHelp,
+  flags: FLAGS,
   async run(context) {
     const options = parseSeqgenArgs(context.args, context);
     switch (options.action.kind) {

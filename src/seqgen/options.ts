@@ -10,7 +10,11 @@ import { DEFAULT_HOST, isValidHostAlias, resolveStickRoot } from '../core/stick.
 
 export const DEFAULT_SERVER_FILE = '/etc/knockd/ssh';
 export const DEFAULT_WARN_BELOW = 10;
-export const DEFAULT_LOCK_WAIT_SECONDS = 10;
+/**
+ * The same as callhome's: each waits for the other, and a callhome holds the lock while it knocks and
+ * waits for the door (up to 6 attempts of 2 s by default), longer than the 10 s this once was.
+ */
+export const DEFAULT_LOCK_WAIT_SECONDS = 30;
 /** The largest COUNT accepted in one run; a typo of a few extra digits should not fill a disk. */
 export const MAX_COUNT = 100_000;
 
@@ -49,7 +53,7 @@ export interface SeqgenOptions {
   readonly followSymlink: boolean;
 }
 
-const FLAGS = {
+export const FLAGS = {
   'server-file': { type: 'string' },
   remote: { type: 'boolean' },
   'no-sudo': { type: 'boolean' },

@@ -50,13 +50,14 @@ Options:
   --stick DIR            the mounted stick that gets the same sequences (without it: the server
                          file only; then \`seqgen repair --server-file FILE --stick DIR\` copies them)
   --force                overwrite existing config files
-  --inner NAME=ADDR      router mode (seed Appendix C), repeatable: knockd here forwards SSH to the
+  --inner NAME=ADDR      router mode, repeatable: this machine is the router, and knockd here forwards SSH to the
                          inner host ADDR; each inner host gets its own door [NAME], sequence file
                          /etc/knockd/NAME and stick file .ssh/sequences.NAME (callhome NAME), plus
                          router.nft or router-iptables.sh for the forwarding; panic closes them all
   --ddns-protocol P --ddns-server S --ddns-login L --ddns-hostname H
                          a ddclient snippet for dynamic DNS
   -h, --help             this help
+  -v, -V, --version      print knockstick's version
 
 Examples:
   ${cmd} init --yes --interface eth0 --stick /mnt/secure

@@ -26,7 +26,7 @@ import type { InnerHost } from '../core/firewall.js';
 import { SPA_SYSTEM_PATHS, initSpa, spaInitProblem, spaPathsIn } from './spa.js';
 import { TEMPLATE_NAMES, SYSTEM_PATHS, doorNames, pathsIn, planServerFiles, sequencesFileOf, type PlannedFile, type ServerFirewall } from './plan.js';
 
-const FLAGS = {
+export const FLAGS = {
   yes: { type: 'boolean', short: 'y' },
   interface: { type: 'string' },
   out: { type: 'string' },
@@ -55,6 +55,7 @@ const INTERFACE = /^[A-Za-z0-9_.:][A-Za-z0-9_.:-]{0,14}$/;
 export const serverCommand: Command = {
   name: 'server',
   help: serverHelp,
+  flags: FLAGS,
   async run(context) {
     const { values, positionals } = parseCommandLine(context.args, FLAGS, context.invokedAs);
     if (values.help === true) {

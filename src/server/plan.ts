@@ -19,7 +19,7 @@ export interface ServerPlanOptions {
   readonly panicSequence: Sequence;
   readonly ddns?: { protocol: string; server: string; login: string; hostname: string } | undefined;
   /**
-   * Router mode (seed Appendix C): knockd here forwards SSH to these inner hosts, each with its own
+   * Router mode: knockd here forwards SSH to these inner hosts, each with its own
    * door and sequence file; empty for a server that lets SSH in itself.
    */
   readonly inner: readonly InnerHost[];

@@ -34,6 +34,7 @@ Options:
   --access SPEC         keygen: ACCESS of the new stanza (default tcp/22)
   --allow-ip IP         keygen: ALLOW_IP of the new stanza (default source)
   -h, --help            this help
+  -V, --version         print knockstick's version
 
 Examples:
   ${cmd} keygen --rc-file /mnt/secure/.ssh/fwknoprc -n home --server home.example.org

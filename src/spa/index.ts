@@ -17,7 +17,7 @@ import { resolveSpaServer, udpSpaSender } from './send.js';
 import { spaHelp } from './help.js';
 import { isIPv4 } from 'node:net';
 
-const FLAGS = {
+export const FLAGS = {
   'rc-file': { type: 'string' },
   'named-config': { type: 'string', short: 'n' },
   'time-offset': { type: 'string' },
@@ -33,6 +33,7 @@ const FLAGS = {
 export const spaCommand: Command = {
   name: 'spa',
   help: spaHelp,
+  flags: FLAGS,
   async run(context) {
     const { values, positionals } = parseCommandLine(context.args, FLAGS, context.invokedAs);
     if (values.help === true) {

@@ -13,7 +13,7 @@ What it does (as root):
      by typing the device name (--confirm-device with --yes). A disk image file is attached to a
      loop device, so you can try it all on a file first.
   2. LUKS2 with cryptsetup's defaults (argon2id) on the whole disk, or on a partition of N MiB at
-     its end (--partition-mib N; the rest becomes an ordinary FAT32 drive, as in seed 000).
+     its end (--partition-mib N; the rest becomes an ordinary FAT32 drive).
   3. A filesystem inside: vfat (default, readable everywhere), exfat or ext4.
   4. The stick's files:
        callhome, knockstick         launchers (POSIX sh) that run the CLI below with this machine's
@@ -51,6 +51,8 @@ Options:
   --server-file PATH         write the server's copy there (seqgen, in lockstep); default: print it
   --follow-symlink           --server-file may be a symbolic link (knockd follows it too); without
                              this a symlinked server file is refused before anything is written
+  --method knock|spa         how callhome opens the door: one-time knock sequences (default) or an
+                             fwknop SPA packet (the stick then carries SPA keys, not sequences)
   --owner USER               who owns the files when mounted (default: the user who ran sudo)
   --name NAME                /dev/mapper name secureon uses (default knockstick)
   --mountpoint DIR           where secureon mounts it (default /mnt/secure)
@@ -65,6 +67,7 @@ Options:
                              for automated tests only; never for a real stick
   -y, --yes                  no questions: every answer comes from the flags
   -h, --help                 this help
+  -v, -V, --version          print knockstick's version
 
 Examples:
   sudo ${cmd}

@@ -21,7 +21,7 @@ import { readPassphraseFile } from '../core/secrets.js';
 import { attachImage, detachLoop, isImageFile, mountVolume, ownerFor, syncAll, unmountVolume } from '../core/volume.js';
 import { writeStickContent, type KeyPassphrase, type WrittenContent } from './content.js';
 import { usbsetupHelp } from './help.js';
-import { parseUsbsetupArgs, type ContentAnswers, type Filesystem, type UsbsetupOptions } from './options.js';
+import { FLAGS, parseUsbsetupArgs, type ContentAnswers, type Filesystem, type UsbsetupOptions } from './options.js';
 import { partitionDisk, planPartitions, wipeCommand } from './partition.js';
 import { partialStickUndo } from './partial.js';
 import { askContent, askDevice, askLayout, askLuksPassphrase, confirmErase } from './wizard.js';
@@ -29,6 +29,7 @@ import { askContent, askDevice, askLayout, askLuksPassphrase, confirmErase } fro
 export const usbsetupCommand: Command = {
   name: 'usbsetup',
   help: usbsetupHelp,
+  flags: FLAGS,
   run: (context) => usbsetup(context, terminalPrompts),
 };
 

@@ -14,7 +14,7 @@ export type Filesystem = StickFilesystem;
 export const FILESYSTEMS: readonly Filesystem[] = ['vfat', 'exfat', 'ext4'];
 export const DEFAULT_SEQUENCES = 50;
 
-const FLAGS = {
+export const FLAGS = {
   device: { type: 'string' },
   'confirm-device': { type: 'string' },
   'partition-mib': { type: 'string' },

@@ -1,5 +1,4 @@
-// "A partition of N MiB at the end of the stick, so the rest stays an ordinary drive" (seed 000
-// keeps the last 10 MB): a DOS partition table (readable by every OS), partition 1 = the rest as
+// A partition of N MiB at the end of the stick, so the rest stays an ordinary drive: a DOS partition table (readable by every OS), partition 1 = the rest as
 // FAT32, partition 2 = the last N MiB for LUKS.
 
 import { setTimeout as sleep } from 'node:timers/promises';

@@ -2,7 +2,8 @@ const COMMON = `Options:
   --host-config FILE     the computer's note about its stick (default /etc/knockstick/stick.conf)
   --name NAME            /dev/mapper name (default: from the host config, else knockstick)
   --mountpoint DIR       where it is mounted (default: from the host config, else /mnt/secure)
-  -h, --help             this help`;
+  -h, --help             this help
+  -v, -V, --version      print knockstick's version`;
 
 export function secureonHelp(cmd: string): string {
   return `${cmd}: open the stick's encrypted volume and mount it for you.
@@ -25,8 +26,8 @@ ${COMMON}
   --remember             write DEVICE's LUKS UUID (and --name/--mountpoint/--owner) to the host config
   --print-host-setup     print the wrapper, sudoers, secureon/secureoff scripts, fstab and udev lines
 
-HOST SETUP (so a user can run secureon without full root, and without the seed's blanket
-"NOPASSWD: /sbin/cryptsetup", which lets any user open or close any device):
+HOST SETUP (so a user can run secureon without full root, and without the usual blanket
+"NOPASSWD: /sbin/cryptsetup" in sudoers, which lets that user open or close any device):
   1. cp the knockstick bundle (dist/bin/knockstick.js, or the stick's .knockstick/knockstick.mjs) to
      /usr/local/lib/knockstick/knockstick.mjs, owned by root, mode 0644.
   2. ${cmd} --print-host-setup prints /usr/local/sbin/knockstick-secure (a root-owned wrapper that

@@ -21,7 +21,7 @@ import { shellQuote } from '../core/shell.js';
 import { loadTemplate, render } from '../core/templates.js';
 import { secureoffHelp, secureonHelp } from './secure-help.js';
 
-const FLAGS = {
+export const FLAGS = {
   'host-config': { type: 'string' },
   name: { type: 'string' },
   mountpoint: { type: 'string' },
@@ -30,6 +30,14 @@ const FLAGS = {
   remember: { type: 'boolean' },
   'print-host-setup': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** secureoff only closes: it refuses the flags that only make sense when opening. */
+export const SECUREOFF_FLAGS = {
+  'host-config': FLAGS['host-config'],
+  name: FLAGS.name,
+  mountpoint: FLAGS.mountpoint,
+  help: FLAGS.help,
 } as const;
 
 interface SecureOptions {
@@ -45,7 +53,8 @@ interface SecureOptions {
 }
 
 function parseSecureArgs(args: readonly string[], invokedAs: string, allowDevice: boolean): SecureOptions {
-  const { values, positionals } = parseCommandLine(args, FLAGS, invokedAs);
+  // secureoff's flags are a subset: parsed with them, the others are refused as unknown.
+  const { values, positionals } = parseCommandLine(args, allowDevice ? FLAGS : SECUREOFF_FLAGS, invokedAs) as ReturnType<typeof parseCommandLine<typeof FLAGS>>;
   if (positionals.length > (allowDevice ? 1 : 0)) throw usageError(`unexpected argument ${JSON.stringify(positionals[allowDevice ? 1 : 0])}`, `see \`${invokedAs} --help\``);
   if (values.name !== undefined && !isValidMapperName(values.name)) throw usageError(`--name must be a device-mapper name (letters, digits, _ . -), got ${JSON.stringify(values.name)}`);
   const mountProblem = values.mountpoint === undefined ? undefined : validateHostValue('mountpoint', values.mountpoint);
@@ -227,5 +236,5 @@ export async function hostSetup(config: HostConfig, env: NodeJS.ProcessEnv): Pro
   return files.map(([where, text]) => `==> ${where}\n${text}`).join('\n');
 }
 
-export const secureonCommand: Command = { name: 'secureon', help: secureonHelp, run: secureon };
-export const secureoffCommand: Command = { name: 'secureoff', help: secureoffHelp, run: secureoff };
+export const secureonCommand: Command = { name: 'secureon', help: secureonHelp, flags: FLAGS, run: secureon };
+export const secureoffCommand: Command = { name: 'secureoff', help: secureoffHelp, flags: SECUREOFF_FLAGS, run: secureoff };

@@ -14,7 +14,7 @@ export async function askContent(prompts: Prompts, known: Partial<ContentAnswers
   const user = known.user ?? (await prompts.input('Your user name on the server:', { validate: (v) => (USER.test(v) ? true : 'a user name') }));
   const dynamicForward =
     known.dynamicForward ??
-    ((await prompts.confirm('Also start a SOCKS proxy through the server when connected (ssh DynamicForward, seed Appendix A)?', false))
+    ((await prompts.confirm('Also start a SOCKS proxy through the server when connected (ssh DynamicForward)?', false))
       ? Number(await prompts.input('Local SOCKS port:', { default: '1080', validate: (v) => (/^\d{1,5}$/.test(v) && Number(v) >= 1 && Number(v) <= 65535 ? true : 'a port 1-65535') }))
       : undefined);
   const method =
@@ -84,7 +84,7 @@ export async function askLayout(prompts: Prompts, known: { partitionMib: number 
       'Encrypt the whole disk, or only a small partition at its end?',
       [
         { value: 'whole', name: 'the whole disk', description: 'nothing else is stored on it' },
-        { value: 'part', name: 'a partition at the end', description: 'the rest stays an ordinary drive (seed 000 keeps the last 10 MB)' },
+        { value: 'part', name: 'a partition at the end', description: 'the rest stays an ordinary drive' },
       ],
       'whole',
     );

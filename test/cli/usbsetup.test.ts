@@ -96,7 +96,7 @@ describe('usbsetup --into DIR: the files on a stick', () => {
     for (const t of ['dirname', 'uname', 'ssh']) await symlink((await execa('sh', ['-c', `command -v ${t}`])).stdout, join(bins, t));
     const noNode = await execa('/bin/sh', [join(stick, 'callhome')], { env: { PATH: bins }, extendEnv: false, reject: false });
     expect(noNode.exitCode).toBe(127);
-    expect(String(noNode.stderr)).toMatch(/node is not installed on this machine \(knockstick needs Node\.js 20 or newer\)/);
+    expect(String(noNode.stderr)).toMatch(/node is not installed on this machine \(knockstick needs Node\.js 18\.19 or newer\)/);
     const noSsh = await execa('/bin/sh', [join(stick, 'callhome')], { env: { PATH: '/nonexistent' }, extendEnv: false, reject: false });
     expect(noSsh.exitCode).toBe(127);
     expect(String(noSsh.stderr)).toMatch(/ssh \(the OpenSSH client\) is not installed/);

@@ -1,0 +1,210 @@
+// Shell completion for bash and zsh, generated at build time (scripts/docs.mjs) from what each
+// command declares: its parseArgs flags (what it accepts) and its --help text (subcommands, a
+// flag's value placeholder and one-line description). Nothing here is written by hand per command,
+// so a new flag is completed as soon as it is declared and documented. Pure: text in, text out.
+
+import type { CommandFlags } from './command.js';
+
+export interface CompletionCommand {
+  readonly name: string;
+  /** One line, from `knockstick --help`. */
+  readonly summary: string;
+  readonly flags: CommandFlags;
+  /** The command's --help text, as printed for `knockstick NAME --help`. */
+  readonly help: string;
+}
+
+/** What the value of a flag is, read from its placeholder in the help ("--stick DIR"). */
+type ValueKind = { readonly kind: 'none' } | { readonly kind: 'dir' } | { readonly kind: 'file' } | { readonly kind: 'words'; readonly words: readonly string[] } | { readonly kind: 'other' };
+
+export interface CompletionFlag {
+  /** "--stick", and "-h" for a short form. */
+  readonly names: readonly string[];
+  readonly value: ValueKind;
+  readonly repeatable: boolean;
+  readonly description: string;
+}
+
+export interface CompletionSpec {
+  readonly name: string;
+  readonly summary: string;
+  readonly subcommands: readonly string[];
+  readonly flags: readonly CompletionFlag[];
+}
+
+/** Every command answers these (src/cli.ts); -v only where the command gives it no meaning. */
+function versionFlag(flags: CommandFlags): CompletionFlag {
+  const vTaken = Object.values(flags).some((f) => f.short === 'v');
+  return { names: vTaken ? ['-V', '--version'] : ['-v', '-V', '--version'], value: { kind: 'none' }, repeatable: false, description: "print knockstick's version" };
+}
+
+/** The option line of `--name` in a help text: its placeholder and description. */
+function optionLine(help: string, name: string): { placeholder: string | undefined; description: string } {
+  const escaped = name.replace(/[-]/g, '\\-');
+  const line = new RegExp(`^ {2}(?:-\\w, )?--${escaped}(?: ([^\\s]+))?(?: {2,}|\\s*$)(.*)$`, 'm').exec(help);
+  if (line === null) return { placeholder: undefined, description: '' };
+  return { placeholder: line[1], description: (line[2] ?? '').trim() };
+}
+
+function valueKind(type: 'string' | 'boolean', placeholder: string | undefined): ValueKind {
+  if (type === 'boolean') return { kind: 'none' };
+  if (placeholder === undefined) return { kind: 'other' };
+  if (placeholder === 'DIR') return { kind: 'dir' };
+  if (/^(PATH|FILE|F|DEV)$/.test(placeholder)) return { kind: 'file' };
+  if (/^[a-z0-9-]+(\|[a-z0-9-]+)+$/.test(placeholder)) return { kind: 'words', words: placeholder.split('|') };
+  return { kind: 'other' };
+}
+
+/** Subcommands: the lowercase words right after the command in its Usage section. */
+function subcommands(name: string, help: string): string[] {
+  const usage = /Usage:[^\n]*\n((?:[ \t]+\S[^\n]*\n?)*)/.exec(help)?.[1] ?? '';
+  const found = new Set<string>();
+  for (const match of usage.matchAll(new RegExp(`knockstick ${name} ([a-z][a-z-]*)\\b`, 'g'))) found.add(match[1] ?? '');
+  return [...found].filter((w) => w !== '');
+}
+
+export function completionSpec(command: CompletionCommand): CompletionSpec {
+  const flags: CompletionFlag[] = Object.entries(command.flags).map(([long, flag]) => {
+    const { placeholder, description } = optionLine(command.help, long);
+    return {
+      names: flag.short === undefined ? [`--${long}`] : [`-${flag.short}`, `--${long}`],
+      value: valueKind(flag.type, placeholder),
+      repeatable: flag.multiple === true,
+      description,
+    };
+  });
+  flags.push(versionFlag(command.flags));
+  return { name: command.name, summary: command.summary, subcommands: subcommands(command.name, command.help), flags };
+}
+
+/** The commands that are also installed under their own name (package.json "bin"). */
+export const OWN_BINS = ['seqgen', 'callhome', 'usbsetup', 'secureon', 'secureoff'] as const;
+
+const bashWords = (words: readonly string[]) => words.join(' ');
+
+export function bashCompletion(specs: readonly CompletionSpec[]): string {
+  const cases = specs
+    .map((s) => {
+      const names = (pick: (f: CompletionFlag) => boolean) => bashWords(s.flags.filter(pick).flatMap((f) => f.names));
+      const words = s.flags.flatMap((f) => (f.value.kind === 'words' ? f.names.map((n) => `${n}) COMPREPLY=($(compgen -W '${bashWords((f.value as { readonly words: readonly string[] }).words)}' -- "$cur")); return ;;`) : []));
+      return `    ${s.name})
+      flags='${names(() => true)}'
+      dirs=' ${names((f) => f.value.kind === 'dir')} '
+      files=' ${names((f) => f.value.kind === 'file')} '
+      values=' ${names((f) => f.value.kind !== 'none')} '
+      subs='${bashWords(s.subcommands)}'
+      case $prev in
+        ${[...words, '*) ;;'].join('\n        ')}
+      esac
+      ;;`;
+    })
+    .join('\n');
+  return `# bash completion for knockstick and its commands. Generated by scripts/docs.mjs from each
+# command's flags and --help text: do not edit, rebuild.
+# Install: copy to /usr/share/bash-completion/completions/knockstick (and link seqgen, callhome,
+# usbsetup, secureon, secureoff to it), or source it from ~/.bashrc.
+
+_knockstick() {
+  local cur=\${COMP_WORDS[COMP_CWORD]} prev=\${COMP_WORDS[COMP_CWORD-1]}
+  local cmd=\${COMP_WORDS[0]##*/} first=1 i flags dirs files values subs
+  COMPREPLY=()
+  if [[ $cmd == knockstick ]]; then
+    if ((COMP_CWORD == 1)); then
+      COMPREPLY=($(compgen -W '${bashWords(specs.map((s) => s.name))} help -h --help -v -V --version' -- "$cur"))
+      return
+    fi
+    cmd=\${COMP_WORDS[1]}
+    first=2
+    if [[ $cmd == help ]]; then
+      ((COMP_CWORD == 2)) && COMPREPLY=($(compgen -W '${bashWords(specs.map((s) => s.name))}' -- "$cur"))
+      return
+    fi
+  fi
+  # After "--" come arguments for another program (callhome passes them to ssh).
+  for ((i = first; i < COMP_CWORD; i++)); do
+    [[ \${COMP_WORDS[i]} == -- ]] && return
+  done
+  case $cmd in
+${cases}
+    *) return ;;
+  esac
+  if [[ $values == *" $prev "* ]]; then
+    if [[ $dirs == *" $prev "* ]]; then
+      COMPREPLY=($(compgen -d -- "$cur"))
+    elif [[ $files == *" $prev "* ]]; then
+      COMPREPLY=($(compgen -f -- "$cur"))
+    fi
+    return
+  fi
+  if [[ $cur == -* ]]; then
+    COMPREPLY=($(compgen -W "$flags" -- "$cur"))
+  elif ((COMP_CWORD == first)) && [[ -n $subs ]]; then
+    COMPREPLY=($(compgen -W "$subs" -- "$cur"))
+  fi
+}
+complete -o filenames -F _knockstick knockstick ${OWN_BINS.join(' ')}
+`;
+}
+
+/** Text inside a zsh _arguments spec: [description] and :message: fields. */
+const zshText = (text: string) => text.replace(/\\/g, '\\\\').replace(/'/g, "'\\''").replace(/([[\]:])/g, '\\$1');
+
+function zshSpec(flag: CompletionFlag): string[] {
+  const action = flag.value.kind === 'dir' ? '_files -/' : flag.value.kind === 'file' ? '_files' : flag.value.kind === 'words' ? `(${flag.value.words.join(' ')})` : ' ';
+  const value = flag.value.kind === 'none' ? '' : `:${zshText(flag.names.at(-1)?.replace(/^--/, '') ?? 'value')}:${action}`;
+  const exclusive = flag.repeatable ? '*' : flag.names.length > 1 ? `(${flag.names.join(' ')})` : '';
+  const description = `[${zshText(flag.description === '' ? (flag.names.at(-1) ?? '') : flag.description.replace(/\s+/g, ' '))}]`;
+  return flag.names.map((n) => {
+    const long = n.startsWith('--') && flag.value.kind !== 'none';
+    return `'${exclusive}${n}${long ? '=' : ''}${description}${value}'`;
+  });
+}
+
+export function zshCompletion(specs: readonly CompletionSpec[]): string {
+  const functions = specs
+    .map((s) => {
+      const positional = s.subcommands.length > 0 ? [`'1:action:(${s.subcommands.join(' ')})'`] : [];
+      const rest = s.name === 'callhome' ? ["'*::ssh argument:_files'"] : ["'*:argument:_files'"];
+      return `_knockstick_${s.name}() {
+  _arguments -s -S \\
+    ${[...s.flags.flatMap(zshSpec), ...positional, ...rest].join(' \\\n    ')}
+}`;
+    })
+    .join('\n\n');
+  return `#compdef knockstick ${OWN_BINS.join(' ')}
+# zsh completion for knockstick and its commands. Generated by scripts/docs.mjs from each command's
+# flags and --help text: do not edit, rebuild.
+# Install: copy to a directory in $fpath (e.g. /usr/local/share/zsh/site-functions/_knockstick).
+
+${functions}
+
+_knockstick() {
+  local cmd=$service
+  if [[ $cmd == knockstick ]]; then
+    if (( CURRENT == 2 )); then
+      local -a commands=(
+        ${specs.map((s) => `'${s.name}:${zshText(s.summary)}'`).join('\n        ')}
+        'help:show the help of a command'
+      )
+      _describe -t commands 'knockstick command' commands
+      _arguments '(- *)'{-h,--help}'[this help]' '(- *)'{-v,-V,--version}"[print knockstick's version]"
+      return
+    fi
+    cmd=$words[2]
+    shift words
+    (( CURRENT-- ))
+    if [[ $cmd == help ]]; then
+      (( CURRENT == 2 )) && compadd -- ${bashWords(specs.map((s) => s.name))}
+      return
+    fi
+  fi
+  (( $+functions[_knockstick_$cmd] )) && _knockstick_$cmd
+}
+
+if [[ $zsh_eval_context[-1] == loadautofunc ]]; then
+  _knockstick "$@"
+else
+  compdef _knockstick knockstick ${OWN_BINS.join(' ')}
+fi
+`;
+}
