@@ -20,6 +20,7 @@ import { formatStanza, parseRcText, stanzaNames } from '../spa/rc-file.js';
 import { SPA_RC_NAME } from '../callhome/spa.js';
 import type { FirewallKind } from '../core/firewall.js';
 import type { PlannedFile } from './plan.js';
+import { iptablesAllowLines, nftAllowLines, type AllowedService } from './allow.js';
 
 export const SPA_TEMPLATE_NAMES = ['fwknopd.conf', 'fwknop-access.conf', 'firewall-spa.nft', 'iptables-spa.rules', 'sshd-knockstick.conf'] as const;
 /** The nft set CMD_CYCLE_OPEN fills (in table inet knockstick). */
@@ -57,6 +58,8 @@ export interface SpaPlanOptions {
   readonly spaServer: string;
   readonly keys: SpaKeys;
   readonly paths: SpaPaths;
+  /** Other inbound services the firewall keeps reachable (--allow). */
+  readonly allow: readonly AllowedService[];
 }
 
 /**
@@ -114,9 +117,9 @@ export function planSpaFiles(o: SpaPlanOptions, templates: Readonly<Record<strin
     },
   ];
   if (o.firewall === 'nftables') {
-    files.push({ path: `${o.paths.firewallDir}/firewall-spa.nft`, mode: 0o600, text: render(t('firewall-spa.nft'), { ssh_port: String(o.sshPort) }, (v) => v), what: `firewall: drop new connections but SPA (udp/62201); doors in inet knockstick ${NFT_SPA_SET}` });
+    files.push({ path: `${o.paths.firewallDir}/firewall-spa.nft`, mode: 0o600, text: render(t('firewall-spa.nft'), { ssh_port: String(o.sshPort), allow: nftAllowLines(o.allow) }, (v) => v), what: `firewall: drop new connections but SPA (udp/62201); doors in inet knockstick ${NFT_SPA_SET}` });
   } else {
-    files.push({ path: `${o.paths.firewallDir}/iptables-spa.rules`, mode: 0o600, text: render(t('iptables-spa.rules'), {}, (v) => v), what: 'firewall (IPv4): drop new connections but SPA (udp/62201); fwknopd adds its doors' });
+    files.push({ path: `${o.paths.firewallDir}/iptables-spa.rules`, mode: 0o600, text: render(t('iptables-spa.rules'), { allow: iptablesAllowLines(o.allow) }, (v) => v), what: 'firewall (IPv4): drop new connections but SPA (udp/62201); fwknopd adds its doors' });
   }
   files.push({ path: o.paths.sshdDropIn, mode: 0o644, text: t('sshd-knockstick.conf'), what: 'sshd: keys only' });
   return files;
@@ -124,7 +127,18 @@ export function planSpaFiles(o: SpaPlanOptions, templates: Readonly<Record<strin
 
 /** Writes the SPA server files (and the stick's side); the caller has parsed and checked the common flags. */
 export async function initSpa(
-  o: { interface: string; firewall: FirewallKind; sshPort: number; doorSeconds: number; spaServer: string; paths: SpaPaths; stick?: string | undefined; dryRun: boolean; force: boolean },
+  o: {
+    interface: string;
+    firewall: FirewallKind;
+    sshPort: number;
+    doorSeconds: number;
+    spaServer: string;
+    paths: SpaPaths;
+    allow: readonly AllowedService[];
+    stick?: string | undefined;
+    dryRun: boolean;
+    force: boolean;
+  },
   context: CommandContext,
 ): Promise<number> {
   const keys = generateKeys();
