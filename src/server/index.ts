@@ -232,7 +232,7 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
     for (const d of decisions) stdout.write(`${d.fate === 'kept' ? 'kept' : 'unchanged'} ${d.file.path}\n`);
     for (const file of sequenceFiles) stdout.write(`${existingSequences.get(file) === null ? 'no' : 'kept'} ${file}: ${sequencesFate(file)}\n`);
     stdout.write('Nothing to change: every file already holds what server init writes.\n');
-    stdout.write(nextSteps({ firewall, files, paths, out, iface, allow, sequenceFiles, install: installFlags({ iface, firewall, sshPort, seqTimeout, cmdTimeout, allow, inner, ddns }) }));
+    stdout.write(nextSteps({ firewall, files, paths, out, iface, allow, sequenceFiles: sequenceFiles.filter((f) => existingSequences.get(f) !== null || newSequenceFiles.includes(f)), install: installFlags({ iface, firewall, sshPort, seqTimeout, cmdTimeout, allow, inner, ddns }) }));
     return ExitCode.OK;
   }
   if (interactive) {
@@ -285,7 +285,7 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
       invokedAs: 'seqgen',
     });
   }
-  stdout.write(nextSteps({ firewall, files, paths, out, iface, allow, sequenceFiles, install: installFlags({ iface, firewall, sshPort, seqTimeout, cmdTimeout, allow, inner, ddns }) }));
+  stdout.write(nextSteps({ firewall, files, paths, out, iface, allow, sequenceFiles: sequenceFiles.filter((f) => existingSequences.get(f) !== null || newSequenceFiles.includes(f)), install: installFlags({ iface, firewall, sshPort, seqTimeout, cmdTimeout, allow, inner, ddns }) }));
   return ExitCode.OK;
 }
 
@@ -423,6 +423,7 @@ interface NextStepsInput {
   readonly out: string | undefined;
   readonly iface: string;
   readonly allow: readonly AllowedService[];
+  /** The sequence files there are now (in --out: the ones to install). */
   readonly sequenceFiles: readonly string[];
   /** server init's flags that write the same files at the system paths. */
   readonly install: readonly string[];
@@ -438,8 +439,11 @@ export function nextSteps(o: NextStepsInput): string {
     return `
 Nothing above is in place: ${o.out} is a staging copy whose files refer to each other there
 (check it with: knockstick doctor --knockd-conf ${shellWord(o.paths.knockdConf)}). To install it on this server, as root:
-  1. the one-time sequences (the stick has the same lines); never over an existing file, which knockd keeps open:
-${copies.join('\n')}
+${
+  copies.length === 0
+    ? '  1. the one-time sequences: none here; make them once the rest is installed, with seqgen (--server-file /etc/knockd/... --stick STICK)'
+    : `  1. the one-time sequences (the stick has the same lines); never over an existing file, which knockd keeps open:\n${copies.join('\n')}`
+}
   2. every other file, written again for its system path (existing sequence files are kept; a file
      you edited is shown as a diff and replaced only with --force, after a backup):
        ${['knockstick', 'server', 'init', ...o.install].map(shellWord).join(' ')}
