@@ -228,9 +228,17 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   }
   const toWrite = decisions.filter((d) => d.fate === 'new' || d.fate === 'sample' || d.fate === 'changed');
   const newSequenceFiles = count === 0 ? [] : sequenceFiles.filter((f) => existingSequences.get(f) === null);
+  /** A sequence file this run leaves alone: kept as it is, or (--count 0) still missing. */
+  const reportUntouched = (door: string): void => {
+    const file = sequencesFileOf(paths, door);
+    const host = door === 'ssh' ? '' : ` --host ${door}`;
+    stdout.write(`${existingSequences.get(file) === null ? 'no' : 'kept'} ${file}: ${sequencesFate(file)}\n`);
+    if (existingSequences.get(file) === null) stdout.write(`  knockd does not start without it: seqgen 50 --server-file ${file}${stick == null ? '' : ` --stick ${stick}`}${host}\n`);
+    else if (stick != null) stdout.write(`  the stick's copy is left as it is; seqgen status --server-file ${file} --stick ${stick}${host} says whether it is in step\n`);
+  };
   if (toWrite.length === 0 && newSequenceFiles.length === 0) {
     for (const d of decisions) stdout.write(`${d.fate === 'kept' ? 'kept' : 'unchanged'} ${d.file.path}\n`);
-    for (const file of sequenceFiles) stdout.write(`${existingSequences.get(file) === null ? 'no' : 'kept'} ${file}: ${sequencesFate(file)}\n`);
+    for (const door of doors) reportUntouched(door);
     stdout.write('Nothing to change: every file already holds what server init writes.\n');
     stdout.write(nextSteps({ firewall, files, paths, out, iface, allow, sequenceFiles: sequenceFiles.filter((f) => existingSequences.get(f) !== null || newSequenceFiles.includes(f)), install: installFlags({ iface, firewall, sshPort, seqTimeout, cmdTimeout, allow, inner, ddns }) }));
     return ExitCode.OK;
@@ -267,8 +275,7 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   for (const door of doors) {
     const file = sequencesFileOf(paths, door);
     if (!newSequenceFiles.includes(file)) {
-      stdout.write(`${existingSequences.get(file) === null ? 'no' : 'kept'} ${file}: ${sequencesFate(file)}\n`);
-      if (existingSequences.get(file) === null) stdout.write(`  knockd does not start without it: seqgen 50 --server-file ${file}${stick == null ? '' : ` --stick ${stick}`}${door === 'ssh' ? '' : ` --host ${door}`}\n`);
+      reportUntouched(door);
       continue;
     }
     if (stick == null) {

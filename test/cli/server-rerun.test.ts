@@ -116,6 +116,20 @@ describe('server init run again', () => {
     expect((await init('--count', '6')).stdout).toMatch(/0 unused of 6; none left: knockd stops, refill it with seqgen/);
   });
 
+  it('after panic rotate, a rerun keeps the rotated panic sequence: nothing changes', async () => {
+    const stick = join(dir.path, 'stick');
+    await execa('mkdir', ['-p', stick]);
+    expect((await init('--count', '5', '--stick', stick)).exitCode).toBe(0);
+    const rotate = await knockstick(['panic', 'rotate', '--server-config', join(out, 'server.conf'), '--stick', stick]);
+    expect(rotate.exitCode).toBe(0);
+    const rotated = await snapshot();
+    const again = await init('--count', '5', '--stick', stick, '--force');
+    expect(again.exitCode).toBe(0);
+    expect(again.stdout).toContain('Nothing to change');
+    expect(again.stdout).toContain(`seqgen status --server-file ${join(out, 'ssh')} --stick ${stick}`);
+    expect(await snapshot()).toEqual(rotated);
+  });
+
   it('--dry-run on a rerun says the sequence file is kept', async () => {
     expect((await init('--count', '3')).exitCode).toBe(0);
     const dry = await init('--count', '3', '--dry-run');
@@ -288,4 +302,49 @@ describe('the diff', () => {
     );
     expect(unifiedDiff('same\n', 'same\n', 'x', 'y')).toBe('');
   });
+});
+
+describe('the wizard on a real terminal (tmux), facing the Debian sample', () => {
+  /** Runs the wizard in tmux, answering firewall, stick and DNS with their defaults, then `final`. */
+  async function wizard(final: string): Promise<string> {
+    const session = `ks-rerun-${process.pid}-${final}`;
+    const { DIST_BIN } = await import('../helpers/cli.js');
+    const tmux = (...args: string[]) => execa('tmux', args, { reject: false });
+    const screen = async () => String((await tmux('capture-pane', '-p', '-S', '-200', '-t', session)).stdout);
+    const waitScreen = async (text: string) => {
+      for (let i = 0; i < 100 && !(await screen()).includes(text); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await screen()).toContain(text);
+    };
+    await tmux('new-session', '-d', '-s', session, '-x', '200', '-y', '60', `${process.execPath} ${join(DIST_BIN, 'knockstick.js')} server init --out ${out} --interface eth0 --count 3 --allow tcp/443; echo WIZARD-EXIT=$?; sleep 60`);
+    try {
+      await waitScreen('Firewall:');
+      await tmux('send-keys', '-t', session, 'Enter'); // nftables
+      await waitScreen('Where is the stick mounted?');
+      await tmux('send-keys', '-t', session, 'Enter'); // later
+      await waitScreen('dynamic DNS');
+      await tmux('send-keys', '-t', session, 'Enter'); // no
+      await waitScreen('Replace the sample');
+      await tmux('send-keys', '-t', session, final, 'Enter');
+      await waitScreen('WIZARD-EXIT=');
+      return await screen();
+    } finally {
+      await tmux('kill-session', '-t', session);
+    }
+  }
+
+  it('shows the diff and asks before replacing it: "no" writes nothing, "yes" replaces it with a backup', async () => {
+    await execa('mkdir', ['-p', out]);
+    await writeFile(join(out, 'knockd.conf'), DEBIAN_SAMPLE);
+    const declined = await wizard('n');
+    expect(declined).toContain('WIZARD-EXIT=0');
+    expect(declined).toContain('Nothing written.');
+    expect(declined).toContain('-[openSSH]');
+    expect(await readdir(out)).toEqual(['knockd.conf']);
+    expect(await readFile(join(out, 'knockd.conf'), 'utf8')).toBe(DEBIAN_SAMPLE);
+    const accepted = await wizard('y');
+    expect(accepted).toContain('WIZARD-EXIT=0');
+    expect(await readFile(join(out, 'knockd.conf'), 'utf8')).toContain('[ssh]');
+    const [backup] = await backups();
+    expect(await readFile(join(out, backup as string), 'utf8')).toBe(DEBIAN_SAMPLE);
+  }, 30_000);
 });
