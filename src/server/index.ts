@@ -172,8 +172,12 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   // A rerun keeps the panic sequence the settings already have (the stick's panic script knows it);
   // a new one avoids every port of the sequence files that are there already.
   const existingSequences = new Map<string, string | null>();
-  for (const f of sequenceFiles) existingSequences.set(f, await readTextIfExists(f));
-  const panicSequence = (await readConfig(paths.serverConfig, 'server')).global.panicSequence ?? newPanicSequence([...existingSequences.values()]);
+  // --dry-run only shows: a file it may not read (not root) is shown as if it were not there.
+  const dryRun = values['dry-run'] === true;
+  const unlessDry = async <T>(read: Promise<T>, fallback: T): Promise<T> => (dryRun ? read.catch(() => fallback) : read);
+  for (const f of sequenceFiles) existingSequences.set(f, await unlessDry(readTextIfExists(f), null));
+  const settings = await unlessDry(readConfig(paths.serverConfig, 'server'), undefined);
+  const panicSequence = settings?.global.panicSequence ?? newPanicSequence([...existingSequences.values()]);
 
   const files = plan(panicSequence);
   const conf = files.find((f) => f.path === paths.knockdConf);
@@ -187,8 +191,31 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
     if (count === 0) return 'none (--count 0)';
     return `${count} one-time sequences${stick == null ? ' (the stick gets them later with seqgen repair)' : `, the same on the stick at ${stick}`}`;
   };
-  if (values['dry-run'] === true) {
-    for (const f of files) stdout.write(`==> ${f.path} (mode 0${f.mode.toString(8)}): ${f.what}\n${f.text}${f.text.endsWith('\n') ? '' : '\n'}\n`);
+  await refuseLinksAmong(files.map((f) => f.path));
+  // What is there now, file by file; nothing is written before every file has been looked at.
+  const packageMd5 = await knockdSampleMd5();
+  const decisions: FileDecision[] = [];
+  for (const f of files) {
+    const current = await unlessDry(readBytesIfExists(f.path), null);
+    const isSample = f.path === paths.knockdConf && current !== null && isDebianSample(current, packageMd5);
+    const decision = decideFile(f, current?.toString('utf8') ?? null, isSample);
+    const mode = decision.fate === 'unchanged' ? await unlessDry(fileMode(f.path), undefined) : undefined;
+    // Same text, wrong mode (a copy made by hand): rewritten with the right mode, nothing to confirm.
+    decisions.push(mode !== undefined && mode !== f.mode ? { ...decision, fate: 'new' } : decision);
+  }
+  const FATE_TAG: Record<FileDecision['fate'], string> = {
+    new: '',
+    unchanged: ' [unchanged]',
+    kept: ' [kept as it is: yours to edit]',
+    sample: " [would replace the knockd package's sample]",
+    changed: ' [differs: would replace it with --force]',
+  };
+  if (dryRun) {
+    for (const d of decisions) {
+      const f = d.file;
+      stdout.write(`==> ${f.path} (mode 0${f.mode.toString(8)}): ${f.what}${FATE_TAG[d.fate]}\n${f.text}${f.text.endsWith('\n') ? '' : '\n'}\n`);
+      if (d.fate === 'changed' || d.fate === 'sample') stdout.write(`${unifiedDiff(d.current ?? '', f.text, `${f.path} (now)`, `${f.path} (server init)`)}\n`);
+    }
     for (const file of sequenceFiles) stdout.write(`==> ${file}: ${existingSequences.get(file) === null ? '' : 'kept as it is, '}${sequencesFate(file)}\n`);
     return ExitCode.OK;
   }
@@ -196,24 +223,12 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   if (stick != null && (await stat(stick).catch(() => null))?.isDirectory() !== true) {
     throw new KnockstickError('IO', `no stick at ${stick}`, { hint: 'mount the stick and pass --stick DIR; nothing was written' });
   }
-  await refuseLinksAmong(files.map((f) => f.path));
   if (stick != null) {
     const layout = stickLayout(stick);
     await assertNotSymlink(layout.sshDir);
     await refuseLinksAmong(doors.map((door) => sequencesFileFor(layout, door === 'ssh' ? 'home' : door)));
   }
 
-  // What is there now, file by file; nothing is written before every file has been looked at.
-  const packageMd5 = await knockdSampleMd5();
-  const decisions: FileDecision[] = [];
-  for (const f of files) {
-    const current = await readBytesIfExists(f.path);
-    const isSample = f.path === paths.knockdConf && current !== null && isDebianSample(current, packageMd5);
-    const decision = decideFile(f, current?.toString('utf8') ?? null, isSample);
-    const mode = decision.fate === 'unchanged' ? await fileMode(f.path) : undefined;
-    // Same text, wrong mode (a copy made by hand): rewritten with the right mode, nothing to confirm.
-    decisions.push(mode !== undefined && mode !== f.mode ? { ...decision, fate: 'new' } : decision);
-  }
   const force = values.force === true;
   const changed = decisions.filter((d) => d.fate === 'changed');
   const sample = decisions.find((d) => d.fate === 'sample');

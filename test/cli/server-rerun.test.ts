@@ -130,11 +130,16 @@ describe('server init run again', () => {
     expect(await snapshot()).toEqual(rotated);
   });
 
-  it('--dry-run on a rerun says the sequence file is kept', async () => {
+  it('--dry-run on a rerun tags each file and shows the diff of what would change, writing nothing', async () => {
     expect((await init('--count', '3')).exitCode).toBe(0);
-    const dry = await init('--count', '3', '--dry-run');
+    const before = await snapshot();
+    const dry = await init('--count', '3', '--allow', 'tcp/443', '--dry-run');
     expect(dry.exitCode).toBe(0);
     expect(dry.stdout).toContain(`==> ${join(out, 'ssh')}: kept as it is, 3 unused of 3`);
+    expect(dry.stdout).toMatch(new RegExp(`==> ${join(out, 'knockd.conf')} .*\\[unchanged\\]`));
+    expect(dry.stdout).toMatch(new RegExp(`==> ${join(out, 'firewall.nft')} .*\\[differs: would replace it with --force\\]`));
+    expect(dry.stdout).toMatch(/^\+ {4}tcp dport 443 accept$/m);
+    expect(await snapshot()).toEqual(before);
   });
 });
 
