@@ -349,7 +349,7 @@ async function readBytesIfExists(path: string): Promise<Buffer | null> {
  * A copy of `path` at `backup` (or `backup.1`, `.2`... when a run in the same second made one): 0600,
  * created exclusively without following links, so it never replaces or writes through anything.
  */
-async function backUp(path: string, backup: string): Promise<string> {
+export async function backUp(path: string, backup: string): Promise<string> {
   const bytes = await readBytesIfExists(path);
   if (bytes === null) throw new KnockstickError('IO', `${path} vanished while server init was looking at it; nothing was written`);
   for (let n = 0; n < 100; n++) {

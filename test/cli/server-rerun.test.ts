@@ -4,13 +4,13 @@
 
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import { chmod, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, lstat, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { knockstick, tempDir } from '../helpers/cli.js';
-import { nextSteps } from '../../src/server/index.js';
+import { backUp, nextSteps } from '../../src/server/index.js';
 import { SYSTEM_PATHS } from '../../src/server/plan.js';
-import { unifiedDiff } from '../../src/server/rerun.js';
+import { backupPath, conffileMd5, isDebianSample, unifiedDiff } from '../../src/server/rerun.js';
 
 let dir: { path: string; cleanup: () => Promise<void> };
 let out: string;
@@ -352,4 +352,44 @@ describe('the wizard on a real terminal (tmux), facing the Debian sample', () =>
     const [backup] = await backups();
     expect(await readFile(join(out, backup as string), 'utf8')).toBe(DEBIAN_SAMPLE);
   }, 30_000);
+});
+
+describe('recognising the sample, naming and making backups', () => {
+  it('the sample is recognised byte for byte only, or by the md5 dpkg recorded for it', () => {
+    expect(isDebianSample(DEBIAN_SAMPLE, undefined)).toBe(true);
+    expect(isDebianSample(DEBIAN_SAMPLE.replace('\t', '  '), undefined)).toBe(false);
+    expect(isDebianSample(`${DEBIAN_SAMPLE}\n`, undefined)).toBe(false);
+    const other = '[options]\n\tlogfile = /var/log/knockd.log\n';
+    expect(isDebianSample(other, createHash('md5').update(other).digest('hex'))).toBe(true);
+    expect(isDebianSample(other, 'not-an-md5')).toBe(false);
+  });
+
+  it("dpkg's Conffiles field gives the md5 of /etc/knockd.conf, not of an obsolete entry", () => {
+    const field = ' /etc/default/knockd 3906d229acd3d23833fda0c7aacbb480\n /etc/knockd.conf 7c2c6c194d718e2b3f1d8dfdcc316c54\n';
+    expect(conffileMd5(field, '/etc/knockd.conf')).toBe('7c2c6c194d718e2b3f1d8dfdcc316c54');
+    expect(conffileMd5(' /etc/knockd.conf 7c2c6c194d718e2b3f1d8dfdcc316c54 obsolete\n', '/etc/knockd.conf')).toBeUndefined();
+    expect(conffileMd5('', '/etc/knockd.conf')).toBeUndefined();
+  });
+
+  it('a backup is named FILE.knockstick-bak.UTC-TIME', () => {
+    expect(backupPath('/etc/knockd.conf', new Date(Date.UTC(2026, 11, 1, 9, 5, 7, 123)))).toBe('/etc/knockd.conf.knockstick-bak.20261201T090507Z');
+  });
+
+  it('a backup never goes through a link planted at its name, nor over an earlier backup', async () => {
+    const file = join(dir.path, 'knockd.conf');
+    const target = join(dir.path, 'victim');
+    await writeFile(file, 'mine\n', { mode: 0o644 });
+    await writeFile(target, 'untouched\n');
+    const name = `${file}.knockstick-bak.20261201T090507Z`;
+    await symlink(target, name);
+    await writeFile(`${name}.1`, 'an earlier backup\n');
+    const made = await backUp(file, name);
+    expect(made).toBe(`${name}.2`);
+    expect(await readFile(made, 'utf8')).toBe('mine\n');
+    expect(((await stat(made)).mode & 0o777).toString(8)).toBe('600');
+    expect(await readFile(target, 'utf8')).toBe('untouched\n');
+    expect((await lstat(name)).isSymbolicLink()).toBe(true);
+    expect(await readlink(name)).toBe(target);
+    expect(await readFile(`${name}.1`, 'utf8')).toBe('an earlier backup\n');
+  });
 });
