@@ -185,6 +185,10 @@ export async function initSpa(
   } else {
     out.write(`Copy ${rcPath} onto the stick as .ssh/${SPA_RC_NAME} (mode 0600), then delete it here, and set "method = spa" under [home] in the stick's .ssh/knockstick.conf.\n`);
   }
+  if (o.paths.fwknopdConf !== SPA_SYSTEM_PATHS.fwknopdConf) {
+    out.write(spaInstallSteps(files, o.paths, o.firewall));
+    return ExitCode.OK;
+  }
   const fw = files.find((f) => /firewall-spa\.nft|iptables-spa\.rules/.test(f.path))?.path ?? '';
   const apply = o.firewall === 'nftables' ? `nft -c -f ${fw} && nft -f ${fw}` : `iptables-restore --test < ${fw} && iptables-restore < ${fw}`;
   const undo = o.firewall === 'nftables' ? 'nft delete table inet knockstick' : 'iptables -P INPUT ACCEPT; iptables -F INPUT';
@@ -210,4 +214,34 @@ export function spaInitProblem(values: Readonly<Record<string, unknown>>): strin
   const server = values['spa-server'];
   if (typeof server !== 'string' || !/^[A-Za-z0-9.-]{1,253}$/.test(server) || server.startsWith('-')) return '--method spa needs --spa-server HOST: the name or IPv4 address the stick sends its packets to';
   return undefined;
+}
+
+/**
+ * With --out: how to put the staging copy in place. The SPA files name no path of each other, so
+ * each is installed as it is; --backup keeps what fwknop-server's package (or you) put there.
+ */
+export function spaInstallSteps(files: readonly PlannedFile[], paths: SpaPaths, firewall: FirewallKind): string {
+  const systemPath = (path: string): string =>
+    path === paths.fwknopdConf
+      ? SPA_SYSTEM_PATHS.fwknopdConf
+      : path === paths.accessConf
+        ? SPA_SYSTEM_PATHS.accessConf
+        : path === paths.sshdDropIn
+          ? SPA_SYSTEM_PATHS.sshdDropIn
+          : `${SPA_SYSTEM_PATHS.firewallDir}/${path.slice(path.lastIndexOf('/') + 1)}`;
+  const lines = files.map((f) => `       install --backup=numbered -D -m 0${f.mode.toString(8)} ${f.path} ${systemPath(f.path)}`);
+  const fw = systemPath(files.find((f) => /firewall-spa\.nft|iptables-spa\.rules/.test(f.path))?.path ?? '');
+  const apply = firewall === 'nftables' ? `nft -c -f ${fw} && nft -f ${fw}` : `iptables-restore --test < ${fw} && iptables-restore < ${fw}`;
+  const undo = firewall === 'nftables' ? 'nft delete table inet knockstick' : 'iptables -P INPUT ACCEPT; iptables -F INPUT';
+  return `
+Nothing above is in place: ${paths.firewallDir} is a staging copy. To install it on this server, as root:
+  1. the files (an existing one is kept as FILE.~N~):
+${lines.join('\n')}
+  2. sshd keys only:  sshd -t && systemctl reload ssh      (log in with your key from another terminal first!)
+  3. firewall, with an automatic rollback in case it cuts you off (before fwknopd):
+       ${apply}
+       (sleep 120; [ -e /run/knockstick-keep ] || { ${undo}; }) &
+  4. fwknopd:  systemctl enable fwknop-server && systemctl restart fwknop-server
+  then, from a NEW connection made with callhome --method spa, confirm within 2 minutes:  touch /run/knockstick-keep
+`;
 }

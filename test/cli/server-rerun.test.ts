@@ -239,6 +239,15 @@ describe('the next steps', () => {
     expect(result.stdout).toContain('--inner web=192.168.1.10 --inner nas=192.168.1.20 --count 0');
   });
 
+  it('with --method spa --out say how to install each file (keeping what is there), then apply from /etc', async () => {
+    const result = await init('--method', 'spa', '--spa-server', 'home.example.org', '--firewall', 'iptables');
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toContain(`install --backup=numbered -D -m 0600 ${join(out, 'access.conf')} /etc/fwknop/access.conf`);
+    expect(result.stdout).toContain(`install --backup=numbered -D -m 0644 ${join(out, 'sshd-knockstick.conf')} /etc/ssh/sshd_config.d/knockstick.conf`);
+    expect(result.stdout).toContain('iptables-restore --test < /etc/knockstick/iptables-spa.rules && iptables-restore < /etc/knockstick/iptables-spa.rules');
+    expect(result.stdout).not.toContain(`fwknopd -c ${join(out, 'fwknopd.conf')}`);
+  });
+
   it('in place say to enable and (re)start knockd and load the firewall from /etc', () => {
     const text = nextSteps({
       firewall: 'ufw',
