@@ -293,6 +293,8 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
       reportUntouched(door);
       continue;
     }
+    // On a fresh server /etc/knockd does not exist yet; it holds only the secret sequence files.
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
     if (stick == null) {
       await serverOnlySequences(file, count, paths.serverConfig);
       stdout.write(

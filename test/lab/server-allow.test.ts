@@ -3,7 +3,7 @@
 // adoption of Debian's sample knockd.conf) gives a knockd.conf the real knockd reads as we do.
 
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { knockstick } from '../helpers/cli.js';
 import { SERVER_ADDR, createLab, startKnockdDaemon, waitFor, type Lab } from '../../src/lab/lab.js';
@@ -112,5 +112,58 @@ describe("server init adopting Debian's sample knockd.conf", () => {
     expect(again.exitCode).toBe(0);
     expect((await readFile(join(out, 'knockd.conf'))).equals(written)).toBe(true);
     expect(await probeKnockd(await readFile(join(out, 'knockd.conf')))).toEqual(reading);
+  });
+});
+
+describe('server init on this Debian machine, at the system paths (an overlay over /etc: the host is untouched)', () => {
+  let lab: Lab;
+  beforeAll(async () => {
+    lab = await createLab();
+  });
+  afterAll(async () => {
+    await lab?.teardown();
+  });
+
+  it("adopts the package's /etc/knockd.conf (backup kept), says to enable and restart knockd, and a rerun changes nothing", async () => {
+    const sample = await readFile('/etc/knockd.conf', 'utf8').catch(() => null);
+    if (sample === null || !sample.includes('[openSSH]')) {
+      console.warn("skipped: this machine has no knockd package sample at /etc/knockd.conf");
+      return;
+    }
+    const upper = join(lab.dir, 'etc-upper');
+    const work = join(lab.dir, 'etc-work');
+    await mkdir(upper);
+    await mkdir(work);
+    const { DIST_BIN } = await import('../helpers/cli.js');
+    const cli = join(DIST_BIN, 'knockstick.js');
+    // Both runs in one private mount namespace whose /etc is an overlay: every write lands in `upper`.
+    const script = [
+      'set -u',
+      'mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc || exit 99',
+      '"$3" "$4" server init --yes --interface eth0 --count 3 --allow tcp/443; echo "FIRST-EXIT=$?"',
+      'echo ==== SECOND',
+      '"$3" "$4" server init --yes --interface eth0 --count 3 --allow tcp/443; echo "SECOND-EXIT=$?"',
+    ].join('\n');
+    const { execa } = await import('execa');
+    const run = await execa('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', upper, work, process.execPath, cli], { reject: false });
+    const [first = '', second = ''] = String(run.stdout).split('==== SECOND');
+    expect({ stderr: String(run.stderr), first: /FIRST-EXIT=(\d+)/.exec(first)?.[1], second: /SECOND-EXIT=(\d+)/.exec(second)?.[1] }).toEqual({ stderr: '', first: '0', second: '0' });
+    expect(first).toContain("/etc/knockd.conf is the knockd package's unmodified sample");
+    expect(first).toMatch(/replaced \/etc\/knockd\.conf: .*\(the old one is in \/etc\/knockd\.conf\.knockstick-bak\.\d{8}T\d{6}Z\)/);
+    expect(first).toContain('wrote /etc/knockd/ssh: 3 one-time sequences');
+    expect(first).toContain('systemctl daemon-reload && systemctl enable knockd && systemctl restart knockd');
+    expect(first).toContain('nft -c -f /etc/knockstick/firewall.nft && nft -f /etc/knockstick/firewall.nft');
+    expect(first).not.toContain('staging copy');
+    expect(second).toContain('unchanged /etc/knockd.conf');
+    expect(second).toContain('kept /etc/knockd/ssh: 3 unused of 3');
+    expect(second).toContain('Nothing to change');
+    const backup = (await readdir(upper)).find((n) => n.startsWith('knockd.conf.knockstick-bak.'));
+    expect(await readFile(join(upper, backup ?? 'missing'), 'utf8')).toBe(sample);
+    // The host's own /etc is as it was.
+    expect(await readFile('/etc/knockd.conf', 'utf8')).toBe(sample);
+    await expect(readFile('/etc/knockd/ssh')).rejects.toThrow();
+    // Its one-time file exists only inside the overlay, so the real knockd (like our model) stops at
+    // it here; that both read the file the same way is what this checks (accepted: the --out tests).
+    expect(await probeKnockd(await readFile(join(upper, 'knockd.conf')))).toMatchObject({ kind: 'agrees' });
   });
 });
