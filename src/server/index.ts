@@ -142,6 +142,7 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
         defaultInterface: await defaultInterface(),
         isDirectory: async (p) => (await stat(p).catch(() => null))?.isDirectory() === true,
         sshPort,
+        sequencesExist: (await Promise.all(doorNames({ inner }).map(async (door) => (await lstat(sequencesFileOf(paths, door)).catch(() => null)) !== null))).every(Boolean),
       })
     : { ...known, interface: known.interface ?? (await defaultInterface()), firewall: known.firewall ?? 'nftables', count: known.count ?? 50, allow: known.allow ?? [] };
   const iface = answers.interface;

@@ -32,6 +32,8 @@ export interface WizardFacts {
   readonly isDirectory: (path: string) => Promise<boolean>;
   /** SSH's port: never an --allow answer (the door opens it). */
   readonly sshPort: number;
+  /** Every sequence file is there already (a rerun): they are kept, so there is no count to ask. */
+  readonly sequencesExist?: boolean;
 }
 
 // No leading "-": every program a word is passed to would read it as an option.
@@ -70,6 +72,7 @@ export async function askServerAnswers(prompts: Prompts, known: ServerAnswers, f
   }
   const count =
     known.count ??
+    (facts.sequencesExist === true ? 0 : undefined) ??
     Number(
       await prompts.input('How many one-time sequences to start with?', {
         default: '50',

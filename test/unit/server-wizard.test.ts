@@ -73,6 +73,13 @@ describe('server init wizard', () => {
     await expect(askServerAnswers(scripted(['100001']).prompts, { interface: 'eth0', firewall: 'nftables', stick: '/s' }, facts)).rejects.toThrow(/whole number from 0/);
   });
 
+  it('asks no count when every sequence file is there already (they are kept)', async () => {
+    const { prompts, asked } = scripted(['']);
+    const known = { interface: 'eth0', firewall: 'nftables' as const, stick: null, ddns: { protocol: 'p', server: 's', login: 'l', hostname: 'h' } };
+    expect((await askServerAnswers(prompts, known, { ...facts, sequencesExist: true })).count).toBe(0);
+    expect(asked.some((q) => q.includes('How many'))).toBe(false);
+  });
+
   it('asks which other services to keep reachable: none by default, validated like --allow', async () => {
     const known = { interface: 'eth0', firewall: 'nftables' as const, stick: '/s', count: 5, ddns: { protocol: 'p', server: 's', login: 'l', hostname: 'h' } };
     expect((await askServerAnswers(scripted(['']).prompts, known, facts)).allow).toEqual([]);
