@@ -24,9 +24,19 @@ Writes the server side from templates/:
   /etc/knockd/ssh and STICK/.ssh/sequences  the first --count sequences, by seqgen, excluding the
                                           panic ports
 It applies nothing: it prints the commands, with an automatic firewall rollback unless you confirm
-from a new connection, so it can never lock out the session it runs in. Existing files are not
-overwritten without --force; an existing sequence file never. A symbolic link where a file goes
-(in --out, or a stick's .ssh) is refused before anything is written, even with --force.
+from a new connection, so it can never lock out the session it runs in. With --out DIR the next
+steps say how to install the staging copy (copy the sequences, then the same run without --out).
+
+Running it again is safe. A file that already holds what it would write is left alone ("unchanged");
+a run with the same flags changes nothing. A file that differs (your edit, or other flags) is shown
+as a diff and replaced only with --force. Debian's stock /etc/knockd.conf (the knockd package's
+sample with [openSSH]/[closeSSH], byte for byte as the package installed it) is replaced without
+--force after its diff is shown (the wizard asks first). Every replaced file is kept first as
+FILE.knockstick-bak.YYYYMMDDTHHMMSSZ (mode 0600). ddclient.conf, once there, is yours and kept. A
+sequence file is never rewritten: an existing one is kept as it is (seqgen refills it), a missing
+one is created with --count sequences (--count 0: none). The panic sequence in server.conf is kept.
+A symbolic link where a file goes (in --out, or a stick's .ssh) is refused before anything is
+written, even with --force.
 
 With --method spa it writes an fwknopd (fwknop 2.6) server instead of knockd: fwknopd.conf (UDP
 server on 62201) and access.conf with new keys in /etc/fwknop/, firewall-spa.nft (doors in the set
@@ -34,6 +44,7 @@ inet knockstick spa4, filled by CMD_CYCLE_OPEN with a timeout) or iptables-spa.r
 FWKNOP_INPUT chain), both letting only udp/62201 in, the sshd drop-in, and the same keys in the
 stick's .ssh/fwknoprc [home] with "method = spa" in its knockstick.conf (no stick: fwknoprc.client
 to copy). --cmd-timeout is then how long fwknopd keeps a door open. --dry-run hides the keys.
+Each SPA run makes new keys, so it does not rerun: existing files need --force.
 
 Options:
   -y, --yes              no questions: defaults and flags only
@@ -46,10 +57,15 @@ Options:
   --ssh-port N           sshd's port (default 22)
   --seq-timeout S        seconds to finish a knock (default 15)
   --cmd-timeout S        seconds a door stays open (default 10)
-  --count N              first sequences (default 50)
+  --count N              sequences for a sequence file that does not exist yet (default 50; 0: none)
+  --allow PROTO/PORT     repeatable: another inbound service the firewall keeps reachable from
+                         anywhere, tcp/PORT or udp/PORT (e.g. --allow tcp/443); never SSH's port,
+                         which only the door opens. Not with --inner: router mode writes no
+                         firewall for the router itself
   --stick DIR            the mounted stick that gets the same sequences (without it: the server
                          file only; then \`seqgen repair --server-file FILE --stick DIR\` copies them)
-  --force                overwrite existing config files
+  --force                replace config files that differ from what it writes (backups kept);
+                         never a sequence file
   --inner NAME=ADDR      router mode, repeatable: this machine is the router, and knockd here forwards SSH to the
                          inner host ADDR; each inner host gets its own door [NAME], sequence file
                          /etc/knockd/NAME and stick file .ssh/sequences.NAME (callhome NAME), plus
@@ -62,6 +78,7 @@ Options:
 Examples:
   ${cmd} init --yes --interface eth0 --stick /mnt/secure
   ${cmd} init --yes --interface eth0 --out /tmp/ks --stick /mnt/secure --firewall iptables
+  ${cmd} init --yes --interface eth0 --stick /mnt/secure --allow tcp/443 --allow udp/51820
   ${cmd} init --yes --method spa --spa-server home.example.org --interface eth0 --stick /mnt/secure
   ${cmd} init --yes --interface wan0 --stick /mnt/secure --inner web=192.168.1.10 --inner nas=192.168.1.20
 
@@ -69,7 +86,8 @@ Exit codes:
   0  done
   2  bad command line
   3  an existing settings or sequence file is invalid
-  6  a file exists already, or could not be written
+  6  a file differs from what it writes (diff shown; --force replaces it), or a file could not be
+     written
   1  unexpected error
 `;
 }

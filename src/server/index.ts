@@ -3,16 +3,17 @@
 // It writes files and prints how to apply them (with an automatic rollback for the firewall); it
 // never applies a firewall itself, so it cannot lock out the session it runs in.
 
-import { mkdir, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { lstat, mkdir, stat } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
 import { parseCommandLine, parseInteger } from '../core/args.js';
 import type { Command, CommandContext } from '../core/command.js';
 import { ExitCode, InterruptedError, KnockstickError, usageError } from '../core/errors.js';
 import { runAllowingFailure } from '../core/run.js';
-import { appendDurably, assertNotSymlink, readTextIfExists, refuseLinksAmong, writeAtomically } from '../core/files.js';
+import { appendDurably, assertNotSymlink, createExclusively, fileMode, openRegularForReading, readTextIfExists, refuseLinksAmong, writeAtomically } from '../core/files.js';
 import { sequencesFileFor, stickLayout } from '../core/stick.js';
 import { readConfig, reservedPorts } from '../core/config.js';
-import { formatLine } from '../core/sequences.js';
+import { formatLine, parseSequenceFile, unusedLines } from '../core/sequences.js';
+import { shellQuote } from '../core/shell.js';
 import { checkHostName } from '../core/names.js';
 import { lineLimitError } from '../core/knockd-conf.js';
 import { DEFAULT_LENGTH, DEFAULT_RANGE, cryptoRandom, generateSequences } from '../core/generate.js';
@@ -24,7 +25,9 @@ import { serverHelp } from './help.js';
 import { WORD, askServerAnswers, type ServerAnswers } from './wizard.js';
 import type { InnerHost } from '../core/firewall.js';
 import { SPA_SYSTEM_PATHS, initSpa, spaInitProblem, spaPathsIn } from './spa.js';
-import { TEMPLATE_NAMES, SYSTEM_PATHS, doorNames, pathsIn, planServerFiles, sequencesFileOf, type PlannedFile, type ServerFirewall } from './plan.js';
+import { TEMPLATE_NAMES, SYSTEM_PATHS, doorNames, pathsIn, planServerFiles, sequencesFileOf, type PlannedFile, type ServerFirewall, type ServerPaths } from './plan.js';
+import { formatAllow, parseAllows, ufwAllowCommands, type AllowedService } from './allow.js';
+import { backupPath, conffileMd5, decideFile, isDebianSample, unifiedDiff, type FileDecision } from './rerun.js';
 
 export const FLAGS = {
   yes: { type: 'boolean', short: 'y' },
@@ -39,6 +42,7 @@ export const FLAGS = {
   stick: { type: 'string' },
   force: { type: 'boolean' },
   inner: { type: 'string', multiple: true },
+  allow: { type: 'string', multiple: true },
   'ddns-protocol': { type: 'string' },
   'ddns-server': { type: 'string' },
   'ddns-login': { type: 'string' },
@@ -118,11 +122,22 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   if (ddnsValues.some((v) => v !== undefined) && ddnsValues.some((v) => v === undefined)) {
     throw usageError('dynamic DNS needs all of --ddns-protocol, --ddns-server, --ddns-login and --ddns-hostname');
   }
+  // Every flag is checked before the first question: a typo should not cost a whole wizard.
+  const inner = (values.inner ?? []).map(parseInner);
+  if (new Set(inner.map((h) => h.name)).size !== inner.length) throw usageError('--inner: each inner host needs its own NAME');
+  const sshPort = values['ssh-port'] === undefined ? 22 : parseInteger('--ssh-port', values['ssh-port'], 1, 65535);
+  const seqTimeout = values['seq-timeout'] === undefined ? 15 : parseInteger('--seq-timeout', values['seq-timeout'], 1, 600);
+  const cmdTimeout = values['cmd-timeout'] === undefined ? 10 : parseInteger('--cmd-timeout', values['cmd-timeout'], 1, 3600);
+  const allowFlag = values.allow === undefined ? undefined : parseAllows(values.allow, sshPort);
+  if (allowFlag !== undefined && allowFlag.length > 0 && inner.length > 0) throw usageError(ROUTER_ALLOW);
   const known: ServerAnswers = {
     interface: checked(values.interface, '--interface', INTERFACE),
     firewall: firewallFlag as ServerFirewall | undefined,
     stick: values.stick === undefined ? undefined : resolve(context.cwd, values.stick),
-    count: values.count === undefined ? undefined : parseInteger('--count', values.count, 2, 100_000),
+    // 0: no new sequences (a rerun, or sequences installed from a staging copy).
+    count: values.count === undefined ? undefined : parseInteger('--count', values.count, 0, 100_000),
+    // Router mode writes no input firewall: nothing to ask.
+    allow: allowFlag ?? (inner.length > 0 ? [] : undefined),
     ddns:
       ddnsValues[0] === undefined
         ? undefined
@@ -133,100 +148,258 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
             hostname: checked(values['ddns-hostname'], '--ddns-hostname', WORD) as string,
           },
   };
-  // Every flag is checked before the first question: a typo should not cost a whole wizard.
-  const inner = (values.inner ?? []).map(parseInner);
-  if (new Set(inner.map((h) => h.name)).size !== inner.length) throw usageError('--inner: each inner host needs its own NAME');
-  const sshPort = values['ssh-port'] === undefined ? 22 : parseInteger('--ssh-port', values['ssh-port'], 1, 65535);
-  const seqTimeout = values['seq-timeout'] === undefined ? 15 : parseInteger('--seq-timeout', values['seq-timeout'], 1, 600);
-  const cmdTimeout = values['cmd-timeout'] === undefined ? 10 : parseInteger('--cmd-timeout', values['cmd-timeout'], 1, 3600);
   const answers = interactive
     ? await askServerAnswers(prompts, known, {
         interfaces: await interfaces(),
         defaultInterface: await defaultInterface(),
         isDirectory: async (p) => (await stat(p).catch(() => null))?.isDirectory() === true,
+        sshPort,
+        sequencesExist: (await Promise.all(doorNames({ inner }).map(async (door) => (await lstat(sequencesFileOf(paths, door)).catch(() => null)) !== null))).every(Boolean),
       })
-    : { ...known, interface: known.interface ?? (await defaultInterface()), firewall: known.firewall ?? 'nftables', count: known.count ?? 50 };
+    : { ...known, interface: known.interface ?? (await defaultInterface()), firewall: known.firewall ?? 'nftables', count: known.count ?? 50, allow: known.allow ?? [] };
   const iface = answers.interface;
   if (iface === undefined) throw usageError('no --interface given and no default route to guess it from');
   const firewall = answers.firewall ?? 'nftables';
   const ddns = answers.ddns;
   const stick = answers.stick;
   const count = answers.count ?? 50;
-  const panicSequence = generateSequences(cryptoRandom, { count: 1, length: 5, range: DEFAULT_RANGE, exclude: new Set(), avoid: new Set() })[0] as Sequence;
+  const allow = answers.allow ?? [];
+  const doors = doorNames({ inner });
+  const sequenceFiles = doors.map((door) => sequencesFileOf(paths, door));
 
   const templates = Object.fromEntries(await Promise.all(TEMPLATE_NAMES.map(async (n) => [n, await loadTemplate(n)] as const)));
-  const files = planServerFiles(
-    {
-      interface: iface,
-      firewall,
-      sshPort,
-      seqTimeout,
-      cmdTimeout,
-      panicSequence,
-      ddns,
-      inner,
-      paths,
-    },
-    templates,
-  );
+  const plan = (panicSequence: Sequence): PlannedFile[] =>
+    planServerFiles({ interface: iface, firewall, sshPort, seqTimeout, cmdTimeout, panicSequence, ddns, inner, allow, paths }, templates);
+  // A line knockd would read in pieces (a long --out) is a usage error before any file is read.
+  // The panic sequence is the longest a new one can be, so its line is never shorter than the real one.
+  const longest: Sequence = Array.from({ length: 5 }, () => ({ port: 65535, protocol: 'tcp' as const }));
+  for (const f of plan(longest)) {
+    const tooLong = f.path === paths.knockdConf ? lineLimitError(f.text, f.path, out === undefined ? 'a value' : '--out') : undefined;
+    if (tooLong !== undefined) throw tooLong;
+  }
 
+  // A link planted among the files (in --out, or on the stick) is refused before anything is read
+  // or written, even with --force: --force replaces files, it never writes through a link.
+  const plannedPaths = [paths.knockdConf, paths.serverConfig, ...sequenceFiles];
+  await refuseLinksAmong(plannedPaths);
+  // A rerun keeps the panic sequence the settings already have (the stick's panic script knows it);
+  // a new one avoids every port of the sequence files that are there already.
+  const existingSequences = new Map<string, string | null>();
+  // --dry-run only shows: a file it may not read (not root) is shown as if it were not there.
+  const dryRun = values['dry-run'] === true;
+  const unlessDry = async <T>(read: Promise<T>, fallback: T): Promise<T> => (dryRun ? read.catch(() => fallback) : read);
+  for (const f of sequenceFiles) existingSequences.set(f, await unlessDry(readTextIfExists(f), null));
+  const settings = await unlessDry(readConfig(paths.serverConfig, 'server'), undefined);
+  const panicSequence = settings?.global.panicSequence ?? newPanicSequence([...existingSequences.values()]);
+
+  const files = plan(panicSequence);
   const conf = files.find((f) => f.path === paths.knockdConf);
   const tooLong = conf === undefined ? undefined : lineLimitError(conf.text, conf.path, out === undefined ? 'a value' : '--out');
   if (tooLong !== undefined) throw tooLong;
 
   const stdout = context.stdout;
-  if (values['dry-run'] === true) {
-    for (const f of files) stdout.write(`==> ${f.path} (mode 0${f.mode.toString(8)}): ${f.what}\n${f.text}${f.text.endsWith('\n') ? '' : '\n'}\n`);
-    for (const door of doorNames({ inner })) {
-      stdout.write(`==> ${sequencesFileOf(paths, door)}: ${count} one-time sequences${stick == null ? ' (the stick gets them later with seqgen repair)' : `, the same on the stick at ${stick}`}\n`);
+  const sequencesFate = (file: string): string => {
+    const text = existingSequences.get(file) ?? null;
+    if (text !== null) return describeSequenceFile(text, file);
+    if (count === 0) return 'none (--count 0)';
+    return `${count} one-time sequences${stick == null ? ' (the stick gets them later with seqgen repair)' : `, the same on the stick at ${stick}`}`;
+  };
+  await refuseLinksAmong(files.map((f) => f.path));
+  // What is there now, file by file; nothing is written before every file has been looked at.
+  const packageMd5 = await knockdSampleMd5();
+  const decisions: FileDecision[] = [];
+  for (const f of files) {
+    const current = await unlessDry(readBytesIfExists(f.path), null);
+    const isSample = f.path === paths.knockdConf && current !== null && isDebianSample(current, packageMd5);
+    const decision = decideFile(f, current?.toString('utf8') ?? null, isSample);
+    const mode = decision.fate === 'unchanged' ? await unlessDry(fileMode(f.path), undefined) : undefined;
+    // Same text, wrong mode (a copy made by hand): rewritten with the right mode, nothing to confirm.
+    decisions.push(mode !== undefined && mode !== f.mode ? { ...decision, fate: 'new' } : decision);
+  }
+  const FATE_TAG: Record<FileDecision['fate'], string> = {
+    new: '',
+    unchanged: ' [unchanged]',
+    kept: ' [kept as it is: yours to edit]',
+    sample: " [would replace the knockd package's sample]",
+    changed: ' [differs: would replace it with --force]',
+  };
+  if (dryRun) {
+    for (const d of decisions) {
+      const f = d.file;
+      stdout.write(`==> ${f.path} (mode 0${f.mode.toString(8)}): ${f.what}${FATE_TAG[d.fate]}\n${f.text}${f.text.endsWith('\n') ? '' : '\n'}\n`);
+      if (d.fate === 'changed' || d.fate === 'sample') stdout.write(`${unifiedDiff(d.current ?? '', f.text, `${f.path} (now)`, `${f.path} (server init)`)}\n`);
     }
+    for (const file of sequenceFiles) stdout.write(`==> ${file}: ${existingSequences.get(file) === null ? '' : 'kept as it is, '}${sequencesFate(file)}\n`);
     return ExitCode.OK;
   }
 
   if (stick != null && (await stat(stick).catch(() => null))?.isDirectory() !== true) {
     throw new KnockstickError('IO', `no stick at ${stick}`, { hint: 'mount the stick and pass --stick DIR; nothing was written' });
   }
-  const sequenceFiles = doorNames({ inner }).map((door) => sequencesFileOf(paths, door));
-  // A link planted among the files (in --out, or on the stick) is refused before the first write,
-  // even with --force: --force replaces files, it never writes through a link.
-  await refuseLinksAmong([...files.map((f) => f.path), ...sequenceFiles]);
   if (stick != null) {
     const layout = stickLayout(stick);
     await assertNotSymlink(layout.sshDir);
-    await refuseLinksAmong(doorNames({ inner }).map((door) => sequencesFileFor(layout, door === 'ssh' ? 'home' : door)));
+    await refuseLinksAmong(doors.map((door) => sequencesFileFor(layout, door === 'ssh' ? 'home' : door)));
   }
-  await refuseToOverwrite(files.map((f) => f.path), sequenceFiles, values.force === true);
+
+  const force = values.force === true;
+  const changed = decisions.filter((d) => d.fate === 'changed');
+  const sample = decisions.find((d) => d.fate === 'sample');
+  for (const d of [...(sample === undefined ? [] : [sample]), ...changed]) {
+    const why = d.fate === 'sample' ? `${d.file.path} is the knockd package's unmodified sample (its doors append behind a DROP and never match); server init replaces it:` : `${d.file.path} differs from what server init writes:`;
+    stdout.write(`${why}\n${unifiedDiff(d.current ?? '', d.file.text, `${d.file.path} (now)`, `${d.file.path} (server init)`)}\n`);
+  }
+  if (changed.length > 0 && !force) {
+    throw new KnockstickError('IO', `${changed.map((d) => d.file.path).join(', ')} ${changed.length === 1 ? 'differs' : 'differ'} from what server init writes (diff above); nothing was written`, {
+      hint: 'keep your edits by writing elsewhere with --out DIR and comparing, or pass --force to replace them (a backup FILE.knockstick-bak.TIME of each is kept)',
+    });
+  }
+  const toWrite = decisions.filter((d) => d.fate === 'new' || d.fate === 'sample' || d.fate === 'changed');
+  const newSequenceFiles = count === 0 ? [] : sequenceFiles.filter((f) => existingSequences.get(f) === null);
+  /** A sequence file this run leaves alone: kept as it is, or (--count 0) still missing. */
+  const reportUntouched = (door: string): void => {
+    const file = sequencesFileOf(paths, door);
+    const host = door === 'ssh' ? '' : ` --host ${door}`;
+    stdout.write(`${existingSequences.get(file) === null ? 'no' : 'kept'} ${file}: ${sequencesFate(file)}\n`);
+    if (existingSequences.get(file) === null) stdout.write(`  knockd does not start without it: seqgen 50 --server-file ${file}${stick == null ? '' : ` --stick ${stick}`}${host}\n`);
+    else if (stick != null) stdout.write(`  the stick's copy is left as it is; seqgen status --server-file ${file} --stick ${stick}${host} says whether it is in step\n`);
+  };
+  if (toWrite.length === 0 && newSequenceFiles.length === 0) {
+    for (const d of decisions) stdout.write(`${d.fate === 'kept' ? 'kept' : 'unchanged'} ${d.file.path}\n`);
+    for (const door of doors) reportUntouched(door);
+    stdout.write('Nothing to change: every file already holds what server init writes.\n');
+    stdout.write(nextSteps({ firewall, files, paths, out, iface, allow, sequenceFiles: sequenceFiles.filter((f) => existingSequences.get(f) !== null || newSequenceFiles.includes(f)), install: installFlags({ iface, firewall, sshPort, seqTimeout, cmdTimeout, allow, inner, ddns }) }));
+    return ExitCode.OK;
+  }
   if (interactive) {
-    stdout.write(`${files.map((f) => `  ${f.path}: ${f.what}`).join('\n')}\n  ${paths.sequences} and the stick: ${count} one-time sequences\n`);
-    if (!(await prompts.confirm(`Write these ${files.length + 1} files? (nothing is applied or restarted)`, true))) {
+    const list = [
+      ...toWrite.map((d) => `  ${d.file.path}: ${d.file.what}${d.fate === 'new' ? '' : ' (replaces the file there; a backup is kept)'}`),
+      ...newSequenceFiles.map((f) => `  ${f}${stick == null ? '' : ' and the stick'}: ${count} one-time sequences`),
+    ];
+    stdout.write(`${list.join('\n')}\n`);
+    const question = sample !== undefined ? `Replace the sample ${sample.file.path} and write these files? (nothing is applied or restarted)` : `Write these ${list.length} files? (nothing is applied or restarted)`;
+    if (!(await prompts.confirm(question, true))) {
       stdout.write('Nothing written.\n');
       return ExitCode.OK;
     }
   }
-  for (const f of files) {
+  // Every backup before the first write: a backup that cannot be made stops the run with nothing replaced.
+  const now = new Date();
+  const backups = new Map<string, string>();
+  for (const d of toWrite) if (d.current !== null) backups.set(d.file.path, await backUp(d.file.path, backupPath(d.file.path, now)));
+  for (const d of decisions) {
+    const f = d.file;
+    if (d.fate === 'unchanged' || d.fate === 'kept') {
+      stdout.write(`${d.fate} ${f.path}${d.fate === 'kept' ? ' (yours to edit: remove it for a fresh copy)' : ''}\n`);
+      continue;
+    }
+    const backup = backups.get(f.path) ?? '';
     await mkdir(dirname(f.path), { recursive: true, mode: 0o755 });
     await writeAtomically(f.path, f.text, f.mode === 0o600 ? {} : { mode: f.mode });
-    stdout.write(`wrote ${f.path}: ${f.what}\n`);
+    stdout.write(`${backup === '' ? 'wrote' : 'replaced'} ${f.path}: ${f.what}${backup === '' ? '' : ` (the old one is in ${backup})`}\n`);
   }
   // seqgen reads the new server settings, so the panic ports are excluded from every sequence.
   // In router mode each inner host gets its own file, and the stick its own copy (.ssh/sequences.NAME).
-  for (const door of doorNames({ inner })) {
+  for (const door of doors) {
+    const file = sequencesFileOf(paths, door);
+    if (!newSequenceFiles.includes(file)) {
+      reportUntouched(door);
+      continue;
+    }
+    // On a fresh server /etc/knockd does not exist yet; it holds only the secret sequence files.
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
     if (stick == null) {
-      await serverOnlySequences(sequencesFileOf(paths, door), count, paths.serverConfig);
+      await serverOnlySequences(file, count, paths.serverConfig);
       stdout.write(
-        `wrote ${sequencesFileOf(paths, door)}: ${count} one-time sequences (server side only). Give the stick the same lines with\n` +
-          `  seqgen repair --server-file ${sequencesFileOf(paths, door)} --stick STICK${door === 'ssh' ? '' : ` --host ${door}`}\n`,
+        `wrote ${file}: ${count} one-time sequences (server side only). Give the stick the same lines with\n` +
+          `  seqgen repair --server-file ${file} --stick STICK${door === 'ssh' ? '' : ` --host ${door}`}\n`,
       );
       continue;
     }
     await seqgenCommand.run({
       ...context,
-      args: [String(count), '--server-file', sequencesFileOf(paths, door), '--stick', stick, '--server-config', paths.serverConfig, ...(door === 'ssh' ? [] : ['--host', door])],
+      args: [String(count), '--server-file', file, '--stick', stick, '--server-config', paths.serverConfig, ...(door === 'ssh' ? [] : ['--host', door])],
       invokedAs: 'seqgen',
     });
   }
-  stdout.write(nextSteps(firewall, files, paths.knockdConf));
+  stdout.write(nextSteps({ firewall, files, paths, out, iface, allow, sequenceFiles: sequenceFiles.filter((f) => existingSequences.get(f) !== null || newSequenceFiles.includes(f)), install: installFlags({ iface, firewall, sshPort, seqTimeout, cmdTimeout, allow, inner, ddns }) }));
   return ExitCode.OK;
+}
+
+const ROUTER_ALLOW =
+  '--allow goes with a firewall server init writes; router mode (--inner) writes none for the router itself (its own rules decide what reaches it), so there is nothing to keep open';
+
+/** A new panic sequence, clear of every port the existing sequence files use. */
+function newPanicSequence(existing: readonly (string | null)[]): Sequence {
+  const used = new Set<number>();
+  for (const text of existing) for (const m of (text ?? '').matchAll(/\d+/g)) used.add(Number(m[0]));
+  return generateSequences(cryptoRandom, { count: 1, length: 5, range: DEFAULT_RANGE, exclude: used, avoid: new Set() })[0] as Sequence;
+}
+
+/** "12 unused of 50" for the report; never the sequences themselves. */
+function describeSequenceFile(text: string, path: string): string {
+  const parsed = parseSequenceFile(text, path, 'server');
+  const unused = unusedLines(parsed.file).length;
+  const note = parsed.problems.length > 0 ? '; it has problems, see knockstick doctor' : unused === 0 ? '; none left: knockd stops, refill it with seqgen' : '';
+  return `${unused} unused of ${parsed.file.lines.filter((l) => l.state !== 'blank').length}${note}`;
+}
+
+/** The md5 dpkg recorded for the knockd package's /etc/knockd.conf, if the package is installed. */
+async function knockdSampleMd5(): Promise<string | undefined> {
+  // No dpkg (not Debian) or no knockd package: no recorded sample to recognise, which is no error.
+  const query = await runAllowingFailure({ file: 'dpkg-query', args: ['-W', '-f=${Conffiles}', 'knockd'], purpose: 'read the md5 dpkg recorded for knockd\'s sample config' }).catch(() => undefined);
+  return query === undefined || query.exitCode !== 0 ? undefined : conffileMd5(String(query.stdout), '/etc/knockd.conf');
+}
+
+async function readBytesIfExists(path: string): Promise<Buffer | null> {
+  const handle = await openRegularForReading(path);
+  if (handle === null) return null;
+  try {
+    return await handle.readFile();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * A copy of `path` at `backup` (or `backup.1`, `.2`... when a run in the same second made one): 0600,
+ * created exclusively without following links, so it never replaces or writes through anything.
+ */
+export async function backUp(path: string, backup: string): Promise<string> {
+  const bytes = await readBytesIfExists(path);
+  if (bytes === null) throw new KnockstickError('IO', `${path} vanished while server init was looking at it; nothing was written`);
+  for (let n = 0; n < 100; n++) {
+    const candidate = n === 0 ? backup : `${backup}.${n}`;
+    if ((await lstat(candidate).catch(() => null)) !== null) continue;
+    await createExclusively(candidate, bytes, 0o600);
+    return candidate;
+  }
+  throw new KnockstickError('IO', `cannot find a free name for a backup of ${path} (${backup} and 99 more exist); nothing was written`);
+}
+
+/** The flags that write the same files at the system paths (for installing a staging copy). */
+function installFlags(o: {
+  iface: string;
+  firewall: ServerFirewall;
+  sshPort: number;
+  seqTimeout: number;
+  cmdTimeout: number;
+  allow: readonly AllowedService[];
+  inner: readonly InnerHost[];
+  ddns: ServerAnswers['ddns'];
+}): string[] {
+  return [
+    '--yes',
+    '--interface', o.iface,
+    '--firewall', o.firewall,
+    ...(o.sshPort === 22 ? [] : ['--ssh-port', String(o.sshPort)]),
+    '--seq-timeout', String(o.seqTimeout),
+    '--cmd-timeout', String(o.cmdTimeout),
+    ...o.allow.flatMap((a) => ['--allow', formatAllow(a)]),
+    ...o.inner.flatMap((h) => ['--inner', `${h.name}=${h.address}`]),
+    ...(o.ddns === undefined ? [] : ['--ddns-protocol', o.ddns.protocol, '--ddns-server', o.ddns.server, '--ddns-login', o.ddns.login, '--ddns-hostname', o.ddns.hostname]),
+    '--count', '0',
+  ];
 }
 
 /** server init --method spa: fwknopd instead of knockd (flags only; src/server/spa.ts). */
@@ -248,6 +421,7 @@ async function initSpaFromFlags(values: Values, context: CommandContext): Promis
       stick: values.stick === undefined ? undefined : resolve(context.cwd, values.stick),
       dryRun: values['dry-run'] === true,
       force: values.force === true,
+      allow: parseAllows(values.allow ?? [], values['ssh-port'] === undefined ? 22 : parseInteger('--ssh-port', values['ssh-port'], 1, 65535)),
     },
     context,
   );
@@ -264,22 +438,6 @@ async function serverOnlySequences(path: string, count: number, serverConfig: st
   await appendDurably(path, sequences.map(formatLine).join(''));
 }
 
-/** Never overwrite someone's knockd.conf or firewall silently, nor ever a sequence file. */
-async function refuseToOverwrite(paths: readonly string[], sequenceFiles: readonly string[], force: boolean): Promise<void> {
-  const existing: string[] = [];
-  for (const p of paths) if ((await stat(p).catch(() => null)) !== null) existing.push(p);
-  if (existing.length > 0 && !force) {
-    throw new KnockstickError('IO', `these files exist already: ${existing.join(', ')}`, {
-      hint: 'move them away, or write elsewhere with --out DIR and compare; --force overwrites them (the sequence file is never overwritten)',
-    });
-  }
-  for (const sequences of sequenceFiles) {
-    if ((await readTextIfExists(sequences)) !== null) {
-      throw new KnockstickError('IO', `${sequences} exists: server init never replaces a sequence file`, { hint: 'use seqgen to refill it' });
-    }
-  }
-}
-
 /** --inner NAME=ADDR: an inner host SSH is forwarded to (router mode). */
 function parseInner(text: string): InnerHost {
   const m = /^([A-Za-z0-9][A-Za-z0-9_-]{0,30})=((?:\d{1,3}\.){3}\d{1,3})$/.exec(text);
@@ -292,30 +450,70 @@ function parseInner(text: string): InnerHost {
   return { name, address };
 }
 
-function nextSteps(firewall: ServerFirewall, files: readonly PlannedFile[], knockdConf: string): string {
+/** A word for a command line to copy: quoted only when the shell would read it otherwise. */
+const shellWord = (word: string): string => (/^[A-Za-z0-9_./=:@,+-]+$/.test(word) ? word : shellQuote(word));
+
+interface NextStepsInput {
+  readonly firewall: ServerFirewall;
+  readonly files: readonly PlannedFile[];
+  readonly paths: ServerPaths;
+  /** --out: the files are a staging copy there, not in place. */
+  readonly out: string | undefined;
+  readonly iface: string;
+  readonly allow: readonly AllowedService[];
+  /** The sequence files there are now (in --out: the ones to install). */
+  readonly sequenceFiles: readonly string[];
+  /** server init's flags that write the same files at the system paths. */
+  readonly install: readonly string[];
+}
+
+/** What to run next, for where the files went: in place (apply them), or in --out (install them). */
+export function nextSteps(o: NextStepsInput): string {
+  if (o.out !== undefined) {
+    const copies = o.sequenceFiles.map((file) => {
+      const target = file === o.paths.sequences ? SYSTEM_PATHS.sequences : `${dirname(SYSTEM_PATHS.sequences)}/${basename(file)}`;
+      return `       [ -e ${shellWord(target)} ] || install -D -m 0600 ${shellWord(file)} ${shellWord(target)}`;
+    });
+    return `
+Nothing above is in place: ${o.out} is a staging copy whose files refer to each other there
+(check it with: knockstick doctor --knockd-conf ${shellWord(o.paths.knockdConf)}). To install it on this server, as root:
+${
+  copies.length === 0
+    ? '  1. the one-time sequences: none here; make them once the rest is installed, with seqgen (--server-file /etc/knockd/... --stick STICK)'
+    : `  1. the one-time sequences (the stick has the same lines); never over an existing file, which knockd keeps open:\n${copies.join('\n')}`
+}
+  2. every other file, written again for its system path (existing sequence files are kept; a file
+     you edited is shown as a diff and replaced only with --force, after a backup):
+       ${['knockstick', 'server', 'init', ...o.install].map(shellWord).join(' ')}
+  3. then the steps that run prints: sshd, knockd, and the firewall with its automatic rollback.
+`;
+  }
+  const { firewall, files } = o;
   const fwFile = files.find((f) => /firewall\.nft|\/iptables\.rules|ufw-before/.test(f.path))?.path ?? '';
   const router = files.find((f) => /router(\.nft|-iptables\.sh)$/.test(f.path));
+  const ufwAllow = ufwAllowCommands(o.allow);
   const apply =
     firewall === 'nftables'
       ? `nft -c -f ${fwFile} && nft -f ${fwFile}`
       : firewall === 'iptables'
         ? `iptables-restore --test < ${fwFile} && iptables-restore < ${fwFile}`
-        : `(edit /etc/ufw/before.rules as ${fwFile} says) && ufw reload`;
+        : `${ufwAllow.map((c) => `${c} && `).join('')}(edit /etc/ufw/before.rules as ${fwFile} says) && ufw reload`;
   const undo = firewall === 'nftables' ? 'nft delete table inet knockstick' : firewall === 'iptables' ? 'iptables -P INPUT ACCEPT; iptables -F INPUT' : 'ufw disable';
+  const kept = o.allow.length === 0 ? '' : `       (it keeps ${o.allow.map(formatAllow).join(', ')} reachable: --allow)\n`;
   return `
 Next, on the server as root (nothing above was applied):
   1. sshd keys only:   sshd -t && systemctl reload ssh      (log in with your key from another terminal first!)
-  2. knockd:           systemctl daemon-reload && systemctl enable --now knockd
+  2. knockd:           systemctl daemon-reload && systemctl enable knockd && systemctl restart knockd
 ${
   router === undefined
     ? `  3. firewall, with an automatic rollback in case it cuts you off:
        ${apply}
-       (sleep 120; [ -e /run/knockstick-keep ] || { ${undo}; }) &
+${kept}       (sleep 120; [ -e /run/knockstick-keep ] || { ${undo}; }) &
      then, from a NEW connection made with callhome, confirm it within 2 minutes:  touch /run/knockstick-keep`
     : `  3. router: forward SSH only through the doors:  ${router.path.endsWith('.nft') ? `nft -c -f ${router.path} && nft -f ${router.path}` : `sh ${router.path}`}
      (your own firewall keeps the router's SSH closed and lets forwarded (DNAT) connections through)
      on the stick, one alias per inner host: Host NAME, HostName = this router's address, its own HostKeyAlias`
 }
-  4. check everything:  knockstick doctor --knockd-conf ${knockdConf}
+  4. check everything:  knockstick doctor --knockd-conf ${o.paths.knockdConf}
 `;
 }

@@ -7,6 +7,7 @@ import { shellQuote } from '../core/shell.js';
 import { formatSequence, type Sequence } from '../core/sequences.js';
 import { knockdValue, render } from '../core/templates.js';
 import { renderPanicStanza } from '../panic/render.js';
+import { iptablesAllowLines, nftAllowLines, ufwAllowCommands, type AllowedService } from './allow.js';
 
 export type ServerFirewall = FirewallKind | 'ufw';
 
@@ -23,6 +24,8 @@ export interface ServerPlanOptions {
    * door and sequence file; empty for a server that lets SSH in itself.
    */
   readonly inner: readonly InnerHost[];
+  /** Other inbound services the firewall keeps reachable (--allow); none in router mode. */
+  readonly allow: readonly AllowedService[];
   /** Where the files go: system paths, or all inside one directory (--out), referring to each other there. */
   readonly paths: ServerPaths;
 }
@@ -73,6 +76,11 @@ export interface PlannedFile {
   readonly text: string;
   /** One line for the report. */
   readonly what: string;
+  /**
+   * A file the user is told to edit (ddclient's password): a rerun keeps an existing one as it is
+   * instead of offering to replace it.
+   */
+  readonly userEdits?: boolean;
 }
 
 export type Templates = Readonly<Record<string, string>>;
@@ -162,12 +170,15 @@ export function planServerFiles(o: ServerPlanOptions, templates: Templates): Pla
   // A router has its own input and forward policies (DHCP, DNS, NAT for the LAN): router mode
   // only adds the forwarding doors and leaves the rest of its firewall alone.
   if (o.inner.length === 0) {
-    if (o.firewall === 'nftables') files.push(fw('firewall.nft', 'firewall: drop new connections, doors in inet knockstick doors4/doors6', { ssh_port: String(o.sshPort) }));
+    if (o.firewall === 'nftables') files.push(fw('firewall.nft', 'firewall: drop new connections, doors in inet knockstick doors4/doors6', { ssh_port: String(o.sshPort), allow: nftAllowLines(o.allow) }));
     if (o.firewall === 'iptables') {
-      files.push(fw('iptables.rules', 'firewall (IPv4): INPUT drops new connections, doors in KNOCKSTICK_DOORS'));
-      files.push(fw('ip6tables.rules', 'firewall (IPv6): the same for ip6tables'));
+      files.push(fw('iptables.rules', 'firewall (IPv4): INPUT drops new connections, doors in KNOCKSTICK_DOORS', { allow: iptablesAllowLines(o.allow) }));
+      files.push(fw('ip6tables.rules', 'firewall (IPv6): the same for ip6tables', { allow: iptablesAllowLines(o.allow) }));
     }
-    if (o.firewall === 'ufw') files.push(fw('ufw-before.rules', 'ufw: the KNOCKSTICK_DOORS chain for /etc/ufw/before.rules'));
+    if (o.firewall === 'ufw') {
+      const allow = o.allow.length === 0 ? '--allow: none (ufw keeps its own allow rules; remove those you no longer want)' : `--allow: keep these reachable with ufw's own rules: ${ufwAllowCommands(o.allow).join('; ')}`;
+      files.push(fw('ufw-before.rules', 'ufw: the KNOCKSTICK_DOORS chain for /etc/ufw/before.rules', { allow }));
+    }
   }
   files.push({ path: p.sshdDropIn, mode: 0o644, text: template(templates, 'sshd-knockstick.conf'), what: 'sshd: keys only' });
   files.push({
@@ -183,6 +194,7 @@ export function planServerFiles(o: ServerPlanOptions, templates: Templates): Pla
       mode: 0o600,
       text: render(template(templates, 'ddclient.conf'), o.ddns, knockdValue),
       what: 'ddclient: dynamic DNS for your home address (fill in the password there)',
+      userEdits: true,
     });
   }
   return files;

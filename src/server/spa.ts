@@ -20,6 +20,7 @@ import { formatStanza, parseRcText, stanzaNames } from '../spa/rc-file.js';
 import { SPA_RC_NAME } from '../callhome/spa.js';
 import type { FirewallKind } from '../core/firewall.js';
 import type { PlannedFile } from './plan.js';
+import { iptablesAllowLines, nftAllowLines, type AllowedService } from './allow.js';
 
 export const SPA_TEMPLATE_NAMES = ['fwknopd.conf', 'fwknop-access.conf', 'firewall-spa.nft', 'iptables-spa.rules', 'sshd-knockstick.conf'] as const;
 /** The nft set CMD_CYCLE_OPEN fills (in table inet knockstick). */
@@ -57,6 +58,8 @@ export interface SpaPlanOptions {
   readonly spaServer: string;
   readonly keys: SpaKeys;
   readonly paths: SpaPaths;
+  /** Other inbound services the firewall keeps reachable (--allow). */
+  readonly allow: readonly AllowedService[];
 }
 
 /**
@@ -114,9 +117,9 @@ export function planSpaFiles(o: SpaPlanOptions, templates: Readonly<Record<strin
     },
   ];
   if (o.firewall === 'nftables') {
-    files.push({ path: `${o.paths.firewallDir}/firewall-spa.nft`, mode: 0o600, text: render(t('firewall-spa.nft'), { ssh_port: String(o.sshPort) }, (v) => v), what: `firewall: drop new connections but SPA (udp/62201); doors in inet knockstick ${NFT_SPA_SET}` });
+    files.push({ path: `${o.paths.firewallDir}/firewall-spa.nft`, mode: 0o600, text: render(t('firewall-spa.nft'), { ssh_port: String(o.sshPort), allow: nftAllowLines(o.allow) }, (v) => v), what: `firewall: drop new connections but SPA (udp/62201); doors in inet knockstick ${NFT_SPA_SET}` });
   } else {
-    files.push({ path: `${o.paths.firewallDir}/iptables-spa.rules`, mode: 0o600, text: render(t('iptables-spa.rules'), {}, (v) => v), what: 'firewall (IPv4): drop new connections but SPA (udp/62201); fwknopd adds its doors' });
+    files.push({ path: `${o.paths.firewallDir}/iptables-spa.rules`, mode: 0o600, text: render(t('iptables-spa.rules'), { allow: iptablesAllowLines(o.allow) }, (v) => v), what: 'firewall (IPv4): drop new connections but SPA (udp/62201); fwknopd adds its doors' });
   }
   files.push({ path: o.paths.sshdDropIn, mode: 0o644, text: t('sshd-knockstick.conf'), what: 'sshd: keys only' });
   return files;
@@ -124,7 +127,18 @@ export function planSpaFiles(o: SpaPlanOptions, templates: Readonly<Record<strin
 
 /** Writes the SPA server files (and the stick's side); the caller has parsed and checked the common flags. */
 export async function initSpa(
-  o: { interface: string; firewall: FirewallKind; sshPort: number; doorSeconds: number; spaServer: string; paths: SpaPaths; stick?: string | undefined; dryRun: boolean; force: boolean },
+  o: {
+    interface: string;
+    firewall: FirewallKind;
+    sshPort: number;
+    doorSeconds: number;
+    spaServer: string;
+    paths: SpaPaths;
+    allow: readonly AllowedService[];
+    stick?: string | undefined;
+    dryRun: boolean;
+    force: boolean;
+  },
   context: CommandContext,
 ): Promise<number> {
   const keys = generateKeys();
@@ -171,6 +185,10 @@ export async function initSpa(
   } else {
     out.write(`Copy ${rcPath} onto the stick as .ssh/${SPA_RC_NAME} (mode 0600), then delete it here, and set "method = spa" under [home] in the stick's .ssh/knockstick.conf.\n`);
   }
+  if (o.paths.fwknopdConf !== SPA_SYSTEM_PATHS.fwknopdConf) {
+    out.write(spaInstallSteps(files, o.paths, o.firewall));
+    return ExitCode.OK;
+  }
   const fw = files.find((f) => /firewall-spa\.nft|iptables-spa\.rules/.test(f.path))?.path ?? '';
   const apply = o.firewall === 'nftables' ? `nft -c -f ${fw} && nft -f ${fw}` : `iptables-restore --test < ${fw} && iptables-restore < ${fw}`;
   const undo = o.firewall === 'nftables' ? 'nft delete table inet knockstick' : 'iptables -P INPUT ACCEPT; iptables -F INPUT';
@@ -196,4 +214,34 @@ export function spaInitProblem(values: Readonly<Record<string, unknown>>): strin
   const server = values['spa-server'];
   if (typeof server !== 'string' || !/^[A-Za-z0-9.-]{1,253}$/.test(server) || server.startsWith('-')) return '--method spa needs --spa-server HOST: the name or IPv4 address the stick sends its packets to';
   return undefined;
+}
+
+/**
+ * With --out: how to put the staging copy in place. The SPA files name no path of each other, so
+ * each is installed as it is; --backup keeps what fwknop-server's package (or you) put there.
+ */
+export function spaInstallSteps(files: readonly PlannedFile[], paths: SpaPaths, firewall: FirewallKind): string {
+  const systemPath = (path: string): string =>
+    path === paths.fwknopdConf
+      ? SPA_SYSTEM_PATHS.fwknopdConf
+      : path === paths.accessConf
+        ? SPA_SYSTEM_PATHS.accessConf
+        : path === paths.sshdDropIn
+          ? SPA_SYSTEM_PATHS.sshdDropIn
+          : `${SPA_SYSTEM_PATHS.firewallDir}/${path.slice(path.lastIndexOf('/') + 1)}`;
+  const lines = files.map((f) => `       install --backup=numbered -D -m 0${f.mode.toString(8)} ${f.path} ${systemPath(f.path)}`);
+  const fw = systemPath(files.find((f) => /firewall-spa\.nft|iptables-spa\.rules/.test(f.path))?.path ?? '');
+  const apply = firewall === 'nftables' ? `nft -c -f ${fw} && nft -f ${fw}` : `iptables-restore --test < ${fw} && iptables-restore < ${fw}`;
+  const undo = firewall === 'nftables' ? 'nft delete table inet knockstick' : 'iptables -P INPUT ACCEPT; iptables -F INPUT';
+  return `
+Nothing above is in place: ${paths.firewallDir} is a staging copy. To install it on this server, as root:
+  1. the files (an existing one is kept as FILE.~N~):
+${lines.join('\n')}
+  2. sshd keys only:  sshd -t && systemctl reload ssh      (log in with your key from another terminal first!)
+  3. firewall, with an automatic rollback in case it cuts you off (before fwknopd):
+       ${apply}
+       (sleep 120; [ -e /run/knockstick-keep ] || { ${undo}; }) &
+  4. fwknopd:  systemctl enable fwknop-server && systemctl restart fwknop-server
+  then, from a NEW connection made with callhome --method spa, confirm within 2 minutes:  touch /run/knockstick-keep
+`;
 }

@@ -3,6 +3,8 @@
 
 import type { Prompts } from '../core/prompts.js';
 import type { ServerFirewall } from './plan.js';
+import { parseAllows, type AllowedService } from './allow.js';
+import { KnockstickError } from '../core/errors.js';
 
 export interface Ddns {
   readonly protocol: string;
@@ -17,6 +19,8 @@ export interface ServerAnswers {
   /** null: no stick now (the sequences go to the server only; `seqgen repair` copies them later). */
   readonly stick?: string | null | undefined;
   readonly count?: number | undefined;
+  /** Other inbound services the firewall keeps reachable. */
+  readonly allow?: readonly AllowedService[] | undefined;
   readonly ddns?: Ddns | undefined;
 }
 
@@ -26,6 +30,10 @@ export interface WizardFacts {
   /** The interface of the default route, if any. */
   readonly defaultInterface: string | undefined;
   readonly isDirectory: (path: string) => Promise<boolean>;
+  /** SSH's port: never an --allow answer (the door opens it). */
+  readonly sshPort: number;
+  /** Every sequence file is there already (a rerun): they are kept, so there is no count to ask. */
+  readonly sequencesExist?: boolean;
 }
 
 // No leading "-": every program a word is passed to would read it as an option.
@@ -64,11 +72,28 @@ export async function askServerAnswers(prompts: Prompts, known: ServerAnswers, f
   }
   const count =
     known.count ??
+    (facts.sequencesExist === true ? 0 : undefined) ??
     Number(
       await prompts.input('How many one-time sequences to start with?', {
         default: '50',
-        validate: (v) => (/^\d+$/.test(v) && Number(v) >= 2 && Number(v) <= 100_000 ? true : 'a whole number from 2 to 100000'),
+        validate: (v) => (/^\d+$/.test(v) && Number(v) <= 100_000 ? true : 'a whole number from 0 to 100000 (0: none now)'),
       }),
+    );
+  const allow =
+    known.allow ??
+    parseAllowAnswer(
+      await prompts.input('Other services to keep reachable through the firewall (e.g. tcp/443 udp/51820; empty: none):', {
+        default: '',
+        validate: (v) => {
+          try {
+            parseAllowAnswer(v, facts.sshPort);
+            return true;
+          } catch (error) {
+            return error instanceof KnockstickError ? error.message.replace(/^--allow:? ?/, '') : String(error);
+          }
+        },
+      }),
+      facts.sshPort,
     );
   let ddns = known.ddns;
   if (ddns === undefined && (await prompts.confirm('Does your home address change (set up dynamic DNS with ddclient)?', false))) {
@@ -79,5 +104,10 @@ export async function askServerAnswers(prompts: Prompts, known: ServerAnswers, f
       hostname: await prompts.input('Host name to keep up to date:', { validate: word('host name') }),
     };
   }
-  return { interface: iface, firewall, stick, count, ddns };
+  return { interface: iface, firewall, stick, count, allow, ddns };
+}
+
+/** The wizard's answer to the --allow question: words separated by blanks or commas. */
+function parseAllowAnswer(text: string, sshPort: number): AllowedService[] {
+  return parseAllows(text.split(/[\s,]+/).filter((w) => w !== ''), sshPort);
 }

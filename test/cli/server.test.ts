@@ -102,6 +102,8 @@ describe('the server init wizard on a real terminal (tmux)', () => {
       await tmux('send-keys', '-t', session, 'Down', 'Enter'); // iptables
       await waitScreen('Where is the stick mounted?');
       await tmux('send-keys', '-t', session, stick, 'Enter');
+      await waitScreen('Other services to keep reachable');
+      await tmux('send-keys', '-t', session, 'Enter'); // none
       await waitScreen('dynamic DNS');
       await tmux('send-keys', '-t', session, 'Enter'); // no
       await waitScreen('Write these');

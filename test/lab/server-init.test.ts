@@ -142,19 +142,21 @@ describe('server init', () => {
     expect(result.stdout).toContain('-A ufw-before-input -j KNOCKSTICK_DOORS');
   });
 
-  it('never overwrites existing files without --force, nor a sequence file ever', async () => {
+  it('run again with the same flags changes nothing; with --force still never touches a sequence file', async () => {
     const out = join(lab.dir, 'twice');
     const stick = join(lab.dir, 'stick2');
     await mkdir(stick);
     const args = ['server', 'init', '--yes', '--interface', 'eth0', '--out', out, '--stick', stick];
     expect((await knockstick(args)).exitCode).toBe(0);
     const before = await readFile(join(out, 'knockd.conf'), 'utf8');
+    const sequences = await readFile(join(out, 'ssh'), 'utf8');
     const again = await knockstick(args);
-    expect(again.exitCode).toBe(6);
-    expect(again.stderr).toMatch(/these files exist already: .*knockd\.conf/);
+    expect(again.exitCode).toBe(0);
+    expect(again.stdout).toContain(`unchanged ${join(out, 'knockd.conf')}`);
     const forced = await knockstick([...args, '--force']);
-    expect(forced.exitCode).toBe(6);
-    expect(forced.stderr).toMatch(/never replaces a sequence file/);
+    expect(forced.exitCode).toBe(0);
+    expect(forced.stdout).toContain(`kept ${join(out, 'ssh')}: 50 unused of 50`);
     expect(await readFile(join(out, 'knockd.conf'), 'utf8')).toBe(before);
+    expect(await readFile(join(out, 'ssh'), 'utf8')).toBe(sequences);
   });
 });
