@@ -36,7 +36,7 @@ import { netProber, type Prober } from '../core/probe.js';
 import { parseLoadedFile } from '../core/sequence-store.js';
 import { formatSequence } from '../core/sequences.js';
 import { readHostConfig, type HostConfig } from '../core/ssh-config.js';
-import { sequencesFileFor, stateFileFor, stickLayout } from '../core/stick.js';
+import { sequencesFileFor, stateFileFor, verifyStick, type StickLayout } from '../core/stick.js';
 import { callhomeHelp } from './help.js';
 import { parseCallhomeArgs, type CallhomeOptions } from './options.js';
 import { Progress } from './progress.js';
@@ -186,7 +186,7 @@ export interface Opened {
 
 /** What callhome works from: the stick's files, the host's settings, the address, the ssh command. */
 export interface Prepared {
-  readonly layout: ReturnType<typeof stickLayout>;
+  readonly layout: StickLayout;
   readonly host: HostConfig;
   readonly target: Target;
   readonly sequencesFile: string;
@@ -195,7 +195,8 @@ export interface Prepared {
 }
 
 export async function prepare(options: CallhomeOptions, deps: CallhomeDeps, err: Output): Promise<Prepared> {
-  const layout = stickLayout(options.stickRoot);
+  // A stick is a directory holding .ssh/config, never a home directory (stick.ts).
+  const layout = await verifyStick(options.stickRoot, options.env ?? {});
   const host = await readHostConfig(layout.sshConfig, options.host);
   const sequencesFile = sequencesFileFor(layout, options.host);
   const family = options.ipv6 || host.addressFamily === 'inet6' ? 6 : 4;

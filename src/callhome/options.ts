@@ -35,6 +35,8 @@ export interface CallhomeOptions {
   readonly ssh: string;
   /** --method: how to open the door; undefined = the stick's knockstick.conf `method`, else knock. */
   readonly method?: 'knock' | 'spa' | undefined;
+  /** The environment, for the stick check ($HOME, SUDO_USER: a home directory is never a stick). */
+  readonly env?: NodeJS.ProcessEnv | undefined;
 }
 
 const FLAGS = {
@@ -94,5 +96,6 @@ export function parseCallhomeArgs(args: readonly string[], context: { env: NodeJ
     lockWaitSeconds: int('wait', DEFAULTS.lockWaitSeconds, 0, 3600),
     ssh: values.ssh ?? 'ssh',
     method,
+    env: context.env,
   };
 }

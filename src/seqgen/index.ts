@@ -24,7 +24,7 @@ import { readCallhomeState } from '../core/callhome-state.js';
 import { markUsed, unmarkUsed } from '../core/policy.js';
 import { isLoose, loadPair, type LoadedPair } from '../core/sequence-store.js';
 import { allSequenceKeys, formatLine, unusedLines, type Sequence } from '../core/sequences.js';
-import { sequencesFileFor, stateFileFor, stickLayout } from '../core/stick.js';
+import { sequencesFileFor, stateFileFor, stickLayout, verifyStick } from '../core/stick.js';
 import { describeTorn } from './status.js';
 import { callhomeDeps } from '../callhome/index.js';
 import { seqgenHelp } from './help.js';
@@ -66,16 +66,10 @@ interface Paths {
 
 
 /** Checks the stick is there, makes the directories the files go in, and refuses one file for both. */
-async function preparePaths(options: SeqgenOptions, create: boolean): Promise<Paths> {
-  const layout = stickLayout(options.stickRoot);
-  try {
-    if (!(await stat(layout.root)).isDirectory()) throw new Error('not a directory');
-  } catch (error) {
-    throw new KnockstickError('IO', `no stick at ${layout.root}: ${(error as Error).message.replace(/^.*: /, '')}`, {
-      hint: 'mount the stick and pass --stick DIR (or set KNOCKSTICK_STICK)',
-      cause: error,
-    });
-  }
+async function preparePaths(options: SeqgenOptions, create: boolean, env: NodeJS.ProcessEnv): Promise<Paths> {
+  // A stick is a directory holding the stick's .ssh/config, never a home directory (stick.ts):
+  // without this, `seqgen 10` in any directory would make a .ssh/sequences there.
+  const layout = await verifyStick(options.stickRoot, env);
   const stickFile = sequencesFileFor(layout, options.host);
   if (stickFile === options.serverFile) {
     throw usageError(`--server-file and the stick's sequence file are the same file (${options.serverFile})`);
@@ -152,9 +146,10 @@ async function writeBoth(pair: LoadedPair, paths: Paths, stickLines: string, ser
 }
 
 async function generate(options: SeqgenOptions, count: number, context: CommandContext, rng: RandomSource): Promise<number> {
-  // Settings first: a broken settings file must stop us before we create any directory.
+  // The stick, then the settings: a broken settings file must stop us before we create any directory.
+  await verifyStick(options.stickRoot, context.env);
   const reserved = await reservedForSeqgen(options.exclude, stickLayout(options.stickRoot), options.host, options.serverConfig);
-  const paths = await preparePaths(options, !options.dryRun);
+  const paths = await preparePaths(options, !options.dryRun, context.env);
   const dirs = await lockTargets(paths);
   return withDirectoryLocks(dirs, { waitSeconds: options.waitSeconds }, async () => {
     if (!options.dryRun) await removeStaleTemps(dirs, context);
@@ -196,7 +191,7 @@ async function generate(options: SeqgenOptions, count: number, context: CommandC
 
 async function status(options: SeqgenOptions, context: CommandContext): Promise<number> {
   try {
-    const paths = await preparePaths(options, false);
+    const paths = await preparePaths(options, false, context.env);
     const dirs = await lockTargets(paths);
     return await withDirectoryLocks(dirs, { waitSeconds: options.waitSeconds }, async () => {
       const pair = await loadPair(paths.server, paths.stick);
@@ -218,7 +213,7 @@ async function status(options: SeqgenOptions, context: CommandContext): Promise<
 
 async function repair(options: SeqgenOptions, context: CommandContext): Promise<number> {
   // Repair may have to create the stick's .ssh (a stick getting its first copy of a server file).
-  const paths = await preparePaths(options, true);
+  const paths = await preparePaths(options, true, context.env);
   const dirs = await lockTargets(paths);
   return withDirectoryLocks(dirs, { waitSeconds: options.waitSeconds }, async () => {
     await removeStaleTemps(dirs, context);

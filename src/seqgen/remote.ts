@@ -28,8 +28,9 @@ import { chooseLength, refuseUnlessWritable, serverSymlinkHint, withFinalNewline
 import { describeTorn } from './status.js';
 import { planTornRepair, splitTornLine } from '../core/torn.js';
 
-function callhomeOptions(options: SeqgenOptions): CallhomeOptions {
+function callhomeOptions(options: SeqgenOptions, env: NodeJS.ProcessEnv): CallhomeOptions {
   return {
+    env,
     help: false,
     host: options.host,
     sshArgs: [],
@@ -106,7 +107,7 @@ async function connect(prepared: Prepared, controlDir: string): Promise<Remote> 
 export async function remoteGenerate(options: SeqgenOptions, count: number, context: CommandContext, rng: RandomSource, deps: CallhomeDeps): Promise<number> {
   const remotePath = options.remoteServerFile;
   if (!remotePath.startsWith('/')) throw new KnockstickError('USAGE', `with --remote, --server-file must be an absolute path on the server, got ${JSON.stringify(remotePath)}`);
-  const chOptions = callhomeOptions(options);
+  const chOptions = callhomeOptions(options, context.env);
   const prepared = await prepare(chOptions, deps, context.stderr);
   const sudo = options.sudo && prepared.host.user !== 'root' ? ['sudo', '-n'] : [];
   const where = `${prepared.host.alias}:${remotePath}`;

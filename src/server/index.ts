@@ -10,7 +10,7 @@ import { parseCommandLine, parseInteger } from '../core/args.js';
 import type { Command, CommandContext } from '../core/command.js';
 import { ExitCode, KnockstickError, usageError } from '../core/errors.js';
 import { appendDurably, assertNotSymlink, readTextIfExists, refuseLinksAmong, writeAtomically } from '../core/files.js';
-import { sequencesFileFor, stickLayout } from '../core/stick.js';
+import { sequencesFileFor, stickLayout, verifyStick } from '../core/stick.js';
 import { readConfig, reservedPorts } from '../core/config.js';
 import { formatLine } from '../core/sequences.js';
 import { checkHostName } from '../core/names.js';
@@ -171,9 +171,8 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
     return ExitCode.OK;
   }
 
-  if (stick != null && (await stat(stick).catch(() => null))?.isDirectory() !== true) {
-    throw new KnockstickError('IO', `no stick at ${stick}`, { hint: 'mount the stick and pass --stick DIR; nothing was written' });
-  }
+  // A stick is a directory holding .ssh/config, never a home directory (stick.ts); nothing written yet.
+  if (stick != null) await verifyStick(stick, context.env);
   const sequenceFiles = doorNames({ inner }).map((door) => sequencesFileOf(paths, door));
   // A link planted among the files (in --out, or on the stick) is refused before the first write,
   // even with --force: --force replaces files, it never writes through a link.
