@@ -42,6 +42,9 @@ Options:
                        the stick, appends with \`sudo -n tee -a\` (unless the ssh user is root), reads it
                        back to verify (it checks first with \`stat -c %F\` that the file is a regular
                        file, not a symlink: the sudo rule needs that command too), and only then appends to the stick. The server file must exist.
+                       Getting in spends a sequence and callhome never knocks the last one, so
+                       this works while the stick has at least 2 unused; callhome's low-sequence
+                       warning (below 10) names this command.
   --follow-symlink     append to --server-file even if it is a symbolic link. Without it a
                        symlinked server file is refused (exit 6) before anything is written: a
                        link planted there would redirect the append into another file. knockd

@@ -168,7 +168,7 @@ export async function remoteGenerate(options: SeqgenOptions, count: number, cont
         `Added ${count} sequence(s) of ${length} ports to ${where} (over ssh, verified) and to ${prepared.sequencesFile}; ` +
           `${unused} unused on each side.\n`,
       );
-      warnIfLow({ ...opened, remaining: unused }, prepared.host, 0, context.stderr);
+      warnIfLow({ ...opened, remaining: unused }, prepared.host, 0, context.stderr, prepared.layout.root);
       return ExitCode.OK;
     } finally {
       await remote?.close();

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execa } from 'execa';
 import { chmod, lstat, mkdir, readFile, readdir, readlink, stat, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { DIST_BIN, knockstick, makeStick, runBin, tempDir } from '../helpers/cli.js';
 
 let dir: { path: string; cleanup: () => Promise<void> };
@@ -91,7 +91,7 @@ describe('usbsetup --into DIR with links planted in DIR', () => {
     await writeFile(keyPass, 'key passphrase two\n', { mode: 0o600 });
   });
   const usbsetup = (stick: string, extra: readonly string[] = []) =>
-    runBin('usbsetup', ['--yes', '--into', stick, '--hostname', '127.0.0.1', '--user', 'root', '--key-passphrase-file', keyPass, '--sequences', '3', ...extra]);
+    runBin('usbsetup', ['--yes', '--into', stick, '--hostname', '127.0.0.1', '--user', 'root', '--key-passphrase-file', keyPass, '--sequences', '3', ...extra], { cwd: dirname(stick) });
 
   const fileLinks: ReadonlyArray<[string, string]> = [
     ['.knockstick/knockstick.mjs', 'the bundle'],
@@ -179,7 +179,7 @@ describe('usbsetup --into DIR with links planted in DIR', () => {
     await execa('mkfifo', ['-m', '600', fifo]);
     // The writer blocks until usbsetup opens the FIFO for reading, then closes it: EOF.
     const writer = execa('sh', ['-c', 'printf "%s\\n" "fifo passphrase" > "$1"', 'sh', fifo]);
-    const result = await runBin('usbsetup', ['--yes', '--into', stick, '--hostname', '127.0.0.1', '--user', 'root', '--key-passphrase-file', fifo, '--sequences', '3']);
+    const result = await runBin('usbsetup', ['--yes', '--into', stick, '--hostname', '127.0.0.1', '--user', 'root', '--key-passphrase-file', fifo, '--sequences', '3'], { cwd: base });
     await writer;
     expect(result.exitCode).toBe(0);
     const ok = await execa('ssh-keygen', ['-y', '-P', 'fifo passphrase', '-f', join(stick, '.ssh/id_ed25519')], { reject: false });
