@@ -9,7 +9,7 @@
 
 import { lstat, readFile, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { KnockstickError } from './errors.js';
 import { describeKind, symlinkRefusal } from './files.js';
 
@@ -121,6 +121,21 @@ export async function refuseHomeAsStick(root: string, env: NodeJS.ProcessEnv): P
     if (await sameFile(join(root, '.ssh'), join(home, '.ssh'))) {
       throw new KnockstickError('IO', `${join(root, '.ssh')} is ${join(home, '.ssh')}, a user's own ~/.ssh: not a stick, and knockstick never writes there`, {
         hint: NOT_A_STICK_HINT,
+      });
+    }
+  }
+}
+
+/**
+ * Refuses a file to be written in a user's own ~/.ssh (by inode of its directory, links followed):
+ * knockstick never writes there, whatever path names it.
+ */
+export async function refuseUserSshDir(file: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const dir = dirname(file);
+  for (const home of await homeDirectories(env)) {
+    if (await sameFile(dir, join(home, '.ssh'))) {
+      throw new KnockstickError('IO', `${file} is in ${join(home, '.ssh')}, a user's own ~/.ssh: knockstick never writes there`, {
+        hint: "the stick's files go into STICK/.ssh (pass a path on the stick)",
       });
     }
   }

@@ -27,7 +27,8 @@ before is closed too. After a panic, no knock opens anything until you restart k
            reloads knockd by its pidfile and checks that it survived. Without that second check
            (not root, no knockd or ip) it writes but does not reload. Run it on the server, and
            after every panic.
-  stanza   prints the [panic] stanza for knockd.conf.
+  stanza   prints the [panic] stanza for knockd.conf (on purpose: it holds the panic sequence,
+           which anyone could use to lock you out; redirect it into the file).
 
 Where the sequence and address come from: --sequence and --hostname first; else the stick's
 .ssh/knockstick.conf ([ALIAS] panic_sequence, panic_host); else the server settings

@@ -336,6 +336,10 @@ async function verifyKnockdConf(text: string, path: string): Promise<void> {
 
 async function rotate(ctx: Context): Promise<number> {
   const out = ctx.command.stdout;
+  // A stick named for the update must be one, checked before knockd.conf is written (stick.ts).
+  if (ctx.values.stick !== undefined || (ctx.command.env[STICK_ENV] ?? '') !== '') {
+    await verifyStick(resolveStickRoot({ flag: ctx.values.stick, env: ctx.command.env, cwd: ctx.command.cwd }), ctx.command.env);
+  }
   const side = await serverSide(ctx);
   const confText = await readTextIfExists(side.knockdConf);
   if (confText === null) throw ioError('read', side.knockdConf, Object.assign(new Error('missing'), { code: 'ENOENT' }));
