@@ -42,7 +42,8 @@ named like HOST in STICK/.ssh/fwknoprc (fwknop's rc format, mode 0600; see \`kno
 a fresh packet per attempt, then the same probing and ssh. No sequence is read or used.
 
 Options:
-  --stick DIR            the mounted stick
+  --stick DIR            the mounted stick: a directory holding the stick's .ssh/config (anything
+                         else, or a home directory, is refused: exit 6, "is the stick mounted?")
   --method knock|spa     how to open the door (default: the stick's knockstick.conf, else knock)
   -v, --verbose          show each attempt and probe (ports only with --show-secrets)
   --dry-run              print what would be knocked and run (each sequence by its line, length

@@ -26,7 +26,10 @@ agree. If anything is wrong it says which file and line, and writes nothing.
 
 Options:
   --server-file PATH   knockd's one_time_sequences file (default ${DEFAULT_SERVER_FILE})
-  --stick DIR          the mounted stick (default: $KNOCKSTICK_STICK, else the current directory)
+  --stick DIR          the mounted stick (default: $KNOCKSTICK_STICK, else the current directory):
+                       a directory holding the stick's .ssh/config. Anything else is refused
+                       (exit 6, "is the stick mounted?"), and so is a home directory or one whose
+                       .ssh is a user's ~/.ssh: seqgen never writes into ~/.ssh
   --host ALIAS         which server of the stick: its ssh config alias. "home" (default) uses
                        STICK/.ssh/sequences, any other alias STICK/.ssh/sequences.ALIAS
   --length N           ports per sequence, 1-32 (default: the length already in the files, else 5)
