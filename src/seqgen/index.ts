@@ -212,7 +212,7 @@ async function status(options: SeqgenOptions, context: CommandContext): Promise<
 }
 
 async function repair(options: SeqgenOptions, context: CommandContext): Promise<number> {
-  // Repair may have to create the stick's .ssh (a stick getting its first copy of a server file).
+  // Repair writes into the stick's .ssh (a stick getting its first copy of a server file too).
   const paths = await preparePaths(options, true, context.env);
   const dirs = await lockTargets(paths);
   return withDirectoryLocks(dirs, { waitSeconds: options.waitSeconds }, async () => {
