@@ -31,7 +31,10 @@ When the door does not open, callhome retries within knockd's rules: it clears k
 half-finished attempt (lost packets) and knocks again, and tries up to 2 sequences ahead (the server
 used one the stick never marked) and up to 2 back (the stick marked one the server never used),
 --attempts times in all. It never knocks the stick's last unused sequence: knockd crashes when it
-consumes its last one. It warns when fewer than --warn-below remain.
+consumes its last one. When fewer than --warn-below (default ${DEFAULTS.warnBelow}) remain, it warns and names
+the refill that still works from where you are: \`seqgen 50 --remote\` while at least 2 are left
+(getting in spends one, and the last one is never knocked), else a refill at the server with the
+stick mounted (\`seqgen 50 --stick DIR\`); exit 8 says the same.
 
 With --method spa (or "method = spa" for the host in STICK/.ssh/knockstick.conf) the door is
 opened by an fwknop Single Packet Authorization packet instead: keys and settings from the stanza
@@ -39,10 +42,14 @@ named like HOST in STICK/.ssh/fwknoprc (fwknop's rc format, mode 0600; see \`kno
 a fresh packet per attempt, then the same probing and ssh. No sequence is read or used.
 
 Options:
-  --stick DIR            the mounted stick
+  --stick DIR            the mounted stick: a directory holding the stick's .ssh/config (anything
+                         else, or a home directory, is refused: exit 6, "is the stick mounted?")
   --method knock|spa     how to open the door (default: the stick's knockstick.conf, else knock)
-  -v, --verbose          show each knock and probe (this prints the ports you knock)
-  --dry-run              print what would be knocked and run; send nothing, change nothing
+  -v, --verbose          show each attempt and probe (ports only with --show-secrets)
+  --dry-run              print what would be knocked and run (each sequence by its line, length
+                         and protocols, never its ports); send nothing, change nothing
+  --show-secrets         with --verbose or --dry-run: print the knock ports too (they are the
+                         secret: anyone who sees an unused sequence can open the door with it)
   --knock-only           open the door and exit without running ssh (then run scp/rsync yourself
                          with -F STICK/.ssh/config within the server's cmd_timeout)
   -6, --ipv6             knock and connect over IPv6
@@ -74,7 +81,8 @@ Exit codes:
   5  another callhome or seqgen is using the stick
   6  a file could not be read or written (stick not mounted?), or ssh cannot be started
   7  the door did not open after every attempt (the message says what was tried; SPA too)
-  8  no sequence may be knocked: none left, or only the last one (run seqgen)
+  8  no sequence may be knocked: none left, or only the last one (refill at the server with the
+     stick: a refill from afar needs at least 2)
   1  unexpected error
 `;
 }

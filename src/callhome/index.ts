@@ -20,6 +20,7 @@ import {
 } from '../core/files.js';
 import { attemptPackets, netKnocker, type Knocker, type Target } from '../core/knock.js';
 import { lockDirectories, type Lock, type LockOptions } from '../core/lock.js';
+import { refillAdvice } from '../core/refill.js';
 import { displayWord } from '../core/run.js';
 import { timing } from '../core/timing.js';
 import {
@@ -35,9 +36,9 @@ import {
 } from '../core/policy.js';
 import { netProber, type Prober } from '../core/probe.js';
 import { parseLoadedFile } from '../core/sequence-store.js';
-import { formatSequence } from '../core/sequences.js';
+import { formatSequence, type Sequence } from '../core/sequences.js';
 import { readHostConfig, type HostConfig } from '../core/ssh-config.js';
-import { sequencesFileFor, stateFileFor, stickLayout } from '../core/stick.js';
+import { sequencesFileFor, stateFileFor, verifyStick, type StickLayout } from '../core/stick.js';
 import { callhomeHelp } from './help.js';
 import { FLAGS, parseCallhomeArgs, type CallhomeOptions } from './options.js';
 import { Progress } from './progress.js';
@@ -151,17 +152,27 @@ export function gapForAttempt(index: number, gapMs: number): number {
   return index === 0 ? gapMs : Math.max(gapMs, RETRY_GAP_MS);
 }
 
+/**
+ * How a sequence is shown: by its line, length and protocols, never its ports, which are the
+ * secret (anyone who reads an unused sequence off a screen or a log can open the door with it).
+ * `showSecrets` (--show-secrets) adds the ports.
+ */
+export function describeKnocks(lineNo: number, sequence: Sequence, showSecrets: boolean): string {
+  const protocols = [...new Set(sequence.map((k) => k.protocol))].join('+');
+  return `sequence line ${lineNo} (${sequence.length} ports, ${protocols})${showSecrets ? `: ${formatSequence(sequence)}` : ''}`;
+}
+
 /** Sends one attempt: the clearing hits together, then the sequence with the gap. */
-async function knockOnce(deps: CallhomeDeps, target: Target, candidate: Candidate, gapMs: number, log: (line: string) => void): Promise<void> {
+async function knockOnce(deps: CallhomeDeps, target: Target, candidate: Candidate, gapMs: number, log: (line: string) => void, showSecrets: boolean): Promise<void> {
   const { clearing, sequence } = attemptPackets(candidate.sequence);
   timing('knocking');
   // The clearing hits are the same packet several times: no order to keep, so all at once.
   await Promise.all(clearing.map((knock) => deps.knocker.send(target, knock)));
-  log(`  cleared knockd's partial attempt with ${clearing.length} hits on ${formatSequence(clearing.slice(0, 1))}`);
+  log(`  cleared knockd's partial attempt with ${clearing.length} hits${showSecrets ? ` on ${formatSequence(clearing.slice(0, 1))}` : ''}`);
   for (const [i, knock] of sequence.entries()) {
     if (gapMs > 0) await deps.sleep(gapMs);
     await deps.knocker.send(target, knock);
-    log(`  knock ${i + 1}/${sequence.length}: ${knock.protocol} ${knock.port}`);
+    log(`  knock ${i + 1}/${sequence.length}: ${knock.protocol}${showSecrets ? ` ${knock.port}` : ''}`);
   }
 }
 
@@ -191,7 +202,7 @@ export interface Opened {
 
 /** What callhome works from: the stick's files, the host's settings, the address, the ssh command. */
 export interface Prepared {
-  readonly layout: ReturnType<typeof stickLayout>;
+  readonly layout: StickLayout;
   readonly host: HostConfig;
   readonly target: Target;
   readonly sequencesFile: string;
@@ -200,7 +211,8 @@ export interface Prepared {
 }
 
 export async function prepare(options: CallhomeOptions, deps: CallhomeDeps, err: Output): Promise<Prepared> {
-  const layout = stickLayout(options.stickRoot);
+  // A stick is a directory holding .ssh/config, never a home directory (stick.ts).
+  const layout = await verifyStick(options.stickRoot, options.env ?? {});
   const host = await readHostConfig(layout.sshConfig, options.host);
   const sequencesFile = sequencesFileFor(layout, options.host);
   const family = options.ipv6 || host.addressFamily === 'inet6' ? 6 : 4;
@@ -271,7 +283,7 @@ export async function openDoor(
       plan.unused === 0
         ? `no unused sequence left in ${sequencesFile}`
         : `only the last unused sequence is left in ${sequencesFile}; knocking it would make knockd consume its last sequence, and knockd 0.8 crashes when it does`,
-      { hint: 'refill both sides with seqgen (on the server with the stick mounted), e.g. `seqgen 50`' },
+      { hint: refillAdvice(plan.unused, host.alias, prepared.layout.root) },
     );
   }
   const schedule = scheduleAttempts(plan.candidates, options.attempts);
@@ -280,7 +292,7 @@ export async function openDoor(
   for (const [i, candidate] of schedule.entries()) {
     progress.show(`knocking at ${host.alias} (${target.address}), attempt ${i + 1}/${schedule.length}: line ${candidate.lineNo}, ${describeOffset(candidate.offset)}`);
     log(`attempt ${i + 1}/${schedule.length}: line ${candidate.lineNo}, ${describeOffset(candidate.offset)}`);
-    await knockOnce(deps, target, candidate, gapForAttempt(i, options.gapMs), log);
+    await knockOnce(deps, target, candidate, gapForAttempt(i, options.gapMs), log, options.showSecrets === true);
     timing('knocked');
     progress.show(`waiting for port ${host.port} at ${host.alias} (attempt ${i + 1}/${schedule.length})`);
     const probing = deps.prober.probe(target, host.port, {
@@ -338,11 +350,12 @@ export async function openDoor(
   throw doorClosedError(host, target, [...tried.values()], refused, schedule.length);
 }
 
-export function warnIfLow(opened: Opened, host: HostConfig, warnBelow: number, err: Output): void {
+/** Below --warn-below unused sequences: says so, with the refill that still works from here (refill.ts). */
+export function warnIfLow(opened: Opened, host: HostConfig, warnBelow: number, err: Output, stickRoot: string): void {
   if (opened.remaining < warnBelow) {
     err.write(
       `warning: only ${opened.remaining} unused sequence(s) left on the stick for ${host.alias}` +
-        `${opened.remaining <= 1 ? ' (callhome refuses the last one)' : ''}; refill with seqgen soon\n`,
+        `${opened.remaining <= 1 ? ' (callhome refuses the last one)' : ''}; ${refillAdvice(opened.remaining, host.alias, stickRoot)}\n`,
     );
   }
 }
@@ -370,7 +383,7 @@ export async function callhome(
   // record is a bookkeeping of what knockd already did: connecting never depends on it.
   let session: Promise<number> | undefined;
   const startSsh = (opened: Opened): void => {
-    warnIfLow(opened, prepared.host, options.warnBelow, context.stderr);
+    warnIfLow(opened, prepared.host, options.warnBelow, context.stderr, prepared.layout.root);
     if (options.knockOnly) return;
     timing('door open, starting ssh');
     session = deps.runSsh(prepared.ssh);
@@ -406,16 +419,18 @@ async function dryRun(options: CallhomeOptions, prepared: Prepared, out: Output,
   lines.push(`sequences: ${sequencesFile} (${plan.unused} unused)`);
   if (doorMayBeOpen(state, now, options.doorWindowMs)) lines.push(`would first check whether the door this stick opened recently is still open`);
   if (plan.unused <= 1) {
-    lines.push(`would refuse: ${plan.unused === 0 ? 'no unused sequence' : 'only the last unused sequence'} left (run seqgen)`);
+    lines.push(`would refuse: ${plan.unused === 0 ? 'no unused sequence' : 'only the last unused sequence'} left; ${refillAdvice(plan.unused, host.alias, prepared.layout.root)}`);
   } else {
     for (const [i, c] of scheduleAttempts(plan.candidates, options.attempts).entries()) {
       const { clearing } = attemptPackets(c.sequence);
+      const show = options.showSecrets === true;
       lines.push(
-        `attempt ${i + 1}: line ${c.lineNo} (${describeOffset(c.offset)}): ${clearing.length} clearing hits on ${formatSequence(clearing.slice(0, 1))}, ` +
-          `then ${formatSequence(c.sequence)}, ${gapForAttempt(i, options.gapMs)} ms apart; then probe port ${host.port} every ${options.probeIntervalMs} ms for up to ${options.doorTimeoutMs} ms`,
+        `attempt ${i + 1}: ${describeOffset(c.offset)}: ${clearing.length} clearing hits${show ? ` on ${formatSequence(clearing.slice(0, 1))}` : ' on its first port'}, ` +
+          `then ${describeKnocks(c.lineNo, c.sequence, show)}, ${gapForAttempt(i, options.gapMs)} ms apart; then probe port ${host.port} every ${options.probeIntervalMs} ms for up to ${options.doorTimeoutMs} ms`,
       );
     }
     lines.push('(an attempt stops the list as soon as the door opens; the lines up to it are then marked used on the stick)');
+    if (options.showSecrets !== true) lines.push('(the knock ports are secret and not shown; --show-secrets shows them)');
   }
   lines.push(options.knockOnly ? 'would not run ssh (--knock-only)' : `would run (in ${ssh.cwd}): ${[ssh.file, ...ssh.args].map(displayWord).join(' ')}`);
   out.write(`${lines.join('\n')}\n`);

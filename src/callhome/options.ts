@@ -22,6 +22,8 @@ export interface CallhomeOptions {
   readonly stickRoot: string;
   readonly dryRun: boolean;
   readonly verbose: boolean;
+  /** --show-secrets: --verbose and --dry-run print the knock ports (otherwise never printed). */
+  readonly showSecrets?: boolean | undefined;
   readonly knockOnly: boolean;
   readonly ipv6: boolean;
   readonly attempts: number;
@@ -35,12 +37,15 @@ export interface CallhomeOptions {
   readonly ssh: string;
   /** --method: how to open the door; undefined = the stick's knockstick.conf `method`, else knock. */
   readonly method?: 'knock' | 'spa' | undefined;
+  /** The environment, for the stick check ($HOME, SUDO_USER: a home directory is never a stick). */
+  readonly env?: NodeJS.ProcessEnv | undefined;
 }
 
 export const FLAGS = {
   stick: { type: 'string' },
   'dry-run': { type: 'boolean' },
   verbose: { type: 'boolean', short: 'v' },
+  'show-secrets': { type: 'boolean' },
   'knock-only': { type: 'boolean' },
   ipv6: { type: 'boolean', short: '6' },
   attempts: { type: 'string' },
@@ -64,6 +69,9 @@ function splitSshArgs(args: readonly string[]): [readonly string[], readonly str
 export function parseCallhomeArgs(args: readonly string[], context: { env: NodeJS.ProcessEnv; cwd: string; invokedAs: string }): CallhomeOptions {
   const [own, sshArgs] = splitSshArgs(args);
   const { values, positionals } = parseCommandLine(own, FLAGS, context.invokedAs);
+  if (values['show-secrets'] === true && values.verbose !== true && values['dry-run'] !== true) {
+    throw usageError('--show-secrets goes with --verbose or --dry-run (it makes them print the knock ports)');
+  }
   if (positionals.length > 1) {
     throw usageError(`unexpected argument ${JSON.stringify(positionals[1])}`, 'arguments for ssh go after "--", e.g. callhome home -- uptime');
   }
@@ -86,6 +94,7 @@ export function parseCallhomeArgs(args: readonly string[], context: { env: NodeJ
     stickRoot: resolveStickRoot({ flag: values.stick, env: context.env, cwd: context.cwd }),
     dryRun: values['dry-run'] === true,
     verbose: values.verbose === true,
+    showSecrets: values['show-secrets'] === true,
     knockOnly: values['knock-only'] === true,
     ipv6: values.ipv6 === true,
     attempts: int('attempts', DEFAULTS.attempts, 1, 50),
@@ -98,5 +107,6 @@ export function parseCallhomeArgs(args: readonly string[], context: { env: NodeJ
     lockWaitSeconds: int('wait', DEFAULTS.lockWaitSeconds, 0, 3600),
     ssh: values.ssh ?? 'ssh',
     method,
+    env: context.env,
   };
 }

@@ -16,6 +16,11 @@ export interface CommandContext {
   readonly stderrIsTTY: boolean;
   /** The name the user typed, for messages ("seqgen" or "knockstick seqgen"). */
   readonly invokedAs: string;
+  /**
+   * Set only by usbsetup when it runs seqgen on the stick it is making (whose .ssh/config may not
+   * be written yet): that directory counts as a stick. Never reachable from argv or the environment.
+   */
+  readonly stickBeingMade?: string;
 }
 
 /** A command's options as node:util parseArgs takes them: also the source of shell completion. */

@@ -1,6 +1,7 @@
 // knockstick doctor's judgement: from facts gathered on the machine (facts.ts) to findings. Pure,
 // so every finding has a test on a deliberately broken set of facts.
 
+import { refillAdvice } from '../core/refill.js';
 import { describeLockstep, healingCommand, healingOf, isHealthy, lockstepOf } from '../core/lockstep.js';
 import type { CallhomeState } from '../core/policy.js';
 import { parseKnockdConf, type KnockdDoor } from '../core/knockd-conf.js';
@@ -248,9 +249,9 @@ function checkStick(stick: NonNullable<Facts['stick']>, facts: Facts): Finding[]
     parsed.problems.length > 0
       ? bad('stick:sequences', 'error', `${seq.path}: ${parsed.problems.slice(0, 3).map(formatProblem).join('; ')}`, 'fix those lines')
       : unused <= 1
-        ? bad('stick:sequences', 'error', `${seq.path} has ${unused} unused sequence(s): callhome refuses the last one`, 'seqgen 50 (or seqgen 50 --remote)')
+        ? bad('stick:sequences', 'error', `${seq.path} has ${unused} unused sequence(s): callhome refuses the last one`, refillAdvice(unused, stick.alias, stick.root))
         : unused < facts.warnBelow
-          ? bad('stick:sequences', 'warning', `${seq.path} has only ${unused} unused sequences`, 'seqgen 50 soon')
+          ? bad('stick:sequences', 'warning', `${seq.path} has only ${unused} unused sequences`, refillAdvice(unused, stick.alias, stick.root))
           : ok('stick:sequences', `${seq.path}: ${unused} unused`),
   );
   // Lockstep with the server file of the door that uses the same alias' file (the first one-time door).

@@ -20,7 +20,8 @@ Options:
   --pidfile PATH         knockd's pidfile (default: settings, knockd.conf, else /run/knockd.pid)
   --interface IFACE      knockd's interface (default: knockd.conf [options] interface)
   --sshd-config PATH     the sshd config to ask (default sshd's own)
-  --stick DIR            also check the stick
+  --stick DIR            also check the stick (a directory holding the stick's .ssh/config;
+                         anything else, or a home directory, is refused: exit 6)
   --host ALIAS           the stick's alias (default home)
   --server-file PATH     the server file to compare the stick with
   --offline              only the files: skip knockd, interface, firewall and sshd (for a copy
@@ -45,6 +46,7 @@ Exit codes:
   9  at least one error
   2  bad command line
   3  the server settings file is invalid
+  6  --stick is not a stick (no .ssh/config, or a home directory), or a file could not be read
   1  unexpected error
 `;
 }

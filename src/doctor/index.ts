@@ -14,7 +14,7 @@ import { parseKnockdConf } from '../core/knockd-conf.js';
 import { probeKnockd } from '../core/knockd-probe.js';
 import { isProcessAlive } from '../core/process.js';
 import { hostConfigFrom } from '../core/ssh-config.js';
-import { DEFAULT_HOST, isValidHostAlias, sequencesFileFor, stateFileFor, stickLayout } from '../core/stick.js';
+import { DEFAULT_HOST, isValidHostAlias, sequencesFileFor, stateFileFor, verifyStick } from '../core/stick.js';
 import { readCallhomeState } from '../core/callhome-state.js';
 import SSHConfig from 'ssh-config';
 import { diagnose, type Facts, type FileFact, type Finding } from './checks.js';
@@ -102,12 +102,13 @@ async function gather(values: Values, context: CommandContext): Promise<Facts> {
     };
   }
   const knockdProbe = confBytes === null ? undefined : await probeKnockd(confBytes);
-  return { knockdConf, oneTimeFiles, warnBelow, ...live, ...(knockdProbe === undefined ? {} : { knockdProbe }), ...(values.stick === undefined ? {} : { stick: await gatherStick(at(values.stick), values.host ?? DEFAULT_HOST, serverFile) }) };
+  return { knockdConf, oneTimeFiles, warnBelow, ...live, ...(knockdProbe === undefined ? {} : { knockdProbe }), ...(values.stick === undefined ? {} : { stick: await gatherStick(at(values.stick), context.env, values.host ?? DEFAULT_HOST, serverFile) }) };
 }
 
-async function gatherStick(root: string, alias: string, serverFile: string | undefined): Promise<NonNullable<Facts['stick']>> {
+/** The stick's facts; a directory that is not a stick (no .ssh/config, or a home) is refused (verifyStick). */
+async function gatherStick(root: string, env: NodeJS.ProcessEnv, alias: string, serverFile: string | undefined): Promise<NonNullable<Facts['stick']>> {
   if (!isValidHostAlias(alias)) throw usageError(`--host must be an alias of the stick's ssh config, got ${JSON.stringify(alias)}`);
-  const layout = stickLayout(root);
+  const layout = await verifyStick(root, env);
   const configText = await readTextIfExists(layout.sshConfig);
   let sshConfigError: string | null = null;
   const identityFiles: Array<{ path: string; mode: number | undefined }> = [];

@@ -117,8 +117,8 @@ async function main(): Promise<number> {
     step(7, 'The stick is stolen: from any shell account, `sh panic` stops knockd and closes every door');
     const panicScript = join(lab.dir, 'panic');
     const panicSequence = /panic_sequence = ([\d,]+)/.exec(await readFile(join(out, 'server.conf'), 'utf8'))?.[1] ?? '';
-    shown('knockstick panic script --host home.example.org   (made once, kept on a shell account)');
-    await knockstick(['panic', 'script', '--host', SERVER_ADDR, '--sequence', panicSequence, '--out', panicScript]);
+    shown('knockstick panic script --hostname home.example.org   (made once, kept on a shell account)');
+    await knockstick(['panic', 'script', '--hostname', SERVER_ADDR, '--sequence', panicSequence, '--out', panicScript]);
     const opened = await callhome('--knock-only');
     say(`   a door is open right now (a callhome a moment ago, exit ${opened.exitCode}): ${(await doorOpen()) ? 'yes' : 'no'}`);
     shown('sh panic');

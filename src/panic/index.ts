@@ -4,6 +4,7 @@
 //   panic rotate   make a new panic sequence; update knockd.conf, the settings and the script
 //   panic stanza   print the knockd.conf [panic] stanza
 
+import { isIP } from 'node:net';
 import { kill } from 'node:process';
 import { isProcessAlive } from '../core/process.js';
 import { stat } from 'node:fs/promises';
@@ -22,7 +23,7 @@ import { lineLimitError, parseKnockdConf, withPanicStanza, type KnockdDoor } fro
 import { formatSequence, parseSequenceFile, unusedLines, type Sequence } from '../core/sequences.js';
 import { checkHostName, describeChar } from '../core/names.js';
 import { hostConfigFrom } from '../core/ssh-config.js';
-import { DEFAULT_HOST, isValidHostAlias, resolveStickRoot, stickLayout } from '../core/stick.js';
+import { DEFAULT_HOST, LAUNCHER_ENV, STICK_ENV, isValidHostAlias, resolveStickRoot, stickLayout, stickRefusal, verifyStick } from '../core/stick.js';
 import { loadTemplate } from '../core/templates.js';
 import { panicHelp } from './help.js';
 import { renderPanicScript, renderPanicStanza } from './render.js';
@@ -33,7 +34,11 @@ export const DEFAULT_PANIC_LENGTH = 5;
 
 export const FLAGS = {
   stick: { type: 'string' },
+  // --host is an alias of the stick's ssh config, as in every command; the address is --hostname
+  // (the ssh config's HostName, as in usbsetup).
   host: { type: 'string' },
+  hostname: { type: 'string' },
+  'no-resolve': { type: 'boolean' },
   sequence: { type: 'string' },
   out: { type: 'string' },
   'server-config': { type: 'string' },
@@ -63,9 +68,18 @@ export const panicCommand: Command = {
       context.stdout.write(panicHelp(context.invokedAs));
       return ExitCode.OK;
     }
-    const [sub, alias = DEFAULT_HOST, extra] = positionals;
+    const [sub, positionalAlias, extra] = positionals;
     if (extra !== undefined) throw usageError(`unexpected argument ${JSON.stringify(extra)}`, `see \`${context.invokedAs} --help\``);
-    if (!isValidHostAlias(alias)) throw usageError(`ALIAS must be an alias of the stick's ssh config, got ${JSON.stringify(alias)}`);
+    if (positionalAlias !== undefined && values.host !== undefined && positionalAlias !== values.host) {
+      throw usageError(`two aliases given: ${JSON.stringify(positionalAlias)} and --host ${JSON.stringify(values.host)}`, 'the address to knock is --hostname ADDR');
+    }
+    const alias = values.host ?? positionalAlias ?? DEFAULT_HOST;
+    if (!isValidHostAlias(alias)) {
+      throw usageError(
+        `${values.host === undefined ? 'ALIAS' : '--host'} must be an alias of the stick's ssh config (letters, digits, . _ -), got ${JSON.stringify(alias)}`,
+        'the address to knock is --hostname ADDR',
+      );
+    }
     const ctx: Context = { values, alias, command: context };
     switch (sub) {
       case 'script':
@@ -99,8 +113,25 @@ function checkHost(host: string, source: string): string {
   return host;
 }
 
-async function stickSettings(ctx: Context): Promise<{ settings: Settings; root: string }> {
-  const root = resolveStickRoot({ flag: ctx.values.stick, env: ctx.command.env, cwd: ctx.command.cwd });
+/**
+ * The stick's root, when there is one: a stick named by --stick, $KNOCKSTICK_STICK or the launcher
+ * must be one (verifyStick refuses anything else, "is the stick mounted?"); the current directory
+ * is used only when it is a stick, since panic script and stanza also work from the server settings.
+ */
+async function findStick(ctx: Context): Promise<string | undefined> {
+  const { env, cwd } = ctx.command;
+  const root = resolveStickRoot({ flag: ctx.values.stick, env, cwd });
+  const named = ctx.values.stick !== undefined || (env[STICK_ENV] ?? '') !== '' || (env[LAUNCHER_ENV] ?? '') !== '';
+  if (named) {
+    await verifyStick(root, env);
+    return root;
+  }
+  return (await stickRefusal(root, env)) === undefined ? root : undefined;
+}
+
+async function stickSettings(ctx: Context): Promise<{ settings: Settings; root: string | undefined }> {
+  const root = await findStick(ctx);
+  if (root === undefined) return { settings: {}, root };
   const config = await readConfig(join(stickLayout(root).sshDir, STICK_CONFIG_NAME), 'stick');
   return { settings: settingsFor(config, ctx.alias), root };
 }
@@ -119,15 +150,64 @@ async function panicSequence(ctx: Context): Promise<Sequence> {
   throw usageError('no panic sequence known: pass --sequence P1,P2,... or make one with `knockstick panic rotate`');
 }
 
-/** --host, else panic_host of the stick's settings, else the HostName of the alias in the stick's ssh config. */
+/** --hostname, else panic_host of the stick's settings, else the HostName of the alias in the stick's ssh config. */
 async function panicHost(ctx: Context): Promise<string> {
-  if (ctx.values.host !== undefined) return checkHost(ctx.values.host, '--host');
+  if (ctx.values.hostname !== undefined) return checkHost(ctx.values.hostname, '--hostname');
   const { settings, root } = await stickSettings(ctx);
   if (settings.panicHost !== undefined) return settings.panicHost;
+  if (root === undefined) {
+    throw usageError(
+      `no address for the panic knock: pass --hostname ADDR, or --stick DIR (the stick's ssh config names ${ctx.alias}'s HostName)`,
+      ctx.values.host === undefined ? undefined : '--host names an alias of the stick\'s ssh config, as in every command; the address is --hostname',
+    );
+  }
   const sshConfig = stickLayout(root).sshConfig;
   const text = await readTextIfExists(sshConfig);
-  if (text !== null) return checkHost(hostConfigFrom(text, sshConfig, ctx.alias).hostName, `HostName of "${ctx.alias}"`);
-  throw usageError(`no address for the panic knock: pass --host ADDR (or run from the stick, whose ssh config names ${ctx.alias}'s HostName)`);
+  if (text === null) throw ioError('read', sshConfig, Object.assign(new Error('missing'), { code: 'ENOENT' }));
+  try {
+    return checkHost(hostConfigFrom(text, sshConfig, ctx.alias).hostName, `HostName of "${ctx.alias}" in ${sshConfig}`);
+  } catch (error) {
+    if (error instanceof KnockstickError && ctx.values.host !== undefined && error.code === 'INVALID_FILE') {
+      throw new KnockstickError(error.code, error.message, {
+        hint: `--host names an alias of the stick's ssh config, as in every command; to give the address itself, use --hostname ${ctx.values.host}`,
+      });
+    }
+    throw error;
+  }
+}
+
+/**
+ * The script is written for the day it is needed, from a shell account far away: a name that does
+ * not resolve now (a typo, or an ssh alias such as "home" given as an address) would fail then,
+ * with "Name or service not known". So it is resolved when written. --no-resolve writes it anyway
+ * (offline), with a warning. The name, not the address, goes into the script: a dynamic DNS name
+ * keeps working when the address changes.
+ */
+async function checkResolves(host: string, ctx: Context): Promise<void> {
+  if (ctx.values['no-resolve'] === true) {
+    if (isIP(host) === 0) ctx.command.stderr.write(`warning: --no-resolve: ${host} was not looked up; check that it resolves from the shell account\n`);
+    return;
+  }
+  const { address } = await resolveAddress(host, 4).catch((error: unknown) => {
+    throw new KnockstickError('IO', `cannot write the panic script: ${(error as Error).message}`, {
+      hint: `the script knocks ${host} over IPv4 from your shell account: give a name or address that resolves there with --hostname ADDR, or pass --no-resolve to write it anyway (offline)`,
+      cause: error,
+    });
+  });
+  const why = unreachableFromAfar(address);
+  if (why !== undefined) {
+    ctx.command.stderr.write(`warning: ${host} is ${address} here, ${why}: a shell account elsewhere cannot knock it. Give the server's public name or address with --hostname ADDR\n`);
+  }
+}
+
+/** Why an IPv4 address is not reachable from the internet (loopback, private, link-local), or undefined. */
+export function unreachableFromAfar(address: string): string | undefined {
+  const [a = 0, b = 0] = address.split('.').map(Number);
+  if (a === 127) return 'a loopback address';
+  if (a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168)) return 'a private address';
+  if (a === 169 && b === 254) return 'a link-local address';
+  if (a === 100 && b >= 64 && b <= 127) return 'a carrier-grade NAT address';
+  return undefined;
 }
 
 /**
@@ -161,6 +241,7 @@ async function writeScript(path: string, host: string, sequence: Sequence): Prom
 
 async function script(ctx: Context): Promise<number> {
   const [host, sequence] = [await panicHost(ctx), await panicSequence(ctx)];
+  await checkResolves(host, ctx);
   const out = resolve(ctx.command.cwd, ctx.values.out ?? 'panic');
   await refuseUnwritable([out]);
   await writeScript(out, host, sequence);
@@ -281,9 +362,13 @@ async function verifyKnockdConf(text: string, path: string): Promise<void> {
 }
 
 async function rotate(ctx: Context): Promise<number> {
-  // A --host given is checked now: later, an address that cannot be used only means "no script".
-  if (ctx.values.host !== undefined) checkHost(ctx.values.host, '--host');
+  // A --hostname given is checked now: later, an address that cannot be used only means "no script".
+  if (ctx.values.hostname !== undefined) checkHost(ctx.values.hostname, '--hostname');
   const out = ctx.command.stdout;
+  // A stick named for the update must be one, checked before knockd.conf is written (stick.ts).
+  if (ctx.values.stick !== undefined || (ctx.command.env[STICK_ENV] ?? '') !== '') {
+    await verifyStick(resolveStickRoot({ flag: ctx.values.stick, env: ctx.command.env, cwd: ctx.command.cwd }), ctx.command.env);
+  }
   const side = await serverSide(ctx);
   const confText = await readTextIfExists(side.knockdConf);
   if (confText === null) throw ioError('read', side.knockdConf, Object.assign(new Error('missing'), { code: 'ENOENT' }));
@@ -327,16 +412,19 @@ async function rotate(ctx: Context): Promise<number> {
   const serverConfigText = (await readTextIfExists(side.serverConfigPath)) ?? '# knockstick server settings (see `knockstick panic --help`)\n';
   const newServerConfig = setConfigValue(serverConfigText, '', 'panic_sequence', value);
   let stickConfig: { path: string; text: string; root: string } | undefined;
-  if (ctx.values.stick !== undefined || ctx.command.env.KNOCKSTICK_STICK !== undefined) {
-    const root = resolveStickRoot({ flag: ctx.values.stick, env: ctx.command.env, cwd: ctx.command.cwd });
+  if (ctx.values.stick !== undefined || (ctx.command.env[STICK_ENV] ?? '') !== '') {
+    const root = await verifyStick(resolveStickRoot({ flag: ctx.values.stick, env: ctx.command.env, cwd: ctx.command.cwd }), ctx.command.env).then((l) => l.root);
     const path = join(stickLayout(root).sshDir, STICK_CONFIG_NAME);
     stickConfig = { path, root, text: setConfigValue((await readTextIfExists(path)) ?? '', ctx.alias, 'panic_sequence', value) };
   }
   let host: string | undefined;
+  let noScript = 'no --hostname and no stick';
   try {
     host = await panicHost(ctx);
-  } catch {
-    host = undefined; // no address known: no script, and rotate says so
+    await checkResolves(host, ctx);
+  } catch (error) {
+    if (host !== undefined) noScript = (error as Error).message;
+    host = undefined; // no usable address: no script, and rotate says why
   }
   const scriptPath = resolve(ctx.command.cwd, ctx.values.out ?? 'panic');
   const targets = [side.knockdConf, side.serverConfigPath, ...(stickConfig === undefined ? [] : [stickConfig.path]), ...(host === undefined ? [] : [scriptPath])];
@@ -358,7 +446,7 @@ async function rotate(ctx: Context): Promise<number> {
     await writeScript(scriptPath, host, sequence);
     out.write(`Wrote the new panic script ${scriptPath} for ${host}: replace the old one on your shell account.\n`);
   } else {
-    out.write('No script written (no --host and no stick): run `knockstick panic script --host ADDR` for the new one.\n');
+    out.write(`No script written (${noScript}): run \`knockstick panic script --hostname ADDR\` for the new one.\n`);
   }
 
   if (ctx.values['no-reload'] === true) {

@@ -26,7 +26,10 @@ agree. If anything is wrong it says which file and line, and writes nothing.
 
 Options:
   --server-file PATH   knockd's one_time_sequences file (default ${DEFAULT_SERVER_FILE})
-  --stick DIR          the mounted stick (default: $KNOCKSTICK_STICK, else the current directory)
+  --stick DIR          the mounted stick (default: $KNOCKSTICK_STICK, else the current directory):
+                       a directory holding the stick's .ssh/config. Anything else is refused
+                       (exit 6, "is the stick mounted?"), and so is a home directory or one whose
+                       .ssh is a user's ~/.ssh: seqgen never writes into ~/.ssh
   --host ALIAS         which server of the stick: its ssh config alias. "home" (default) uses
                        STICK/.ssh/sequences, any other alias STICK/.ssh/sequences.ALIAS
   --length N           ports per sequence, 1-32 (default: the length already in the files, else 5)
@@ -43,6 +46,9 @@ Options:
                        the stick, appends with \`sudo -n tee -a\` (unless the ssh user is root), reads it
                        back to verify (it checks first with \`stat -c %F\` that the file is a regular
                        file, not a symlink: the sudo rule needs that command too), and only then appends to the stick. The server file must exist.
+                       Getting in spends a sequence and callhome never knocks the last one, so
+                       this works while the stick has at least 2 unused; callhome's low-sequence
+                       warning (below 10) names this command.
   --follow-symlink     append to --server-file even if it is a symbolic link. Without it a
                        symlinked server file is refused (exit 6) before anything is written: a
                        link planted there would redirect the append into another file. knockd

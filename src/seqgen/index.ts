@@ -3,7 +3,7 @@
 // rewrite the stick atomically → append to the server → report. All under the lock.
 
 import { rmdir, stat, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { Command, CommandContext } from '../core/command.js';
 import { ExitCode, InvalidFileError, KnockstickError, ioError, usageError } from '../core/errors.js';
 import {
@@ -24,7 +24,7 @@ import { readCallhomeState } from '../core/callhome-state.js';
 import { markUsed, unmarkUsed } from '../core/policy.js';
 import { isLoose, loadPair, type LoadedPair } from '../core/sequence-store.js';
 import { allSequenceKeys, formatLine, unusedLines, type Sequence } from '../core/sequences.js';
-import { sequencesFileFor, stateFileFor, stickLayout } from '../core/stick.js';
+import { sequencesFileFor, stateFileFor, stickLayout, verifyStick } from '../core/stick.js';
 import { describeTorn } from './status.js';
 import { callhomeDeps } from '../callhome/index.js';
 import { seqgenHelp } from './help.js';
@@ -107,17 +107,16 @@ async function undoDirectoriesOnFailure<T>(paths: Paths, fn: () => Promise<T>): 
 }
 
 
+/** Whether usbsetup runs us on the stick it is making (CommandContext.stickBeingMade). */
+function isStickBeingMade(context: Pick<CommandContext, 'stickBeingMade'>, stickRoot: string): boolean {
+  return context.stickBeingMade !== undefined && resolve(context.stickBeingMade) === resolve(stickRoot);
+}
+
 /** Checks the stick is there, makes the directories the files go in, and refuses one file for both. */
-async function preparePaths(options: SeqgenOptions, create: boolean): Promise<Paths> {
-  const layout = stickLayout(options.stickRoot);
-  try {
-    if (!(await stat(layout.root)).isDirectory()) throw new Error('not a directory');
-  } catch (error) {
-    throw new KnockstickError('IO', `no stick at ${layout.root}: ${(error as Error).message.replace(/^.*: /, '')}`, {
-      hint: 'mount the stick and pass --stick DIR (or set KNOCKSTICK_STICK)',
-      cause: error,
-    });
-  }
+async function preparePaths(options: SeqgenOptions, create: boolean, context: Pick<CommandContext, 'env' | 'stickBeingMade'>): Promise<Paths> {
+  // A stick is a directory holding the stick's .ssh/config, never a home directory (stick.ts):
+  // without this, `seqgen 10` in any directory would make a .ssh/sequences there.
+  const layout = await verifyStick(options.stickRoot, context.env, { making: isStickBeingMade(context, options.stickRoot) });
   const stickFile = sequencesFileFor(layout, options.host);
   if (stickFile === options.serverFile) {
     throw usageError(`--server-file and the stick's sequence file are the same file (${options.serverFile})`);
@@ -200,9 +199,10 @@ async function writeBoth(pair: LoadedPair, paths: Paths, stickLines: string, ser
 }
 
 async function generate(options: SeqgenOptions, count: number, context: CommandContext, rng: RandomSource): Promise<number> {
-  // Settings first: a broken settings file must stop us before we create any directory.
+  // The stick, then the settings: a broken settings file must stop us before we create any directory.
+  await verifyStick(options.stickRoot, context.env, { making: isStickBeingMade(context, options.stickRoot) });
   const reserved = await reservedForSeqgen(options.exclude, stickLayout(options.stickRoot), options.host, options.serverConfig);
-  const paths = await preparePaths(options, !options.dryRun);
+  const paths = await preparePaths(options, !options.dryRun, context);
   const dirs = await lockTargets(paths);
   return undoDirectoriesOnFailure(paths, async () => withDirectoryLocks(dirs, { waitSeconds: options.waitSeconds }, async () => {
     if (!options.dryRun) await removeStaleTemps(dirs, context);
@@ -244,7 +244,7 @@ async function generate(options: SeqgenOptions, count: number, context: CommandC
 
 async function status(options: SeqgenOptions, context: CommandContext): Promise<number> {
   try {
-    const paths = await preparePaths(options, false);
+    const paths = await preparePaths(options, false, context);
     const dirs = await lockTargets(paths);
     return await withDirectoryLocks(dirs, { waitSeconds: options.waitSeconds }, async () => {
       const pair = await loadPair(paths.server, paths.stick);
@@ -265,8 +265,8 @@ async function status(options: SeqgenOptions, context: CommandContext): Promise<
 }
 
 async function repair(options: SeqgenOptions, context: CommandContext): Promise<number> {
-  // Repair may have to create the stick's .ssh (a stick getting its first copy of a server file).
-  const paths = await preparePaths(options, true);
+  // Repair writes into the stick's .ssh (a stick getting its first copy of a server file too).
+  const paths = await preparePaths(options, true, context);
   const dirs = await lockTargets(paths);
   return undoDirectoriesOnFailure(paths, async () => withDirectoryLocks(dirs, { waitSeconds: options.waitSeconds }, async () => {
     await removeStaleTemps(dirs, context);

@@ -29,8 +29,9 @@ import { chooseLength, refuseUnlessWritable, serverSymlinkHint, withFinalNewline
 import { describeTorn } from './status.js';
 import { planTornRepair, splitTornLine } from '../core/torn.js';
 
-function callhomeOptions(options: SeqgenOptions): CallhomeOptions {
+function callhomeOptions(options: SeqgenOptions, env: NodeJS.ProcessEnv): CallhomeOptions {
   return {
+    env,
     help: false,
     host: options.host,
     sshArgs: [],
@@ -112,7 +113,7 @@ async function connect(prepared: Prepared, controlDir: string): Promise<Remote> 
 export async function remoteGenerate(options: SeqgenOptions, count: number, context: CommandContext, rng: RandomSource, deps: CallhomeDeps): Promise<number> {
   const remotePath = options.remoteServerFile;
   if (!remotePath.startsWith('/')) throw new KnockstickError('USAGE', `with --remote, --server-file must be an absolute path on the server, got ${JSON.stringify(remotePath)}`);
-  const chOptions = callhomeOptions(options);
+  const chOptions = callhomeOptions(options, context.env);
   const prepared = await prepare(chOptions, deps, context.stderr);
   const sudo = options.sudo && prepared.host.user !== 'root' ? ['sudo', '-n'] : [];
   const where = `${prepared.host.alias}:${remotePath}`;
@@ -176,7 +177,7 @@ export async function remoteGenerate(options: SeqgenOptions, count: number, cont
         `Added ${count} sequence(s) of ${length} ports to ${where} (over ssh, verified) and to ${prepared.sequencesFile}; ` +
           `${unused} unused on each side.\n`,
       );
-      warnIfLow({ ...opened, remaining: unused }, prepared.host, 0, context.stderr);
+      warnIfLow({ ...opened, remaining: unused }, prepared.host, 0, context.stderr, prepared.layout.root);
       return ExitCode.OK;
     } finally {
       // Closes the master connection, then removes its socket's directory (on Ctrl-C too).

@@ -10,7 +10,7 @@ import type { Command, CommandContext } from '../core/command.js';
 import { ExitCode, InterruptedError, KnockstickError, usageError } from '../core/errors.js';
 import { runAllowingFailure } from '../core/run.js';
 import { appendDurably, assertNotSymlink, createExclusively, fileMode, openRegularForReading, readTextIfExists, refuseLinksAmong, writeAtomically } from '../core/files.js';
-import { sequencesFileFor, stickLayout } from '../core/stick.js';
+import { sequencesFileFor, stickLayout, verifyStick } from '../core/stick.js';
 import { readConfig, reservedPorts } from '../core/config.js';
 import { formatLine, parseSequenceFile, unusedLines } from '../core/sequences.js';
 import { shellQuote } from '../core/shell.js';
@@ -233,9 +233,11 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
     return ExitCode.OK;
   }
 
-  if (stick != null && (await stat(stick).catch(() => null))?.isDirectory() !== true) {
-    throw new KnockstickError('IO', `no stick at ${stick}`, { hint: 'mount the stick and pass --stick DIR; nothing was written' });
-  }
+  // A stick is a directory holding .ssh/config, never a home directory (stick.ts); nothing written yet.
+  if (stick != null) await verifyStick(stick, context.env);
+  // A link planted at a sequence file is refused before the first write, even with --force:
+  // --force replaces files, it never writes through a link.
+  await refuseLinksAmong(sequenceFiles);
   if (stick != null) {
     const layout = stickLayout(stick);
     await assertNotSymlink(layout.sshDir);

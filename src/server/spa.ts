@@ -13,7 +13,7 @@ import type { CommandContext } from '../core/command.js';
 import { STICK_CONFIG_NAME, setConfigValue } from '../core/config.js';
 import { ExitCode, KnockstickError } from '../core/errors.js';
 import { assertNotSymlink, ensureDirectory, readTextIfExists, refuseLinksAmong, writeAtomically } from '../core/files.js';
-import { stickLayout } from '../core/stick.js';
+import { stickLayout, verifyStick } from '../core/stick.js';
 import { loadTemplate, render } from '../core/templates.js';
 import { generateKeys, type SpaKeys } from '../spa/keys.js';
 import { formatStanza, parseRcText, stanzaNames } from '../spa/rc-file.js';
@@ -153,9 +153,8 @@ export async function initSpa(
     out.write(`==> ${rcPath} (mode 0600): the client stanza [home] with the same keys\n${blank(clientStanza({ ...o, keys }))}\n`);
     return ExitCode.OK;
   }
-  if (o.stick !== undefined && (await stat(o.stick).catch(() => null))?.isDirectory() !== true) {
-    throw new KnockstickError('IO', `no stick at ${o.stick}`, { hint: 'mount the stick and pass --stick DIR; nothing was written' });
-  }
+  // A stick is a directory holding .ssh/config, never a home directory (stick.ts); nothing written yet.
+  if (o.stick !== undefined) await verifyStick(o.stick, context.env);
   const stickConf = o.stick === undefined ? undefined : join(stickLayout(o.stick).sshDir, STICK_CONFIG_NAME);
   // A link planted among the files is refused before the first write, even with --force.
   if (o.stick !== undefined) await assertNotSymlink(stickLayout(o.stick).sshDir);

@@ -20,7 +20,9 @@ HMAC_KEY_BASE64 or HMAC_KEY, USE_HMAC Y, HMAC_DIGEST_TYPE sha256, ENCRYPTION_MOD
 FW_TIMEOUT (seconds the server keeps the door open), NAT_ACCESS HOST:PORT, SPOOF_USER,
 TIME_OFFSET. Anything else in the stanzas in effect is an error naming the line. The file must be
 readable by its owner only (chmod 600): it holds the keys. Keys are never taken from the command
-line and never printed, except by keygen, whose job that is.
+line and never printed, except by keygen without --rc-file, whose job that is: it prints the two
+new key lines on stdout (like \`fwknop --key-gen\`), so redirect it into a 0600 file rather than
+showing it on a screen. keygen --rc-file never writes into a user's own ~/.ssh.
 
 Options:
   --rc-file FILE        the rc file (default: $HOME/.fwknoprc)

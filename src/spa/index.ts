@@ -1,6 +1,7 @@
 // knockstick spa: send an fwknop-compatible SPA packet, make keys, decode a packet.
 // Read (rc file) → compute (pure packet builder) → act (one datagram), as callhome does.
 
+import { refuseUserSshDir } from '../core/stick.js';
 import { promises as fs } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -67,6 +68,7 @@ export const spaCommand: Command = {
           context.stdout.write(formatKeyLines(generateKeys()));
           return ExitCode.OK;
         }
+        await refuseUserSshDir(rcFile, context.env);
         return keygenIntoFile(rcFile, stanza, values, context);
       case 'decode': {
         if (rest.length > 1) throw usageError(`unexpected argument ${JSON.stringify(rest[1])}`);

@@ -236,7 +236,7 @@ export async function writeStickContent(
   if (answers.method !== 'spa' && answers.sequences > 0 && answers.serverFile !== undefined) {
     // seqgen refuses a server file that is invalid or has sequences this new stick lacks: ask it
     // first (--dry-run writes nothing), so that the refusal comes before a key or file is written.
-    await seqgenCommand.run({ ...context, stdout: { write: () => undefined }, args: [...seqgenArgs, '--dry-run'], invokedAs: 'seqgen' });
+    await seqgenCommand.run({ ...context, stdout: { write: () => undefined }, args: [...seqgenArgs, '--dry-run'], invokedAs: 'seqgen', stickBeingMade: root });
   }
 
   const within = { within: root };
@@ -278,7 +278,7 @@ export async function writeStickContent(
   if (answers.sequences === 0) {
     // The server has its sequences already (server init): `seqgen repair` copies them across.
   } else if (answers.serverFile !== undefined) {
-    await seqgenCommand.run({ ...context, args: seqgenArgs, invokedAs: 'seqgen' });
+    await seqgenCommand.run({ ...context, args: seqgenArgs, invokedAs: 'seqgen', stickBeingMade: root });
   } else {
     const settings = settingsFor(await readConfig(join(layout.sshDir, 'knockstick.conf'), 'stick'), answers.alias);
     const exclude = new Set([...reservedPorts(settings), answers.port]);

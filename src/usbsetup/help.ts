@@ -48,7 +48,12 @@ Options:
   --server-host-key FILE     the server's /etc/ssh/ssh_host_ed25519_key.pub, for known_hosts
   --sequences N              how many one-time sequences (default 50; 0: none, when the server
                              has them already: then \`seqgen repair\` copies them to the stick)
-  --server-file PATH         write the server's copy there (seqgen, in lockstep); default: print it
+  --server-file PATH         write the server's copy there (seqgen, in lockstep); default: into a
+                             new 0600 file in the current directory (./knockd-sequences.ALIAS, with
+                             --method spa ./fwknop-access.ALIAS.conf, the access.conf stanza with
+                             the keys), and print its path and the exact command to append it on
+                             the server. Sequences and keys are never printed on the screen...
+  --show-secrets             ...unless this: print the server's copy between scissors lines instead
   --follow-symlink           --server-file may be a symbolic link (knockd follows it too); without
                              this a symlinked server file is refused before anything is written
   --method knock|spa         how callhome opens the door: one-time knock sequences (default) or an
@@ -58,7 +63,8 @@ Options:
   --mountpoint DIR           where secureon mounts it (default /mnt/secure)
   --host-config FILE         where to remember the stick (default /etc/knockstick/stick.conf)
   --no-remember              do not write the host config
-  --into DIR                 write only the files, into DIR (a volume you opened yourself)
+  --into DIR                 write only the files, into DIR (a volume you opened yourself; never
+                             a home directory, nor one whose .ssh is a user's ~/.ssh)
   --executable               also carry .knockstick/knockstick-linux-x64, a self-contained build
                              (Node single executable, about 100 MB: make it first with
                              \`npm run build:sea\`); the launchers use it on Linux x86_64, so

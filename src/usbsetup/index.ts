@@ -6,12 +6,13 @@
 // (core/interrupt.ts), run in reverse on the way out: on success, on an error, and on Ctrl-C or
 // SIGTERM (then cli.ts runs it after killing the running child, e.g. a cryptsetup luksFormat).
 
-import { mkdtemp, rmdir, stat } from 'node:fs/promises';
+import { lstat, mkdtemp, rmdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command, CommandContext } from '../core/command.js';
 import { candidateDisks, describeDisk, listBlockDevices, refusalReason } from '../core/disks.js';
 import { ExitCode, InterruptedError, KnockstickError, usageError } from '../core/errors.js';
+import { createExclusively, SECRET_FILE_MODE } from '../core/files.js';
 import { cleanup, interruptedBy, isInterrupted } from '../core/interrupt.js';
 import { run, type ExternalCommand } from '../core/run.js';
 import { writeHostConfig } from '../core/host-config.js';
@@ -19,6 +20,7 @@ import { luksClose, luksFormat, luksOpen, luksUuid } from '../core/luks.js';
 import { terminalPrompts, type Prompts } from '../core/prompts.js';
 import { readPassphraseFile } from '../core/secrets.js';
 import { attachImage, detachLoop, isImageFile, mountVolume, ownerFor, syncAll, unmountVolume } from '../core/volume.js';
+import { verifyStick } from '../core/stick.js';
 import { writeStickContent, type KeyPassphrase, type WrittenContent } from './content.js';
 import { usbsetupHelp } from './help.js';
 import { FLAGS, parseUsbsetupArgs, type ContentAnswers, type Filesystem, type UsbsetupOptions } from './options.js';
@@ -48,6 +50,8 @@ export async function usbsetup(context: CommandContext, prompts: Prompts): Promi
 
   if (options.into !== undefined) {
     if ((await stat(options.into).catch(() => null))?.isDirectory() !== true) throw new KnockstickError('IO', `--into ${options.into} is not a directory`);
+    // Never a home directory, nor one whose .ssh is a user's ~/.ssh (stick.ts).
+    await verifyStick(options.into, context.env, { making: true });
     const keyPassphrase = await keyPassphraseFor(content, interactive, say);
     // Stopped half-way, the files written so far go again (partial.ts says why).
     const forget = cleanup.push(`removed the half-written stick files in ${options.into}`, await partialStickUndo(options.into, content.alias));
@@ -61,7 +65,7 @@ export async function usbsetup(context: CommandContext, prompts: Prompts): Promi
     } finally {
       await cleanup.runAll();
     }
-    context.stdout.write(serverSteps(content, written, undefined));
+    context.stdout.write(serverSteps(content, written, undefined, await saveServerCopy(content, written, options, context.cwd)));
     return ExitCode.OK;
   }
 
@@ -135,7 +139,8 @@ export async function usbsetup(context: CommandContext, prompts: Prompts): Promi
       await writeHostConfig(options.hostConfig, { luksUuid: uuid, name: options.name, mountpoint: options.mountpoint, owner: owner.name });
       say(`==> remembered in ${options.hostConfig}: LUKS UUID ${uuid}, mounted at ${options.mountpoint} for ${owner.name}\n`);
     }
-    context.stdout.write(`Stick ready: ${target}, LUKS2 UUID ${uuid}, ${layout.filesystem}.\n\n${serverSteps(content, written, options)}`);
+    const saved = await saveServerCopy(content, written, options, context.cwd);
+    context.stdout.write(`Stick ready: ${target}, LUKS2 UUID ${uuid}, ${layout.filesystem}.\n\n${serverSteps(content, written, options, saved)}`);
     return ExitCode.OK;
   } finally {
     const report = await cleanup.runAll();
@@ -168,14 +173,63 @@ async function mkfs(fs: Filesystem, device: string, label: string): Promise<void
   await run(mkfsCommand(fs, device, label));
 }
 
+/** Where the server's copy of the secrets went (saveServerCopy); undefined: printed (--show-secrets) or none. */
+export type SavedCopy = string | undefined;
+
+/**
+ * The server's copy of the secrets (its sequences, or the SPA access.conf stanza with the keys)
+ * goes into a new 0600 file in the current directory, never onto the screen (a terminal's
+ * scrollback, a screen recording or a shoulder would keep them), unless --show-secrets.
+ * Created exclusively and without following links; a free name is taken when one exists.
+ */
+async function saveServerCopy(content: ContentAnswers, written: WrittenContent, options: Pick<UsbsetupOptions, 'showSecrets'>, cwd: string): Promise<SavedCopy> {
+  const text = written.spaAccess ?? written.serverCopy;
+  if (text === undefined || options.showSecrets) return undefined;
+  const base = join(cwd, written.spaAccess !== undefined ? `fwknop-access.${content.alias}.conf` : `knockd-sequences.${content.alias}`);
+  for (let n = 0; n < 100; n++) {
+    const path = n === 0 ? base : `${base}.${n}`;
+    if ((await lstat(path).catch(() => null)) !== null) continue;
+    await createExclusively(path, text, SECRET_FILE_MODE);
+    return path;
+  }
+  throw new KnockstickError('IO', `${base} and 99 more names next to it exist already`, { hint: 'remove the old copies (they hold secrets), or pass --show-secrets' });
+}
+
+/** For display: a word quoted the way a user would type it. */
+function shellWord(word: string): string {
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The one shell command that appends `file` to knockd's one-time file as knockd needs it: a
+ * missing final newline added first (or the first new line would merge with the last), a new
+ * file created 0600 (umask), append only (knockd keeps the file open), then the copy removed.
+ */
+export function appendCommand(file: string, serverFile: string): string {
+  const f = shellWord(serverFile);
+  return `(umask 077 && { [ ! -s ${f} ] || [ -z "$(tail -c 1 ${f})" ] || echo; cat ${shellWord(file)}; } >> ${f}) && rm ${shellWord(file)}`;
+}
+
 /** What the user does next, on the server and here. Pure. */
-export function serverSteps(content: ContentAnswers, written: WrittenContent, options: Pick<UsbsetupOptions, 'mountpoint'> | undefined): string {
+export function serverSteps(content: ContentAnswers, written: WrittenContent, options: Pick<UsbsetupOptions, 'mountpoint'> | undefined, saved?: SavedCopy): string {
+  // The server's SSH port is behind the knock until this is done: the file goes there by hand.
+  const copyThere = (file: string): string =>
+    `     If this machine is not the server, carry ${file} there by a way you trust (it is as secret as the stick), run that there, and delete it here.`;
   const lines = [
     `On the server (${content.hostName}), as root:`,
     `  1. Let the stick's key in: append this line to ~${content.user}/.ssh/authorized_keys`,
     `       ${written.publicKey}`,
   ];
-  if (written.spaAccess !== undefined) {
+  if (written.spaAccess !== undefined && saved !== undefined) {
+    lines.push(
+      '  2. fwknopd (apt install fwknop-server; `knockstick server init --method spa` makes its firewall and configs):',
+      `     the stanza for /etc/fwknop/access.conf (mode 0600) is in ${saved} (mode 0600; it holds the keys, which are`,
+      '     secret, so it is not printed; --show-secrets prints it). Append it, add a door line for your firewall',
+      '     (FW_ACCESS_TIMEOUT 30 with fwknopd\'s iptables backend; see `knockstick server init --help`), then delete the copy:',
+      `       ${appendCommand(saved, '/etc/fwknop/access.conf')}`,
+      copyThere(saved),
+    );
+  } else if (written.spaAccess !== undefined) {
     lines.push(
       '  2. fwknopd (apt install fwknop-server; `knockstick server init --method spa` makes its firewall and configs):',
       '     put this stanza into /etc/fwknop/access.conf (mode 0600), with a door line for your firewall',
@@ -193,6 +247,14 @@ export function serverSteps(content: ContentAnswers, written: WrittenContent, op
     );
   } else if (written.serverCopy === undefined) {
     lines.push(`  2. The ${content.sequences} sequences are in ${content.serverFile} and on the stick, in lockstep.`);
+  } else if (saved !== undefined) {
+    lines.push(
+      `  2. The server's copy of the ${content.sequences} sequences is in ${saved} (mode 0600; they are secret, so they`,
+      '     are not printed; --show-secrets prints them). Append it to knockd\'s one_time_sequences file (e.g.',
+      '     /etc/knockd/ssh, which `knockstick server init` sets up) and delete the copy, with:',
+      `       ${appendCommand(saved, '/etc/knockd/ssh')}`,
+      copyThere(saved),
+    );
   } else {
     lines.push(
       `  2. Append the ${content.sequences} lines between the scissors to knockd's one_time_sequences file (e.g. /etc/knockd/ssh, mode 0600),`,

@@ -39,6 +39,7 @@ export const FLAGS = {
   executable: { type: 'boolean' },
   'follow-symlink': { type: 'boolean' },
   'weak-pbkdf-for-tests': { type: 'boolean' },
+  'show-secrets': { type: 'boolean' },
   yes: { type: 'boolean', short: 'y' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -84,6 +85,11 @@ export interface UsbsetupOptions {
   /** Only write the stick's files into this (already open and mounted) directory. */
   readonly into: string | undefined;
   readonly weakPbkdfForTests: boolean;
+  /**
+   * --show-secrets: print the server's copy (sequences, or SPA keys) between scissors. Without it
+   * they go into a 0600 file and only its path and the command to append it are printed.
+   */
+  readonly showSecrets: boolean;
   readonly content: Partial<ContentAnswers> & { readonly alias: string; readonly port: number; readonly sequences: number };
   /** Whether --sequences or --server-file was given (they make no sense with --method spa). */
   readonly sequenceFlags: boolean;
@@ -141,6 +147,7 @@ export function parseUsbsetupArgs(args: readonly string[], context: { cwd: strin
     remember: values['no-remember'] !== true,
     into: path(values.into),
     weakPbkdfForTests: values['weak-pbkdf-for-tests'] === true,
+    showSecrets: values['show-secrets'] === true,
     sequenceFlags: values.sequences !== undefined || values['server-file'] !== undefined,
     content: {
       alias,

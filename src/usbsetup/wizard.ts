@@ -31,7 +31,7 @@ export async function askContent(prompts: Prompts, known: Partial<ContentAnswers
         ));
   let serverFile = known.serverFile;
   if (serverFile === undefined && method === 'knock' && known.sequences > 0) {
-    const answer = await prompts.input("Write the server's copy of the sequences to (knockd's one_time_sequences file, if this is the server; empty: print them):", {
+    const answer = await prompts.input("Write the server's copy of the sequences to (knockd's one_time_sequences file, if this is the server; empty: a 0600 file here, with the command to append it):", {
       validate: (v) => (v === '' || v.startsWith('/') ? true : 'an absolute path, or nothing'),
     });
     serverFile = answer === '' ? undefined : answer;

@@ -31,7 +31,7 @@ describe('callhome without a stick', () => {
   it('says where it looked and exits 6, sending nothing', async () => {
     const result = await runBin('callhome', ['--stick', '/nonexistent-stick', '--', 'true']);
     expect(result.exitCode).toBe(6);
-    expect(result.stderr).toMatch(/no ssh config at \/nonexistent-stick\/.ssh\/config/);
+    expect(result.stderr).toMatch(/no stick at \/nonexistent-stick: no such directory/);
     expect(result.stderr).toMatch(/hint: is the stick mounted/);
   });
 

@@ -7,8 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execa } from 'execa';
 import { chmod, lstat, mkdir, readFile, readdir, readlink, stat, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { DIST_BIN, knockstick, runBin, tempDir } from '../helpers/cli.js';
+import { dirname, join } from 'node:path';
+import { DIST_BIN, knockstick, makeStick, runBin, tempDir } from '../helpers/cli.js';
 
 let dir: { path: string; cleanup: () => Promise<void> };
 let n = 0;
@@ -91,7 +91,7 @@ describe('usbsetup --into DIR with links planted in DIR', () => {
     await writeFile(keyPass, 'key passphrase two\n', { mode: 0o600 });
   });
   const usbsetup = (stick: string, extra: readonly string[] = []) =>
-    runBin('usbsetup', ['--yes', '--into', stick, '--hostname', '127.0.0.1', '--user', 'root', '--key-passphrase-file', keyPass, '--sequences', '3', ...extra]);
+    runBin('usbsetup', ['--yes', '--into', stick, '--hostname', '127.0.0.1', '--user', 'root', '--key-passphrase-file', keyPass, '--sequences', '3', ...extra], { cwd: dirname(stick) });
 
   const fileLinks: ReadonlyArray<[string, string]> = [
     ['.knockstick/knockstick.mjs', 'the bundle'],
@@ -179,7 +179,7 @@ describe('usbsetup --into DIR with links planted in DIR', () => {
     await execa('mkfifo', ['-m', '600', fifo]);
     // The writer blocks until usbsetup opens the FIFO for reading, then closes it: EOF.
     const writer = execa('sh', ['-c', 'printf "%s\\n" "fifo passphrase" > "$1"', 'sh', fifo]);
-    const result = await runBin('usbsetup', ['--yes', '--into', stick, '--hostname', '127.0.0.1', '--user', 'root', '--key-passphrase-file', fifo, '--sequences', '3']);
+    const result = await runBin('usbsetup', ['--yes', '--into', stick, '--hostname', '127.0.0.1', '--user', 'root', '--key-passphrase-file', fifo, '--sequences', '3'], { cwd: base });
     await writer;
     expect(result.exitCode).toBe(0);
     const ok = await execa('ssh-keygen', ['-y', '-P', 'fifo passphrase', '-f', join(stick, '.ssh/id_ed25519')], { reject: false });
@@ -193,7 +193,7 @@ describe("seqgen and knockd's one-time file", () => {
   it('a symlinked --server-file is refused (exit 6, knockd follows it: say so) and nothing is written on either side', async () => {
     const base = await fresh('seqgen-link');
     const stick = join(base, 'stick');
-    await mkdir(stick);
+    await makeStick(stick);
     const victim = await victimFile(base);
     const link = join(base, 'ssh');
     await symlink(victim.path, link);
@@ -202,13 +202,13 @@ describe("seqgen and knockd's one-time file", () => {
     expect(result.stderr).toContain(`${link} is a symbolic link (to ${victim.path}): refusing to write through it; nothing was written`);
     expect(result.stderr).toMatch(/hint: knockd follows this link when it reads its one-time file; if you made the link yourself, pass --follow-symlink/);
     await victim.unchanged();
-    expect(await tree(stick)).toEqual([]);
+    expect(await tree(stick)).toEqual(['.ssh/', '.ssh/config']);
   });
 
   it('a dangling symlink as --server-file is refused too: no file is created at its target', async () => {
     const base = await fresh('seqgen-dangling');
     const stick = join(base, 'stick');
-    await mkdir(stick);
+    await makeStick(stick);
     const link = join(base, 'ssh');
     await symlink(join(base, 'would-be-created'), link);
     const result = await knockstick(['seqgen', '5', '--server-file', link, '--stick', stick]);
@@ -220,7 +220,7 @@ describe("seqgen and knockd's one-time file", () => {
   it('--follow-symlink appends through a link the admin made; the link stays a link', async () => {
     const base = await fresh('seqgen-follow');
     const stick = join(base, 'stick');
-    await mkdir(stick);
+    await makeStick(stick);
     const real = join(base, 'real-ssh');
     await writeFile(real, '', { mode: 0o600 });
     const link = join(base, 'ssh');
@@ -240,7 +240,7 @@ describe("seqgen and knockd's one-time file", () => {
   it("seqgen repair refuses a symlinked server file it would append to", async () => {
     const base = await fresh('repair-link');
     const stick = join(base, 'stick');
-    await mkdir(join(stick, '.ssh'), { recursive: true, mode: 0o700 });
+    await makeStick(stick);
     await writeFile(join(stick, '.ssh/sequences'), ' 1111,2222,3333\n 4444,5555,6666\n', { mode: 0o600 });
     const victim = await victimFile(base);
     await writeFile(victim.path, '', { mode: 0o644 });
@@ -269,7 +269,7 @@ describe("seqgen and knockd's one-time file", () => {
   it("a stick whose sequence file is a symlink is refused, not replaced", async () => {
     const base = await fresh('seqgen-stickfile');
     const stick = join(base, 'stick');
-    await mkdir(join(stick, '.ssh'), { recursive: true, mode: 0o700 });
+    await makeStick(stick);
     const victim = await victimFile(base);
     await writeFile(victim.path, '', { mode: 0o644 });
     await symlink(victim.path, join(stick, '.ssh/sequences'));
@@ -283,7 +283,7 @@ describe("seqgen and knockd's one-time file", () => {
   it.each([['5'], ['status'], ['repair']])('a FIFO as --server-file (seqgen %s) is refused at once, not waited on', async (action) => {
     const base = await fresh('seqgen-fifo');
     const stick = join(base, 'stick');
-    await mkdir(stick);
+    await makeStick(stick);
     const fifo = join(base, 'ssh');
     await execa('mkfifo', ['-m', '600', fifo]);
     const result = await runWithKillTimer('knockstick', ['seqgen', action as string, '--server-file', fifo, '--stick', stick]);

@@ -93,6 +93,7 @@ describe('knockd reads at most 4095 bytes of a line at once', () => {
       const server = join(dir.path, 'server-ssh');
       const stick = join(dir.path, 'stick');
       await mkdir(join(stick, '.ssh'), { recursive: true });
+      await writeFile(join(stick, '.ssh', 'config'), 'Host home\n  HostName 127.0.0.1\n', { mode: 0o600 });
       await writeFile(server, ` 1,2,3,4,5\n${longLine}`, { mode: 0o600 });
       await writeFile(join(stick, '.ssh', 'sequences'), ` 1,2,3,4,5\n${longLine}`, { mode: 0o600 });
       const before = await snapshot();
@@ -172,9 +173,10 @@ describe('values a template cannot render are refused, not a crash', () => {
 
 describe('host and user names that start with "-" are refused everywhere', () => {
   it.each([
-    [['panic', 'script', '--host=-pi', '--sequence', '41001,41002,41003'], /--host starts with "-"/],
-    [['panic', 'send', '--host=-pi', '--sequence', '41001,41002,41003'], /--host starts with "-"/],
-    [['panic', 'script', '--host=a b', '--sequence', '41001,41002,41003'], /--host contains U\+0020 \(space\)/],
+    [['panic', 'script', '--hostname=-pi', '--sequence', '41001,41002,41003'], /--hostname starts with "-"/],
+    [['panic', 'send', '--hostname=-pi', '--sequence', '41001,41002,41003'], /--hostname starts with "-"/],
+    [['panic', 'script', '--hostname=a b', '--sequence', '41001,41002,41003'], /--hostname contains U\+0020 \(space\)/],
+    [['panic', 'script', '--host=-pi', '--sequence', '41001,41002,41003'], /--host must be an alias of the stick's ssh config/],
     [['usbsetup', '--hostname=--', '--into', '/nonexistent'], /--hostname starts with "-"/],
     [['usbsetup', '--hostname=-oProxyCommand=x', '--into', '/nonexistent'], /--hostname starts with "-"/],
     [['usbsetup', '--hostname', 'h', '--user=-x', '--into', '/nonexistent'], /--user starts with "-"/],

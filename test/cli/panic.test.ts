@@ -5,7 +5,7 @@ import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { knockstick, tempDir } from '../helpers/cli.js';
+import { knockstick, makeStick, tempDir } from '../helpers/cli.js';
 import { renderPanicScript, renderPanicStanza } from '../../src/panic/render.js';
 import { loadTemplate } from '../../src/core/templates.js';
 import type { Sequence } from '../../src/core/sequences.js';
@@ -85,7 +85,7 @@ describe('the panic script generator', () => {
 
 describe('knockstick panic', () => {
   it('script writes ./panic with mode 0600 from --host and --sequence', async () => {
-    const result = await knockstick(['panic', 'script', '--host', '198.51.100.7', '--sequence', '41001,41002,41003'], { cwd: dir.path });
+    const result = await knockstick(['panic', 'script', '--hostname', '198.51.100.7', '--sequence', '41001,41002,41003'], { cwd: dir.path });
     expect(result.exitCode).toBe(0);
     expect((await stat(join(dir.path, 'panic'))).mode & 0o777).toBe(0o600);
     expect(await readFile(join(dir.path, 'panic'), 'utf8')).toContain("set -- '41003' '41003' '41003' '41003' '41001' '41002' '41003'");
@@ -104,11 +104,11 @@ describe('knockstick panic', () => {
   it.each([
     [['panic'], /missing subcommand/],
     [['panic', 'explode'], /unknown subcommand "explode"/],
-    [['panic', 'script', '--host', '$(reboot)', '--sequence', '1,2,3'], /--host must be a host name/],
-    [['panic', 'script', '--host', 'h', '--sequence', '1 2 3'], /--sequence: ports separated by spaces/],
-    [['panic', 'script', '--host', 'h'], /no panic sequence known/],
+    [['panic', 'script', '--hostname', '$(reboot)', '--sequence', '1,2,3'], /--hostname must be a host name/],
+    [['panic', 'script', '--hostname', 'h', '--sequence', '1 2 3'], /--sequence: ports separated by spaces/],
+    [['panic', 'script', '--hostname', 'h'], /no panic sequence known/],
   ])('%j is a usage error (exit 2)', async (args, message) => {
-    const result = await knockstick(args, { cwd: dir.path, env: { KNOCKSTICK_STICK: dir.path } });
+    const result = await knockstick(args, { cwd: dir.path, env: { KNOCKSTICK_STICK: await makeStick(join(dir.path, 'stick')) } });
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toMatch(message);
   });
@@ -120,7 +120,7 @@ describe('knockstick panic', () => {
     const base = `[options]\n  logfile = /dev/null\n[ssh]\n  one_time_sequences = ${seqFile}\n  tcpflags = syn\n`;
     await writeFile(conf, base);
     const args = ['panic', 'rotate', '--knockd-conf', conf, '--server-config', join(dir.path, 'server.conf'), '--pidfile', join(dir.path, 'none.pid')];
-    const result = await knockstick([...args, '--host', '198.51.100.7', '--out', join(dir.path, 'panic')]);
+    const result = await knockstick([...args, '--hostname', '198.51.100.7', '--out', join(dir.path, 'panic')]);
     expect(result).toMatchObject({ exitCode: 0 });
     const text = await readFile(conf, 'utf8');
     expect(text.startsWith(base)).toBe(true);
@@ -142,8 +142,7 @@ describe('knockstick panic', () => {
 
   it.each(['nftables', 'iptables'])('rotate on a router (%s) keeps closing the forwarding doors in the new stanza', async (firewall) => {
     const out = join(dir.path, 'router');
-    const stick = join(dir.path, 'stick');
-    await mkdir(stick);
+    const stick = await makeStick(join(dir.path, 'stick'));
     const init = await knockstick(['server', 'init', '--yes', '--interface', 'eth0', '--out', out, '--stick', stick, '--firewall', firewall, '--inner', 'web=10.9.8.7', '--inner', 'my-nas=10.9.8.6']);
     expect(init.exitCode).toBe(0);
     const flush = firewall === 'nftables' ? 'nft flush set ip knockstick_nat door_web; nft flush set ip knockstick_nat door_my_nas' : 'iptables -t nat -F KNOCKSTICK_DNAT';

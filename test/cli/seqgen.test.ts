@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { knockstick, runBin, tempDir } from '../helpers/cli.js';
+import { knockstick, makeStick, runBin, tempDir } from '../helpers/cli.js';
 import { parseSequenceFile, unusedLines } from '../../src/core/sequences.js';
 
 let dir: { path: string; cleanup: () => Promise<void> };
@@ -15,7 +15,7 @@ beforeEach(async () => {
   server = join(dir.path, 'server', 'ssh');
   stickRoot = join(dir.path, 'stick');
   stickFile = join(stickRoot, '.ssh', 'sequences');
-  await mkdir(stickRoot);
+  await makeStick(stickRoot);
 });
 afterEach(async () => {
   await dir.cleanup();
@@ -26,7 +26,7 @@ const files = () => ['--server-file', server, '--stick', stickRoot];
 async function snapshot(): Promise<Record<string, string | null>> {
   const read = async (p: string) => readFile(p, 'latin1').catch(() => null);
   const stickDir = await readdir(join(stickRoot, '.ssh')).catch(() => []);
-  return { server: await read(server), stick: await read(stickFile), stickDir: stickDir.sort().join(',') };
+  return { server: await read(server), stick: await read(stickFile), stickDir: stickDir.filter((n) => n !== 'config').sort().join(',') };
 }
 
 describe('seqgen COUNT', () => {
@@ -52,7 +52,7 @@ describe('seqgen COUNT', () => {
 
   it('appends after what is there, keeping the existing bytes, and adds a missing final newline first', async () => {
     await mkdir(join(dir.path, 'server'));
-    await mkdir(join(stickRoot, '.ssh'));
+    await mkdir(join(stickRoot, '.ssh'), { recursive: true });
     await writeFile(server, '#7001,7002,7003\n 7004,7005,7006', { mode: 0o600 });
     await writeFile(stickFile, '#7001,7002,7003\n 7004,7005,7006\n', { mode: 0o600 });
     const result = await knockstick(['seqgen', '4', ...files()]);
@@ -106,7 +106,7 @@ describe('seqgen COUNT', () => {
     const result = await knockstick(['seqgen', '3', '--server-file', server, '--stick', join(dir.path, 'nope')]);
     expect(result.exitCode).toBe(6);
     expect(result.stderr).toMatch(/no stick at .*nope/);
-    expect(result.stderr).toMatch(/hint: mount the stick/);
+    expect(result.stderr).toMatch(/hint: is the stick mounted\?/);
   });
 
   it.each([
@@ -146,7 +146,7 @@ describe('seqgen refuses bad files and leaves both byte-identical', () => {
 
   it.each(cases)('%s', async (_name, side, bad, message) => {
     await mkdir(join(dir.path, 'server'));
-    await mkdir(join(stickRoot, '.ssh'));
+    await mkdir(join(stickRoot, '.ssh'), { recursive: true });
     await writeFile(server, side === 'server' ? bad : good, { mode: 0o600 });
     await writeFile(stickFile, side === 'stick' ? bad : good, { mode: 0o600 });
     const before = await snapshot();
@@ -162,7 +162,7 @@ describe('seqgen refuses bad files and leaves both byte-identical', () => {
 
   it('reports the problems of both files at once', async () => {
     await mkdir(join(dir.path, 'server'));
-    await mkdir(join(stickRoot, '.ssh'));
+    await mkdir(join(stickRoot, '.ssh'), { recursive: true });
     await writeFile(server, ' 7001,x\n');
     await writeFile(stickFile, ' 7001,0\n');
     const result = await knockstick(['seqgen', '5', ...files()]);
@@ -172,7 +172,7 @@ describe('seqgen refuses bad files and leaves both byte-identical', () => {
 
   it('refuses files out of step, explaining which lines differ', async () => {
     await mkdir(join(dir.path, 'server'));
-    await mkdir(join(stickRoot, '.ssh'));
+    await mkdir(join(stickRoot, '.ssh'), { recursive: true });
     await writeFile(server, ' 7001,7002\n 7003,7004\n 7005,7006\n');
     await writeFile(stickFile, ' 7001,7002\n 7009,7010\n 7005,7006\n');
     const before = await snapshot();
@@ -184,7 +184,7 @@ describe('seqgen refuses bad files and leaves both byte-identical', () => {
 
   it('leaves the stick as it was when the server append fails after the stick was written', async () => {
     await mkdir(join(dir.path, 'server'));
-    await mkdir(join(stickRoot, '.ssh'));
+    await mkdir(join(stickRoot, '.ssh'), { recursive: true });
     await writeFile(server, good);
     await writeFile(stickFile, good);
     const before = await snapshot();
@@ -205,7 +205,7 @@ describe('seqgen refuses bad files and leaves both byte-identical', () => {
 describe('drift and interrupted runs', () => {
   it('drift of a few lines at the head is reported, not refused', async () => {
     await mkdir(join(dir.path, 'server'));
-    await mkdir(join(stickRoot, '.ssh'));
+    await mkdir(join(stickRoot, '.ssh'), { recursive: true });
     await writeFile(server, ' 7001,7002\n 7003,7004\n 7005,7006\n 7007,7008\n');
     await writeFile(stickFile, '#7001,7002\n#7003,7004\n 7005,7006\n 7007,7008\n');
     const status = await knockstick(['seqgen', 'status', ...files()]);
@@ -220,7 +220,7 @@ describe('drift and interrupted runs', () => {
 
   it('repair copies the tail an interrupted seqgen left on one side only', async () => {
     await mkdir(join(dir.path, 'server'));
-    await mkdir(join(stickRoot, '.ssh'));
+    await mkdir(join(stickRoot, '.ssh'), { recursive: true });
     await writeFile(server, ' 7001,7002\n');
     await writeFile(stickFile, ' 7001,7002\n 7003,7004\n 7005,7006\n');
     const refused = await knockstick(['seqgen', '2', ...files()]);
@@ -324,12 +324,12 @@ describe('drift beyond what callhome heals, torn lines, temp files of killed run
     const status = await statusJson();
     expect(status.staleTempFiles.map((p: string) => p.slice(sshDir.length + 1)).sort()).toEqual([stale, reusedPid].sort());
     expect(status.warnings.join('\n')).toMatch(/2 temp file\(s\) left by killed runs/);
-    expect((await readdir(sshDir)).sort()).toEqual([live, reusedPid, stale, 'sequences'].sort());
+    expect((await readdir(sshDir)).sort()).toEqual([live, reusedPid, stale, 'config', 'sequences'].sort());
     const result = await knockstick(['seqgen', '1', ...files()]);
     expect(result.exitCode).toBe(0);
     expect(result.stderr.trim().split('\n').filter((l) => /temp file/.test(l))).toHaveLength(1);
     expect(result.stderr).toMatch(/removed 2 temp file\(s\) left by killed runs/);
-    expect((await readdir(sshDir)).sort()).toEqual([live, 'sequences'].sort());
+    expect((await readdir(sshDir)).sort()).toEqual([live, 'config', 'sequences'].sort());
   });
 });
 

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { chmod, lstat, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { knockstick, tempDir } from '../helpers/cli.js';
+import { knockstick, makeStick, tempDir } from '../helpers/cli.js';
 import { backUp, nextSteps } from '../../src/server/index.js';
 import { SYSTEM_PATHS } from '../../src/server/plan.js';
 import { backupPath, conffileMd5, isDebianSample, unifiedDiff } from '../../src/server/rerun.js';
@@ -117,8 +117,8 @@ describe('server init run again', () => {
   });
 
   it('after panic rotate, a rerun keeps the rotated panic sequence: nothing changes', async () => {
-    const stick = join(dir.path, 'stick');
-    await execa('mkdir', ['-p', stick]);
+    // A stick is a directory with its .ssh/config (usbsetup makes it): server init --stick needs one.
+    const stick = await makeStick(join(dir.path, 'stick'));
     expect((await init('--count', '5', '--stick', stick)).exitCode).toBe(0);
     const rotate = await knockstick(['panic', 'rotate', '--server-config', join(out, 'server.conf'), '--stick', stick]);
     expect(rotate.exitCode).toBe(0);

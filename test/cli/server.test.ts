@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { knockstick, tempDir } from '../helpers/cli.js';
+import { knockstick, makeStick, tempDir } from '../helpers/cli.js';
 
 let dir: { path: string; cleanup: () => Promise<void> };
 beforeEach(async () => {
@@ -23,8 +23,7 @@ describe('knockstick server init', () => {
 
   it('writes a ddclient snippet from the --ddns flags, with the password left to fill in', async () => {
     const out = join(dir.path, 'out');
-    const stick = join(dir.path, 'stick');
-    await mkdir(stick);
+    const stick = await makeStick(join(dir.path, 'stick'));
     const result = await knockstick([
       'server', 'init', '--yes', '--interface', 'eth0', '--out', out, '--stick', stick,
       '--ddns-protocol', 'dyndns2', '--ddns-server', 'members.example.net', '--ddns-login', 'me', '--ddns-hostname', 'home.example.net',
@@ -54,8 +53,7 @@ describe('server init without a stick', () => {
     const result = await knockstick(['server', 'init', '--yes', '--interface', 'eth0', '--out', out, '--count', '7']);
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toMatch(/7 one-time sequences \(server side only\)[\s\S]*seqgen repair --server-file .*\/ssh --stick STICK/);
-    const stick = join(dir.path, 'stick');
-    await mkdir(stick);
+    const stick = await makeStick(join(dir.path, 'stick'));
     const repair = await knockstick(['seqgen', 'repair', '--server-file', join(out, 'ssh'), '--stick', stick, '--server-config', join(out, 'server.conf')]);
     expect(repair.exitCode).toBe(0);
     const status = await knockstick(['seqgen', 'status', '--json', '--server-file', join(out, 'ssh'), '--stick', stick, '--server-config', join(out, 'server.conf')]);
@@ -69,8 +67,7 @@ describe('server init without a stick', () => {
 describe('the generated systemd drop-in', () => {
   it('is accepted by systemd-analyze verify without a single complaint about it', async () => {
     const out = join(dir.path, 'out');
-    const stick = join(dir.path, 'stick');
-    await mkdir(stick);
+    const stick = await makeStick(join(dir.path, 'stick'));
     expect((await knockstick(['server', 'init', '--yes', '--interface', 'eth0', '--out', out, '--stick', stick])).exitCode).toBe(0);
     const units = join(dir.path, 'units');
     await mkdir(join(units, 'knockd.service.d'), { recursive: true });
@@ -85,8 +82,7 @@ describe('the generated systemd drop-in', () => {
 describe('the server init wizard on a real terminal (tmux)', () => {
   it('asks its questions, shows the files, and writes them after the confirmation', async () => {
     const out = join(dir.path, 'out');
-    const stick = join(dir.path, 'stick');
-    await mkdir(stick);
+    const stick = await makeStick(join(dir.path, 'stick'));
     const session = `ks-wizard-${process.pid}`;
     const { execa } = await import('execa');
     const { DIST_BIN } = await import('../helpers/cli.js');

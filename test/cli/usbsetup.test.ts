@@ -35,16 +35,22 @@ describe('usbsetup --into DIR: the files on a stick', () => {
   beforeAll(async () => {
     stick = file('stick');
     await mkdir(stick);
-    out = await runBin('usbsetup', ['--yes', '--into', stick, ...contentFlags, file('host_key.pub'), '--key-passphrase-file', file('key.pass'), '--dynamic-forward', '1080']);
+    out = await runBin('usbsetup', ['--yes', '--into', stick, ...contentFlags, file('host_key.pub'), '--key-passphrase-file', file('key.pass'), '--dynamic-forward', '1080'], { cwd: dir.path });
   }, 60_000);
 
-  it('succeeds and prints the server-side steps with the authorized_keys line and the sequences', async () => {
+  it('succeeds and prints the server-side steps with the authorized_keys line; the sequences go into a 0600 file, never onto the screen', async () => {
     expect(out.exitCode).toBe(0);
     const pub = (await readFile(join(stick, '.ssh/id_ed25519.pub'), 'utf8')).trim();
     expect(out.stdout).toContain(`append this line to ~alice/.ssh/authorized_keys\n       ${pub}\n`);
     const sequences = await readFile(join(stick, '.ssh/sequences'), 'utf8');
-    expect(out.stdout).toContain(`-------- 8< --------\n${sequences}-------- 8< --------`);
     expect(sequences.split('\n').filter((l) => /^ \d+(,\d+){4}$/.test(l))).toHaveLength(7);
+    const saved = file('knockd-sequences.home');
+    expect(await readFile(saved, 'utf8')).toBe(sequences);
+    expect((await stat(saved)).mode & 0o777).toBe(0o600);
+    expect(out.stdout).not.toContain('8<');
+    for (const line of sequences.trim().split('\n')) expect(out.stdout + out.stderr).not.toContain(line.trim());
+    expect(out.stdout).toContain(`is in ${saved} (mode 0600`);
+    expect(out.stdout).toContain(`(umask 077 && { [ ! -s /etc/knockd/ssh ] || [ -z "$(tail -c 1 /etc/knockd/ssh)" ] || echo; cat ${saved}; } >> /etc/knockd/ssh) && rm ${saved}`);
   });
 
   it('writes secrets with tight modes', async () => {
@@ -104,7 +110,7 @@ describe('usbsetup --into DIR: the files on a stick', () => {
 
   it('never replaces a key: a second run into the same directory changes nothing', async () => {
     const before = await readFile(join(stick, '.ssh/id_ed25519'));
-    const again = await runBin('usbsetup', ['--yes', '--into', stick, ...contentFlags, file('host_key.pub'), '--key-passphrase-file', file('key.pass')]);
+    const again = await runBin('usbsetup', ['--yes', '--into', stick, ...contentFlags, file('host_key.pub'), '--key-passphrase-file', file('key.pass')], { cwd: dir.path });
     expect(again.exitCode).toBe(6);
     expect(again.stderr).toMatch(/usbsetup never replaces a key, config or sequence file/);
     expect(await readFile(join(stick, '.ssh/id_ed25519'))).toEqual(before);
@@ -113,7 +119,7 @@ describe('usbsetup --into DIR: the files on a stick', () => {
   it('writes the server copy with seqgen when given --server-file: both sides in lockstep', async () => {
     const other = file('stick2');
     await mkdir(other);
-    const result = await runBin('usbsetup', ['--yes', '--into', other, '--hostname', 'h', '--user', 'u', '--key-passphrase-file', file('key.pass'), '--sequences', '4', '--server-file', file('server-seq')]);
+    const result = await runBin('usbsetup', ['--yes', '--into', other, '--hostname', 'h', '--user', 'u', '--key-passphrase-file', file('key.pass'), '--sequences', '4', '--server-file', file('server-seq')], { cwd: dir.path });
     expect(result.exitCode).toBe(0);
     expect(await readFile(file('server-seq'), 'utf8')).toBe(await readFile(join(other, '.ssh/sequences'), 'utf8'));
     expect(result.stdout).toContain(`The 4 sequences are in ${file('server-seq')} and on the stick, in lockstep.`);
@@ -125,7 +131,7 @@ asRoot('usbsetup on a disk image (real cryptsetup, loop devices)', () => {
   const zeroes = async (path: string) => (await readFile(path)).every((b) => b === 0);
   const attached = async (path: string) => String((await execa('losetup', ['--associated', path])).stdout).trim();
   const setup = (extra: string[]) =>
-    runBin('usbsetup', ['--yes', '--device', image(), '--hostname', '127.0.0.1', '--user', 'root', '--luks-passphrase-file', file('luks.pass'), '--key-passphrase-file', file('key.pass'), '--weak-pbkdf-for-tests', '--host-config', file('stick.conf'), ...extra]);
+    runBin('usbsetup', ['--yes', '--device', image(), '--hostname', '127.0.0.1', '--user', 'root', '--luks-passphrase-file', file('luks.pass'), '--key-passphrase-file', file('key.pass'), '--weak-pbkdf-for-tests', '--host-config', file('stick.conf'), ...extra], { cwd: dir.path });
 
   beforeAll(async () => {
     await execa('truncate', ['-s', '64M', image()]);
@@ -140,7 +146,7 @@ asRoot('usbsetup on a disk image (real cryptsetup, loop devices)', () => {
   });
 
   it('refuses the same passphrase for the volume and the key', async () => {
-    const result = await runBin('usbsetup', ['--yes', '--device', image(), '--confirm-device', image(), '--hostname', 'h', '--user', 'u', '--luks-passphrase-file', file('luks.pass'), '--key-passphrase-file', file('luks.pass')]);
+    const result = await runBin('usbsetup', ['--yes', '--device', image(), '--confirm-device', image(), '--hostname', 'h', '--user', 'u', '--luks-passphrase-file', file('luks.pass'), '--key-passphrase-file', file('luks.pass')], { cwd: dir.path });
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toMatch(/the key passphrase is the same as the LUKS passphrase/);
     expect(await zeroes(image())).toBe(true);
@@ -155,7 +161,7 @@ asRoot('usbsetup on a disk image (real cryptsetup, loop devices)', () => {
     await mkdir(mnt);
     try {
       await execa('mount', [loop, mnt]);
-      const result = await runBin('usbsetup', ['--yes', '--device', loop, '--confirm-device', loop, '--hostname', 'h', '--user', 'u', '--luks-passphrase-file', file('luks.pass'), '--key-passphrase-file', file('key.pass')]);
+      const result = await runBin('usbsetup', ['--yes', '--device', loop, '--confirm-device', loop, '--hostname', 'h', '--user', 'u', '--luks-passphrase-file', file('luks.pass'), '--key-passphrase-file', file('key.pass')], { cwd: dir.path });
       expect(result.exitCode).toBe(2);
       expect(result.stderr).toContain(`refusing to erase ${loop} has mounted filesystems (${mnt})`);
     } finally {
@@ -255,7 +261,7 @@ describe('the usbsetup wizard on a real terminal (tmux)', () => {
     expect(await screen()).toContain(text);
   };
   const type = (...keys: string[]) => tmux('send-keys', '-t', session, ...keys);
-  const start = (args: string) => tmux('new-session', '-d', '-s', session, '-x', '160', '-y', '50', `${process.execPath} ${join(DIST_BIN, 'usbsetup.js')} ${args}; echo WIZARD-EXIT=$?; sleep 60`);
+  const start = (args: string) => tmux('new-session', '-d', '-s', session, '-c', dir.path, '-x', '160', '-y', '50', `${process.execPath} ${join(DIST_BIN, 'usbsetup.js')} ${args}; echo WIZARD-EXIT=$?; sleep 60`);
 
   it('--into: asks for the server, then the key passphrase is typed into ssh-keygen itself', async () => {
     const stick = file('wizard-stick');
@@ -269,13 +275,14 @@ describe('the usbsetup wizard on a real terminal (tmux)', () => {
       await waitScreen('SOCKS proxy');
       await type('Enter'); // no
       await waitScreen("server's copy of the sequences");
-      await type('Enter'); // print them
+      await type('Enter'); // into a 0600 file here
       await waitScreen('Enter passphrase'); // ssh-keygen's own prompt
       await type('typed key phrase', 'Enter');
       await waitScreen('Enter same passphrase again');
       await type('typed key phrase', 'Enter');
       await waitScreen('WIZARD-EXIT=0');
-      expect(await screen()).toContain('-------- 8< --------');
+      expect(await screen()).toContain('knockd-sequences.home');
+      expect(await screen()).not.toContain('-------- 8< --------');
     } finally {
       await tmux('kill-session', '-t', session);
     }
@@ -315,12 +322,17 @@ describe('usbsetup --method spa: a stick that opens the door with fwknop SPA', (
     const { decodeSpaPacket } = await import('../../src/spa/packet.js');
     const stick = file('spa-stick');
     await mkdir(stick);
-    const result = await runBin('usbsetup', ['--yes', '--into', stick, '--method', 'spa', '--hostname', '198.18.0.1', '--user', 'alice', '--key-passphrase-file', file('key.pass')]);
+    const result = await runBin('usbsetup', ['--yes', '--into', stick, '--method', 'spa', '--hostname', '198.18.0.1', '--user', 'alice', '--key-passphrase-file', file('key.pass')], { cwd: dir.path });
     expect(result.exitCode).toBe(0);
     expect((await stat(join(stick, '.ssh/fwknoprc'))).mode & 0o777).toBe(0o600);
     expect(await readFile(join(stick, '.ssh/knockstick.conf'), 'utf8')).toMatch(/^\[home\]\nmethod = spa$/m);
     await expect(stat(join(stick, '.ssh/sequences'))).rejects.toThrow();
-    const stanza = /-------- 8< --------\n([\s\S]*?)-------- 8< --------/.exec(result.stdout)?.[1] ?? '';
+    // The keys are secret: in a 0600 file, never on the screen.
+    expect(result.stdout).not.toContain('KEY_BASE64 ');
+    const saved = file('fwknop-access.home.conf');
+    expect((await stat(saved)).mode & 0o777).toBe(0o600);
+    expect(result.stdout).toContain(`cat ${saved}; } >> /etc/fwknop/access.conf) && rm ${saved}`);
+    const stanza = await readFile(saved, 'utf8');
     expect(stanza).toMatch(/^SOURCE +ANY\nOPEN_PORTS +tcp\/22\nKEY_BASE64 +\S+\nHMAC_KEY_BASE64 +\S+\n$/);
     const key = (name: string) => Buffer.from(new RegExp(`^${name} +(\\S+)$`, 'm').exec(stanza)?.[1] ?? '', 'base64');
 
@@ -334,7 +346,7 @@ describe('usbsetup --method spa: a stick that opens the door with fwknop SPA', (
   });
 
   it('refuses --sequences with --method spa', async () => {
-    const result = await runBin('usbsetup', ['--yes', '--into', file('x'), '--method', 'spa', '--sequences', '5', '--hostname', 'h', '--user', 'u']);
+    const result = await runBin('usbsetup', ['--yes', '--into', file('x'), '--method', 'spa', '--sequences', '5', '--hostname', 'h', '--user', 'u'], { cwd: dir.path });
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toMatch(/an SPA stick carries keys, not sequences/);
   });
@@ -344,7 +356,7 @@ describe('usbsetup --executable: a stick that calls home where no node is instal
   it('carries the self-contained build, which the launcher runs when node is missing', async () => {
     const stick = file('sea-stick');
     await mkdir(stick);
-    const result = await runBin('usbsetup', ['--yes', '--into', stick, '--executable', '--hostname', '127.0.0.1', '--user', 'root', '--key-passphrase-file', file('key.pass'), '--sequences', '5']);
+    const result = await runBin('usbsetup', ['--yes', '--into', stick, '--executable', '--hostname', '127.0.0.1', '--user', 'root', '--key-passphrase-file', file('key.pass'), '--sequences', '5'], { cwd: dir.path });
     expect(result.exitCode).toBe(0);
     expect((await stat(join(stick, '.knockstick', 'knockstick-linux-x64'))).mode & 0o777).toBe(0o700);
     // A PATH with ssh and the few tools the launcher uses, and no node anywhere.

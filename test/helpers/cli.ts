@@ -1,7 +1,7 @@
 // Runs the built CLI (dist/) as a real process, the way a user does.
 
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,4 +41,16 @@ export const knockstick = (args: readonly string[], options?: Parameters<typeof 
 export async function tempDir(prefix = 'knockstick-test-'): Promise<{ path: string; cleanup: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix));
   return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
+}
+
+/**
+ * Makes `root` a stick as the commands recognise one: a directory holding .ssh/config (a "home"
+ * entry). Without it every stick command refuses the directory ("is the stick mounted?").
+ */
+export async function makeStick(root: string, hostName = '127.0.0.1'): Promise<string> {
+  await mkdir(join(root, '.ssh'), { recursive: true, mode: 0o700 });
+  await writeFile(join(root, '.ssh', 'config'), `Host home\n  HostName ${hostName}\n  User nobody\n  IdentityFile .ssh/id_ed25519\n`, { mode: 0o600, flag: 'wx' }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST') throw error;
+  });
+  return root;
 }

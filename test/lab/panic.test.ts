@@ -59,7 +59,7 @@ async function setUp(kind: FirewallKind): Promise<World> {
     // The real setup step: rotate adds the [panic] stanza and writes the settings and the script.
     const rotate = await knockstick([
       'panic', 'rotate', '--knockd-conf', knockdConf, '--server-config', join(lab.dir, 'server.conf'), '--pidfile', pidfile,
-      '--firewall', kind, '--stick', stick.root, '--host', SERVER_ADDR, '--out', panicScript,
+      '--firewall', kind, '--stick', stick.root, '--hostname', SERVER_ADDR, '--out', panicScript,
     ]);
     expect(rotate).toMatchObject({ exitCode: 0 });
     expect(rotate.stdout).toMatch(/knockd is not running/);
@@ -163,7 +163,7 @@ describe.each<FirewallKind>(['iptables', 'nftables'])('panic with the real knock
     await writeFile(oldScript, await readFile(w.panicScript, 'utf8'));
     const rotate = await knockstick([
       'panic', 'rotate', '--knockd-conf', w.knockdConf, '--server-config', join(w.lab.dir, 'server.conf'), '--pidfile', w.pidfile,
-      '--firewall', kind, '--stick', w.stick.root, '--host', SERVER_ADDR, '--out', w.panicScript,
+      '--firewall', kind, '--stick', w.stick.root, '--hostname', SERVER_ADDR, '--out', w.panicScript,
     ]);
     expect(rotate).toMatchObject({ exitCode: 0 });
     expect(rotate.stdout).toMatch(new RegExp(`Reloaded knockd \\(pid ${pid}\\)`));

@@ -315,8 +315,17 @@ describe('callhome against a model of knockd', () => {
     expect(w.knocker.sent).toEqual([]);
     expect(w.prober.probes).toBe(0);
     expect(stickText()).toBe(before);
-    expect(out.join('')).toMatch(/attempt 1: line 1 \(the next sequence\).*20000,20001,20002,20003,20004/);
+    expect(out.join('')).toMatch(/attempt 1: the next sequence: 4 clearing hits on its first port, then sequence line 1 \(5 ports, tcp\)/);
+    expect(out.join('')).not.toMatch(/2000\d/);
     expect(out.join('')).toMatch(/would run \(in .*stick\): ssh -F .*config -o HostName=198.18.0.1/);
+  });
+
+  it('--dry-run --show-secrets shows the knock ports too', async () => {
+    writeStick(0);
+    const w = world();
+    const out: string[] = [];
+    expect(await callhome(options({ dryRun: true, showSecrets: true }), w.deps, { ...silent, stdout: { write: (t: string) => void out.push(t) } })).toBe(0);
+    expect(out.join('')).toMatch(/then sequence line 1 \(5 ports, tcp\): 20000,20001,20002,20003,20004/);
   });
 
   it('under 30% packet loss, every run either gets in or changes nothing, and the sides never part beyond healing', async () => {

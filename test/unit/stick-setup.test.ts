@@ -126,9 +126,15 @@ describe("the stick's ssh files", () => {
     expect(knownHostsLine('ssh-ed25519 AAAAC3Nz', 'home.example.org', 2222, 'k.pub')).toBe('[home.example.org]:2222 ssh-ed25519 AAAAC3Nz\n');
     expect(() => knownHostsLine('-----BEGIN OPENSSH PRIVATE KEY-----', 'h', 22, 'k')).toThrow(/k is not an ssh public key/);
   });
-  it('prints the server copy between scissors, leading spaces intact', () => {
+  it('with --show-secrets (nothing saved), prints the server copy between scissors, leading spaces intact', () => {
     const text = serverSteps({ ...answers, method: 'knock', serverHostKey: undefined, sequences: 2, serverFile: undefined, keyPassphraseFile: undefined }, { publicKey: 'ssh-ed25519 AAAA knockstick home', serverCopy: ' 1,2,3\n 4,5,6\n' }, undefined);
     expect(text).toContain('-------- 8< --------\n 1,2,3\n 4,5,6\n-------- 8< --------\n');
     expect(text).toContain('       ssh-ed25519 AAAA knockstick home\n');
+  });
+  it('by default names the 0600 file holding the server copy and the command to append it; no sequence on screen', () => {
+    const text = serverSteps({ ...answers, method: 'knock', serverHostKey: undefined, sequences: 2, serverFile: undefined, keyPassphraseFile: undefined }, { publicKey: 'ssh-ed25519 AAAA knockstick home', serverCopy: ' 1,2,3\n 4,5,6\n' }, undefined, "/root/it's here");
+    expect(text).not.toContain('1,2,3');
+    expect(text).not.toContain('8<');
+    expect(text).toContain(`(umask 077 && { [ ! -s /etc/knockd/ssh ] || [ -z "$(tail -c 1 /etc/knockd/ssh)" ] || echo; cat '/root/it'\\''s here'; } >> /etc/knockd/ssh) && rm '/root/it'\\''s here'`);
   });
 });
