@@ -4,6 +4,7 @@ import { constants as fsConstants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { delimiter, join, resolve } from 'node:path';
 import { KnockstickError } from '../core/errors.js';
+import { describeKind } from '../core/files.js';
 import { withTerminalHandedOver } from '../core/interrupt.js';
 import { preloadRunner, runAllowingFailure } from '../core/run.js';
 import { timing } from '../core/timing.js';
@@ -50,15 +51,22 @@ export function sshInvocation(ssh: string, configPath: string, stickRoot: string
 export async function checkSshRunnable(invocation: SshInvocation, pathEnv: string | undefined): Promise<void> {
   const { file } = invocation;
   const candidates = file === '' ? [] : file.includes('/') ? [resolve(invocation.cwd, file)] : (pathEnv ?? '').split(delimiter).filter((d) => d !== '').map((d) => join(d, file));
+  // stat and access never open the file: a FIFO (or a device) named here is refused, not waited on.
+  let odd: string | undefined;
   for (const candidate of candidates) {
     try {
+      const info = await stat(candidate);
+      if (!info.isFile()) {
+        odd ??= `${candidate} is ${describeKind(info)}, not an executable file`;
+        continue;
+      }
       await access(candidate, fsConstants.X_OK);
-      if ((await stat(candidate)).isFile()) return;
+      return;
     } catch {
       // not this one
     }
   }
-  throw new KnockstickError('IO', `cannot run ${JSON.stringify(file)}: ${file.includes('/') ? 'no such executable file' : 'not found in PATH'}`, {
+  throw new KnockstickError('IO', `cannot run ${JSON.stringify(file)}: ${odd ?? (file.includes('/') ? 'no such executable file' : 'not found in PATH')}`, {
     hint: 'install the OpenSSH client (ssh), or pass --ssh PATH; nothing was knocked or marked',
   });
 }

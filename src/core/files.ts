@@ -65,10 +65,21 @@ export async function symlinkRefusal(path: string, hint?: string): Promise<Knock
   });
 }
 
+/** A FIFO, socket, device or directory where a regular file was expected. */
+export class NotRegularFileError extends KnockstickError {
+  constructor(
+    readonly path: string,
+    /** In words: "a FIFO (named pipe)", "a directory"... */
+    readonly kind: string,
+  ) {
+    super('IO', `${path} is ${kind}, not a regular file`, {
+      hint: 'point the command at a regular file; nothing was read from or written to this one',
+    });
+  }
+}
+
 function notRegular(path: string, stat: Stats): KnockstickError {
-  return new KnockstickError('IO', `${path} is ${describeKind(stat)}, not a regular file`, {
-    hint: 'point the command at a regular file; nothing was read from or written to this one',
-  });
+  return new NotRegularFileError(path, describeKind(stat));
 }
 
 /** Throws a clear error when `path` is a symlink; nothing there, or anything else, is fine. */
@@ -130,7 +141,7 @@ export async function openRegularForReading(path: string): Promise<fs.FileHandle
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return null;
-    if (code === 'ENXIO') throw new KnockstickError('IO', `${path} is a socket, not a regular file`); // open() of a unix socket
+    if (code === 'ENXIO') throw new NotRegularFileError(path, 'a socket'); // open() of a unix socket
     throw ioError('read', path, error);
   }
   try {
@@ -144,17 +155,40 @@ export async function openRegularForReading(path: string): Promise<fs.FileHandle
   }
 }
 
-/** The file's text, or null when it does not exist. Refuses a non-regular file without blocking. */
-export async function readTextIfExists(path: string): Promise<string | null> {
+/** The file's bytes, or null when it does not exist. Refuses a non-regular file without blocking. */
+export async function readBytesIfExists(path: string): Promise<Buffer | null> {
   const handle = await openRegularForReading(path);
   if (handle === null) return null;
   try {
-    return await handle.readFile('utf8');
+    return await handle.readFile();
   } catch (error) {
     throw ioError('read', path, error);
   } finally {
     await handle.close();
   }
+}
+
+/** The file's text, or null when it does not exist. Refuses a non-regular file without blocking. */
+export async function readTextIfExists(path: string): Promise<string | null> {
+  return (await readBytesIfExists(path))?.toString('utf8') ?? null;
+}
+
+/**
+ * Throws unless `path` is missing or (through any symlink) a regular file: the check before a path
+ * is handed to another program that opens it (`sshd -T -f PATH`), which would wait forever on a
+ * FIFO. stat never opens the file, so it cannot block. Missing is left to that program to report.
+ * A check, then the child's open: it stops a FIFO given or planted by mistake, not a process racing
+ * us to swap the file (which could feed the program anything anyway).
+ */
+export async function assertRegularOrMissing(path: string): Promise<void> {
+  let stat: Stats;
+  try {
+    stat = await fs.stat(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw ioError('stat', path, error);
+  }
+  if (!stat.isFile()) throw notRegular(path, stat);
 }
 
 /**

@@ -26,10 +26,12 @@
 // model's reading of the same copy.
 
 import { constants } from 'node:fs';
-import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { execa } from 'execa';
+import { KnockstickError } from './errors.js';
+import { NotRegularFileError, readBytesIfExists } from './files.js';
 import { isProcessAlive } from './process.js';
 import { directiveOf, fromBytes, knockdReads, readKnockdConf, toBytes, type KnockdDirective, type KnockdReading } from './knockd-reader.js';
 
@@ -112,6 +114,24 @@ export function oneTimePaths(bytes: string): string[] {
   });
 }
 
+/**
+ * A one-time file the config names, for the probe's private copy: null when it cannot be read (the
+ * copy then names a missing file, and knockd fails on it as on the original). A FIFO, socket or
+ * device is refused without blocking: knockd itself would wait on a FIFO forever, and so would we.
+ */
+async function readOneTimeFile(path: string): Promise<string | null> {
+  try {
+    return (await readBytesIfExists(path))?.toString('latin1') ?? null;
+  } catch (error) {
+    if (error instanceof NotRegularFileError) {
+      throw new KnockstickError('IO', `one_time_sequences in the knockd.conf names ${error.path}, which is ${error.kind}, not a regular file`, {
+        hint: 'point one_time_sequences at a regular file: knockd would wait on a FIFO forever',
+      });
+    }
+    return null;
+  }
+}
+
 /** Shows a transcript line with the private paths put back to the user's. */
 function shown(line: string, names: ReadonlyMap<string, string>): string {
   let out = line;
@@ -185,7 +205,7 @@ export async function probeKnockd(text: string | Uint8Array): Promise<ProbeResul
 
   const bytes = toBytes(text);
   const oneTime = new Map<string, string | null>();
-  for (const path of oneTimePaths(bytes)) oneTime.set(path, await readFile(path).then((b) => b.toString('latin1'), () => null));
+  for (const path of oneTimePaths(bytes)) oneTime.set(path, await readOneTimeFile(path));
 
   await removeStaleNamespaces(ip);
   const dir = await mkdtemp(join(tmpdir(), 'kp-'));

@@ -1,7 +1,6 @@
 // knockstick doctor: gathers facts about the server (and the stick) and prints the findings of
 // checks.ts, each with a severity, a one-line explanation and the fix.
 
-import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parseCommandLine, parseInteger } from '../core/args.js';
@@ -9,7 +8,7 @@ import type { Command, CommandContext } from '../core/command.js';
 import { SERVER_CONFIG_PATH, readConfig } from '../core/config.js';
 import { ExitCode, InterruptedError, usageError } from '../core/errors.js';
 import { runAllowingFailure } from '../core/run.js';
-import { fileMode, readTextIfExists } from '../core/files.js';
+import { assertRegularOrMissing, fileMode, readBytesIfExists, readTextIfExists } from '../core/files.js';
 import { parseKnockdConf } from '../core/knockd-conf.js';
 import { probeKnockd } from '../core/knockd-probe.js';
 import { isProcessAlive } from '../core/process.js';
@@ -61,6 +60,12 @@ async function fileFact(path: string): Promise<FileFact> {
   return { text, mode: text === null ? undefined : await fileMode(path) };
 }
 
+/** fileFact with the bytes as read (knockd reads bytes, and so must the probe's copy): one read. */
+async function fileFactWithBytes(path: string): Promise<FileFact & { bytes: Buffer | null }> {
+  const bytes = await readBytesIfExists(path);
+  return { text: bytes?.toString('utf8') ?? null, bytes, mode: bytes === null ? undefined : await fileMode(path) };
+}
+
 /** A program's view of the system, or null when it is missing or fails: doctor reports the gap. */
 async function run(file: string, args: readonly string[]): Promise<string | null> {
   try {
@@ -76,9 +81,8 @@ async function gather(values: Values, context: CommandContext): Promise<Facts> {
   const at = (p: string): string => resolve(context.cwd, p);
   const settings = (await readConfig(at(values['server-config'] ?? SERVER_CONFIG_PATH), 'server')).global;
   const confPath = at(values['knockd-conf'] ?? settings.knockdConf ?? '/etc/knockd.conf');
-  const knockdConf = { path: confPath, ...(await fileFact(confPath)) };
-  // The bytes, not the decoded text: knockd reads bytes, and so must the probe's copy.
-  const confBytes = knockdConf.text === null ? null : await readFile(confPath).catch(() => null);
+  const { bytes: confBytes, ...confFact } = await fileFactWithBytes(confPath);
+  const knockdConf = { path: confPath, ...confFact };
   const parsed = knockdConf.text === null ? undefined : parseKnockdConf(knockdConf.text, confPath).conf;
   const oneTimeFiles = new Map<string, FileFact>();
   for (const door of parsed?.doors ?? []) if (door.oneTimeFile !== null) oneTimeFiles.set(door.oneTimeFile, await fileFact(door.oneTimeFile));
@@ -93,6 +97,8 @@ async function gather(values: Values, context: CommandContext): Promise<Facts> {
     const pid = pidText === null || !/^\d+\s*$/.test(pidText) ? null : Number(pidText);
     const alive = pid !== null && isProcessAlive(pid);
     const ifaceName = values.interface ?? parsed?.options.get('interface')?.value;
+    // sshd opens the file itself: a FIFO there would keep it (and doctor) waiting forever.
+    if (values['sshd-config'] !== undefined) await assertRegularOrMissing(at(values['sshd-config']));
     const addr = ifaceName === undefined ? undefined : await run('ip', ['-o', '-4', 'addr', 'show', 'dev', ifaceName]);
     live = {
       knockd: { pidfile, pid, alive },

@@ -2,14 +2,13 @@
 // Read (rc file) → compute (pure packet builder) → act (one datagram), as callhome does.
 
 import { refuseUserSshDir } from '../core/stick.js';
-import { promises as fs } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseCommandLine } from '../core/args.js';
 import type { Command, CommandContext } from '../core/command.js';
 import { ExitCode, KnockstickError, ioError, usageError } from '../core/errors.js';
 import { checkHostName } from '../core/names.js';
-import { appendDurably, assertNotSymlink, readTextIfExists } from '../core/files.js';
+import { appendDurably, assertNotSymlink, openRegularForReading, readTextIfExists } from '../core/files.js';
 import { formatKeyLines, generateKeys } from './keys.js';
 import { decodeSpaPacket, parseAccess, SpaDecodeError } from './packet.js';
 import { defaultUsername, describeRequest, formatFields, sendSpa, type SpaSendOptions, type SpaSendDeps } from './client.js';
@@ -137,15 +136,22 @@ async function keygenIntoFile(
   // The rc file is appended to: a link planted at its name would redirect the keys elsewhere.
   await assertNotSymlink(rcFile);
   let existing: string | null = null;
-  try {
-    const stat = await fs.stat(rcFile);
-    if (isTooOpen(stat.mode)) {
-      throw new KnockstickError('INVALID_FILE', `${rcFile} is readable or writable by group or others (mode ${(stat.mode & 0o777).toString(8).padStart(4, '0')}); not adding keys to it`, { hint: `chmod 600 ${rcFile}` });
+  // One non-blocking open for the kind, the mode and the text: a FIFO is refused as a FIFO (not for
+  // its mode), and is never waited on.
+  const handle = await openRegularForReading(rcFile);
+  if (handle !== null) {
+    try {
+      const stat = await handle.stat();
+      if (isTooOpen(stat.mode)) {
+        throw new KnockstickError('INVALID_FILE', `${rcFile} is readable or writable by group or others (mode ${(stat.mode & 0o777).toString(8).padStart(4, '0')}); not adding keys to it`, { hint: `chmod 600 ${rcFile}` });
+      }
+      existing = await handle.readFile('utf8');
+    } catch (error) {
+      if (error instanceof KnockstickError) throw error;
+      throw ioError('read', rcFile, error);
+    } finally {
+      await handle.close();
     }
-    existing = await readTextIfExists(rcFile);
-  } catch (error) {
-    if (error instanceof KnockstickError) throw error;
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('read', rcFile, error);
   }
   if (existing !== null && stanzaNames(parseRcText(existing, rcFile)).some((n) => n.toLowerCase() === stanza.toLowerCase())) {
     throw new KnockstickError('USAGE', `${rcFile} already has a stanza [${stanza}]; nothing was written`, { hint: 'pick another -n name, or remove the old stanza first' });
