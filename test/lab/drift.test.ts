@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DIST_BIN, knockstick } from '../helpers/cli.js';
+import { DIST_BIN, knockstick, makeStick } from '../helpers/cli.js';
 import {
   SERVER_ADDR,
   createLab,
@@ -168,7 +168,7 @@ describe('a torn server line neutralised by seqgen repair, read by the real knoc
     const serverFile = join(door.lab.dir, 'torn-ssh');
     const stickRoot = join(door.lab.dir, 'torn-stick');
     const opened = join(door.lab.dir, 'torn-opened');
-    await mkdir(stickRoot);
+    await makeStick(stickRoot); // a stick is a directory with its .ssh/config
     await writeFile(opened, '');
     const tornFiles = ['--server-file', serverFile, '--stick', stickRoot];
     expect((await knockstick(['seqgen', '2', ...tornFiles])).exitCode).toBe(0);
@@ -212,7 +212,7 @@ describe('a torn server line neutralised by seqgen repair, read by the real knoc
     const serverFile = join(door.lab.dir, 'cut-ssh');
     const stickRoot = join(door.lab.dir, 'cut-stick');
     const opened = join(door.lab.dir, 'cut-opened');
-    await mkdir(stickRoot);
+    await makeStick(stickRoot); // a stick is a directory with its .ssh/config
     await writeFile(opened, '');
     const cutFiles = ['--server-file', serverFile, '--stick', stickRoot];
     expect((await knockstick(['seqgen', '4', ...cutFiles])).exitCode).toBe(0);
