@@ -91,7 +91,7 @@ describe.each<FirewallKind>(['nftables', 'iptables'])('server init --inner (rout
         : lab.run(lab.serverNs, 'iptables', ['-t', 'nat', '-S', 'KNOCKSTICK_DNAT']);
     expect(await doors()).toContain('198.18.0.2');
     const sequence = /panic_sequence = ([\d,]+)/.exec(await readFile(join(out, 'server.conf'), 'utf8'))?.[1] ?? '';
-    const send = await runIn(lab.clientNs, process.execPath, [join(DIST_BIN, 'knockstick.js'), 'panic', 'send', '--host', SERVER_ADDR, '--sequence', sequence], { env });
+    const send = await runIn(lab.clientNs, process.execPath, [join(DIST_BIN, 'knockstick.js'), 'panic', 'send', '--hostname', SERVER_ADDR, '--sequence', sequence], { env });
     expect(send.exitCode).toBe(0);
     expect(await waitFor(async () => !isProcessAlive(pid), 5000, 50)).toBe(true);
     expect(await doors()).not.toContain('198.18.0.2');

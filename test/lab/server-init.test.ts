@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DIST_BIN, knockstick } from '../helpers/cli.js';
+import { DIST_BIN, knockstick, makeStick } from '../helpers/cli.js';
 import {
   CLIENT_ADDR,
   createLab,
@@ -127,7 +127,7 @@ describe('server init', () => {
   it('the ufw lines load with the real ufw (in the lab namespace, on a copy of /etc/ufw)', async () => {
     const out = join(lab.dir, 'ufw');
     const stick = join(lab.dir, 'stick');
-    await mkdir(stick);
+    await makeStick(stick); // a stick is a directory with its .ssh/config
     expect((await knockstick(['server', 'init', '--yes', '--interface', 'eth0', '--out', out, '--stick', stick, '--firewall', 'ufw'])).exitCode).toBe(0);
     const snippet = (await readFile(join(out, 'ufw-before.rules'), 'utf8')).split('\n').filter((l) => l !== '' && !l.startsWith('#'));
     // A copy of /etc/ufw with the lines added before before.rules' final COMMIT, bind-mounted over
@@ -145,7 +145,7 @@ describe('server init', () => {
   it('run again with the same flags changes nothing; with --force still never touches a sequence file', async () => {
     const out = join(lab.dir, 'twice');
     const stick = join(lab.dir, 'stick2');
-    await mkdir(stick);
+    await makeStick(stick); // a stick is a directory with its .ssh/config
     const args = ['server', 'init', '--yes', '--interface', 'eth0', '--out', out, '--stick', stick];
     expect((await knockstick(args)).exitCode).toBe(0);
     const before = await readFile(join(out, 'knockd.conf'), 'utf8');
