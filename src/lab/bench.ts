@@ -159,7 +159,9 @@ async function main(): Promise<void> {
     const dryRunBundle = await cold([join(BIN, 'callhome.js'), '--stick', stick.root, '--dry-run']);
     const dryRunTsc = await cold([tscEntry, '--stick', stick.root, '--dry-run']);
     const seqgenDir = join(lab.dir, 'seqgen');
-    await mkdir(join(seqgenDir, 'stick'), { recursive: true });
+    // A stick is a directory holding its .ssh/config (seqgen refuses anything else).
+    await mkdir(join(seqgenDir, 'stick', '.ssh'), { recursive: true, mode: 0o700 });
+    await writeFile(join(seqgenDir, 'stick', '.ssh', 'config'), 'Host home\n  HostName 127.0.0.1\n', { mode: 0o600 });
     const t0 = process.hrtime.bigint();
     await execa(process.execPath, [join(BIN, 'seqgen.js'), '10000', '--server-file', join(seqgenDir, 'ssh'), '--stick', join(seqgenDir, 'stick'), '--server-config', join(seqgenDir, 'none.conf')]);
     const seqgen10000 = Number(process.hrtime.bigint() - t0) / 1e6;

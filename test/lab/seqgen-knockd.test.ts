@@ -3,9 +3,9 @@
 // never opens it again.
 
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { knockstick } from '../helpers/cli.js';
+import { knockstick, makeStick } from '../helpers/cli.js';
 import { SERVER_ADDR, createLab, shellQuote, startKnockd, waitFor, type KnockdHandle, type Lab } from '../../src/lab/lab.js';
 import { formatSequence, parseSequenceFile, unusedLines } from '../../src/core/sequences.js';
 
@@ -22,7 +22,7 @@ beforeAll(async () => {
   serverFile = join(lab.dir, 'ssh');
   stickRoot = join(lab.dir, 'stick');
   openedFile = join(lab.dir, 'opened');
-  await mkdir(stickRoot);
+  await makeStick(stickRoot); // a stick is a directory with its .ssh/config
   await writeFile(openedFile, '');
 });
 
