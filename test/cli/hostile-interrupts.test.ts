@@ -60,6 +60,7 @@ async function start(bin: string, args: readonly string[]): Promise<Run> {
     reject: false,
     stdin: 'ignore',
     timeout: 60_000,
+    cwd: dir.path, // never the repository: usbsetup saves its server copy in the working directory
   });
   return { child, marks, tmp };
 }
@@ -152,7 +153,7 @@ describe('usbsetup --into --yes, interrupted', () => {
     await chmod(join(bins, 'ssh-keygen'), 0o755);
     const stick = file('stick-closing-fd3');
     await mkdir(stick);
-    const result = await execa(process.execPath, [join(DIST_BIN, 'usbsetup.js'), '--into', stick, ...contentFlags()], { env: { PATH: `${bins}:${process.env.PATH ?? '/usr/bin:/bin'}` }, extendEnv: false, reject: false, stdin: 'ignore' });
+    const result = await execa(process.execPath, [join(DIST_BIN, 'usbsetup.js'), '--into', stick, ...contentFlags()], { env: { PATH: `${bins}:${process.env.PATH ?? '/usr/bin:/bin'}` }, extendEnv: false, reject: false, stdin: 'ignore', cwd: dir.path });
     expect(result.exitCode).toBe(6);
     expect(String(result.stderr)).toMatch(/^usbsetup: ssh-keygen wrote \S+\/\.ssh\/id_ed25519 without a passphrase \(its askpass did not get it\); the key was removed\nhint: /);
     expect(await readdir(stick)).toEqual([]);
@@ -161,7 +162,7 @@ describe('usbsetup --into --yes, interrupted', () => {
   it('a missing ssh-keygen is "not installed" with its package, exit 6, and no half stick', async () => {
     const stick = file('stick-no-keygen');
     await mkdir(stick);
-    const result = await execa(process.execPath, [join(DIST_BIN, 'usbsetup.js'), '--into', stick, ...contentFlags()], { env: { PATH: '/nonexistent' }, extendEnv: false, reject: false, stdin: 'ignore' });
+    const result = await execa(process.execPath, [join(DIST_BIN, 'usbsetup.js'), '--into', stick, ...contentFlags()], { env: { PATH: '/nonexistent' }, extendEnv: false, reject: false, stdin: 'ignore', cwd: dir.path });
     expect(result.exitCode).toBe(6);
     expect(String(result.stderr)).toBe(
       `usbsetup: ssh-keygen is not installed (needed to make the SSH key ${stick}/.ssh/id_ed25519)\nhint: install it (Debian/Ubuntu: apt install openssh-client) and run this again`,
@@ -374,7 +375,7 @@ describe('callhome while ssh has the terminal', () => {
     const port = (server.address() as { port: number }).port;
     stick = file('callhome-stick');
     await mkdir(stick);
-    const made = await execa(process.execPath, [join(DIST_BIN, 'usbsetup.js'), '--yes', '--into', stick, '--hostname', '127.0.0.1', '--user', 'u', '--port', String(port), '--sequences', '5', '--key-passphrase-file', file('key.pass')], { reject: false, stdin: 'ignore' });
+    const made = await execa(process.execPath, [join(DIST_BIN, 'usbsetup.js'), '--yes', '--into', stick, '--hostname', '127.0.0.1', '--user', 'u', '--port', String(port), '--sequences', '5', '--key-passphrase-file', file('key.pass')], { reject: false, stdin: 'ignore', cwd: dir.path });
     expect(made.exitCode).toBe(0);
     await writeFile(fakeSsh(), `#!/bin/sh\ntrap 'echo "fake ssh: got SIGINT" >> "$KS_MARKS"; exit 7' INT\necho "fake ssh running" >> "$KS_MARKS"\nwhile :; do sleep 0.1; done\n`);
     await chmod(fakeSsh(), 0o755);

@@ -22,10 +22,21 @@ function binPath(bin: string): string {
   return path;
 }
 
+/**
+ * Where a command runs when a test names no directory: a scratch directory of this test process,
+ * never the repository (commands write there by default: usbsetup its 0600 server copy, panic
+ * script its ./panic; they once ended up committed).
+ */
+let scratch: string | undefined;
+async function scratchDir(): Promise<string> {
+  scratch ??= await mkdtemp(join(tmpdir(), 'knockstick-cwd-'));
+  return scratch;
+}
+
 /** Runs `bin` (knockstick, seqgen, ...) with `args`; never throws on a non-zero exit. */
 export async function runBin(bin: string, args: readonly string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
   const result = await execa(process.execPath, [binPath(bin), ...args], {
-    cwd: options.cwd ?? ROOT,
+    cwd: options.cwd ?? (await scratchDir()),
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...options.env },
     extendEnv: false,
     reject: false,
