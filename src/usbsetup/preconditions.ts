@@ -22,9 +22,9 @@ export function hasDeviceMapper(facts: DeviceMapperFacts): boolean {
   return facts.dmModule || /^\s*\d+\s+device-mapper\s*$/m.test(facts.procMisc ?? '');
 }
 
-/** The first executable `name` on PATH (plus the sbin directories root's PATH may lack), or undefined. */
+/** The first executable `name` on PATH (where the run would find it later), or undefined. */
 export async function findProgram(name: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  const dirs = [...(env.PATH ?? '').split(delimiter).filter((d) => d !== ''), '/usr/local/sbin', '/usr/sbin', '/sbin'];
+  const dirs = [...(env.PATH ?? '').split(delimiter).filter((d) => d !== '')];
   for (const dir of dirs) {
     const candidate = join(dir, name);
     if ((await stat(candidate).catch(() => null))?.isFile() !== true) continue;
