@@ -79,6 +79,9 @@ Options:
                              callhome runs even where node is not installed
   --weak-pbkdf-for-tests     pbkdf2 with 1000 iterations instead of argon2id: fast and weak,
                              for automated tests only; never for a real stick
+  --no-device-mapper-check-for-tests
+                             skip the up-front device-mapper check (tests of a kernel without it
+                             that must still reach \`cryptsetup open\`); for automated tests only
   -y, --yes                  no questions: every answer comes from the flags
   -h, --help                 this help
   -v, -V, --version          print knockstick's version

@@ -73,7 +73,7 @@ export async function usbsetup(context: CommandContext, prompts: Prompts): Promi
   }
 
   // Root, cryptsetup and device-mapper, before the first question (preconditions.ts says why).
-  await verifyDeviceMachine(context.env, context.invokedAs);
+  await verifyDeviceMachine(context.env, context.invokedAs, { deviceMapper: !options.noDeviceMapperCheckForTests });
   if (!interactive) {
     if (options.device === undefined) throw usageError('missing --device DEVICE (the stick, e.g. /dev/sdb, or a disk image file)', '`lsblk -o NAME,SIZE,MODEL,TRAN,RM` lists the disks');
     if (options.luksPassphraseFile === undefined) throw usageError('--yes needs --luks-passphrase-file FILE (or - for stdin): passphrases are never flags');

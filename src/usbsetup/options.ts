@@ -39,6 +39,7 @@ export const FLAGS = {
   executable: { type: 'boolean' },
   'follow-symlink': { type: 'boolean' },
   'weak-pbkdf-for-tests': { type: 'boolean' },
+  'no-device-mapper-check-for-tests': { type: 'boolean' },
   'show-secrets': { type: 'boolean' },
   yes: { type: 'boolean', short: 'y' },
   help: { type: 'boolean', short: 'h' },
@@ -91,6 +92,8 @@ export interface UsbsetupOptions {
   /** Only write the stick's files into this (already open and mounted) directory. */
   readonly into: string | undefined;
   readonly weakPbkdfForTests: boolean;
+  /** Skip the up-front device-mapper check, so a kernel without it still reaches `cryptsetup open` (interrupt tests). */
+  readonly noDeviceMapperCheckForTests: boolean;
   /**
    * --show-secrets: print the server's copy (sequences, or SPA keys) between scissors. Without it
    * they go into a 0600 file and only its path and the command to append it are printed.
@@ -150,6 +153,7 @@ export function parseUsbsetupArgs(args: readonly string[], context: { cwd: strin
     remember: values['no-remember'] !== true,
     into: path(values.into),
     weakPbkdfForTests: values['weak-pbkdf-for-tests'] === true,
+    noDeviceMapperCheckForTests: values['no-device-mapper-check-for-tests'] === true,
     showSecrets: values['show-secrets'] === true,
     sequenceFlags: values.sequences !== undefined || values['server-file'] !== undefined,
     content: {

@@ -45,12 +45,12 @@ async function deviceMapperFacts(): Promise<DeviceMapperFacts> {
  * is asked or written before this. A dm_mod module not loaded yet is loaded by opening
  * /dev/mapper/control (`dmsetup version` does that), so that is tried before refusing.
  */
-export async function verifyDeviceMachine(env: NodeJS.ProcessEnv, invokedAs: string): Promise<void> {
+export async function verifyDeviceMachine(env: NodeJS.ProcessEnv, invokedAs: string, check = { deviceMapper: true }): Promise<void> {
   if (process.geteuid?.() !== 0) throw new KnockstickError('USAGE', 'usbsetup needs root to partition, encrypt and format the stick', { hint: `run it with sudo: sudo ${invokedAs} ...` });
   if ((await findProgram('cryptsetup', env)) === undefined) {
     throw new KnockstickError('IO', 'cryptsetup is not installed: usbsetup needs it to encrypt the stick; nothing was asked or written', { hint: 'apt install cryptsetup (or your system\'s package of it)' });
   }
-  if (hasDeviceMapper(await deviceMapperFacts())) return;
+  if (!check.deviceMapper || hasDeviceMapper(await deviceMapperFacts())) return;
   const dmsetup = await findProgram('dmsetup', env);
   if (dmsetup !== undefined && (await runAllowingFailure({ file: dmsetup, args: ['version'], purpose: 'ask the kernel for device-mapper' })).exitCode === 0) return;
   throw new KnockstickError('IO', "this kernel has no device-mapper (not in /proc/misc, no /sys/module/dm_mod), which cryptsetup needs to open the encrypted stick; nothing was asked or written", {
