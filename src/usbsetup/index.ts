@@ -109,10 +109,13 @@ export async function usbsetup(context: CommandContext, prompts: Prompts): Promi
     }
     const owner = await ownerFor(options.owner, context.env);
     // Every answer is in: say all that will happen, then the one confirmation, then the work.
-    say(setupSummary(description, layout, content, options, info.size));
-    if (interactive && !(await confirmErase(prompts, device, description))) {
-      context.stdout.write('Stopped: nothing was changed.\n');
-      return ExitCode.OK;
+    // (With --yes the flags are the summary, and --confirm-device the confirmation.)
+    if (interactive) {
+      say(setupSummary(description, layout, content, options, info.size));
+      if (!(await confirmErase(prompts, device, description))) {
+        context.stdout.write('Stopped: nothing was changed.\n');
+        return ExitCode.OK;
+      }
     }
     let target = disk;
     if (layout.partitionMib !== undefined) {
