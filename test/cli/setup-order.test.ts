@@ -231,6 +231,26 @@ describe('the usbsetup wizard asks whether the server has sequences (tmux)', () 
     expect((await status(server, stick)).exitCode).toBe(0);
   }, 60_000);
 
+  it('yes, on another machine: the stick gets none, and the output names the repair to run on the server', async () => {
+    const stick = await newStick('w2-stick');
+    await start(`--into ${stick} --hostname h --user u --key-passphrase-file ${file('key.pass')} --method knock`);
+    try {
+      await waitScreen('SOCKS proxy');
+      await type('Enter'); // no
+      await waitScreen('Does the server already have sequences (server init made them)?');
+      await type('y', 'Enter');
+      await waitScreen('Is this machine the server?');
+      await type('Enter'); // another machine
+      await waitScreen('WIZARD-EXIT=0');
+      expect((await screen()).replace(/\s+/g, ' ')).toContain('knockstick seqgen repair --server-file /etc/knockd/ssh --stick STICK');
+      expect(await screen()).not.toContain("server's copy of the sequences");
+    } finally {
+      await tmux('kill-session', '-t', session);
+    }
+    expect(existsSync(join(stick, '.ssh/sequences'))).toBe(false);
+    expect(existsSync(file('knockd-sequences.home'))).toBe(false);
+  }, 60_000);
+
   it('--into a missing directory: refused before the first question', async () => {
     await start(`--into ${file('w-missing')}`);
     try {
