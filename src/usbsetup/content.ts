@@ -25,7 +25,9 @@ import { cleanup } from '../core/interrupt.js';
 import { run, runAllowingFailure, type ExternalCommand } from '../core/run.js';
 import { serverSymlinkHint } from '../seqgen/rules.js';
 import { DEFAULT_LENGTH, DEFAULT_RANGE, cryptoRandom, generateSequences } from '../core/generate.js';
-import { formatLine } from '../core/sequences.js';
+import { formatLine, unusedLines } from '../core/sequences.js';
+import { loadPair } from '../core/sequence-store.js';
+import { describeTorn } from '../seqgen/status.js';
 import { shellQuote } from '../core/shell.js';
 import { sequencesFileFor, stickLayout } from '../core/stick.js';
 import { loadTemplate, render } from '../core/templates.js';
@@ -49,6 +51,10 @@ export interface WrittenContent {
   readonly serverCopy: string | undefined;
   /** --method spa: the access.conf stanza (keys included) for the server's fwknopd. */
   readonly spaAccess?: string | undefined;
+  /** The server file's unused sequences that were copied onto the stick (it had some already). */
+  readonly adopted?: number;
+  /** The new sequences added to both sides (after any adopted ones). */
+  readonly added?: number;
 }
 
 /** The ssh config's Host entry. Pure. */
@@ -229,14 +235,19 @@ export async function writeStickContent(
   }
   const knownHosts = answers.serverHostKey === undefined ? undefined : knownHostsLine(await readExisting(answers.serverHostKey), answers.hostName, answers.port, answers.serverHostKey);
 
-  const seqgenArgs = [
-    String(answers.sequences), '--server-file', answers.serverFile ?? '', '--stick', root, '--host', answers.alias,
-    ...(answers.followSymlink === true ? ['--follow-symlink'] : []),
-  ];
-  if (answers.method !== 'spa' && answers.sequences > 0 && answers.serverFile !== undefined) {
-    // seqgen refuses a server file that is invalid or has sequences this new stick lacks: ask it
+  const sideFlags = ['--server-file', answers.serverFile ?? '', '--stick', root, '--host', answers.alias, ...(answers.followSymlink === true ? ['--follow-symlink'] : [])];
+  // The server has sequences already (server init made them, or another stick's run): this stick
+  // gets a copy of exactly its unused lines, as `seqgen repair` copies a missing tail, never a
+  // second set. New ones (--sequences N given) are then added to both in lockstep.
+  const adopt = answers.method !== 'spa' && answers.serverFile !== undefined ? await unusedOnServer(answers.serverFile, sequences) : 0;
+  const added = adopt > 0 && answers.sequencesGiven !== true ? 0 : answers.sequences;
+  if (answers.method !== 'spa' && answers.serverFile !== undefined && adopt === 0 && added === 0) {
+    throw new KnockstickError('USAGE', `${answers.serverFile} has no unused sequences to copy, and --sequences 0 makes none`, { hint: 'give --sequences N (new ones for both sides), or leave out --server-file' });
+  }
+  if (answers.method !== 'spa' && added > 0 && answers.serverFile !== undefined && adopt === 0) {
+    // seqgen refuses a server file that is invalid or out of step with this new stick: ask it
     // first (--dry-run writes nothing), so that the refusal comes before a key or file is written.
-    await seqgenCommand.run({ ...context, stdout: { write: () => undefined }, args: [...seqgenArgs, '--dry-run'], invokedAs: 'seqgen', stickBeingMade: root });
+    await seqgenCommand.run({ ...context, stdout: { write: () => undefined }, args: [String(added), ...sideFlags, '--dry-run'], invokedAs: 'seqgen', stickBeingMade: root });
   }
 
   const within = { within: root };
@@ -275,10 +286,15 @@ export async function writeStickContent(
   }
 
   let serverCopy: string | undefined;
+  if (adopt > 0) {
+    await seqgenStep(['repair', ...sideFlags], context, root);
+    if (added > 0) await seqgenStep([String(added), ...sideFlags], context, root);
+    return { publicKey, serverCopy, adopted: adopt, added };
+  }
   if (answers.sequences === 0) {
-    // The server has its sequences already (server init): `seqgen repair` copies them across.
+    // The server has its sequences already, elsewhere: `seqgen repair` copies them across there.
   } else if (answers.serverFile !== undefined) {
-    await seqgenCommand.run({ ...context, args: seqgenArgs, invokedAs: 'seqgen', stickBeingMade: root });
+    await seqgenStep([String(answers.sequences), ...sideFlags], context, root);
   } else {
     const settings = settingsFor(await readConfig(join(layout.sshDir, 'knockstick.conf'), 'stick'), answers.alias);
     const exclude = new Set([...reservedPorts(settings), answers.port]);
@@ -287,4 +303,22 @@ export async function writeStickContent(
     serverCopy = lines;
   }
   return { publicKey, serverCopy };
+}
+
+/** Runs seqgen on the stick being made; anything but success (e.g. repair left them out of step) is a failure. */
+async function seqgenStep(args: readonly string[], context: CommandContext, root: string): Promise<void> {
+  const code = await seqgenCommand.run({ ...context, args, invokedAs: 'seqgen', stickBeingMade: root });
+  if (code !== 0) throw new KnockstickError('OUT_OF_STEP', `seqgen ${args[0]} left ${root} and the server file out of step (exit ${code})`, { hint: 'run `seqgen status` on both to see where' });
+}
+
+/**
+ * How many unused sequences the existing server file has (0: missing or all used). An invalid or
+ * torn file is refused here, before the key is made.
+ */
+async function unusedOnServer(serverFile: string, stickFile: string): Promise<number> {
+  const pair = await loadPair(serverFile, stickFile);
+  if (pair.server.torn !== undefined) {
+    throw new KnockstickError('OUT_OF_STEP', describeTorn(pair.server.torn, serverFile, stickFile), { hint: 'its last line is torn: fix it by hand (knockd keeps reading it); nothing was written' });
+  }
+  return unusedLines(pair.server.file).length;
 }

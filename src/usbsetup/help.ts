@@ -9,6 +9,9 @@ Usage:
                                                 only the files, into an already open volume
 
 What it does (as root):
+  0. Checks root, cryptsetup and the kernel's device-mapper (with --into: that the directory
+     exists) before the first question; the wizard then asks everything, shows a summary of what
+     it will do, and asks once, last, to type the device name before anything is erased.
   1. Refuses the disk holding / and any disk with something mounted or open on it; you confirm
      by typing the device name (--confirm-device with --yes). A disk image file is attached to a
      loop device, so you can try it all on a file first.
@@ -46,9 +49,14 @@ Options:
   --port N                   the server's SSH port (default 22)
   --dynamic-forward PORT     also open a SOCKS proxy on 127.0.0.1:PORT when connected
   --server-host-key FILE     the server's /etc/ssh/ssh_host_ed25519_key.pub, for known_hosts
-  --sequences N              how many one-time sequences (default 50; 0: none, when the server
-                             has them already: then \`seqgen repair\` copies them to the stick)
-  --server-file PATH         write the server's copy there (seqgen, in lockstep); default: into a
+  --sequences N              how many new one-time sequences (default 50; 0: none, when the server
+                             is another machine that has them already: then \`seqgen repair\`
+                             copies them to the stick there, with the stick mounted)
+  --server-file PATH         the server's sequence file, on this machine. If it has unused
+                             sequences (server init made them), the stick gets a copy of exactly
+                             those (never a second set; with --sequences N also N new ones on
+                             both sides); if it is missing or used up, N new ones go into it and
+                             the stick (seqgen, in lockstep). Without it: into a
                              new 0600 file in the current directory (./knockd-sequences.ALIAS, with
                              --method spa ./fwknop-access.ALIAS.conf, the access.conf stanza with
                              the keys), and print its path and the exact command to append it on
@@ -71,6 +79,9 @@ Options:
                              callhome runs even where node is not installed
   --weak-pbkdf-for-tests     pbkdf2 with 1000 iterations instead of argon2id: fast and weak,
                              for automated tests only; never for a real stick
+  --no-device-mapper-check-for-tests
+                             skip the up-front device-mapper check (tests of a kernel without it
+                             that must still reach \`cryptsetup open\`); for automated tests only
   -y, --yes                  no questions: every answer comes from the flags
   -h, --help                 this help
   -v, -V, --version          print knockstick's version

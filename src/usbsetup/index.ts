@@ -26,6 +26,7 @@ import { usbsetupHelp } from './help.js';
 import { FLAGS, parseUsbsetupArgs, type ContentAnswers, type Filesystem, type UsbsetupOptions } from './options.js';
 import { partitionDisk, planPartitions, wipeCommand } from './partition.js';
 import { partialStickUndo } from './partial.js';
+import { verifyDeviceMachine } from './preconditions.js';
 import { askContent, askDevice, askLayout, askLuksPassphrase, confirmErase } from './wizard.js';
 
 export const usbsetupCommand: Command = {
@@ -45,13 +46,15 @@ export async function usbsetup(context: CommandContext, prompts: Prompts): Promi
   if (interactive && process.stdin.isTTY !== true) {
     throw usageError('usbsetup asks its questions on a terminal, and this is not one', 'pass --yes and every answer as a flag (see --help)');
   }
-  const content = interactive ? await askContent(prompts, options.content, options.sequenceFlags) : requireContent(options.content);
   const say = (text: string): void => context.stderr.write(text);
+  const ask = async (): Promise<ContentAnswers> => (interactive ? askContent(prompts, options.content, options.sequenceFlags) : requireContent(options.content));
 
   if (options.into !== undefined) {
-    if ((await stat(options.into).catch(() => null))?.isDirectory() !== true) throw new KnockstickError('IO', `--into ${options.into} is not a directory`);
+    // Checked before the first question: answers for a directory that is not there are wasted.
+    if ((await stat(options.into).catch(() => null))?.isDirectory() !== true) throw new KnockstickError('IO', `--into ${options.into} is not a directory; nothing was asked or written`, { hint: 'mount the stick (or make the directory) first' });
     // Never a home directory, nor one whose .ssh is a user's ~/.ssh (stick.ts).
     await verifyStick(options.into, context.env, { making: true });
+    const content = await ask();
     const keyPassphrase = await keyPassphraseFor(content, interactive, say);
     // Stopped half-way, the files written so far go again (partial.ts says why).
     const forget = cleanup.push(`removed the half-written stick files in ${options.into}`, await partialStickUndo(options.into, content.alias));
@@ -69,7 +72,15 @@ export async function usbsetup(context: CommandContext, prompts: Prompts): Promi
     return ExitCode.OK;
   }
 
-  if (process.geteuid?.() !== 0) throw new KnockstickError('USAGE', 'usbsetup needs root to partition, encrypt and format the stick', { hint: `run it with sudo: sudo ${context.invokedAs} ...` });
+  // Root, cryptsetup and device-mapper, before the first question (preconditions.ts says why).
+  await verifyDeviceMachine(context.env, context.invokedAs, { deviceMapper: !options.noDeviceMapperCheckForTests });
+  if (!interactive) {
+    if (options.device === undefined) throw usageError('missing --device DEVICE (the stick, e.g. /dev/sdb, or a disk image file)', '`lsblk -o NAME,SIZE,MODEL,TRAN,RM` lists the disks');
+    if (options.luksPassphraseFile === undefined) throw usageError('--yes needs --luks-passphrase-file FILE (or - for stdin): passphrases are never flags');
+    if (options.content.keyPassphraseFile === undefined) throw usageError('--yes needs --key-passphrase-file FILE (or - for stdin) for the SSH key: passphrases are never flags');
+  }
+  if (options.device !== undefined) await isImageFile(options.device); // a device that is not there: before any question
+  const content = await ask();
   const device = options.device ?? (interactive ? await askDevice(prompts, candidateDisks(await listBlockDevices()), say) : undefined);
   if (device === undefined) throw usageError('missing --device DEVICE (the stick, e.g. /dev/sdb, or a disk image file)', '`lsblk -o NAME,SIZE,MODEL,TRAN,RM` lists the disks');
 
@@ -86,12 +97,7 @@ export async function usbsetup(context: CommandContext, prompts: Prompts): Promi
     const refusal = refusalReason(info);
     if (refusal !== undefined) throw new KnockstickError('USAGE', `refusing to erase ${refusal}`);
     const description = describeDisk(info);
-    if (interactive) {
-      if (!(await confirmErase(prompts, device, description))) {
-        context.stdout.write('Stopped: nothing was changed.\n');
-        return ExitCode.OK;
-      }
-    } else if (options.confirmDevice !== device) {
+    if (!interactive && options.confirmDevice !== device) {
       throw usageError(`--yes erases ${description}: confirm with --confirm-device ${device}`, 'the same device name twice, so a typo cannot erase the wrong disk');
     }
     const layout = interactive ? await askLayout(prompts, options, false) : { partitionMib: options.partitionMib, filesystem: options.filesystem ?? 'vfat' };
@@ -102,7 +108,15 @@ export async function usbsetup(context: CommandContext, prompts: Prompts): Promi
       throw usageError('the key passphrase is the same as the LUKS passphrase', 'use two different ones: whoever cracks the stick must still face the key');
     }
     const owner = await ownerFor(options.owner, context.env);
-
+    // Every answer is in: say all that will happen, then the one confirmation, then the work.
+    // (With --yes the flags are the summary, and --confirm-device the confirmation.)
+    if (interactive) {
+      say(setupSummary(description, layout, content, options, info.size));
+      if (!(await confirmErase(prompts, device, description))) {
+        context.stdout.write('Stopped: nothing was changed.\n');
+        return ExitCode.OK;
+      }
+    }
     let target = disk;
     if (layout.partitionMib !== undefined) {
       const plan = planPartitions(info.size, layout.partitionMib);
@@ -147,6 +161,36 @@ export async function usbsetup(context: CommandContext, prompts: Prompts): Promi
     // Interrupted: cli.ts says what was and was not undone, in one line.
     if (interruptedBy() === undefined) for (const failed of report.failed) say(`warning: cleanup: ${(failed.error as Error).message}\n`);
   }
+}
+
+/** Everything the device run will do, shown before the one erase confirmation. Pure. */
+export function setupSummary(
+  description: string,
+  layout: { partitionMib: number | undefined; filesystem: Filesystem },
+  content: ContentAnswers,
+  options: Pick<UsbsetupOptions, 'weakPbkdfForTests' | 'remember' | 'hostConfig' | 'mountpoint'>,
+  size: number,
+): string {
+  const plan = layout.partitionMib === undefined ? undefined : planPartitions(size, layout.partitionMib);
+  const sequences =
+    content.method === 'spa'
+      ? 'SPA keys for fwknop (.ssh/fwknoprc); the server\'s stanza into a 0600 file here'
+      : content.serverFile !== undefined
+        ? `a copy of the unused sequences of ${content.serverFile}${content.sequencesGiven === true && content.sequences > 0 ? ` plus ${content.sequences} new ones on both` : ''} (if it has none: ${content.sequences} new ones into it and the stick)`
+        : content.sequences === 0
+          ? 'no sequences (copy the server\'s later with `seqgen repair`)'
+          : `${content.sequences} new sequences; the server's copy into a 0600 file here`;
+  return [
+    '',
+    'usbsetup will now:',
+    `  - ERASE ${description}`,
+    plan === undefined ? '  - encrypt the whole disk' : `  - partition it: ${plan.restMib} MiB ordinary FAT32, then ${plan.secureMib} MiB encrypted`,
+    `  - LUKS2 (${options.weakPbkdfForTests ? 'weak pbkdf2 for tests' : 'argon2id'}) with ${layout.filesystem} inside`,
+    `  - an ed25519 SSH key with its own passphrase, and .ssh/config: ${content.alias} = ${content.user}@${content.hostName} port ${content.port}`,
+    `  - ${sequences}`,
+    ...(options.remember ? [`  - remember the stick in ${options.hostConfig} (secureon mounts it at ${options.mountpoint})`] : []),
+    '',
+  ].join('\n');
 }
 
 function requireContent(known: UsbsetupOptions['content']): ContentAnswers {
@@ -239,11 +283,17 @@ export function serverSteps(content: ContentAnswers, written: WrittenContent, op
       ...written.spaAccess.trimEnd().split('\n'),
       '-------- 8< --------',
     );
-  } else if (content.sequences === 0) {
+  } else if (written.adopted !== undefined) {
     lines.push(
-      '  2. No sequences on the stick yet. Copy the server\'s (server init made them) with',
-      `       seqgen repair --server-file /etc/knockd/ssh --stick STICK${content.alias === 'home' ? '' : ` --host ${content.alias}`}`,
-      '     or make new ones on both sides with `seqgen 50` (same flags).',
+      `  2. The stick has a copy of the ${written.adopted} unused sequences of ${content.serverFile}${written.added ? `, and ${written.added} new ones were added to both` : ''}: in lockstep.`,
+    );
+  } else if (content.sequences === 0) {
+    const stick = options === undefined ? 'STICK' : options.mountpoint;
+    lines.push(
+      `  2. No sequences on the stick yet. On the server, with the stick mounted there (at ${stick}), copy the`,
+      '     server\'s unused ones (server init made them) onto it, as root:',
+      `       knockstick seqgen repair --server-file /etc/knockd/ssh --stick ${stick}${content.alias === 'home' ? '' : ` --host ${content.alias}`}`,
+      '     (or make new ones on both sides there with `knockstick seqgen 50`, same flags). Then `seqgen status` says in step.',
     );
   } else if (written.serverCopy === undefined) {
     lines.push(`  2. The ${content.sequences} sequences are in ${content.serverFile} and on the stick, in lockstep.`);

@@ -39,6 +39,7 @@ export const FLAGS = {
   executable: { type: 'boolean' },
   'follow-symlink': { type: 'boolean' },
   'weak-pbkdf-for-tests': { type: 'boolean' },
+  'no-device-mapper-check-for-tests': { type: 'boolean' },
   'show-secrets': { type: 'boolean' },
   yes: { type: 'boolean', short: 'y' },
   help: { type: 'boolean', short: 'h' },
@@ -59,7 +60,13 @@ export interface ContentAnswers {
   readonly dynamicForward: number | undefined;
   readonly serverHostKey: string | undefined;
   readonly sequences: number;
-  /** Write the server's copy of the sequences here (with seqgen); undefined: print it. */
+  /** --sequences given (or asked): with a server file that has sequences, add this many new ones too. */
+  readonly sequencesGiven?: boolean;
+  /**
+   * The server's sequence file, on this machine (with seqgen): a file with unused sequences is
+   * copied onto the stick; a missing or used-up one gets `sequences` new ones on both sides.
+   * undefined: the server's copy goes into a 0600 file here.
+   */
   readonly serverFile: string | undefined;
   readonly keyPassphraseFile: string | undefined;
   /** Also copy the self-contained executable (runs where no node is installed, ~100 MB). */
@@ -85,6 +92,8 @@ export interface UsbsetupOptions {
   /** Only write the stick's files into this (already open and mounted) directory. */
   readonly into: string | undefined;
   readonly weakPbkdfForTests: boolean;
+  /** Skip the up-front device-mapper check, so a kernel without it still reaches `cryptsetup open` (interrupt tests). */
+  readonly noDeviceMapperCheckForTests: boolean;
   /**
    * --show-secrets: print the server's copy (sequences, or SPA keys) between scissors. Without it
    * they go into a 0600 file and only its path and the command to append it are printed.
@@ -123,9 +132,6 @@ export function parseUsbsetupArgs(args: readonly string[], context: { cwd: strin
   if (method === 'spa' && (values.sequences !== undefined || values['server-file'] !== undefined)) {
     throw usageError('--sequences and --server-file are for --method knock: an SPA stick carries keys, not sequences');
   }
-  if (values.sequences !== undefined && /^\s*0+\s*$/.test(values.sequences) && values['server-file'] !== undefined) {
-    throw usageError('--sequences 0 writes no sequences, so --server-file has nothing to receive');
-  }
   if (values['follow-symlink'] === true && values['server-file'] === undefined) throw usageError('--follow-symlink goes with --server-file');
   if (values.into !== undefined) {
     for (const flag of ['device', 'confirm-device', 'partition-mib', 'filesystem', 'luks-passphrase-file'] as const) {
@@ -147,6 +153,7 @@ export function parseUsbsetupArgs(args: readonly string[], context: { cwd: strin
     remember: values['no-remember'] !== true,
     into: path(values.into),
     weakPbkdfForTests: values['weak-pbkdf-for-tests'] === true,
+    noDeviceMapperCheckForTests: values['no-device-mapper-check-for-tests'] === true,
     showSecrets: values['show-secrets'] === true,
     sequenceFlags: values.sequences !== undefined || values['server-file'] !== undefined,
     content: {
@@ -158,6 +165,7 @@ export function parseUsbsetupArgs(args: readonly string[], context: { cwd: strin
       dynamicForward: values['dynamic-forward'] === undefined ? undefined : parseInteger('--dynamic-forward', values['dynamic-forward'], 1, 65535),
       serverHostKey: path(values['server-host-key']),
       sequences: values.sequences === undefined ? DEFAULT_SEQUENCES : parseInteger('--sequences', values.sequences, 0, 100_000),
+      sequencesGiven: values.sequences !== undefined,
       serverFile: path(values['server-file']),
       keyPassphraseFile: values['key-passphrase-file'] === '-' ? '-' : path(values['key-passphrase-file']),
       executable: values.executable === true,

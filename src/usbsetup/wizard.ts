@@ -30,7 +30,19 @@ export async function askContent(prompts: Prompts, known: Partial<ContentAnswers
           'knock',
         ));
   let serverFile = known.serverFile;
-  if (serverFile === undefined && method === 'knock' && known.sequences > 0) {
+  let sequences = known.sequences;
+  if (serverFile === undefined && method === 'knock' && known.sequencesGiven !== true) {
+    // Setup in either order: server init may have made the server's sequences already. Then the
+    // stick gets a copy of those, never a second, different set.
+    if (await prompts.confirm('Does the server already have sequences (server init made them)?', false)) {
+      const answer = await prompts.input("Is this machine the server? Then the path of knockd's sequence file (e.g. /etc/knockd/ssh), whose unused lines the stick copies; empty: the server is another machine:", {
+        validate: (v) => (v === '' || v.startsWith('/') ? true : 'an absolute path, or nothing'),
+      });
+      if (answer === '') sequences = 0;
+      else serverFile = answer;
+    }
+  }
+  if (serverFile === undefined && method === 'knock' && sequences > 0) {
     const answer = await prompts.input("Write the server's copy of the sequences to (knockd's one_time_sequences file, if this is the server; empty: a 0600 file here, with the command to append it):", {
       validate: (v) => (v === '' || v.startsWith('/') ? true : 'an absolute path, or nothing'),
     });
@@ -44,7 +56,8 @@ export async function askContent(prompts: Prompts, known: Partial<ContentAnswers
     port: known.port,
     dynamicForward,
     serverHostKey: known.serverHostKey,
-    sequences: known.sequences,
+    sequences,
+    ...(known.sequencesGiven === undefined ? {} : { sequencesGiven: known.sequencesGiven }),
     serverFile,
     keyPassphraseFile: known.keyPassphraseFile,
     ...(known.executable === undefined ? {} : { executable: known.executable }),

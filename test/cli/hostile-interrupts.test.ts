@@ -177,7 +177,7 @@ asRoot('usbsetup on a disk image, interrupted during LUKS formatting', () => {
       const image = file(`luks-${signal}.img`);
       await execa('truncate', ['-s', '64M', image]);
       // The real argon2id: luksFormat takes seconds, so the signal lands inside it.
-      const run = await start('usbsetup', ['--yes', '--device', image, '--confirm-device', image, '--hostname', 'h', '--user', 'u', '--luks-passphrase-file', file('luks.pass'), '--key-passphrase-file', file('key.pass'), '--host-config', file(`host-${signal}.conf`)]);
+      const run = await start('usbsetup', ['--yes', '--device', image, '--confirm-device', image, '--hostname', 'h', '--user', 'u', '--luks-passphrase-file', file('luks.pass'), '--key-passphrase-file', file('key.pass'), '--no-device-mapper-check-for-tests', '--host-config', file(`host-${signal}.conf`)]);
       try {
         await waitForMark(run, 'cryptsetup luksFormat');
         run.child.kill(signal);
@@ -204,7 +204,7 @@ asRoot('usbsetup on a disk image, Ctrl-C twice during LUKS formatting', () => {
   it('the second one SIGKILLs cryptsetup (it ignores SIGTERM while deriving the key), and the undo still runs to its end', async () => {
     const image = file('luks-twice.img');
     await execa('truncate', ['-s', '64M', image]);
-    const run = await start('usbsetup', ['--yes', '--device', image, '--confirm-device', image, '--hostname', 'h', '--user', 'u', '--luks-passphrase-file', file('luks.pass'), '--key-passphrase-file', file('key.pass'), '--host-config', file('host-twice.conf')]);
+    const run = await start('usbsetup', ['--yes', '--device', image, '--confirm-device', image, '--hostname', 'h', '--user', 'u', '--luks-passphrase-file', file('luks.pass'), '--key-passphrase-file', file('key.pass'), '--no-device-mapper-check-for-tests', '--host-config', file('host-twice.conf')]);
     try {
       await waitForMark(run, 'cryptsetup luksFormat');
       run.child.kill('SIGINT');
@@ -234,7 +234,7 @@ asRoot('usbsetup on a partitioned disk image, interrupted at a spread of moments
       for (const delayMs of [150, 250, 350, 450, 550, 700]) {
         const image = file(`spread-${signal}-${delayMs}.img`);
         await execa('truncate', ['-s', '64M', image]);
-        const run = await start('usbsetup', ['--yes', '--device', image, '--confirm-device', image, '--partition-mib', '32', '--weak-pbkdf-for-tests', '--hostname', 'h', '--user', 'u', '--luks-passphrase-file', file('luks.pass'), '--key-passphrase-file', file('key.pass'), '--host-config', file('spread.conf')]);
+        const run = await start('usbsetup', ['--yes', '--device', image, '--confirm-device', image, '--partition-mib', '32', '--weak-pbkdf-for-tests', '--hostname', 'h', '--user', 'u', '--luks-passphrase-file', file('luks.pass'), '--key-passphrase-file', file('key.pass'), '--no-device-mapper-check-for-tests', '--host-config', file('spread.conf')]);
         try {
           await new Promise((r) => setTimeout(r, delayMs));
           run.child.kill(signal);
