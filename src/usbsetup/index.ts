@@ -72,13 +72,15 @@ export async function usbsetup(context: CommandContext, prompts: Prompts): Promi
     return ExitCode.OK;
   }
 
-  // Root, cryptsetup and device-mapper, before the first question (preconditions.ts says why).
-  await verifyDeviceMachine(context.env, context.invokedAs, { deviceMapper: !options.noDeviceMapperCheckForTests });
+  // The command line first (it is the user's to fix), then root, cryptsetup and device-mapper:
+  // all before the first question (preconditions.ts says why).
   if (!interactive) {
+    requireContent(options.content);
     if (options.device === undefined) throw usageError('missing --device DEVICE (the stick, e.g. /dev/sdb, or a disk image file)', '`lsblk -o NAME,SIZE,MODEL,TRAN,RM` lists the disks');
     if (options.luksPassphraseFile === undefined) throw usageError('--yes needs --luks-passphrase-file FILE (or - for stdin): passphrases are never flags');
     if (options.content.keyPassphraseFile === undefined) throw usageError('--yes needs --key-passphrase-file FILE (or - for stdin) for the SSH key: passphrases are never flags');
   }
+  await verifyDeviceMachine(context.env, context.invokedAs, { deviceMapper: !options.noDeviceMapperCheckForTests });
   if (options.device !== undefined) await isImageFile(options.device); // a device that is not there: before any question
   const content = await ask();
   const device = options.device ?? (interactive ? await askDevice(prompts, candidateDisks(await listBlockDevices()), say) : undefined);
