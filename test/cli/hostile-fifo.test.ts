@@ -6,10 +6,10 @@
 
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execa } from 'execa';
-import { closeSync, constants as fsConstants, openSync } from 'node:fs';
 import { lstat, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DIST_BIN, tempDir } from '../helpers/cli.js';
+import { fifoHasReader } from '../helpers/hostile.js';
 
 let dir: { path: string; cleanup: () => Promise<void> };
 let n = 0;
@@ -20,20 +20,6 @@ async function fresh(name: string): Promise<{ base: string; fifo: string }> {
   const fifo = join(base, 'fifo');
   await execa('mkfifo', ['-m', '600', fifo]);
   return { base, fifo };
-}
-
-/**
- * Whether some process holds the FIFO open for reading or waits to (a non-blocking open for
- * writing then succeeds, else ENXIO). Closing our end gives such a reader end-of-file.
- */
-function fifoHasReader(fifo: string): boolean {
-  try {
-    closeSync(openSync(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK));
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENXIO') return false;
-    throw error;
-  }
 }
 
 async function runWithKillTimer(args: readonly string[]): Promise<{ exitCode: number; stderr: string; stdout: string; killed: boolean }> {

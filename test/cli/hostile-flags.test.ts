@@ -19,7 +19,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { DIST_BIN, tempDir } from '../helpers/cli.js';
-import { INTERNAL, knockCounter, loadCli, makeSandbox, run, snapshot, type Sandbox } from '../helpers/hostile.js';
+import { INTERNAL, fifoHasReader, knockCounter, loadCli, makeSandbox, run, snapshot, type Sandbox } from '../helpers/hostile.js';
 
 loadCli();
 
@@ -236,21 +236,6 @@ function withFlag(base: readonly string[], flag: string, value: string): string[
 }
 
 const STACK_LINE = /^ {4}at /m;
-
-/**
- * Whether some open of the FIFO for reading is pending or done and not closed: a non-blocking open
- * for writing then succeeds (ENXIO when there is no reader). A run must leave none behind, even
- * one it no longer waits for. Closing our end gives such a reader end-of-file, which releases it.
- */
-function fifoHasReader(fifo: string): boolean {
-  try {
-    closeSync(openSync(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK));
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENXIO') return false;
-    throw error;
-  }
-}
 
 /**
  * Releases whatever still waits on the FIFO (a reader gets end-of-file, a writer a reader that

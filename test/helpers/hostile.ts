@@ -2,6 +2,7 @@
 // in a sandbox, and a snapshot of the sandbox to prove that a refusal changed nothing.
 
 import { beforeAll, expect } from '@jest/globals';
+import { closeSync, constants as fsConstants, openSync } from 'node:fs';
 import { lstat, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -126,4 +127,19 @@ export async function knockCounter(sequencesText: string): Promise<{ knocks: () 
     servers.push(server);
   }
   return { knocks: () => count, close: async () => void (await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))) };
+}
+
+/**
+ * Whether some open of the FIFO for reading is pending or done and not closed: a non-blocking open
+ * for writing then succeeds (ENXIO when there is no reader). A run must leave none behind, even
+ * one it no longer waits for. Closing our end gives such a reader end-of-file, which releases it.
+ */
+export function fifoHasReader(fifo: string): boolean {
+  try {
+    closeSync(openSync(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK));
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENXIO') return false;
+    throw error;
+  }
 }
