@@ -14,7 +14,7 @@ import { candidateDisks, describeDisk, listBlockDevices, refusalReason } from '.
 import { ExitCode, InterruptedError, KnockstickError, usageError } from '../core/errors.js';
 import { createExclusively, SECRET_FILE_MODE } from '../core/files.js';
 import { cleanup, interruptedBy, isInterrupted } from '../core/interrupt.js';
-import { run, type ExternalCommand } from '../core/run.js';
+import { displayWord, run, type ExternalCommand } from '../core/run.js';
 import { writeHostConfig } from '../core/host-config.js';
 import { luksClose, luksFormat, luksOpen, luksUuid } from '../core/luks.js';
 import { terminalPrompts, type Prompts } from '../core/prompts.js';
@@ -241,19 +241,14 @@ async function saveServerCopy(content: ContentAnswers, written: WrittenContent, 
   throw new KnockstickError('IO', `${base} and 99 more names next to it exist already`, { hint: 'remove the old copies (they hold secrets), or pass --show-secrets' });
 }
 
-/** For display: a word quoted the way a user would type it. */
-function shellWord(word: string): string {
-  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
 /**
  * The one shell command that appends `file` to knockd's one-time file as knockd needs it: a
  * missing final newline added first (or the first new line would merge with the last), a new
  * file created 0600 (umask), append only (knockd keeps the file open), then the copy removed.
  */
 export function appendCommand(file: string, serverFile: string): string {
-  const f = shellWord(serverFile);
-  return `(umask 077 && { [ ! -s ${f} ] || [ -z "$(tail -c 1 ${f})" ] || echo; cat ${shellWord(file)}; } >> ${f}) && rm ${shellWord(file)}`;
+  const f = displayWord(serverFile);
+  return `(umask 077 && { [ ! -s ${f} ] || [ -z "$(tail -c 1 ${f})" ] || echo; cat ${displayWord(file)}; } >> ${f}) && rm ${displayWord(file)}`;
 }
 
 /** What the user does next, on the server and here. Pure. */
