@@ -155,6 +155,9 @@ describe('modes beyond the rc files, against the real fwknopd', () => {
       fwknopd = await startFwknopd(lab, {
         accessConf: [
           `SOURCE ${CLIENT_ADDR}`, `KEY_BASE64 ${K2}`, `HMAC_KEY_BASE64 ${H2}`, 'ENABLE_CMD_EXEC Y', '',
+          // The unsafe legacy IV mode, no HMAC: a short passphrase, padded with "0" by both sides.
+          `SOURCE ${CLIENT_ADDR}`, 'KEY legacykey', 'ENCRYPTION_MODE legacy',
+          `CMD_CYCLE_OPEN /usr/bin/touch ${join(lab.dir, 'legacy.$SRC')}`, `CMD_CYCLE_CLOSE /bin/rm -f ${join(lab.dir, 'legacy.$SRC')}`, 'CMD_CYCLE_TIMER 1', '',
           `SOURCE ${CLIENT_ADDR}`, `KEY_BASE64 ${K}`, `HMAC_KEY_BASE64 ${H}`,
           `CMD_CYCLE_OPEN /usr/bin/touch ${join(lab.dir, 'open.$SRC')}`, `CMD_CYCLE_CLOSE /bin/rm -f ${join(lab.dir, 'open.$SRC')}`, 'CMD_CYCLE_TIMER 1', '',
         ].join('\n'),
@@ -169,16 +172,16 @@ describe('modes beyond the rc files, against the real fwknopd', () => {
     await lab?.teardown();
   });
 
-  async function send(extra: string, args: readonly string[] = [], keys = [K, H]): Promise<{ exitCode: number; stderr: string }> {
+  async function send(extra: string, args: readonly string[] = [], keys: readonly string[] = [`KEY_BASE64 ${K}`, `HMAC_KEY_BASE64 ${H}`]): Promise<{ exitCode: number; stderr: string }> {
     const rc = join(lab.dir, `rc-${Math.random().toString(36).slice(2)}`);
-    await writeFile(rc, `[lab]\nSPA_SERVER ${SERVER_ADDR}\nACCESS tcp/22\nALLOW_IP source\nKEY_BASE64 ${keys[0]}\nHMAC_KEY_BASE64 ${keys[1]}\nSPOOF_USER labuser\n${extra}`, { mode: 0o600 });
+    await writeFile(rc, `[lab]\nSPA_SERVER ${SERVER_ADDR}\nACCESS tcp/22\nALLOW_IP source\n${keys.join('\n')}\nSPOOF_USER labuser\n${extra}`, { mode: 0o600 });
     const r = await runIn(lab.clientNs, process.execPath, [join(DIST_BIN, 'knockstick.js'), 'spa', 'send', '--rc-file', rc, '-n', 'lab', ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: lab.dir } });
     return { exitCode: r.exitCode, stderr: r.stderr };
   }
 
   it('--server-cmd: fwknopd runs the command (message type 0)', async () => {
     await rm(marker(), { force: true });
-    expect(await send('', ['--server-cmd', `/usr/bin/touch ${marker()}`], [K2, H2])).toMatchObject({ exitCode: 0 });
+    expect(await send('', ['--server-cmd', `/usr/bin/touch ${marker()}`], [`KEY_BASE64 ${K2}`, `HMAC_KEY_BASE64 ${H2}`])).toMatchObject({ exitCode: 0 });
     const ran = await waitFor(async () => readFile(marker()).then(() => true, () => false), 8000);
     expect({ ran, log: ran ? '' : fwknopd.output().slice(-3000) }).toEqual({ ran: true, log: '' });
     expect(fwknopd.output()).toMatch(/Message Type: 0 \(Command msg\)/);
@@ -195,6 +198,18 @@ describe('modes beyond the rc files, against the real fwknopd', () => {
     expect(await waitFor(async () => expected.test(fwknopd.output().slice(before)), 8000)).toBe(true);
   });
 
+  it('legacy IV without HMAC: refused without the two --unsafe flags (exit 3, file:line, why), accepted with them', async () => {
+    const keys = ['KEY legacykey'];
+    const refused = await send('ENCRYPTION_MODE legacy\n', [], keys);
+    expect(refused.exitCode).toBe(3);
+    expect(refused.stderr).toMatch(/rc-\w+:5: \[lab\] \(with \[default\]\) sets no HMAC key, so the packet would have no HMAC: without an HMAC nothing authenticates/);
+    expect(refused.stderr).toMatch(/rc-\w+:7: ENCRYPTION_MODE legacy is unsafe/);
+    const ok = await send('ENCRYPTION_MODE legacy\n', ['--unsafe-no-hmac', '--unsafe-legacy-iv'], keys);
+    expect(ok).toMatchObject({ exitCode: 0 });
+    expect(ok.stderr).toMatch(/NO HMAC \(unsafe\), legacy IV \(unsafe\)/);
+    expect(await waitFor(async () => readFile(join(lab.dir, `legacy.${CLIENT_ADDR}`)).then(() => true, () => false), 8000)).toBe(true);
+  });
+
   it('SPA over TCP connects to the server port and writes the packet (fwknop SPA_SERVER_PROTO tcp)', async () => {
     // A TCP listener in the server namespace stands in for fwknopd's TCP server (which only
     // accepts; its sniffer reads the data): what arrives must be the packet, byte for byte.
@@ -208,5 +223,44 @@ describe('modes beyond the rc files, against the real fwknopd', () => {
     expect(await send('SPA_SERVER_PROTO tcp\n', ['--save-packet', saved])).toMatchObject({ exitCode: 0 });
     await server;
     expect((await readFile(got, 'latin1')).trim()).toBe((await readFile(saved, 'latin1')).trim());
+  });
+});
+
+describe('SPA over TCP and RAND_PORT, with fwknopd sniffing (pcap) as they need', () => {
+  let lab: Lab;
+  let fwknopd: FwknopdHandle;
+  const K = Buffer.alloc(32, 5).toString('base64');
+  const H = Buffer.alloc(64, 6).toString('base64');
+
+  beforeAll(async () => {
+    lab = await createLab();
+    try {
+      fwknopd = await startFwknopd(lab, {
+        pcapFilter: 'tcp dst port 62201 or udp dst portrange 10000-65535',
+        extraConf: ['ENABLE_TCP_SERVER Y;'],
+        accessConf: [`SOURCE ${CLIENT_ADDR}`, `KEY_BASE64 ${K}`, `HMAC_KEY_BASE64 ${H}`, `CMD_CYCLE_OPEN /usr/bin/touch ${join(lab.dir, 'open.$SRC')}`, `CMD_CYCLE_CLOSE /bin/rm -f ${join(lab.dir, 'open.$SRC')}`, 'CMD_CYCLE_TIMER 1', ''].join('\n'),
+      });
+    } catch (error) {
+      await lab.teardown();
+      throw error;
+    }
+  });
+  afterAll(async () => {
+    await fwknopd?.stop();
+    await lab?.teardown();
+  });
+
+  it.each([
+    ['SPA_SERVER_PROTO tcp (fwknopd ENABLE_TCP_SERVER Y)', 'SPA_SERVER_PROTO tcp\n', / tcp\/62201: /],
+    ['RAND_PORT Y (a udp port 10000-65534)', 'RAND_PORT Y\n', / udp\/(?!62201)\d{5}: /],
+  ])('%s: accepted', async (_name, extra, described) => {
+    const before = fwknopd.accepted();
+    const rc = join(lab.dir, `rc-${Math.random().toString(36).slice(2)}`);
+    await writeFile(rc, `[lab]\nSPA_SERVER ${SERVER_ADDR}\nACCESS tcp/22\nALLOW_IP source\nKEY_BASE64 ${K}\nHMAC_KEY_BASE64 ${H}\n${extra}`, { mode: 0o600 });
+    const r = await runIn(lab.clientNs, process.execPath, [join(DIST_BIN, 'knockstick.js'), 'spa', 'send', '--rc-file', rc, '-n', 'lab'], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: lab.dir } });
+    expect({ exitCode: r.exitCode, stderr: r.exitCode === 0 ? '' : r.stderr }).toEqual({ exitCode: 0, stderr: '' });
+    expect(r.stderr).toMatch(described);
+    const ok = await waitFor(async () => fwknopd.accepted() > before, 8000);
+    expect({ ok, log: ok ? '' : fwknopd.output().slice(-3000) }).toEqual({ ok: true, log: '' });
   });
 });
