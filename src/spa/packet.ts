@@ -406,6 +406,13 @@ export function decodeSpaPacket(wire: string, keys: SpaKeys, modes: SpaModes = D
     if (modes.hmac === 'none') {
       const other = otherModeOf(data, keys, modes);
       if (other !== undefined) throw new SpaDecodeError('other-mode', other);
+      // Keys without an HMAC key: the packet may end in an HMAC we cannot check (it would not decrypt with it attached).
+      for (const type of ALL_HASHES) {
+        const length = HASH_TYPES[type].b64Length;
+        if (data.length > length + 32 && openPayload(B64_SALTED_PREFIX + data.slice(0, -length), keys, modes.encryption, true) !== undefined) {
+          throw new SpaDecodeError('other-mode', `the packet ends in a ${length}-character HMAC (${type}${length === 43 ? ' or sha3_256' : length === 86 ? ' or sha3_512' : ''}), and these settings have no HMAC key to check it`);
+        }
+      }
       if (data.startsWith('hQ')) throw new SpaDecodeError('other-mode', 'the packet looks GnuPG-encrypted (it starts with "hQ"); it needs the GPG keys');
     }
     throw new SpaDecodeError('bad-decrypt', 'the packet does not decrypt with this key');

@@ -82,6 +82,12 @@ describe('decode names the mode of a packet it cannot open', () => {
     expect(decodeError(() => decodeSpaPacket(gpgLike, KEYS)).message).toMatch(/looks GnuPG-encrypted \(it starts with "hQ"/);
   });
 
+  it('keys without an HMAC key, a packet with an HMAC', () => {
+    const wire = buildSpaPacket(REQUEST, KEYS, undefined, { ...DEFAULT_MODES, hmac: 'sha384' });
+    const error = decodeError(() => decodeSpaPacket(wire, { ...KEYS, hmac: Buffer.alloc(0) }, { ...DEFAULT_MODES, hmac: 'none' }));
+    expect(error.message).toMatch(/the packet ends in a 64-character HMAC \(sha384\), and these settings have no HMAC key to check it/);
+  });
+
   it('a wrong HMAC key is still just that', () => {
     const wire = buildSpaPacket(REQUEST, KEYS);
     expect(decodeError(() => decodeSpaPacket(wire, { ...KEYS, hmac: Buffer.alloc(64, 1) })).message).toMatch(/wrong HMAC key, or the packet was altered/);
