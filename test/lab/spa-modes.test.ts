@@ -264,3 +264,42 @@ describe('SPA over TCP and RAND_PORT, with fwknopd sniffing (pcap) as they need'
     expect({ ok, log: ok ? '' : fwknopd.output().slice(-3000) }).toEqual({ ok: true, log: '' });
   });
 });
+
+describe('NAT requests accepted by the real fwknopd (iptables, ENABLE_IPT_FORWARDING and ENABLE_IPT_LOCAL_NAT)', () => {
+  let lab: Lab;
+  let fwknopd: FwknopdHandle | undefined;
+  const K = Buffer.alloc(32, 8).toString('base64');
+  const H = Buffer.alloc(64, 10).toString('base64');
+
+  beforeAll(async () => {
+    lab = await createLab();
+    try {
+      fwknopd = await startFwknopd(lab, {
+        extraConf: ['ENABLE_IPT_FORWARDING Y;', 'ENABLE_IPT_LOCAL_NAT Y;'],
+        accessConf: [`SOURCE ${CLIENT_ADDR}`, `KEY_BASE64 ${K}`, `HMAC_KEY_BASE64 ${H}`, 'FW_ACCESS_TIMEOUT 30', ''].join('\n'),
+      });
+    } catch (error) {
+      await lab.teardown();
+      throw error;
+    }
+  });
+  afterAll(async () => {
+    await fwknopd?.stop();
+    await lab?.teardown();
+  });
+
+  const natRules = (): Promise<string> => lab.run(lab.serverNs, 'iptables', ['-t', 'nat', '-S']).catch(() => '');
+
+  it.each([
+    ['NAT_ACCESS 198.18.1.5:2222 over ACCESS tcp/40022', 'ACCESS tcp/40022\nNAT_ACCESS 198.18.1.5:2222\n', /--dport 40022 .*-j DNAT --to-destination 198\.18\.1\.5:2222/],
+    ['NAT_ACCESS without port (the access port)', 'ACCESS tcp/40023\nNAT_ACCESS 198.18.1.6\n', /--dport 40023 .*-j DNAT --to-destination 198\.18\.1\.6:40023/],
+    ['NAT_LOCAL with NAT_PORT (server port 40024 to local 22)', 'ACCESS tcp/22\nNAT_LOCAL Y\nNAT_PORT 40024\n', /--dport 40024 .*-j DNAT --to-destination [\d.]+:22/],
+  ])('%s: fwknopd adds the DNAT rule', async (_name, extra, rule) => {
+    const rc = join(lab.dir, `rc-${Math.random().toString(36).slice(2)}`);
+    await writeFile(rc, `[lab]\nSPA_SERVER ${SERVER_ADDR}\nALLOW_IP source\nKEY_BASE64 ${K}\nHMAC_KEY_BASE64 ${H}\n${extra}`, { mode: 0o600 });
+    const r = await runIn(lab.clientNs, process.execPath, [join(DIST_BIN, 'knockstick.js'), 'spa', 'send', '--rc-file', rc, '-n', 'lab'], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: lab.dir } });
+    expect({ exitCode: r.exitCode, stderr: r.exitCode === 0 ? '' : r.stderr }).toEqual({ exitCode: 0, stderr: '' });
+    const ok = await waitFor(async () => rule.test(await natRules()), 8000, 50);
+    expect({ ok, rules: ok ? '' : await natRules(), log: ok ? '' : fwknopd?.output().slice(-2500) }).toEqual({ ok: true, rules: '', log: '' });
+  });
+});
