@@ -52,26 +52,36 @@ export function evpBytesToKey(password: Buffer, salt: Buffer): { key: Buffer; iv
 }
 
 /**
- * fwknop's cipher modes for Rijndael: "cbc" (the default), and "legacy", CBC with the key padded
- * with "0" characters to 16 bytes first (the old Perl client's way; it shrinks the key space of a
- * short key to almost nothing, so knockstick sends it only when asked to: --unsafe-legacy-iv).
+ * fwknop's cipher modes for Rijndael (ENCRYPTION_MODE): "cbc" (the default); "ecb", "cfb" (128-bit
+ * feedback), "ofb" and "ctr", all over the PKCS#7-padded plaintext with the same key and IV
+ * derivation (checked against packets of the real fwknop 2.6.10 client; its "pcbc" builds
+ * nothing); and "legacy", CBC with the key padded with "0" characters to 16 bytes first (the old
+ * Perl client's way; it shrinks the key space of a short key to almost nothing, so knockstick
+ * sends it only when asked to: --unsafe-legacy-iv).
  */
-export type EncryptionMode = 'cbc' | 'legacy';
-export const ENCRYPTION_MODES: readonly EncryptionMode[] = ['cbc', 'legacy'];
+export type EncryptionMode = 'cbc' | 'ecb' | 'cfb' | 'ofb' | 'ctr' | 'legacy';
+export const ENCRYPTION_MODES: readonly EncryptionMode[] = ['cbc', 'ecb', 'cfb', 'ofb', 'ctr', 'legacy'];
 /** fwknop's RIJNDAEL_MIN_KEYSIZE: legacy mode pads shorter keys to it. */
 const LEGACY_MIN_KEY_LENGTH = 16;
+const BLOCK = 16;
 
 function passwordFor(password: Buffer, mode: EncryptionMode): Buffer {
   if (mode !== 'legacy' || password.length >= LEGACY_MIN_KEY_LENGTH) return password;
   return Buffer.concat([password, Buffer.alloc(LEGACY_MIN_KEY_LENGTH - password.length, '0')]);
 }
 
-/** "Salted__" || salt || AES-256-CBC(plain). */
+function cipherName(mode: EncryptionMode): string {
+  return `aes-256-${mode === 'legacy' ? 'cbc' : mode}`;
+}
+
+/** "Salted__" || salt || AES-256-MODE(PKCS#7(plain)). */
 export function encryptSalted(plain: Buffer, password: Buffer, salt: Buffer, mode: EncryptionMode = 'cbc'): Buffer {
   if (salt.length !== SALT_LENGTH) throw new Error(`the salt must be ${SALT_LENGTH} bytes`);
   const { key, iv } = evpBytesToKey(passwordFor(password, mode), salt);
-  const cipher = createCipheriv('aes-256-cbc', key, iv);
-  return Buffer.concat([SALTED_MAGIC, salt, cipher.update(plain), cipher.final()]);
+  // Padding by hand: fwknop pads in every mode, node pads only the block modes.
+  const pad = BLOCK - (plain.length % BLOCK);
+  const cipher = createCipheriv(cipherName(mode), key, mode === 'ecb' ? null : iv).setAutoPadding(false);
+  return Buffer.concat([SALTED_MAGIC, salt, cipher.update(Buffer.concat([plain, Buffer.alloc(pad, pad)])), cipher.final()]);
 }
 
 /** The plaintext, or undefined when the data is not "Salted__" data or does not decrypt with this key (bad padding). */
@@ -79,8 +89,11 @@ export function decryptSalted(data: Buffer, password: Buffer, mode: EncryptionMo
   if (data.length < 32 || (data.length - 16) % 16 !== 0 || !data.subarray(0, 8).equals(SALTED_MAGIC)) return undefined;
   const { key, iv } = evpBytesToKey(passwordFor(password, mode), data.subarray(8, 16));
   try {
-    const decipher = createDecipheriv('aes-256-cbc', key, iv);
-    return Buffer.concat([decipher.update(data.subarray(16)), decipher.final()]);
+    const decipher = createDecipheriv(cipherName(mode), key, mode === 'ecb' ? null : iv).setAutoPadding(false);
+    const padded = Buffer.concat([decipher.update(data.subarray(16)), decipher.final()]);
+    const pad = padded[padded.length - 1] as number;
+    if (pad < 1 || pad > BLOCK || !padded.subarray(padded.length - pad).every((b) => b === pad)) return undefined;
+    return padded.subarray(0, padded.length - pad);
   } catch {
     return undefined;
   }

@@ -76,7 +76,7 @@ function describeModes(config: SpaClientConfig): string {
   const parts = [
     hmac === 'none' ? 'NO HMAC (unsafe)' : hmac === 'sha256' ? '' : `HMAC ${hmac}`,
     digest === 'sha256' ? '' : `digest ${digest}`,
-    encryption === 'legacy' ? 'legacy IV (unsafe)' : '',
+    encryption === 'legacy' ? 'legacy IV (unsafe)' : encryption === 'cbc' ? '' : encryption.toUpperCase(),
   ].filter((p) => p !== '');
   return parts.length === 0 ? '' : ` [${parts.join(', ')}]`;
 }

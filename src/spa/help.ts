@@ -18,7 +18,7 @@ Settings come from fwknop's own rc file format (~/.fwknoprc): [default] then the
 with SPOOF_SOURCE_IP are built but not sent), ACCESS (tcp/22,udp/53), ALLOW_IP (an address, or
 "source" for the address the packet comes from), KEY_BASE64, KEY or KEY_FILE, HMAC_KEY_BASE64
 or HMAC_KEY, USE_HMAC, HMAC_DIGEST_TYPE and DIGEST_TYPE (md5, sha1, sha256, sha384, sha512,
-sha3_256, sha3_512), ENCRYPTION_MODE (cbc, legacy), FW_TIMEOUT (seconds the server keeps the
+sha3_256, sha3_512), ENCRYPTION_MODE (cbc, ecb, cfb, ofb, ctr, legacy), FW_TIMEOUT (seconds the server keeps the
 door open), NAT_ACCESS HOST[:PORT], NAT_LOCAL, NAT_PORT, NAT_RAND_PORT, RAND_PORT, SPOOF_USER,
 TIME_OFFSET (+1H, -5M, -1D, seconds). Anything else in the stanzas in effect is an error naming
 the line. The file must be

@@ -122,7 +122,7 @@ function spaDecode(wire: string, config: SpaKeyConfig, nowMs: number, context: C
     ].join('');
     context.stderr.write(warnings);
     context.stdout.write(
-      `valid SPA packet for the keys of [${config.stanza}] (HMAC ${hmac}, digest ${digest}, ${encryption === 'cbc' ? 'CBC' : 'legacy IV'}):\n${formatFields(fields, nowMs)}`,
+      `valid SPA packet for the keys of [${config.stanza}] (HMAC ${hmac}, digest ${digest}, ${encryption === 'legacy' ? 'legacy IV' : encryption.toUpperCase()}):\n${formatFields(fields, nowMs)}`,
     );
     return ExitCode.OK;
   } catch (error) {

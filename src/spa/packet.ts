@@ -14,6 +14,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { isIPv4 } from 'node:net';
 import {
   B64_SALTED_PREFIX,
+  ENCRYPTION_MODES,
   HASH_TYPES,
   SALT_LENGTH,
   base64NoPad,
@@ -401,8 +402,10 @@ export function decodeSpaPacket(wire: string, keys: SpaKeys, modes: SpaModes = D
   }
   const fields = openPayload(b64, keys, modes.encryption);
   if (fields === undefined) {
-    const otherMode = modes.encryption === 'cbc' ? 'legacy' : 'cbc';
-    if (openPayload(b64, keys, otherMode, true) !== undefined) throw new SpaDecodeError('other-mode', `the packet is in ${otherMode === 'legacy' ? 'the legacy IV mode (ENCRYPTION_MODE legacy)' : 'CBC mode, not the legacy IV mode'}`);
+    for (const otherMode of ENCRYPTION_MODES) {
+      if (otherMode === modes.encryption || openPayload(b64, keys, otherMode, true) === undefined) continue;
+      throw new SpaDecodeError('other-mode', otherMode === 'legacy' ? 'the packet is in the legacy IV mode (ENCRYPTION_MODE legacy)' : `the packet is in ${otherMode.toUpperCase()} mode, not ${modes.encryption === 'legacy' ? 'the legacy IV mode' : modes.encryption.toUpperCase()} (ENCRYPTION_MODE ${otherMode} opens it)`);
+    }
     if (modes.hmac === 'none') {
       const other = otherModeOf(data, keys, modes);
       if (other !== undefined) throw new SpaDecodeError('other-mode', other);

@@ -222,7 +222,7 @@ function resolveKeys(m: Merged, server: string | undefined, options: RcOptions, 
   if (modeEntry !== undefined) {
     const value = modeEntry.value.toLowerCase();
     if ((ENCRYPTION_MODES as readonly string[]).includes(value)) encryption = value as EncryptionMode;
-    else problem(modeEntry, `ENCRYPTION_MODE ${modeEntry.value} is not supported: knockstick implements cbc (fwknop's default) and legacy (decode, or send with --unsafe-legacy-iv)`);
+    else problem(modeEntry, `ENCRYPTION_MODE ${modeEntry.value} is not supported: knockstick implements fwknop's cbc (the default), ecb, cfb, ofb, ctr and legacy (decode, or send with --unsafe-legacy-iv)`);
     if (encryption === 'legacy' && send && options.unsafeLegacyIv !== true) {
       problem(modeEntry, `ENCRYPTION_MODE legacy is unsafe: ${LEGACY_IV_RISK}. Use cbc on both sides, or send with --unsafe-legacy-iv if the server cannot change yet`);
     }

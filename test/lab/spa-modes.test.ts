@@ -148,12 +148,19 @@ describe('modes beyond the rc files, against the real fwknopd', () => {
   const K2 = Buffer.alloc(32, 3).toString('base64');
   const H2 = Buffer.alloc(64, 4).toString('base64');
   const marker = (): string => join(lab.dir, 'cmd-ran');
+  // One stanza (and key) per cipher mode: fwknopd's ENCRYPTION_MODE is per stanza.
+  const CIPHERS = ['ecb', 'cfb', 'ofb', 'ctr'] as const;
+  const cipherKey = (i: number): string => Buffer.alloc(32, 40 + i).toString('base64');
 
   beforeAll(async () => {
     lab = await createLab();
     try {
       fwknopd = await startFwknopd(lab, {
         accessConf: [
+          ...CIPHERS.flatMap((mode, i) => [
+            `SOURCE ${CLIENT_ADDR}`, `KEY_BASE64 ${cipherKey(i)}`, `HMAC_KEY_BASE64 ${H}`, `ENCRYPTION_MODE ${mode}`,
+            `CMD_CYCLE_OPEN /usr/bin/touch ${join(lab.dir, `${mode}.$SRC`)}`, `CMD_CYCLE_CLOSE /bin/rm -f ${join(lab.dir, `${mode}.$SRC`)}`, 'CMD_CYCLE_TIMER 1', '',
+          ]),
           `SOURCE ${CLIENT_ADDR}`, `KEY_BASE64 ${K2}`, `HMAC_KEY_BASE64 ${H2}`, 'ENABLE_CMD_EXEC Y', '',
           // The unsafe legacy IV mode, no HMAC: a short passphrase, padded with "0" by both sides.
           `SOURCE ${CLIENT_ADDR}`, 'KEY legacykey', 'ENCRYPTION_MODE legacy',
@@ -208,6 +215,11 @@ describe('modes beyond the rc files, against the real fwknopd', () => {
     expect(ok).toMatchObject({ exitCode: 0 });
     expect(ok.stderr).toMatch(/NO HMAC \(unsafe\), legacy IV \(unsafe\)/);
     expect(await waitFor(async () => readFile(join(lab.dir, `legacy.${CLIENT_ADDR}`)).then(() => true, () => false), 8000)).toBe(true);
+  });
+
+  it.each(CIPHERS.map((mode, i) => [mode, i] as const))('ENCRYPTION_MODE %s: accepted', async (mode, i) => {
+    expect(await send(`ENCRYPTION_MODE ${mode}\n`, [], [`KEY_BASE64 ${cipherKey(i)}`, `HMAC_KEY_BASE64 ${H}`])).toMatchObject({ exitCode: 0 });
+    expect(await waitFor(async () => readFile(join(lab.dir, `${mode}.${CLIENT_ADDR}`)).then(() => true, () => false), 8000)).toBe(true);
   });
 
   it('SPA over TCP connects to the server port and writes the packet (fwknop SPA_SERVER_PROTO tcp)', async () => {

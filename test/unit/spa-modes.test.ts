@@ -37,6 +37,12 @@ describe('round trips in every mode', () => {
     expect(decoded.modes).toEqual(modes);
   });
 
+  it.each(['cbc', 'ecb', 'cfb', 'ofb', 'ctr', 'legacy'] as const)('ENCRYPTION_MODE %s round-trips and ciphertexts are block-sized', (encryption) => {
+    const modes: SpaModes = { ...DEFAULT_MODES, encryption };
+    const wire = buildSpaPacket(REQUEST, KEYS, undefined, modes);
+    expect(decodeSpaPacket(wire, KEYS, modes).modes.encryption).toBe(encryption);
+  });
+
   it('no HMAC and legacy IV round-trip; the legacy key derivation differs from CBC for a short key', () => {
     const short = { encryption: Buffer.from('short'), hmac: Buffer.alloc(0) };
     const none: SpaModes = { ...DEFAULT_MODES, hmac: 'none' };
@@ -197,6 +203,12 @@ describe('packets from the real fwknop client in each mode decode with ours', ()
   it.each(HASHES.map((h, i) => [h, HASHES[(i + 3) % HASHES.length] as HashType] as const))('HMAC_DIGEST_TYPE %s with DIGEST_TYPE %s', async (hmac, digest) => {
     const wire = await fwknopPacket(`${keyLines}HMAC_DIGEST_TYPE ${hmac}\nDIGEST_TYPE ${digest}\n`);
     expect(decodeSpaPacket(wire, { encryption: K, hmac: H }, { hmac, digest, encryption: 'cbc' })).toMatchObject({ message: '198.18.0.2,tcp/22', modes: { hmac, digest } });
+  });
+
+  it.each(['ecb', 'cfb', 'ofb', 'ctr'] as const)('ENCRYPTION_MODE %s', async (encryption) => {
+    const wire = await fwknopPacket(`${keyLines}ENCRYPTION_MODE ${encryption}\n`);
+    expect(decodeSpaPacket(wire, { encryption: K, hmac: H }, { ...DEFAULT_MODES, encryption })).toMatchObject({ message: '198.18.0.2,tcp/22', modes: { encryption } });
+    expect(decodeError(() => decodeSpaPacket(wire, { encryption: K, hmac: H })).message).toMatch(new RegExp(`the packet is in ${encryption.toUpperCase()} mode, not CBC \\(ENCRYPTION_MODE ${encryption} opens it\\)`));
   });
 
   it('no HMAC and the legacy IV mode with a short key', async () => {

@@ -61,7 +61,7 @@ describe('.fwknoprc stanzas', () => {
     ['HMAC_DIGEST_TYPE sha999', /HMAC_DIGEST_TYPE sha999 is not one of fwknop's: md5, sha1, sha256, sha384, sha512, sha3_256, sha3_512/],
     ['DIGEST_TYPE crc32', /DIGEST_TYPE crc32 is not one of fwknop's/],
     ['ENCRYPTION_MODE legacy', /ENCRYPTION_MODE legacy is unsafe: the legacy IV mode pads a key .* send with --unsafe-legacy-iv/],
-    ['ENCRYPTION_MODE ecb', /ENCRYPTION_MODE ecb is not supported: knockstick implements cbc .* and legacy/],
+    ['ENCRYPTION_MODE pcbc', /ENCRYPTION_MODE pcbc is not supported: knockstick implements fwknop's cbc \(the default\), ecb, cfb, ofb, ctr and legacy/],
     ['USE_GPG Y', /USE_GPG: GnuPG mode is not supported/],
     ['USE_HMAC yes', /USE_HMAC must be Y or N, got "yes" \(fwknop takes only "Y" as yes and anything else as no; an HMAC key turns HMAC on whatever USE_HMAC says\)/],
     ['NAT_ACCESS bad%host:22', /NAT_ACCESS must be HOST or HOST:PORT/],
