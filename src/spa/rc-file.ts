@@ -10,9 +10,10 @@
 //
 // Unlike fwknop we are strict where it is lenient, because a silently ignored line here means a
 // packet with the wrong keys or ports: an unknown variable, a duplicate, "USE_HMAC yes" (fwknop
-// reads anything but "Y" as no), or a setting we do not implement (GnuPG, spoofed source, HTTP
-// address resolution) is an error naming the file and line. Only the stanzas in effect are
-// checked, as fwknop does, so stanzas for other tools may hold anything.
+// reads anything but "Y" as no), a setting we do not implement (GnuPG, HTTP address resolution)
+// or an unsafe mode not asked for on the command line (no HMAC key, ENCRYPTION_MODE legacy) is an
+// error naming the file and line. Only the stanzas in effect are checked, as fwknop does, so
+// stanzas for other tools may hold anything. `spa decode` needs only the keys (resolveStanzaKeys).
 
 import { isIPv4 } from 'node:net';
 import { dirname, resolve as resolvePath } from 'node:path';

@@ -218,6 +218,16 @@ describe('packets from the real fwknop client in each mode decode with ours', ()
     expect(decodeSpaPacket(legacy, { encryption: Buffer.from('shortkey'), hmac: Buffer.alloc(0) }, { ...DEFAULT_MODES, hmac: 'none', encryption: 'legacy' })).toMatchObject({ username: 'carol' });
   });
 
+  it('KEY_FILE ("SERVER: key" lines) reads the same key in both', async () => {
+    const keyFile = join(dir, 'keys');
+    await writeFile(keyFile, '# keys\n10.0.0.1: not-this-one\n127.0.0.1: file-key-1\n', { mode: 0o600 });
+    const wire = await fwknopPacket(`KEY_FILE ${keyFile}\nHMAC_KEY_BASE64 ${H.toString('base64')}\n`);
+    const text = await readFile(keyFile, 'utf8');
+    const ours = resolveStanza(parseRcText(`[x]\nSPA_SERVER 127.0.0.1\nACCESS tcp/22\nALLOW_IP source\nKEY_FILE ${keyFile}\nHMAC_KEY_BASE64 ${H.toString('base64')}\n`, 'rc'), 'x', 'rc', { keyFiles: new Map([[keyFile, text]]) });
+    expect(ours.config?.keys.encryption.toString()).toBe('file-key-1');
+    expect(decodeSpaPacket(wire, ours.config?.keys as { encryption: Buffer; hmac: Buffer })).toMatchObject({ username: 'carol' });
+  });
+
   it('--server-cmd, NAT_LOCAL, NAT_ACCESS without port, NAT_PORT', async () => {
     expect(decodeSpaPacket(await fwknopPacket(keyLines, ['--server-cmd', 'uptime']), { encryption: K, hmac: H })).toMatchObject({ messageType: 0, message: '198.18.0.2,uptime' });
     expect(decodeSpaPacket(await fwknopPacket(`${keyLines}NAT_LOCAL Y\n`), { encryption: K, hmac: H })).toMatchObject({ messageType: 5, natAccess: '127.0.0.1,22' });
