@@ -71,6 +71,12 @@ describe('spa send in other modes', () => {
     expect(result.stdout).toMatch(/Message type +0\n +Message +198\.18\.0\.2,uptime/);
   });
 
+  it('--server-cmd must be one printable line', async () => {
+    const result = await knockstick(['spa', 'send', '--rc-file', await rc(SEND), '-n', 'x', '--dry-run', '--server-cmd', 'a\nb']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/--server-cmd must be one line of printable ASCII, at most 1300 characters/);
+  });
+
   it('a raw protocol with a spoofed source is built with --dry-run but never sent', async () => {
     const stanza = `${SEND}HMAC_KEY_BASE64 ${H}\nSPA_SERVER_PROTO udpraw\nSPOOF_SOURCE_IP 3.3.3.3\n`;
     expect((await readFile(await packet(stanza), 'utf8')).length).toBeGreaterThan(100);
