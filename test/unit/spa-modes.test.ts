@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { HASH_TYPES, type HashType } from '../../src/spa/cipher.js';
-import { DEFAULT_MODES, MessageType, SpaDecodeError, buildSpaPacket, decodeSpaPacket, type RandomSource, type SpaModes, type SpaRequest } from '../../src/spa/packet.js';
+import { DEFAULT_MODES, MessageType, SpaDecodeError, buildSpaPacket, decodeSpaPacket, sealFields, type RandomSource, type SpaModes, type SpaRequest } from '../../src/spa/packet.js';
 import { keyFromKeyFile, parseOffset, parseRcText, resolveStanza, resolveStanzaKeys } from '../../src/spa/rc-file.js';
 import { requestFromConfig } from '../../src/spa/client.js';
 
@@ -212,9 +212,44 @@ describe('packets from the real fwknop client in each mode decode with ours', ()
   const H = Buffer.alloc(64, 0x21);
   const keyLines = `KEY_BASE64 ${K.toString('base64')}\nHMAC_KEY_BASE64 ${H.toString('base64')}\n`;
 
-  it.each(HASHES.map((h, i) => [h, HASHES[(i + 3) % HASHES.length] as HashType] as const))('HMAC_DIGEST_TYPE %s with DIGEST_TYPE %s', async (hmac, digest) => {
+  /**
+   * Byte-for-byte golden: fwknop's packet, decoded, sealed again by us with its salt (the only
+   * random piece left), must be fwknop's packet exactly.
+   */
+  function resealed(wire: string, keys: { encryption: Buffer; hmac: Buffer }, modes: SpaModes): string {
+    const { modes: _found, ...fields } = decodeSpaPacket(wire, keys, modes);
+    const macLength = modes.hmac === 'none' ? 0 : HASH_TYPES[modes.hmac].b64Length;
+    const salt = Buffer.from(`U2FsdGVkX1${macLength === 0 ? wire : wire.slice(0, -macLength)}`, 'base64').subarray(8, 16);
+    return sealFields(fields, keys, salt, modes);
+  }
+
+  it.each(HASHES.map((h, i) => [h, HASHES[(i + 3) % HASHES.length] as HashType] as const))('HMAC_DIGEST_TYPE %s with DIGEST_TYPE %s (byte for byte)', async (hmac, digest) => {
     const wire = await fwknopPacket(`${keyLines}HMAC_DIGEST_TYPE ${hmac}\nDIGEST_TYPE ${digest}\n`);
-    expect(decodeSpaPacket(wire, { encryption: K, hmac: H }, { hmac, digest, encryption: 'cbc' })).toMatchObject({ message: '198.18.0.2,tcp/22', modes: { hmac, digest } });
+    const modes: SpaModes = { hmac, digest, encryption: 'cbc' };
+    expect(decodeSpaPacket(wire, { encryption: K, hmac: H }, modes)).toMatchObject({ message: '198.18.0.2,tcp/22', modes: { hmac, digest } });
+    expect(resealed(wire, { encryption: K, hmac: H }, modes)).toBe(wire);
+  });
+
+  it.each([
+    ['ENCRYPTION_MODE ecb', 'ENCRYPTION_MODE ecb\n', [], { encryption: 'ecb' }],
+    ['ENCRYPTION_MODE cfb', 'ENCRYPTION_MODE cfb\n', [], { encryption: 'cfb' }],
+    ['ENCRYPTION_MODE ofb', 'ENCRYPTION_MODE ofb\n', [], { encryption: 'ofb' }],
+    ['ENCRYPTION_MODE ctr', 'ENCRYPTION_MODE ctr\n', [], { encryption: 'ctr' }],
+    ['--server-cmd', '', ['--server-cmd', 'uptime'], {}],
+    ['NAT_LOCAL + FW_TIMEOUT', 'NAT_LOCAL Y\nFW_TIMEOUT 30\n', [], {}],
+    ['NAT_ACCESS + NAT_PORT', 'NAT_ACCESS 10.0.0.5:2222\nNAT_PORT 40000\n', [], {}],
+    ['TIME_OFFSET +1H', 'TIME_OFFSET +1H\n', [], {}],
+  ] as const)('%s (byte for byte)', async (_name, lines, args, mode) => {
+    const wire = await fwknopPacket(`${keyLines}${lines}`, args);
+    expect(resealed(wire, { encryption: K, hmac: H }, { ...DEFAULT_MODES, ...mode })).toBe(wire);
+  });
+
+  it('no HMAC, and legacy IV, with a short key (byte for byte)', async () => {
+    const keys = { encryption: Buffer.from('shortkey'), hmac: Buffer.alloc(0) };
+    const none = await fwknopPacket('KEY shortkey\n');
+    expect(resealed(none, keys, { ...DEFAULT_MODES, hmac: 'none' })).toBe(none);
+    const legacy = await fwknopPacket('KEY shortkey\nENCRYPTION_MODE legacy\n');
+    expect(resealed(legacy, keys, { ...DEFAULT_MODES, hmac: 'none', encryption: 'legacy' })).toBe(legacy);
   });
 
   it.each(['ecb', 'cfb', 'ofb', 'ctr'] as const)('ENCRYPTION_MODE %s', async (encryption) => {
