@@ -27,7 +27,7 @@ export const STICK_CONFIG_NAME = 'knockstick.conf';
 export type ConfigKind = 'server' | 'stick';
 
 const KEYS: Record<ConfigKind, readonly string[]> = {
-  server: ['ssh_port', 'exclude', 'panic_sequence', 'knockd_conf', 'pidfile', 'firewall'],
+  server: ['ssh_port', 'exclude', 'panic_sequence', 'knockd_conf', 'pidfile', 'firewall', 'door_policy'],
   stick: ['ssh_port', 'exclude', 'panic_sequence', 'panic_host', 'method'],
 };
 
@@ -41,6 +41,12 @@ export interface Settings {
   readonly firewall?: 'iptables' | 'nftables';
   /** How callhome opens the door for this host: knock sequences, or an fwknop SPA packet (keys in STICK/.ssh/fwknoprc). */
   readonly method?: 'knock' | 'spa';
+  /**
+   * What a door admits (server init --door-policy): exactly one new connection from the knocking
+   * address (single-use), or every one for cmd_timeout (window). Absent: a server made before
+   * single-use doors, whose doors are windows.
+   */
+  readonly doorPolicy?: 'single-use' | 'window';
 }
 
 export interface ConfigFile {
@@ -97,6 +103,9 @@ function parseValue(key: string, raw: Raw, problem: (line: number, message: stri
     case 'firewall':
       if (value !== 'iptables' && value !== 'nftables') problem(line, `firewall must be iptables or nftables, got ${JSON.stringify(value)}`);
       return { firewall: value };
+    case 'door_policy':
+      if (value !== 'single-use' && value !== 'window') problem(line, `door_policy must be single-use or window, got ${JSON.stringify(value)}`);
+      return { doorPolicy: value };
     case 'method':
       if (value !== 'knock' && value !== 'spa') problem(line, `method must be knock or spa, got ${JSON.stringify(value)}`);
       return { method: value };
