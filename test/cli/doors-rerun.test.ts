@@ -105,3 +105,34 @@ describe('the files server init wrote before single-use doors', () => {
     expect((await knockstick([...args, '--force'])).exitCode).toBe(0);
   });
 });
+
+describe('--door-policy', () => {
+  it('refuses anything but single-use or window, before writing anything', async () => {
+    const out = join(dir.path, 'out');
+    const bad = await knockstick(['server', 'init', '--yes', '--interface', 'eth0', '--out', out, '--door-policy', 'once']);
+    expect({ exitCode: bad.exitCode, stderr: bad.stderr }).toEqual({ exitCode: 2, stderr: expect.stringMatching(/--door-policy must be single-use or window, got "once"/) });
+    await expect(readdir(out)).rejects.toThrow();
+  });
+
+  it('with --method spa needs nftables for single-use doors (fwknopd\'s own iptables doors are windows)', async () => {
+    const base = ['server', 'init', '--yes', '--method', 'spa', '--spa-server', 'home.example.org', '--interface', 'eth0', '--out', join(dir.path, 'spa'), '--dry-run'];
+    const refused = await knockstick([...base, '--firewall', 'iptables', '--door-policy', 'single-use']);
+    expect(refused.exitCode).toBe(2);
+    expect(refused.stderr).toMatch(/--door-policy single-use with --method spa needs --firewall nftables/);
+    expect((await knockstick([...base, '--firewall', 'iptables'])).exitCode).toBe(0);
+    const window = await knockstick([...base, '--door-policy', 'window']);
+    expect(window.stdout).toContain('    ct state new ip saddr @spa4 tcp dport 22 accept\n');
+  });
+
+  it('a rerun keeps the policy server.conf names unless the flag says otherwise', async () => {
+    const out = join(dir.path, 'out');
+    const args = ['server', 'init', '--yes', '--interface', 'eth0', '--out', out, '--count', '0'];
+    expect((await knockstick([...args, '--door-policy', 'window'])).exitCode).toBe(0);
+    const again = await knockstick(args);
+    expect(again.stdout).toContain('Nothing to change');
+    expect(await readFile(join(out, 'server.conf'), 'utf8')).toMatch(/^door_policy = window$/m);
+    const changed = await knockstick([...args, '--door-policy', 'single-use', '--force']);
+    expect(changed.exitCode).toBe(0);
+    expect(await readFile(join(out, 'firewall.nft'), 'utf8')).toContain('delete @doors4 { ip saddr } accept');
+  });
+});
