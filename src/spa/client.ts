@@ -8,6 +8,7 @@ import { KnockstickError, ioError } from '../core/errors.js';
 import { assertPlainFileOrMissing } from '../core/files.js';
 import { buildSpaPacket, decodeSpaPacket, isValidUsername, USE_SOURCE_ADDRESS, type SpaFields, type SpaRequest } from './packet.js';
 import type { SpaClientConfig } from './rc-file.js';
+import { buildGpgSpaPacket } from './gpg.js';
 import type { SpaSender, SpaTarget } from './send.js';
 
 /** The login name fwknop would put in the packet (SPOOF_USER overrides it). */
@@ -75,6 +76,14 @@ export function formatFields(fields: SpaFields, nowMs?: number): string {
 export async function sendSpa(config: SpaClientConfig, options: SpaSendOptions, deps: SpaSendDeps, err: Output): Promise<{ target: SpaTarget; wire: string }> {
   const target = { address: await deps.resolveServer(config.server), port: config.port };
   const request = requestFromConfig(config, deps.now(), deps.username(), options.timeOffset);
+  if (config.gpg !== undefined) {
+    // GnuPG mode (gpg.ts): only the server's key opens the packet, so -v shows the fields as built.
+    const built = await buildGpgSpaPacket(request, config.gpg);
+    if (options.verbose) err.write(formatFields(built.fields));
+    if (options.savePacket !== undefined) await writeSecretFile(options.savePacket, `${built.wire}\n`);
+    if (!options.dryRun) await deps.sender.send(target, built.wire);
+    return { target, wire: built.wire };
+  }
   let wire: string;
   try {
     wire = buildSpaPacket(request, config.keys);

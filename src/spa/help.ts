@@ -18,7 +18,11 @@ Settings come from fwknop's own rc file format (~/.fwknoprc): [default] then the
 ALLOW_IP (an address, or "source" for the address the packet comes from), KEY_BASE64 or KEY,
 HMAC_KEY_BASE64 or HMAC_KEY, USE_HMAC Y, HMAC_DIGEST_TYPE sha256, ENCRYPTION_MODE cbc,
 FW_TIMEOUT (seconds the server keeps the door open), NAT_ACCESS HOST:PORT, SPOOF_USER,
-TIME_OFFSET. Anything else in the stanzas in effect is an error naming the line. The file must be
+TIME_OFFSET, and GnuPG mode: USE_GPG Y, GPG_RECIPIENT (the server's key), GPG_SIGNER (yours),
+GPG_HOMEDIR (relative: from the rc file's directory, e.g. ../.gnupg on a stick), GPG_EXE,
+USE_GPG_AGENT, GPG_SIGNING_PW_BASE64 or GPG_SIGNING_PW (piped to gpg, never on its command line),
+GPG_NO_SIGNING_PW, and optionally an HMAC key. GnuPG packets are made by the real gpg and work
+with Ed25519/Cv25519 keys too (fwknop's own ECC packets are refused by fwknopd). Anything else in the stanzas in effect is an error naming the line. The file must be
 readable by its owner only (chmod 600): it holds the keys. Keys are never taken from the command
 line and never printed, except by keygen without --rc-file, whose job that is: it prints the two
 new key lines on stdout (like \`fwknop --key-gen\`), so redirect it into a 0600 file rather than
@@ -35,6 +39,11 @@ Options:
   --server HOST         keygen: SPA_SERVER of the new stanza
   --access SPEC         keygen: ACCESS of the new stanza (default tcp/22)
   --allow-ip IP         keygen: ALLOW_IP of the new stanza (default source)
+  --gpg-recip KEY       send: GnuPG mode, encrypted to KEY (the server's; as fwknop --gpg-recip)
+  --gpg-sign KEY        send: GnuPG mode, signed with KEY (yours; as fwknop --gpg-sign)
+  --gpg-home-dir DIR    send: the keyring (GPG_HOMEDIR); decode: a keyring with the server's
+                        secret key, to decrypt a GnuPG packet
+  --gpg-agent           send: the gpg-agent holds the signing passphrase (USE_GPG_AGENT Y)
   -h, --help            this help
   -V, --version         print knockstick's version
 
@@ -43,6 +52,8 @@ Examples:
   ${cmd} send --rc-file /mnt/secure/.ssh/fwknoprc -n home && ssh home
   ${cmd} send -n home --dry-run -v
   ${cmd} decode --rc-file ~/.fwknoprc -n home packet.txt
+  ${cmd} send -n home --gpg-recip SERVER_FPR --gpg-sign CLIENT_FPR
+  ${cmd} decode --gpg-home-dir /etc/fwknop/gnupg --rc-file ~/.fwknoprc -n home packet.txt
 
 Exit codes:
   0  done (send: the packet left this machine; SPA gets no answer, so only the door says more)

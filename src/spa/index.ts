@@ -16,6 +16,8 @@ import { formatStanza, isTooOpen, parseRcText, readRcFile, stanzaNames, type Spa
 import { resolveSpaServer, udpSpaSender } from './send.js';
 import { spaHelp } from './help.js';
 import { isIPv4 } from 'node:net';
+import { looksLikeGpgWire } from './gpg-packet.js';
+import { decodeGpgSpa } from './gpg-decode.js';
 
 export const FLAGS = {
   'rc-file': { type: 'string' },
@@ -27,6 +29,10 @@ export const FLAGS = {
   server: { type: 'string' },
   access: { type: 'string' },
   'allow-ip': { type: 'string' },
+  'gpg-recip': { type: 'string' },
+  'gpg-sign': { type: 'string' },
+  'gpg-home-dir': { type: 'string' },
+  'gpg-agent': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -51,7 +57,7 @@ export const spaCommand: Command = {
         if (rest.length > 0) throw usageError(`unexpected argument ${JSON.stringify(rest[0])}`);
         onlyFor(['server', 'access', 'allow-ip'], 'keygen');
         const offset = values['time-offset'] === undefined ? undefined : parseOffsetFlag(values['time-offset']);
-        const config = await readRcFile(rcFile, stanza);
+        const config = await readRcFile(rcFile, stanza, gpgFlagsAsRc(values, context.cwd));
         return spaSend(
           config,
           { timeOffset: offset, savePacket: values['save-packet'] === undefined ? undefined : resolve(context.cwd, values['save-packet']), dryRun: values['dry-run'] === true, verbose: values.verbose === true },
@@ -61,7 +67,7 @@ export const spaCommand: Command = {
       }
       case 'keygen':
         if (rest.length > 0) throw usageError(`unexpected argument ${JSON.stringify(rest[0])}`);
-        onlyFor(['time-offset', 'save-packet', 'dry-run', 'verbose'], 'send');
+        onlyFor(['time-offset', 'save-packet', 'dry-run', 'verbose', 'gpg-recip', 'gpg-sign', 'gpg-home-dir', 'gpg-agent'], 'send');
         if (values['rc-file'] === undefined) {
           if (stanza !== undefined || values.server !== undefined) throw usageError('-n and --server go with --rc-file (a stanza is added to that file)');
           context.stdout.write(formatKeyLines(generateKeys()));
@@ -71,10 +77,12 @@ export const spaCommand: Command = {
         return keygenIntoFile(rcFile, stanza, values, context);
       case 'decode': {
         if (rest.length > 1) throw usageError(`unexpected argument ${JSON.stringify(rest[1])}`);
-        onlyFor(['server', 'access', 'allow-ip', 'time-offset', 'save-packet', 'dry-run'], 'send or keygen');
-        const config = await readRcFile(rcFile, stanza);
+        onlyFor(['server', 'access', 'allow-ip', 'time-offset', 'save-packet', 'dry-run', 'gpg-recip', 'gpg-sign', 'gpg-agent'], 'send or keygen');
         const source = rest[0] ?? '-';
         const wire = source === '-' ? await readStdin() : await readPacketFile(resolve(context.cwd, source));
+        if (looksLikeGpgWire(wire)) return spaDecodeGpg(wire, values['rc-file'] !== undefined || stanza !== undefined ? rcFile : undefined, stanza, values['gpg-home-dir'], context);
+        if (values['gpg-home-dir'] !== undefined) throw usageError('--gpg-home-dir: this packet is not a GnuPG one (it is shorter than 400 characters, or does not begin with a session key)');
+        const config = await readRcFile(rcFile, stanza);
         return spaDecode(wire, config, Date.now(), context);
       }
       case undefined:
@@ -84,6 +92,32 @@ export const spaCommand: Command = {
     }
   },
 };
+
+/** spa send's --gpg-* flags, as the rc variables they stand for (fwknop's --gpg-recipient-key ... do the same). */
+function gpgFlagsAsRc(values: { 'gpg-recip'?: string | undefined; 'gpg-sign'?: string | undefined; 'gpg-home-dir'?: string | undefined; 'gpg-agent'?: boolean | undefined }, cwd: string): [string, string][] {
+  const settings: [string, string][] = [];
+  if (values['gpg-recip'] !== undefined) settings.push(['GPG_RECIPIENT', values['gpg-recip']]);
+  if (values['gpg-sign'] !== undefined) settings.push(['GPG_SIGNER', values['gpg-sign']]);
+  if (values['gpg-home-dir'] !== undefined) settings.push(['GPG_HOMEDIR', resolve(cwd, values['gpg-home-dir'])]);
+  if (values['gpg-agent'] === true) settings.push(['USE_GPG_AGENT', 'Y']);
+  // Naming a recipient or signer means GnuPG mode, as with fwknop's flags.
+  if (values['gpg-recip'] !== undefined || values['gpg-sign'] !== undefined) settings.push(['USE_GPG', 'Y']);
+  return settings;
+}
+
+/** decode of a GnuPG packet: the rc stanza (only if named) gives the HMAC key; --gpg-home-dir the keyring. */
+async function spaDecodeGpg(wire: string, rcFile: string | undefined, stanza: string | undefined, homedir: string | undefined, context: CommandContext): Promise<number> {
+  let hmac: Buffer | undefined;
+  let exe: string | undefined;
+  if (rcFile !== undefined) {
+    const config = await readRcFile(rcFile, stanza);
+    hmac = config.gpg !== undefined ? config.gpg.hmac : config.keys.hmac;
+    exe = config.gpg?.exe;
+  }
+  const text = await decodeGpgSpa(wire, { hmac, homedir: homedir === undefined ? undefined : resolve(context.cwd, homedir), exe }, Date.now());
+  context.stdout.write(`${text}`);
+  return ExitCode.OK;
+}
 
 function parseOffsetFlag(text: string): number {
   if (!/^-?\d{1,7}$/.test(text.trim())) throw usageError(`--time-offset must be whole seconds, e.g. --time-offset=-60, got ${JSON.stringify(text)}`);

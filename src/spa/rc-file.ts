@@ -10,7 +10,7 @@
 //
 // Unlike fwknop we are strict where it is lenient, because a silently ignored line here means a
 // packet with the wrong keys or ports: an unknown variable, a duplicate, "USE_HMAC yes" (fwknop
-// reads anything but "Y" as no), or a setting we do not implement (GnuPG, spoofed source, HTTP
+// reads anything but "Y" as no), or a setting we do not implement (spoofed source, HTTP
 // address resolution) is an error naming the file and line. Only the stanzas in effect are
 // checked, as fwknop does, so stanzas for other tools may hold anything.
 
@@ -19,6 +19,8 @@ import { constants as fsConstants, promises as fs } from 'node:fs';
 import { InvalidFileError, KnockstickError, ioError, type FileProblem } from '../core/errors.js';
 import { describeKind } from '../core/files.js';
 import { keyFromBase64, keysProblem, type SpaKeys } from './keys.js';
+import { GPG_VARIABLES, resolveGpgSettings } from './gpg-rc.js';
+import type { GpgSettings } from './gpg.js';
 import { DEFAULT_SPA_PORT, USE_SOURCE_ADDRESS, isValidUsername, parseAccess, type NatAccess, type PortSpec } from './packet.js';
 
 export const DEFAULT_STANZA = 'default';
@@ -52,19 +54,23 @@ export interface SpaClientConfig {
   readonly username?: string | undefined;
   /** TIME_OFFSET in seconds (may be negative). */
   readonly timeOffset: number;
+  /**
+   * USE_GPG Y: GnuPG mode (gpg.ts). `keys` is then unused and empty (a Rijndael packet built from it
+   * would be refused: keysProblem), and the HMAC key, if any, is `gpg.hmac`.
+   */
+  readonly gpg?: GpgSettings | undefined;
 }
 
 /** Variables we read. */
 const SUPPORTED = new Set([
   'SPA_SERVER', 'SPA_SERVER_PORT', 'SPA_SERVER_PROTO', 'ACCESS', 'ALLOW_IP', 'KEY', 'KEY_BASE64', 'HMAC_KEY', 'HMAC_KEY_BASE64',
   'USE_HMAC', 'HMAC_DIGEST_TYPE', 'DIGEST_TYPE', 'ENCRYPTION_MODE', 'FW_TIMEOUT', 'NAT_ACCESS', 'SPOOF_USER', 'TIME_OFFSET',
+  ...GPG_VARIABLES,
 ]);
 /** fwknop variables that change nothing for us (client output, how fwknop saves its arguments). */
 const HARMLESS = new Set(['VERBOSE', 'NO_SAVE_ARGS', 'USE_WGET_USER_AGENT', 'HTTP_USER_AGENT', 'WGET_CMD', 'RESOLVE_URL', 'SERVER_RESOLVE_IPV4', 'RESOLVE_HTTP_ONLY']);
 /** fwknop variables for features we do not implement: an error only when they would take effect. */
 const UNSUPPORTED: Record<string, string> = {
-  USE_GPG: 'GnuPG mode', USE_GPG_AGENT: 'GnuPG mode', GPG_RECIPIENT: 'GnuPG mode', GPG_SIGNER: 'GnuPG mode', GPG_HOMEDIR: 'GnuPG mode',
-  GPG_EXE: 'GnuPG mode', GPG_SIGNING_PW: 'GnuPG mode', GPG_SIGNING_PW_BASE64: 'GnuPG mode', GPG_NO_SIGNING_PW: 'GnuPG mode',
   SPOOF_SOURCE_IP: 'spoofed source addresses', RAND_PORT: 'random destination ports', NAT_LOCAL: 'local NAT', NAT_RAND_PORT: 'random NAT ports',
   NAT_PORT: 'NAT_PORT', KEY_FILE: 'key files (put KEY_BASE64 in the rc file)', HMAC_KEY_FILE: 'key files (put HMAC_KEY_BASE64 in the rc file)',
   RESOLVE_IP_HTTP: 'asking a web service for our address', RESOLVE_IP_HTTPS: 'asking a web service for our address', SPA_SOURCE_PORT: 'a fixed source port',
@@ -122,7 +128,12 @@ function parseOffset(text: string): number | undefined {
  * The settings of [default] overlaid by [NAME] (fwknop's order), checked. Pure.
  * `name` undefined: [default] alone.
  */
-export function resolveStanza(stanzas: readonly RcStanza[], name: string | undefined, path: string): { config?: SpaClientConfig; problems: FileProblem[] } {
+export function resolveStanza(
+  stanzas: readonly RcStanza[],
+  name: string | undefined,
+  path: string,
+  commandLine: readonly (readonly [string, string])[] = [],
+): { config?: SpaClientConfig; problems: FileProblem[] } {
   const wanted = name?.toLowerCase();
   const inEffect = stanzas.filter((s) => s.name.toLowerCase() === DEFAULT_STANZA || (wanted !== undefined && s.name.toLowerCase() === wanted));
   const problems: FileProblem[] = inEffect.flatMap((s) => s.problems);
@@ -135,6 +146,8 @@ export function resolveStanza(stanzas: readonly RcStanza[], name: string | undef
   const ordered = [...inEffect.filter((s) => s.name.toLowerCase() === DEFAULT_STANZA), ...inEffect.filter((s) => s.name.toLowerCase() !== DEFAULT_STANZA)];
   const merged = new Map<string, RcEntry>();
   for (const s of ordered) for (const [k, v] of s.entries) merged.set(k, v);
+  // Flags that stand for rc variables (spa send --gpg-recip ...) come last, as in fwknop; line 0.
+  for (const [k, value] of commandLine) merged.set(k, { line: 0, value });
   const where = name === undefined ? `[${DEFAULT_STANZA}]` : `[${name}] (with [${DEFAULT_STANZA}])`;
   const problem = (entry: RcEntry | undefined, message: string): void => void problems.push({ file: path, line: entry?.line ?? 0, message });
   const get = (key: string): RcEntry | undefined => merged.get(key);
@@ -153,7 +166,10 @@ export function resolveStanza(stanzas: readonly RcStanza[], name: string | undef
     if (YES_NO.has(key) && yesNo(key) !== true) continue;
     problem(e, `${key}: ${feature} is not supported by knockstick's SPA client`);
   }
-  if (yesNo('USE_HMAC') === false) problem(get('USE_HMAC'), 'USE_HMAC N: knockstick only sends HMAC-authenticated packets; set USE_HMAC Y and an HMAC key');
+  // GnuPG mode: its own keys and settings (gpg-rc.ts); no Rijndael key, HMAC optional.
+  const useGpg = yesNo('USE_GPG') === true;
+  const gpg = useGpg ? resolveGpgSettings(get, yesNo, problem, where, path) : undefined;
+  if (!useGpg && yesNo('USE_HMAC') === false) problem(get('USE_HMAC'), 'USE_HMAC N: knockstick only sends HMAC-authenticated packets; set USE_HMAC Y and an HMAC key');
 
   const server = get('SPA_SERVER');
   if (server === undefined) problem(undefined, `${where} sets no SPA_SERVER`);
@@ -207,9 +223,9 @@ export function resolveStanza(stanzas: readonly RcStanza[], name: string | undef
     problem(undefined, `${where} sets no ${label} (${b64Key} or ${plainKey}; \`knockstick spa keygen\` makes both keys)`);
     return undefined;
   };
-  const encryption = keyOf('KEY', 'KEY_BASE64', 'encryption key');
-  const hmac = keyOf('HMAC_KEY', 'HMAC_KEY_BASE64', 'HMAC key');
-  let keys: SpaKeys | undefined;
+  const encryption = useGpg ? undefined : keyOf('KEY', 'KEY_BASE64', 'encryption key');
+  const hmac = useGpg ? undefined : keyOf('HMAC_KEY', 'HMAC_KEY_BASE64', 'HMAC key');
+  let keys: SpaKeys | undefined = gpg === undefined ? undefined : { encryption: Buffer.alloc(0), hmac: Buffer.alloc(0) };
   if (encryption !== undefined && hmac !== undefined) {
     keys = { encryption, hmac };
     const bad = keysProblem(keys);
@@ -246,7 +262,7 @@ export function resolveStanza(stanzas: readonly RcStanza[], name: string | undef
   problems.sort((a, b) => a.line - b.line);
   if (problems.length > 0 || keys === undefined || server === undefined) return { problems };
   return {
-    config: { stanza: name ?? DEFAULT_STANZA, server: server.value, port, access, allowIp, keys, clientTimeout, natAccess, username: spoof?.value, timeOffset },
+    config: { stanza: name ?? DEFAULT_STANZA, server: server.value, port, access, allowIp, keys, clientTimeout, natAccess, username: spoof?.value, timeOffset, ...(gpg === undefined ? {} : { gpg }) },
     problems,
   };
 }
@@ -260,7 +276,7 @@ export function isTooOpen(mode: number): boolean {
  * Reads an rc file holding SPA keys and resolves a stanza. Refuses a file that group or others may
  * read or write (fwknop only warns): the keys are the door.
  */
-export async function readRcFile(path: string, stanza: string | undefined): Promise<SpaClientConfig> {
+export async function readRcFile(path: string, stanza: string | undefined, commandLine: readonly (readonly [string, string])[] = []): Promise<SpaClientConfig> {
   let text: string;
   try {
     // O_NONBLOCK: a FIFO here must be refused (below), not waited on.
@@ -281,7 +297,7 @@ export async function readRcFile(path: string, stanza: string | undefined): Prom
     if (error instanceof KnockstickError) throw error;
     throw ioError('read', path, error);
   }
-  const { config, problems } = resolveStanza(parseRcText(text, path), stanza, path);
+  const { config, problems } = resolveStanza(parseRcText(text, path), stanza, path, commandLine);
   if (config === undefined || problems.length > 0) throw new InvalidFileError(problems, `fix ${path}; nothing was sent`);
   return config;
 }
