@@ -39,7 +39,7 @@ export function resolveGpgSettings(
   };
   const keyName = (name: 'GPG_RECIPIENT' | 'GPG_SIGNER', what: string): string => {
     const e = get(name);
-    if (e === undefined) fail(undefined, `${where} has USE_GPG Y but no ${name} (${what}: a fingerprint is best)`);
+    if (e === undefined) fail(get('USE_GPG'), `${where} has USE_GPG Y but no ${name} (${what}: a fingerprint is best)`);
     else if (!isKeyName(e.value)) fail(e, `${name} must be a key fingerprint, key ID or e-mail address, got ${JSON.stringify(e.value)}`);
     return e?.value ?? '';
   };

@@ -59,7 +59,7 @@ describe('.fwknoprc stanzas', () => {
     ['SPA_SERVER_PROTO tcp', /SPA_SERVER_PROTO tcp: knockstick sends SPA over udp only/],
     ['HMAC_DIGEST_TYPE sha512', /HMAC_DIGEST_TYPE sha512 is not supported: knockstick implements sha256 only/],
     ['ENCRYPTION_MODE legacy', /ENCRYPTION_MODE legacy is not supported/],
-    ['USE_GPG Y', /USE_GPG: GnuPG mode is not supported/],
+    ['USE_GPG Y', /\[home\] \(with \[default\]\) has USE_GPG Y but no GPG_RECIPIENT/],
     ['USE_HMAC yes', /USE_HMAC must be Y or N, got "yes" \(fwknop would silently read it as N\)/],
     ['ACCESS tcp/22x', /ACCESS: "tcp\/22x" is not PROTO\/PORT/],
     ['SPA_SERVER_PORT 70000', /SPA_SERVER_PORT must be 1-65535/],
