@@ -160,9 +160,9 @@ export async function gpgDecrypt(message: Buffer, o: { homedir?: string | undefi
   return { plaintext: result.stdout, ...parseStatus(result.stderr) };
 }
 
-/** Stops the gpg-agent gpg started for a keyring (a stick cannot be unmounted while it runs there). */
+/** Stops the gpg-agent (and any other gpg daemon) of a keyring: a stick cannot be unmounted while they run there. */
 export async function stopAgent(homedir: string): Promise<void> {
-  await runAllowingFailure({ file: 'gpgconf', args: ['--homedir', homedir, '--kill', 'gpg-agent'], purpose: `stop the gpg-agent of ${homedir}` }).catch(() => undefined);
+  await runAllowingFailure({ file: 'gpgconf', args: ['--homedir', homedir, '--kill', 'all'], purpose: `stop the gpg daemons of ${homedir}` }).catch(() => undefined);
 }
 
 /** A GnuPG home directory that gpg will accept: a real directory (not a link), mode 0700. */
@@ -216,9 +216,15 @@ export async function listKeys(homedir: string, secret: boolean, id?: string): P
 export type GpgKeyType = 'rsa' | 'ed25519';
 
 /** New key with a sign/certify primary and an encryption subkey; passphrase on fd 3, or none. */
-export function generateKeyCommands(homedir: string, userId: string, type: GpgKeyType, passphrase: Buffer | undefined): { create: ExternalCommand; subkey: (fpr: string) => ExternalCommand } {
+export function generateKeyCommands(
+  homedir: string,
+  userId: string,
+  type: GpgKeyType,
+  passphrase: Buffer | undefined,
+  rsaBits: 2048 | 3072 | 4096 = 3072,
+): { create: ExternalCommand; subkey: (fpr: string) => ExternalCommand } {
   const pass = passphrase === undefined ? { args: ['--pinentry-mode', 'loopback', '--passphrase', ''], fd3: undefined } : passphraseParts(passphrase);
-  const [primary, sub] = type === 'rsa' ? ['rsa3072', 'rsa3072'] : ['ed25519', 'cv25519'];
+  const [primary, sub] = type === 'rsa' ? [`rsa${rsaBits}`, `rsa${rsaBits}`] : ['ed25519', 'cv25519'];
   const base = (args: string[], purpose: string): ExternalCommand => ({
     file: DEFAULT_GPG_EXE,
     args: ['--homedir', homedir, '--batch', '--no-tty', ...pass.args, ...args],
@@ -232,9 +238,9 @@ export function generateKeyCommands(homedir: string, userId: string, type: GpgKe
 }
 
 /** Makes a key; returns its primary fingerprint. */
-export async function generateKey(homedir: string, userId: string, type: GpgKeyType, passphrase: Buffer | undefined): Promise<string> {
+export async function generateKey(homedir: string, userId: string, type: GpgKeyType, passphrase: Buffer | undefined, rsaBits?: 2048 | 3072 | 4096): Promise<string> {
   const before = new Set((await listKeys(homedir, true)).map((k) => k.fingerprint));
-  const commands = generateKeyCommands(homedir, userId, type, passphrase);
+  const commands = generateKeyCommands(homedir, userId, type, passphrase, rsaBits);
   await run(commands.create);
   const made = (await listKeys(homedir, true)).find((k) => !before.has(k.fingerprint));
   if (made === undefined) throw new KnockstickError('IO', `gpg made no new key in ${homedir}`);

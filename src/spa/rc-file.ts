@@ -306,5 +306,5 @@ export async function readRcFile(path: string, stanza: string | undefined, comma
 export function formatStanza(name: string, settings: readonly (readonly [string, string])[]): string {
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw new Error(`stanza name ${JSON.stringify(name)}: use letters, digits, . _ -`);
   for (const [k, v] of settings) if (!/^[A-Z0-9_]+$/.test(k) || !/^[^\s;#]+$/.test(v)) throw new Error(`cannot write ${k} with this value into an rc file`);
-  return `[${name}]\n${settings.map(([k, v]) => `${k.padEnd(17)}${v}`).join('\n')}\n`;
+  return `[${name}]\n${settings.map(([k, v]) => `${k.padEnd(16)} ${v}`).join('\n')}\n`;
 }
