@@ -95,7 +95,7 @@ export function gpgAccessLines(o: { home: string; serverFingerprint: string; cli
     `GPG_DECRYPT_ID          ${o.serverFingerprint}`,
     o.serverPassphrase === undefined ? 'GPG_ALLOW_NO_PW         Y' : `GPG_DECRYPT_PW          ${o.serverPassphrase}`,
     'GPG_REQUIRE_SIG         Y',
-    `GPG_REMOTE_ID           ${o.clientFingerprint.slice(-8)}`,
+    `GPG_REMOTE_ID           ${/^[0-9A-F]{40}$/i.test(o.clientFingerprint) ? o.clientFingerprint.slice(-8) : '(its-last-8-digits)'}`,
     `GPG_FINGERPRINT_ID      ${o.clientFingerprint}`,
   ];
 }

@@ -8,10 +8,12 @@
 // Both stanzas hold an HMAC key: packets carry an HMAC over "hQ" + the rest, as fwknop makes it.
 
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DIST_BIN } from '../helpers/cli.js';
-import { CLIENT_ADDR, SERVER_ADDR, createLab, runIn, waitFor, type Lab, type RunResult } from '../../src/lab/lab.js';
+import { CLIENT_ADDR, SERVER_ADDR, createLab, runIn, startSshd, waitFor, type Lab, type RunResult } from '../../src/lab/lab.js';
+import { makeLabStick, type LabStick } from '../../src/lab/stick.js';
+import { knockstick as knockstickCli } from '../helpers/cli.js';
 import { startFwknopd, type FwknopdHandle } from '../../src/lab/fwknopd.js';
 import { generateKeys } from '../../src/spa/keys.js';
 import { formatStanza } from '../../src/spa/rc-file.js';
@@ -176,5 +178,64 @@ d.send(Buffer.from(w, 'latin1'), 62201, ${JSON.stringify(SERVER_ADDR)}, (e) => {
     expect(unnamed.exitCode).toBe(3);
     expect(unnamed.stderr).toMatch(/a GnuPG SPA packet \(fwknop --gpg-recip\), encrypted to key ID [0-9A-F]{16} \(RSA\); HMAC not checked/);
     expect(unnamed.stderr).toContain('--gpg-home-dir');
+  });
+});
+
+describe('server init --method spa --gpg (nftables), run for real: fwknopd on its files, callhome from its stick', () => {
+  let lab: Lab;
+  let stick: LabStick;
+  let fwknopd: FwknopdHandle | undefined;
+  let out: string;
+  const homes: string[] = [];
+
+  beforeAll(async () => {
+    lab = await createLab();
+    try {
+      const sshd = await startSshd(lab);
+      stick = await makeLabStick(join(lab.dir, 'stick'), sshd);
+      out = join(lab.dir, 'server');
+      homes.push(join(lab.dir, 'gnupg-server'), join(stick.root, '.gnupg'));
+      await mkdir(join(lab.dir, 'home'));
+    } catch (error) {
+      await lab.teardown();
+      throw error;
+    }
+  });
+  afterAll(async () => {
+    await fwknopd?.stop();
+    for (const h of homes) await stopAgent(h);
+    await lab?.teardown();
+  });
+
+  const doorOpen = async (): Promise<boolean> => (await lab.run(lab.serverNs, 'nft', ['list', 'set', 'inet', 'knockstick', 'spa4'])).includes(CLIENT_ADDR);
+
+  it.each(['ed25519'] as const)('%s keys: keyrings 0700, no secret printed, fwknopd takes the files, callhome gets a shell', async (type) => {
+    const init = await knockstickCli([
+      'server', 'init', '--yes', '--method', 'spa', '--spa-server', SERVER_ADDR, '--interface', lab.serverIf, '--out', out, '--firewall', 'nftables',
+      '--stick', stick.root, '--cmd-timeout', '3', '--gpg', '--gpg-home-dir', homes[0] as string, '--gpg-key-type', type,
+    ]);
+    expect({ exitCode: init.exitCode, stderr: init.stderr }).toEqual({ exitCode: 0, stderr: '' });
+    for (const h of homes) expect((await stat(h)).mode & 0o777).toBe(0o700);
+    const access = await readFile(join(out, 'access.conf'), 'utf8');
+    const rcText = await readFile(join(stick.root, '.ssh', 'fwknoprc'), 'utf8');
+    const serverFpr = /GPG_DECRYPT_ID\s+([0-9A-F]{40})/.exec(access)?.[1] as string;
+    const clientFpr = /GPG_FINGERPRINT_ID\s+([0-9A-F]{40})/.exec(access)?.[1] as string;
+    expect(access).toMatch(new RegExp(`GPG_REMOTE_ID +${clientFpr.slice(-8)}`));
+    expect(access).not.toMatch(/^KEY_BASE64/m);
+    expect(rcText).toMatch(new RegExp(`GPG_RECIPIENT +${serverFpr}\nGPG_SIGNER +${clientFpr}\nGPG_HOMEDIR +\\.\\./\\.gnupg`));
+    const pw = /GPG_DECRYPT_PW\s+(\S+)/.exec(access)?.[1] as string;
+    expect(init.stdout).not.toContain(pw);
+    expect(await readFile(join(homes[0] as string, 'gpg.conf'), 'utf8')).toMatch(/^pinentry-mode loopback$/m);
+
+    await lab.run(lab.serverNs, 'nft', ['-f', join(out, 'firewall-spa.nft')]);
+    fwknopd = await startFwknopd(lab, { files: { conf: join(out, 'fwknopd.conf'), access: join(out, 'access.conf') }, name: 'fwknopd-run' });
+    expect(await doorOpen()).toBe(false);
+
+    const result = await runIn(lab.clientNs, process.execPath, [join(DIST_BIN, 'callhome.js'), '--stick', stick.root, '--', 'echo', 'gpg-spa-ok'], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: join(lab.dir, 'home') },
+    });
+    expect(result.exitCode === 0 ? { exitCode: 0 } : { exitCode: result.exitCode, stderr: result.stderr, fwknopd: fwknopd.output() }).toEqual({ exitCode: 0 });
+    expect(result.stdout.trim()).toBe('gpg-spa-ok');
+    expect(fwknopd.output()).toContain(`signed by '${clientFpr.slice(-8)}'`);
   });
 });
