@@ -6,6 +6,7 @@
 import { KnockstickError } from '../core/errors.js';
 import { formatFields } from './client.js';
 import { algorithmName, openGpgWire } from './gpg-packet.js';
+import { base64NoPad } from './cipher.js';
 import { gpgDecrypt } from './gpg.js';
 import { parsePlaintext, SpaDecodeError } from './packet.js';
 
@@ -26,7 +27,9 @@ export async function decodeGpgSpa(wire: string, o: GpgDecodeOptions, nowMs: num
     if (error instanceof SpaDecodeError) throw new KnockstickError('INVALID_FILE', `GnuPG SPA packet: ${error.message}`);
     throw error;
   }
-  const what = `a GnuPG SPA packet (fwknop --gpg-recip), encrypted to key ID ${opened.recipientKeyId ?? '?'} (${algorithmName(opened.algorithm)}); HMAC ${opened.hmacChecked ? 'checked: good' : 'not checked (no HMAC key given)'}`;
+  const what =
+    `a GnuPG SPA packet (fwknop --gpg-recip), encrypted to key ID ${opened.recipientKeyId ?? '?'} (${algorithmName(opened.algorithm)}); HMAC ${opened.hmacChecked ? 'checked: good' : opened.hmacPresent ? 'present, not checked (no HMAC key given)' : 'none'}` +
+    (opened.fwknopdReadable ? '' : `; made by fwknop itself for a Curve25519 key: fwknopd 2.6 cannot read it (it puts back "hQ" where fwknop dropped "${base64Head(opened.message)}"), knockstick spa send makes ones it reads`);
   if (o.homedir === undefined) {
     throw new KnockstickError('INVALID_FILE', `${what}. Decrypting it needs that key's secret part`, {
       hint: `give the server's keyring: --gpg-home-dir DIR (e.g. /etc/fwknop/gnupg); find the key with gpg --list-secret-keys ${opened.recipientKeyId ?? ''}`.trim(),
@@ -46,4 +49,8 @@ export async function decodeGpgSpa(wire: string, o: GpgDecodeOptions, nowMs: num
       ? 'no good signature: fwknopd refuses it (GPG_REQUIRE_SIG Y)'
       : `signed by ${signer} (fwknopd's GPG_REMOTE_ID: ${signer.slice(-8)})${result.trusted ? '' : `; that key is not certified in ${o.homedir}: fwknopd refuses it until it is (gpg --quick-lsign-key ${signer})`}`;
   return `valid ${what}\n  ${'Signature'.padEnd(15)}${verdict}\n${formatFields(fields, nowMs)}`;
+}
+
+function base64Head(message: Buffer): string {
+  return base64NoPad(message.subarray(0, 3)).slice(0, 2);
 }

@@ -97,50 +97,143 @@ export function sealGpgMessage(message: Buffer, hmacKey: Buffer | undefined): st
 export interface GpgWire {
   /** The binary OpenPGP message ("hQ" put back). */
   readonly message: Buffer;
-  /** Whether an HMAC was found and checked (false: none expected). */
+  /** Whether an HMAC was checked (a key was given, and it matched). */
   readonly hmacChecked: boolean;
+  /** Whether the packet carries an HMAC (without a key: seen from where the OpenPGP message ends). */
+  readonly hmacPresent: boolean;
   /** The key ID the session key packet names (16 hex digits; all zeros for a hidden recipient). */
   readonly recipientKeyId: string | undefined;
   /** The public-key algorithm number of that packet (1 RSA, 18 ECDH). */
   readonly algorithm: number | undefined;
+  /** False for fwknop's own Curve25519 packets: fwknopd puts "hQ" back where "hF" was, and refuses them. */
+  readonly fwknopdReadable: boolean;
 }
 
-/** The key ID and algorithm of a version 3 PKESK at the start of the message. */
-function sessionKeyInfo(message: Buffer): { keyId: string; algorithm: number } | undefined {
-  const header = readPacketHeader(message);
-  if (header === undefined || header.tag !== PKESK_TAG) return undefined;
-  const body = message.subarray(header.headerLength);
-  if (body.length < 10 || body[0] !== 3) return undefined;
-  return { keyId: body.subarray(1, 9).toString('hex').toUpperCase(), algorithm: body[9] as number };
+/** The length of an MPI at `at` (two-byte bit count, then the bytes), or undefined past the end. */
+function mpiLength(body: Buffer, at: number): number | undefined {
+  if (at + 2 > body.length) return undefined;
+  return 2 + Math.ceil(body.readUInt16BE(at) / 8);
 }
 
-/** Whether the text has fwknopd's GnuPG length and, with "hQ" put back, begins with a session-key packet. */
-export function looksLikeGpgWire(wire: string): boolean {
-  const data = wire.trim();
-  if (data.length < MIN_GNUPG_MSG_SIZE || !/^[A-Za-z0-9+/]+$/.test(data)) return false;
-  // The first 40 characters are enough for the header, the key ID and the algorithm.
-  const head = decodeBase64(`${B64_GPG_PREFIX}${data.slice(0, 38)}`);
-  return head !== undefined && sessionKeyInfo(head) !== undefined;
+/** The body length a version 3 PKESK's own fields add up to (RFC 4880 5.1, RFC 6637 for ECDH). */
+function pkeskFieldsLength(body: Buffer): number | undefined {
+  const algorithm = body[9];
+  let at = 10;
+  const mpis = algorithm === 1 || algorithm === 2 ? 1 : algorithm === 16 ? 2 : algorithm === 18 ? 1 : 0;
+  if (mpis === 0) return undefined;
+  for (let i = 0; i < mpis; i++) {
+    const n = mpiLength(body, at);
+    if (n === undefined) return undefined;
+    at += n;
+  }
+  // ECDH: then a one-byte length and the wrapped session key.
+  if (algorithm === 18) at += 1 + (body[at] ?? 0);
+  return at;
 }
 
 /**
- * Splits the wire string: checks the HMAC (constant time) when a key is given, puts "hQ" back and
- * base64-decodes. Throws SpaDecodeError naming what failed.
+ * The key ID and algorithm of a version 3 PKESK at the start of the message, when the whole packet
+ * is there and its fields add up to its header's length (so a wrong guess at a dropped prefix,
+ * which changes only the length, is told apart).
+ */
+function sessionKeyInfo(message: Buffer): { keyId: string; algorithm: number } | undefined {
+  const header = readPacketHeader(message);
+  if (header === undefined || header.tag !== PKESK_TAG) return undefined;
+  const body = message.subarray(header.headerLength, header.headerLength + header.bodyLength);
+  if (body.length !== header.bodyLength || body.length < 12 || body[0] !== 3) return undefined;
+  if (pkeskFieldsLength(body) !== header.bodyLength) return undefined;
+  return { keyId: body.subarray(1, 9).toString('hex').toUpperCase(), algorithm: body[9] as number };
+}
+
+/**
+ * The two characters fwknop dropped, as far as the text shows: "hQ" (what fwknopd puts back), or
+ * for fwknop's own packets to a short session-key packet (Curve25519: 0x84 + a one-byte length),
+ * "hA".."hP" (old format, one-byte length: 0x84, then the length's top four bits). Undefined: not a
+ * GnuPG packet.
+ */
+export function gpgPrefixOf(wire: string): string | undefined {
+  const data = wire.trim();
+  if (data.length < MIN_GNUPG_MSG_SIZE || !/^[A-Za-z0-9+/]+$/.test(data)) return undefined;
+  for (const prefix of [B64_GPG_PREFIX, ...'ABCDEFGHIJKLMNOP'.split('').map((c) => `h${c}`)]) {
+    // The session key packet is at most a few hundred bytes: decode enough for all of it.
+    const text = `${prefix}${data.slice(0, 718)}`;
+    // Whole base64 quanta only: the HMAC may follow, and the text may end anywhere.
+    const head = decodeBase64(text.slice(0, text.length - (text.length % 4)));
+    if (head !== undefined && sessionKeyInfo(head) !== undefined) return prefix;
+  }
+  return undefined;
+}
+
+/** Whether the text has fwknopd's GnuPG length and, with its prefix put back, begins with a session-key packet. */
+export function looksLikeGpgWire(wire: string): boolean {
+  return gpgPrefixOf(wire) !== undefined;
+}
+
+/**
+ * Splits the wire string: checks the HMAC (constant time) when a key is given, puts the dropped
+ * prefix back and base64-decodes. Throws SpaDecodeError naming what failed.
  */
 export function openGpgWire(wire: string, hmacKey: Buffer | undefined): GpgWire {
   const data = wire.trim();
-  if (!looksLikeGpgWire(data)) throw new SpaDecodeError('malformed', 'not an fwknop GnuPG SPA packet');
+  const prefix = gpgPrefixOf(data);
+  if (prefix === undefined) throw new SpaDecodeError('malformed', 'not an fwknop GnuPG SPA packet');
   let body = data;
+  let hmacPresent = hmacKey !== undefined;
   if (hmacKey !== undefined) {
     body = data.slice(0, -HMAC_B64_LENGTH);
-    if (!macEquals(hmacB64(hmacKey, `${B64_GPG_PREFIX}${body}`), data.slice(-HMAC_B64_LENGTH))) {
+    if (!macEquals(hmacB64(hmacKey, `${prefix}${body}`), data.slice(-HMAC_B64_LENGTH))) {
       throw new SpaDecodeError('bad-hmac', 'the HMAC of this GnuPG packet does not match: wrong HMAC key, a packet sent without HMAC, or the packet was altered');
     }
+  } else {
+    // No key: whether 43 HMAC characters follow shows in where the OpenPGP packets end.
+    const whole = decodeBase64(`${prefix}${data}`);
+    if (whole === undefined || !packetsEndAtEnd(whole)) {
+      body = data.slice(0, -HMAC_B64_LENGTH);
+      hmacPresent = true;
+    }
   }
-  const message = decodeBase64(`${B64_GPG_PREFIX}${body}`);
-  if (message === undefined) throw new SpaDecodeError('malformed', 'the GnuPG packet is not base64');
+  const message = decodeBase64(`${prefix}${body}`);
+  if (message === undefined || !packetsEndAtEnd(message)) throw new SpaDecodeError('malformed', 'the GnuPG packet is not a whole OpenPGP message (cut short, or altered)');
   const info = sessionKeyInfo(message);
-  return { message, hmacChecked: hmacKey !== undefined, recipientKeyId: info?.keyId, algorithm: info?.algorithm };
+  return { message, hmacChecked: hmacKey !== undefined, hmacPresent, recipientKeyId: info?.keyId, algorithm: info?.algorithm, fwknopdReadable: prefix === B64_GPG_PREFIX };
+}
+
+/** Whether the OpenPGP packets in `data` (definite, partial or indeterminate lengths) end exactly at its end. */
+export function packetsEndAtEnd(data: Buffer): boolean {
+  let at = 0;
+  while (at < data.length) {
+    const first = data[at] as number;
+    if ((first & 0x80) === 0) return false;
+    if ((first & 0x40) === 0) {
+      const lengthType = first & 0x03;
+      if (lengthType === 3) return true; // indeterminate: to the end
+      const size = [1, 2, 4][lengthType] as number;
+      if (at + 1 + size > data.length) return false;
+      at += 1 + size + data.readUIntBE(at + 1, size);
+      continue;
+    }
+    at += 1;
+    for (;;) {
+      const l1 = data[at];
+      if (l1 === undefined) return false;
+      if (l1 < 192) {
+        at += 1 + l1;
+        break;
+      }
+      if (l1 < 224) {
+        if (at + 2 > data.length) return false;
+        at += 2 + ((l1 - 192) << 8) + (data[at + 1] as number) + 192;
+        break;
+      }
+      if (l1 === 255) {
+        if (at + 5 > data.length) return false;
+        at += 5 + data.readUInt32BE(at + 1);
+        break;
+      }
+      at += 1 + (1 << (l1 & 0x1f)); // a partial body chunk; another length follows
+    }
+  }
+  return at === data.length;
 }
 
 /** A public-key algorithm number as people know it. */

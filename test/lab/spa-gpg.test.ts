@@ -17,14 +17,14 @@ import { knockstick as knockstickCli } from '../helpers/cli.js';
 import { startFwknopd, type FwknopdHandle } from '../../src/lab/fwknopd.js';
 import { generateKeys } from '../../src/spa/keys.js';
 import { formatStanza } from '../../src/spa/rc-file.js';
-import { addGpgClient, gpgAccessLines, makeGpgPair, type GpgPair } from '../../src/spa/gpg-setup.js';
+import { addGpgClient, allowLoopbackPinentry, gpgAccessLines, makeGpgPair, type GpgPair } from '../../src/spa/gpg-setup.js';
 import { stopAgent } from '../../src/spa/gpg.js';
 
 jest.setTimeout(180_000);
 
 const HMAC = generateKeys().hmac;
 const SERVER_PW = 'srv-Pass.word-1';
-const CLIENT_ECC_PW = 'client ecc passphrase';
+const CLIENT_ECC_PW = 'client-ecc-passphrase';
 
 describe('GnuPG SPA with the real fwknopd, gpg and fwknop', () => {
   let lab: Lab;
@@ -176,8 +176,27 @@ d.send(Buffer.from(w, 'latin1'), 62201, ${JSON.stringify(SERVER_ADDR)}, (e) => {
     // Without a keyring, decode names the mode and the recipient instead of "wrong HMAC key".
     const unnamed = await knockstick(['decode', out]);
     expect(unnamed.exitCode).toBe(3);
-    expect(unnamed.stderr).toMatch(/a GnuPG SPA packet \(fwknop --gpg-recip\), encrypted to key ID [0-9A-F]{16} \(RSA\); HMAC not checked/);
+    expect(unnamed.stderr).toMatch(/a GnuPG SPA packet \(fwknop --gpg-recip\), encrypted to key ID [0-9A-F]{16} \(RSA\); HMAC present, not checked/);
     expect(unnamed.stderr).toContain('--gpg-home-dir');
+  });
+  it("the real fwknop client's Cv25519 packet: knockstick decode names it, fwknopd refuses it (what knockstick's header rewrite fixes)", async () => {
+    // fwknop takes the signing passphrase from its rc file (HOME=lab.dir), not from argv; its gpgme,
+    // like fwknopd's, needs "pinentry-mode loopback" in gpg.conf to hand it to gpg 2.2.
+    await allowLoopbackPinentry(home('cli-ecc'));
+    await writeFile(join(lab.dir, '.fwknoprc'), `[ecc]\nGPG_SIGNING_PW ${CLIENT_ECC_PW}\n`, { mode: 0o600 });
+    const out = join(lab.dir, 'fwknop-ecc');
+    const before = fwknopd.output().length;
+    const made = await runIn(lab.clientNs, '/usr/bin/fwknop', [
+      '-n', 'ecc', '-A', 'tcp/22', '-a', CLIENT_ADDR, '-D', SERVER_ADDR, '--gpg-recipient-key', ecc.serverFingerprint, '--gpg-signer-key', ecc.clientFingerprint,
+      '--gpg-home-dir', home('cli-ecc'), '--use-hmac', '--key-base64-hmac', HMAC.toString('base64'), '--no-save-args', '-B', out,
+    ], { env: { HOME: lab.dir } });
+    expect({ code: made.exitCode, err: made.exitCode === 0 ? '' : made.stderr }).toEqual({ code: 0, err: '' });
+    expect(await settle((t) => /HMAC_COMPAREFAIL/.test(t.slice(before)))).toBe(true);
+    expect(fwknopd.accepted()).toBe(3);
+
+    const named = await knockstick(['decode', '--rc-file', await rc('rc-decode-ecc', 'ecc'), '-n', 'lab', out]);
+    expect(named.exitCode).toBe(3);
+    expect(named.stderr).toMatch(/\(ECDH \(e\.g\. Cv25519\)\); HMAC checked: good; made by fwknop itself for a Curve25519 key: fwknopd 2\.6 cannot read it \(it puts back "hQ" where fwknop dropped "hF"\)/);
   });
 });
 

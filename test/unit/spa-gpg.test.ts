@@ -10,13 +10,27 @@ import { isKeyName } from '../../src/spa/gpg-rc.js';
 import { parsePlaintext, SpaDecodeError } from '../../src/spa/packet.js';
 import { parseRcText, resolveStanza, type SpaClientConfig } from '../../src/spa/rc-file.js';
 
-/** A fake gpg message: PKESK v3 (key ID, algorithm) with the given header, then filler packets. */
-function message(header: number[], keyId: string, algorithm: number, bodyLength: number, rest = 500): Buffer {
-  const body = Buffer.alloc(bodyLength, 0xaa);
+/** A PKESK v3 body as gpg writes it: RSA (one MPI) or ECDH (one MPI, then a length-prefixed wrapped key), `total` bytes. */
+function pkeskBody(keyId: string, algorithm: 1 | 18, total: number): Buffer {
+  const body = Buffer.alloc(total, 0xaa);
   body[0] = 3;
   Buffer.from(keyId, 'hex').copy(body, 1);
   body[9] = algorithm;
-  return Buffer.concat([Buffer.from(header), body, Buffer.alloc(rest, 0x55)]);
+  // ECDH: a 263-bit point (35 bytes with its count), then the wrapped key fills the rest.
+  const mpiBytes = algorithm === 18 ? 33 : total - 12;
+  body.writeUInt16BE(algorithm === 18 ? 263 : mpiBytes * 8, 10);
+  if (algorithm === 18) body[12 + mpiBytes] = total - (13 + mpiBytes);
+  return body;
+}
+
+/** An encrypted-data packet (tag 18, new format, two-octet length) of `n` (192..8383) body bytes. */
+function seipd(n: number): Buffer {
+  return Buffer.concat([Buffer.from([0xd2, 192 + ((n - 192) >> 8), (n - 192) & 0xff]), Buffer.alloc(n, 0x55)]);
+}
+
+/** A fake gpg message: the PKESK with the given header, then an encrypted-data packet. */
+function message(header: number[], keyId: string, algorithm: 1 | 18, bodyLength: number, rest = 500): Buffer {
+  return Buffer.concat([Buffer.from(header), pkeskBody(keyId, algorithm, bodyLength), seipd(rest)]);
 }
 
 const ECDH_ID = '5E49AA9407F57338';
@@ -68,7 +82,9 @@ describe('the GnuPG wire string', () => {
     const opened = openGpgWire(sealGpgMessage(ecc, HMAC), HMAC);
     expect(opened).toMatchObject({ hmacChecked: true, recipientKeyId: ECDH_ID, algorithm: 18 });
     expect(opened.message).toEqual(withOldFormatFirstHeader(ecc));
-    expect(openGpgWire(sealGpgMessage(ecc, undefined), undefined)).toMatchObject({ hmacChecked: false, recipientKeyId: ECDH_ID });
+    expect(openGpgWire(sealGpgMessage(ecc, undefined), undefined)).toMatchObject({ hmacChecked: false, hmacPresent: false, recipientKeyId: ECDH_ID });
+    // Without a key, an HMAC shows in where the OpenPGP packets end.
+    expect(openGpgWire(sealGpgMessage(ecc, HMAC), undefined)).toMatchObject({ hmacChecked: false, hmacPresent: true, message: withOldFormatFirstHeader(ecc) });
   });
 
   it('a wrong HMAC key, or a packet without HMAC checked with a key, fails as bad-hmac and names both causes', () => {
@@ -78,16 +94,26 @@ describe('the GnuPG wire string', () => {
     expect(attempt).toThrow(/wrong HMAC key, a packet sent without HMAC, or the packet was altered/);
   });
 
+  it("finds the prefix fwknop dropped from its own Curve25519 packets (\"hF\"), for decode to name it", () => {
+    const b64 = base64NoPad(ecc);
+    const wire = `${b64.slice(2)}${hmacB64(HMAC, b64)}`;
+    expect(b64.slice(0, 2)).toBe('hF');
+    expect(openGpgWire(wire, HMAC)).toMatchObject({ fwknopdReadable: false, recipientKeyId: ECDH_ID, algorithm: 18, message: ecc });
+    expect(openGpgWire(sealGpgMessage(ecc, HMAC), HMAC).fwknopdReadable).toBe(true);
+  });
+
   it('tells GnuPG packets from Rijndael ones as fwknopd does (400 characters or more) and by their first packet', () => {
     const wire = sealGpgMessage(ecc, HMAC);
     expect(wire.length).toBeGreaterThanOrEqual(MIN_GNUPG_MSG_SIZE);
     expect(looksLikeGpgWire(wire)).toBe(true);
     expect(looksLikeGpgWire('A'.repeat(500))).toBe(false);
     expect(looksLikeGpgWire(wire.slice(0, 300))).toBe(false);
+    // Whatever the length modulo 4 (fwknop's packets end anywhere).
+    for (const rest of [500, 501, 502, 503]) expect(looksLikeGpgWire(sealGpgMessage(message([0x84, 0x5e], ECDH_ID, 18, 0x5e, rest), undefined))).toBe(true);
   });
 
   it('refuses a message too short for fwknopd to take it for GnuPG', () => {
-    expect(() => sealGpgMessage(message([0x84, 0x5e], ECDH_ID, 18, 0x5e, 10), HMAC)).toThrow(/fwknopd would take anything under 400/);
+    expect(() => sealGpgMessage(message([0x84, 0x5e], ECDH_ID, 18, 0x5e, 192), undefined)).toThrow(/fwknopd would take anything under 400/);
   });
 
   it('the plaintext is the Rijndael one: fields and their SHA-256 digest', () => {
