@@ -83,6 +83,7 @@ export const spaCommand: Command = {
         if (looksLikeGpgWire(wire)) return spaDecodeGpg(wire, values['rc-file'] !== undefined || stanza !== undefined ? rcFile : undefined, stanza, values['gpg-home-dir'], context);
         if (values['gpg-home-dir'] !== undefined) throw usageError('--gpg-home-dir: this packet is not a GnuPG one (it is shorter than 400 characters, or does not begin with a session key)');
         const config = await readRcFile(rcFile, stanza);
+        if (config.gpg !== undefined) throw new KnockstickError('INVALID_FILE', `[${config.stanza ?? 'default'}] is a GnuPG stanza (USE_GPG Y), but this packet is not a GnuPG one (under 400 characters, or no session key): a shared-key packet needs KEY_BASE64`);
         return spaDecode(wire, config, Date.now(), context);
       }
       case undefined:
