@@ -45,7 +45,9 @@ export async function decodeGpgSpa(wire: string, o: GpgDecodeOptions, nowMs: num
   }
   const signer = result.signerPrimaryFingerprint;
   const verdict =
-    result.badSignature || signer === undefined
+    result.unknownSigner !== undefined
+      ? `signed by key ID ${result.unknownSigner}, which is not in ${o.homedir}: fwknopd refuses it until that public key is imported and certified`
+      : result.badSignature || signer === undefined
       ? 'no good signature: fwknopd refuses it (GPG_REQUIRE_SIG Y)'
       : `signed by ${signer} (fwknopd's GPG_REMOTE_ID: ${signer.slice(-8)})${result.trusted ? '' : `; that key is not certified in ${o.homedir}: fwknopd refuses it until it is (gpg --quick-lsign-key ${signer})`}`;
   return `valid ${what}\n  ${'Signature'.padEnd(15)}${verdict}\n${formatFields(fields, nowMs)}`;

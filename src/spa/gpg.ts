@@ -126,6 +126,8 @@ export interface GpgDecryption {
   readonly badSignature: boolean;
   /** The key's validity in the keyring: fwknopd wants marginal or better (TRUST_MARGINAL/FULLY/ULTIMATE). */
   readonly trusted: boolean;
+  /** The signer's key ID when its key is not in the keyring (NO_PUBKEY). */
+  readonly unknownSigner?: string | undefined;
 }
 
 /** What gpg's status lines say about the signature. Pure. */
@@ -134,6 +136,7 @@ export function parseStatus(stderr: string): Omit<GpgDecryption, 'plaintext'> {
   let signerPrimaryFingerprint: string | undefined;
   let badSignature = false;
   let trusted = false;
+  let unknownSigner: string | undefined;
   for (const line of stderr.split('\n')) {
     const m = /^\[GNUPG:\] (\S+)(?: (.*))?$/.exec(line.trim());
     if (m === null) continue;
@@ -143,8 +146,9 @@ export function parseStatus(stderr: string): Omit<GpgDecryption, 'plaintext'> {
       signerPrimaryFingerprint = words[9] ?? words[0];
     } else if (m[1] === 'BADSIG' || m[1] === 'ERRSIG') badSignature = true;
     else if (m[1] === 'TRUST_MARGINAL' || m[1] === 'TRUST_FULLY' || m[1] === 'TRUST_ULTIMATE') trusted = true;
+    else if (m[1] === 'NO_PUBKEY') unknownSigner = words[0];
   }
-  return { signerFingerprint, signerPrimaryFingerprint, badSignature, trusted };
+  return { signerFingerprint, signerPrimaryFingerprint, badSignature, trusted, ...(unknownSigner === undefined ? {} : { unknownSigner }) };
 }
 
 export async function gpgDecrypt(message: Buffer, o: { homedir?: string | undefined; exe?: string | undefined; passphrase?: Buffer | undefined }): Promise<GpgDecryption> {
