@@ -6,13 +6,14 @@
 import { KnockstickError } from '../core/errors.js';
 import { formatFields } from './client.js';
 import { algorithmName, openGpgWire } from './gpg-packet.js';
-import { base64NoPad } from './cipher.js';
+import { base64NoPad, type HashType } from './cipher.js';
 import { gpgDecrypt } from './gpg.js';
 import { parsePlaintext, SpaDecodeError } from './packet.js';
 
 export interface GpgDecodeOptions {
-  /** The HMAC key from the rc stanza, if one was given. */
+  /** The HMAC key from the rc stanza, if one was given, and its HMAC_DIGEST_TYPE. */
   readonly hmac?: Buffer | undefined;
+  readonly hmacType?: HashType | undefined;
   /** A keyring with the server's secret key (the agent or pinentry supplies its passphrase). */
   readonly homedir?: string | undefined;
   readonly exe?: string | undefined;
@@ -22,7 +23,7 @@ export interface GpgDecodeOptions {
 export async function decodeGpgSpa(wire: string, o: GpgDecodeOptions, nowMs: number): Promise<string> {
   let opened;
   try {
-    opened = openGpgWire(wire, o.hmac);
+    opened = openGpgWire(wire, o.hmac, o.hmacType);
   } catch (error) {
     if (error instanceof SpaDecodeError) throw new KnockstickError('INVALID_FILE', `GnuPG SPA packet: ${error.message}`);
     throw error;
@@ -38,6 +39,7 @@ export async function decodeGpgSpa(wire: string, o: GpgDecodeOptions, nowMs: num
   const result = await gpgDecrypt(opened.message, { homedir: o.homedir, exe: o.exe });
   let fields;
   try {
+    // parsePlaintext tells the digest type by its length, as fwknopd does.
     fields = parsePlaintext(result.plaintext.trim());
   } catch (error) {
     if (error instanceof SpaDecodeError) throw new KnockstickError('INVALID_FILE', `${what}; it decrypts, but ${error.message}`);

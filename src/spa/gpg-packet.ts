@@ -17,7 +17,7 @@
 // fwknopd tells the modes apart by length alone: a packet of MIN_GNUPG_MSG_SIZE (400) characters or
 // more is GnuPG, shorter is Rijndael (lib/fko_encryption.c fko_encryption_type).
 
-import { base64NoPad, decodeBase64, hmacB64, macEquals, HMAC_B64_LENGTH, sha256B64 } from './cipher.js';
+import { HASH_TYPES, base64NoPad, decodeBase64, digestB64, hmacB64, macEquals, type HashType } from './cipher.js';
 import { encodeFields, MAX_WIRE_LENGTH, SpaDecodeError, type SpaFields } from './packet.js';
 
 export const B64_GPG_PREFIX = 'hQ';
@@ -30,10 +30,10 @@ const OLD_PKESK_TWO_BYTE = 0x85;
 /** The largest length whose two-byte header still encodes to "hQ" (the top four bits must be 0). */
 const MAX_HQ_LENGTH = 0x0fff;
 
-/** The string gpg encrypts: the encoded fields and their SHA-256 digest (as in Rijndael mode). */
-export function gpgPlaintext(fields: SpaFields): string {
+/** The string gpg encrypts: the encoded fields and their digest (as in Rijndael mode; SHA-256 by default). */
+export function gpgPlaintext(fields: SpaFields, digest: HashType = 'sha256'): string {
   const encoded = encodeFields(fields);
-  return `${encoded}:${sha256B64(encoded)}`;
+  return `${encoded}:${digestB64(encoded, digest)}`;
 }
 
 interface PacketHeader {
@@ -84,10 +84,10 @@ export function withOldFormatFirstHeader(message: Buffer): Buffer {
 }
 
 /** The wire string for gpg's binary output, with an HMAC when a key is given. */
-export function sealGpgMessage(message: Buffer, hmacKey: Buffer | undefined): string {
+export function sealGpgMessage(message: Buffer, hmacKey: Buffer | undefined, hmacType: HashType = 'sha256'): string {
   const b64 = base64NoPad(withOldFormatFirstHeader(message));
   if (!b64.startsWith(B64_GPG_PREFIX)) throw new Error('internal: the rewritten header does not encode to "hQ"');
-  const wire = `${b64.slice(B64_GPG_PREFIX.length)}${hmacKey === undefined ? '' : hmacB64(hmacKey, b64)}`;
+  const wire = `${b64.slice(B64_GPG_PREFIX.length)}${hmacKey === undefined ? '' : hmacB64(hmacKey, b64, hmacType)}`;
   if (wire.length < MIN_GNUPG_MSG_SIZE) throw new Error(`the GnuPG packet is ${wire.length} characters; fwknopd would take anything under ${MIN_GNUPG_MSG_SIZE} for a Rijndael packet`);
   if (wire.length > MAX_WIRE_LENGTH) throw new Error(`the GnuPG SPA packet would be ${wire.length} bytes, over fwknop's ${MAX_WIRE_LENGTH} (a smaller key, or fewer ports)`);
   return wire;
@@ -173,23 +173,30 @@ export function looksLikeGpgWire(wire: string): boolean {
  * Splits the wire string: checks the HMAC (constant time) when a key is given, puts the dropped
  * prefix back and base64-decodes. Throws SpaDecodeError naming what failed.
  */
-export function openGpgWire(wire: string, hmacKey: Buffer | undefined): GpgWire {
+export function openGpgWire(wire: string, hmacKey: Buffer | undefined, hmacType: HashType = 'sha256'): GpgWire {
+  const macLength = HASH_TYPES[hmacType].b64Length;
   const data = wire.trim();
   const prefix = gpgPrefixOf(data);
   if (prefix === undefined) throw new SpaDecodeError('malformed', 'not an fwknop GnuPG SPA packet');
   let body = data;
   let hmacPresent = hmacKey !== undefined;
   if (hmacKey !== undefined) {
-    body = data.slice(0, -HMAC_B64_LENGTH);
-    if (!macEquals(hmacB64(hmacKey, `${prefix}${body}`), data.slice(-HMAC_B64_LENGTH))) {
+    body = data.slice(0, -macLength);
+    if (!macEquals(hmacB64(hmacKey, `${prefix}${body}`, hmacType), data.slice(-macLength))) {
       throw new SpaDecodeError('bad-hmac', 'the HMAC of this GnuPG packet does not match: wrong HMAC key, a packet sent without HMAC, or the packet was altered');
     }
   } else {
-    // No key: whether 43 HMAC characters follow shows in where the OpenPGP packets end.
+    // No key: whether HMAC characters follow (and how many) shows in where the OpenPGP packets end.
     const whole = decodeBase64(`${prefix}${data}`);
     if (whole === undefined || !packetsEndAtEnd(whole)) {
-      body = data.slice(0, -HMAC_B64_LENGTH);
-      hmacPresent = true;
+      for (const length of [...new Set(Object.values(HASH_TYPES).map((h) => h.b64Length))]) {
+        const candidate = decodeBase64(`${prefix}${data.slice(0, -length)}`);
+        if (candidate !== undefined && packetsEndAtEnd(candidate)) {
+          body = data.slice(0, -length);
+          hmacPresent = true;
+          break;
+        }
+      }
     }
   }
   const message = decodeBase64(`${prefix}${body}`);

@@ -14,7 +14,7 @@
 //                              (fwknopd then runs gpg only on authenticated packets)
 
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { decodeBase64 } from './cipher.js';
+import { HASH_TYPES, decodeBase64, isHashType, type HashType } from './cipher.js';
 import type { GpgSettings } from './gpg.js';
 import type { RcEntry } from './rc-file.js';
 
@@ -80,8 +80,21 @@ export function resolveGpgSettings(
   if (useHmac === true && hmac === undefined) fail(get('USE_HMAC'), 'USE_HMAC Y but no HMAC_KEY_BASE64 (or HMAC_KEY) in GnuPG mode');
   if (useHmac === false) hmac = undefined;
 
+  const hashOf = (key: 'DIGEST_TYPE' | 'HMAC_DIGEST_TYPE'): HashType | undefined => {
+    const e = get(key);
+    if (e === undefined) return undefined;
+    const value = e.value.toLowerCase();
+    if (isHashType(value)) return value;
+    fail(e, `${key} ${e.value} is not one of fwknop's: ${Object.keys(HASH_TYPES).join(', ')}`);
+    return undefined;
+  };
+  const digest = hashOf('DIGEST_TYPE');
+  const hmacType = hashOf('HMAC_DIGEST_TYPE');
+
   if (!ok) return undefined;
   return {
+    ...(digest === undefined ? {} : { digest }),
+    ...(hmac === undefined || hmacType === undefined ? {} : { hmacType }),
     recipient,
     signer,
     ...(homedir === undefined ? {} : { homedir }),

@@ -11,6 +11,7 @@ import { chmod, mkdir, lstat } from 'node:fs/promises';
 import { KnockstickError } from '../core/errors.js';
 import { run, runAllowingFailure, type ExternalCommand } from '../core/run.js';
 import { gpgPlaintext, sealGpgMessage } from './gpg-packet.js';
+import type { HashType } from './cipher.js';
 import { cryptoRandomSource, requestFields, type RandomSource, type SpaFields, type SpaRequest } from './packet.js';
 
 export const DEFAULT_GPG_EXE = 'gpg';
@@ -33,6 +34,10 @@ export interface GpgSettings {
   readonly signingPassphrase?: Buffer | undefined;
   /** HMAC key (HMAC_KEY_BASE64 / HMAC_KEY); undefined: the packet carries no HMAC. */
   readonly hmac?: Buffer | undefined;
+  /** HMAC_DIGEST_TYPE (default sha256). */
+  readonly hmacType?: HashType | undefined;
+  /** DIGEST_TYPE of the fields (default sha256). */
+  readonly digest?: HashType | undefined;
 }
 
 function homeArgs(homedir: string | undefined): string[] {
@@ -297,9 +302,9 @@ export async function buildGpgSpaPacket(request: SpaRequest, s: GpgSettings, ran
   }
   const stopAfter = s.homedir !== undefined && !(await agentRunning(s.homedir));
   try {
-    const message = await gpgEncryptSign(gpgPlaintext(fields), s);
+    const message = await gpgEncryptSign(gpgPlaintext(fields, s.digest), s);
     try {
-      return { wire: sealGpgMessage(message, s.hmac), fields };
+      return { wire: sealGpgMessage(message, s.hmac, s.hmacType), fields };
     } catch (error) {
       throw new KnockstickError('INVALID_FILE', `cannot build the GnuPG SPA packet: ${(error as Error).message}`, { cause: error });
     }

@@ -120,7 +120,8 @@ describe('the GnuPG wire string', () => {
     const fields = { random: '1234567890123456', username: 'u', timestamp: 1700000000, version: '3.0.0', messageType: 1, message: '0.0.0.0,tcp/22' };
     const plain = gpgPlaintext(fields);
     expect(plain.startsWith('1234567890123456:dQ:1700000000:3.0.0:1:')).toBe(true);
-    expect(parsePlaintext(plain)).toEqual(fields);
+    expect(parsePlaintext(plain)).toEqual({ ...fields, digestType: 'sha256' });
+    expect(parsePlaintext(gpgPlaintext(fields, 'sha512'))).toEqual({ ...fields, digestType: 'sha512' });
   });
 });
 
@@ -178,7 +179,7 @@ describe('GnuPG keys in the rc file', () => {
   const H = Buffer.alloc(64, 2).toString('base64');
   const BASE = 'SPA_SERVER 198.18.0.1\nACCESS tcp/22\nALLOW_IP source\n';
   function resolve(text: string, commandLine: [string, string][] = []): { config?: SpaClientConfig; problems: string[] } {
-    const { config, problems } = resolveStanza(parseRcText(text, '/stick/.ssh/fwknoprc'), 'home', '/stick/.ssh/fwknoprc', commandLine);
+    const { config, problems } = resolveStanza(parseRcText(text, '/stick/.ssh/fwknoprc'), 'home', '/stick/.ssh/fwknoprc', { commandLine });
     return { ...(config === undefined ? {} : { config }), problems: problems.map((p) => `${p.line}: ${p.message}`) };
   }
 
