@@ -429,21 +429,24 @@ async function initSpaFromFlags(values: Values, context: CommandContext): Promis
       dryRun: values['dry-run'] === true,
       force: values.force === true,
       allow: parseAllows(values.allow ?? [], values['ssh-port'] === undefined ? 22 : parseInteger('--ssh-port', values['ssh-port'], 1, 65535)),
-      gpg: spaGpgFromFlags(values, context.cwd),
+      gpg: spaGpgFromFlags(values, context.cwd, out),
     },
     context,
   );
 }
 
-/** --gpg [--gpg-home-dir DIR] [--gpg-key-type rsa|ed25519] (src/server/spa-gpg.ts). */
-function spaGpgFromFlags(values: Values, cwd: string): { serverHome: string; keyType: 'rsa' | 'ed25519' } | undefined {
+/**
+ * --gpg [--gpg-home-dir DIR] [--gpg-key-type rsa|ed25519] (src/server/spa-gpg.ts). With --out the
+ * keyring goes there too (OUT/gnupg), like every other file, unless --gpg-home-dir says where.
+ */
+function spaGpgFromFlags(values: Values, cwd: string, out: string | undefined): { serverHome: string; keyType: 'rsa' | 'ed25519' } | undefined {
   if (values.gpg !== true) {
     for (const flag of ['gpg-home-dir', 'gpg-key-type'] as const) if (values[flag] !== undefined) throw usageError(`--${flag} goes with --gpg`);
     return undefined;
   }
   const type = values['gpg-key-type'] ?? 'rsa';
   if (type !== 'rsa' && type !== 'ed25519') throw usageError(`--gpg-key-type must be rsa (fwknop's own client can use it too) or ed25519 (knockstick only), got ${JSON.stringify(type)}`);
-  const home = checked(values['gpg-home-dir'] === undefined ? undefined : resolve(cwd, values['gpg-home-dir']), '--gpg-home-dir', SAFE_PATH) ?? GPG_SYSTEM_HOME;
+  const home = checked(values['gpg-home-dir'] === undefined ? undefined : resolve(cwd, values['gpg-home-dir']), '--gpg-home-dir', SAFE_PATH) ?? (out === undefined ? GPG_SYSTEM_HOME : `${out.replace(/\/$/, '')}/gnupg`);
   return { serverHome: home, keyType: type };
 }
 

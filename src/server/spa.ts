@@ -21,7 +21,7 @@ import { SPA_RC_NAME } from '../callhome/spa.js';
 import type { FirewallKind } from '../core/firewall.js';
 import type { PlannedFile } from './plan.js';
 import { iptablesAllowLines, nftAllowLines, type AllowedService } from './allow.js';
-import { GPG_CLIENT_HOME_NAME, PLACEHOLDER_KEYS, gpgClientStanza, gpgEncryptionLines, makeSpaGpgKeys, type SpaGpgKeys, type SpaGpgOptions } from './spa-gpg.js';
+import { GPG_CLIENT_HOME_NAME, GPG_SYSTEM_HOME, PLACEHOLDER_KEYS, gpgClientStanza, gpgEncryptionLines, makeSpaGpgKeys, type SpaGpgKeys, type SpaGpgOptions } from './spa-gpg.js';
 
 export const SPA_TEMPLATE_NAMES = ['fwknopd.conf', 'fwknop-access.conf', 'firewall-spa.nft', 'iptables-spa.rules', 'sshd-knockstick.conf'] as const;
 /** The nft set CMD_CYCLE_OPEN fills (in table inet knockstick). */
@@ -207,6 +207,9 @@ export async function initSpa(
   }
   if (o.paths.fwknopdConf !== SPA_SYSTEM_PATHS.fwknopdConf) {
     out.write(spaInstallSteps(files, o.paths, o.firewall));
+    if (o.gpg !== undefined && o.gpg.serverHome !== GPG_SYSTEM_HOME) {
+      out.write(`  The GnuPG keyring is ${o.gpg.serverHome} (access.conf's GPG_HOME_DIR): keep it there, or copy it (cp -a, mode 0700) to ${GPG_SYSTEM_HOME} and change GPG_HOME_DIR to match.\n`);
+    }
     return ExitCode.OK;
   }
   const fw = files.find((f) => /firewall-spa\.nft|iptables-spa\.rules/.test(f.path))?.path ?? '';

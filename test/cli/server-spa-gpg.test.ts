@@ -28,6 +28,14 @@ describe('knockstick server init --method spa --gpg', () => {
     await expect(readdir(join(dir.path, 'gnupg'))).rejects.toThrow();
   });
 
+  it('with --out and no --gpg-home-dir the keyring goes into OUT/gnupg, like every other file', async () => {
+    const out = join(dir.path, 'out');
+    const result = await knockstick([...BASE, '--out', out, '--gpg', '--gpg-key-type', 'ed25519', '--dry-run']);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toMatch(new RegExp(`GPG_HOME_DIR +${join(out, 'gnupg')}\n`));
+    expect(result.stdout).toMatch(/gnupg \(mode 0700\): new ed25519 key for fwknopd/);
+  });
+
   it.each([
     [['--gpg', '--gpg-key-type', 'dsa'], /--gpg-key-type must be rsa .* or ed25519/],
     [['--gpg-home-dir', '/tmp/x'], /--gpg-home-dir goes with --gpg/],
