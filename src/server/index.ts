@@ -19,13 +19,14 @@ import { lineLimitError } from '../core/knockd-conf.js';
 import { DEFAULT_LENGTH, DEFAULT_RANGE, cryptoRandom, generateSequences } from '../core/generate.js';
 import type { Sequence } from '../core/sequences.js';
 import { loadTemplate } from '../core/templates.js';
-import { seqgenCommand } from '../seqgen/index.js';
+import { addSequences } from '../seqgen/actions.js';
 import { terminalPrompts, type Prompts } from '../core/prompts.js';
 import { serverHelp } from './help.js';
 import { WORD, askServerAnswers, type ServerAnswers } from './wizard.js';
-import type { InnerHost } from '../core/firewall.js';
+import { DEFAULT_DOOR_POLICY, isDoorPolicy, type DoorPolicy, type InnerHost } from '../core/firewall.js';
 import { SPA_SYSTEM_PATHS, initSpa, spaInitProblem, spaPathsIn } from './spa.js';
 import { GPG_SYSTEM_HOME } from './spa-gpg.js';
+import { OLDER_TEMPLATE_NAMES, planBeforeSingleUse } from './older-doors.js';
 import { TEMPLATE_NAMES, SYSTEM_PATHS, doorNames, pathsIn, planServerFiles, sequencesFileOf, type PlannedFile, type ServerFirewall, type ServerPaths } from './plan.js';
 import { formatAllow, parseAllows, ufwAllowCommands, type AllowedService } from './allow.js';
 import { backupPath, conffileMd5, decideFile, isDebianSample, unifiedDiff, type FileDecision } from './rerun.js';
@@ -39,6 +40,7 @@ export const FLAGS = {
   'ssh-port': { type: 'string' },
   'seq-timeout': { type: 'string' },
   'cmd-timeout': { type: 'string' },
+  'door-policy': { type: 'string' },
   count: { type: 'string' },
   stick: { type: 'string' },
   force: { type: 'boolean' },
@@ -133,11 +135,13 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   const sshPort = values['ssh-port'] === undefined ? 22 : parseInteger('--ssh-port', values['ssh-port'], 1, 65535);
   const seqTimeout = values['seq-timeout'] === undefined ? 15 : parseInteger('--seq-timeout', values['seq-timeout'], 1, 600);
   const cmdTimeout = values['cmd-timeout'] === undefined ? 10 : parseInteger('--cmd-timeout', values['cmd-timeout'], 1, 3600);
+  const doorPolicyFlag = parseDoorPolicy(values['door-policy']);
   const allowFlag = values.allow === undefined ? undefined : parseAllows(values.allow, sshPort);
   if (allowFlag !== undefined && allowFlag.length > 0 && inner.length > 0) throw usageError(ROUTER_ALLOW);
   const known: ServerAnswers = {
     interface: checked(values.interface, '--interface', INTERFACE),
     firewall: firewallFlag as ServerFirewall | undefined,
+    doorPolicy: doorPolicyFlag,
     stick: values.stick === undefined ? undefined : resolve(context.cwd, values.stick),
     // 0: no new sequences (a rerun, or sequences installed from a staging copy).
     count: values.count === undefined ? undefined : parseInteger('--count', values.count, 0, 100_000),
@@ -153,18 +157,30 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
             hostname: checked(values['ddns-hostname'], '--ddns-hostname', WORD) as string,
           },
   };
+  // A rerun keeps the door policy server.conf names, unless --door-policy says otherwise; a server
+  // made before door policies existed gets single-use doors (the report says what changes).
+  const previousPolicy = (await readConfig(paths.serverConfig, 'server').catch(() => undefined))?.global.doorPolicy;
   const answers = interactive
     ? await askServerAnswers(prompts, known, {
+        ...(previousPolicy === undefined ? {} : { doorPolicy: previousPolicy }),
         interfaces: await interfaces(),
         defaultInterface: await defaultInterface(),
         isDirectory: async (p) => (await stat(p).catch(() => null))?.isDirectory() === true,
         sshPort,
         sequencesExist: (await Promise.all(doorNames({ inner }).map(async (door) => (await lstat(sequencesFileOf(paths, door)).catch(() => null)) !== null))).every(Boolean),
       })
-    : { ...known, interface: known.interface ?? (await defaultInterface()), firewall: known.firewall ?? 'nftables', count: known.count ?? 50, allow: known.allow ?? [] };
+    : {
+        ...known,
+        interface: known.interface ?? (await defaultInterface()),
+        firewall: known.firewall ?? 'nftables',
+        doorPolicy: known.doorPolicy ?? previousPolicy ?? DEFAULT_DOOR_POLICY,
+        count: known.count ?? 50,
+        allow: known.allow ?? [],
+      };
   const iface = answers.interface;
   if (iface === undefined) throw usageError('no --interface given and no default route to guess it from');
   const firewall = answers.firewall ?? 'nftables';
+  const doorPolicy = answers.doorPolicy ?? DEFAULT_DOOR_POLICY;
   const ddns = answers.ddns;
   const stick = answers.stick;
   const count = answers.count ?? 50;
@@ -172,9 +188,9 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   const doors = doorNames({ inner });
   const sequenceFiles = doors.map((door) => sequencesFileOf(paths, door));
 
-  const templates = Object.fromEntries(await Promise.all(TEMPLATE_NAMES.map(async (n) => [n, await loadTemplate(n)] as const)));
-  const plan = (panicSequence: Sequence): PlannedFile[] =>
-    planServerFiles({ interface: iface, firewall, sshPort, seqTimeout, cmdTimeout, panicSequence, ddns, inner, allow, paths }, templates);
+  const templates = Object.fromEntries(await Promise.all([...TEMPLATE_NAMES, ...OLDER_TEMPLATE_NAMES].map(async (n) => [n, await loadTemplate(n)] as const)));
+  const planOptions = (panicSequence: Sequence) => ({ interface: iface, firewall, sshPort, seqTimeout, cmdTimeout, doorPolicy, panicSequence, ddns, inner, allow, paths });
+  const plan = (panicSequence: Sequence): PlannedFile[] => planServerFiles(planOptions(panicSequence), templates);
   // A line knockd would read in pieces (a long --out) is a usage error before any file is read.
   // The panic sequence is the longest a new one can be, so its line is never shorter than the real one.
   const longest: Sequence = Array.from({ length: 5 }, () => ({ port: 65535, protocol: 'tcp' as const }));
@@ -198,6 +214,8 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   const panicSequence = settings?.global.panicSequence ?? newPanicSequence([...existingSequences.values()]);
 
   const files = plan(panicSequence);
+  // What server init wrote for the same answers before single-use doors: such files are upgraded.
+  const older = planBeforeSingleUse(planOptions(panicSequence), templates);
   const conf = files.find((f) => f.path === paths.knockdConf);
   const tooLong = conf === undefined ? undefined : lineLimitError(conf.text, conf.path, out === undefined ? 'a value' : '--out');
   if (tooLong !== undefined) throw tooLong;
@@ -216,7 +234,7 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   for (const f of files) {
     const current = await unlessDry(readBytesIfExists(f.path), null);
     const isSample = f.path === paths.knockdConf && current !== null && isDebianSample(current, packageMd5);
-    const decision = decideFile(f, current?.toString('utf8') ?? null, isSample);
+    const decision = decideFile(f, current?.toString('utf8') ?? null, isSample, older.get(f.path));
     const mode = decision.fate === 'unchanged' ? await unlessDry(fileMode(f.path), undefined) : undefined;
     // Same text, wrong mode (a copy made by hand): rewritten with the right mode, nothing to confirm.
     decisions.push(mode !== undefined && mode !== f.mode ? { ...decision, fate: 'new' } : decision);
@@ -226,13 +244,14 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
     unchanged: ' [unchanged]',
     kept: ' [kept as it is: yours to edit]',
     sample: " [would replace the knockd package's sample]",
+    older: ' [written by server init before single-use doors: would be upgraded]',
     changed: ' [differs: would replace it with --force]',
   };
   if (dryRun) {
     for (const d of decisions) {
       const f = d.file;
       stdout.write(`==> ${f.path} (mode 0${f.mode.toString(8)}): ${f.what}${FATE_TAG[d.fate]}\n${f.text}${f.text.endsWith('\n') ? '' : '\n'}\n`);
-      if (d.fate === 'changed' || d.fate === 'sample') stdout.write(`${unifiedDiff(d.current ?? '', f.text, `${f.path} (now)`, `${f.path} (server init)`)}\n`);
+      if (d.fate === 'changed' || d.fate === 'sample' || d.fate === 'older') stdout.write(`${unifiedDiff(d.current ?? '', f.text, `${f.path} (now)`, `${f.path} (server init)`)}\n`);
     }
     for (const file of sequenceFiles) stdout.write(`==> ${file}: ${existingSequences.get(file) === null ? '' : 'kept as it is, '}${sequencesFate(file)}\n`);
     return ExitCode.OK;
@@ -252,8 +271,15 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   const force = values.force === true;
   const changed = decisions.filter((d) => d.fate === 'changed');
   const sample = decisions.find((d) => d.fate === 'sample');
-  for (const d of [...(sample === undefined ? [] : [sample]), ...changed]) {
-    const why = d.fate === 'sample' ? `${d.file.path} is the knockd package's unmodified sample (its doors append behind a DROP and never match); server init replaces it:` : `${d.file.path} differs from what server init writes:`;
+  const upgraded = decisions.filter((d) => d.fate === 'older');
+  if (upgraded.length > 0) stdout.write(olderDoorsNote(upgraded.map((d) => d.file.path), doorPolicy, cmdTimeout));
+  for (const d of [...(sample === undefined ? [] : [sample]), ...upgraded, ...changed]) {
+    const why =
+      d.fate === 'sample'
+        ? `${d.file.path} is the knockd package's unmodified sample (its doors append behind a DROP and never match); server init replaces it:`
+        : d.fate === 'older'
+          ? `${d.file.path} is what server init wrote before single-use doors; it is upgraded:`
+          : `${d.file.path} differs from what server init writes:`;
     stdout.write(`${why}\n${unifiedDiff(d.current ?? '', d.file.text, `${d.file.path} (now)`, `${d.file.path} (server init)`)}\n`);
   }
   if (changed.length > 0 && !force) {
@@ -261,7 +287,7 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
       hint: 'keep your edits by writing elsewhere with --out DIR and comparing, or pass --force to replace them (a backup FILE.knockstick-bak.TIME of each is kept)',
     });
   }
-  const toWrite = decisions.filter((d) => d.fate === 'new' || d.fate === 'sample' || d.fate === 'changed');
+  const toWrite = decisions.filter((d) => d.fate === 'new' || d.fate === 'sample' || d.fate === 'older' || d.fate === 'changed');
   const newSequenceFiles = count === 0 ? [] : sequenceFiles.filter((f) => existingSequences.get(f) === null);
   /** A sequence file this run leaves alone: kept as it is, or (--count 0) still missing. */
   const reportUntouched = (door: string): void => {
@@ -275,7 +301,7 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
     for (const d of decisions) stdout.write(`${d.fate === 'kept' ? 'kept' : 'unchanged'} ${d.file.path}\n`);
     for (const door of doors) reportUntouched(door);
     stdout.write('Nothing to change: every file already holds what server init writes.\n');
-    stdout.write(nextSteps({ firewall, files, paths, out, iface, allow, sequenceFiles: sequenceFiles.filter((f) => existingSequences.get(f) !== null || newSequenceFiles.includes(f)), install: installFlags({ iface, firewall, sshPort, seqTimeout, cmdTimeout, allow, inner, ddns }) }));
+    stdout.write(nextSteps({ firewall, files, paths, out, iface, allow, sequenceFiles: sequenceFiles.filter((f) => existingSequences.get(f) !== null || newSequenceFiles.includes(f)), install: installFlags({ iface, firewall, sshPort, seqTimeout, cmdTimeout, doorPolicy, allow, inner, ddns }) }));
     return ExitCode.OK;
   }
   if (interactive) {
@@ -323,14 +349,25 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
       );
       continue;
     }
-    await seqgenCommand.run({
-      ...context,
-      args: [String(count), '--server-file', file, '--stick', stick, '--server-config', paths.serverConfig, ...(door === 'ssh' ? [] : ['--host', door])],
-      invokedAs: 'seqgen',
-    });
+    await addSequences(count, { serverFile: file, stickRoot: stick, serverConfig: paths.serverConfig, ...(door === 'ssh' ? {} : { host: door }) }, { ...context, invokedAs: 'seqgen' });
   }
-  stdout.write(nextSteps({ firewall, files, paths, out, iface, allow, sequenceFiles: sequenceFiles.filter((f) => existingSequences.get(f) !== null || newSequenceFiles.includes(f)), install: installFlags({ iface, firewall, sshPort, seqTimeout, cmdTimeout, allow, inner, ddns }) }));
+  stdout.write(nextSteps({ firewall, files, paths, out, iface, allow, sequenceFiles: sequenceFiles.filter((f) => existingSequences.get(f) !== null || newSequenceFiles.includes(f)), install: installFlags({ iface, firewall, sshPort, seqTimeout, cmdTimeout, doorPolicy, allow, inner, ddns }) }));
   return ExitCode.OK;
+}
+
+/** What an upgrade from the doors before single-use ones changes, said once before the diffs. */
+export function olderDoorsNote(paths: readonly string[], policy: DoorPolicy, cmdTimeout: number): string {
+  return `
+These files hold the doors server init wrote before single-use doors (a firewall rule or set element
+per knock, removed by knockd's stop_command; every new connection from the address got in meanwhile,
+and a door stayed open if knockd died first). They are upgraded (a backup of each is kept):
+${paths.map((p) => `  ${p}`).join('\n')}
+Doors become ${policy === 'single-use' ? 'single-use: a knock lets exactly one new connection in (ssh through `knockstick connect`)' : 'windows as before (--door-policy window)'},
+and close by themselves after ${cmdTimeout} s (a timeout in the firewall), so knockd.conf has no stop_command;
+server.conf records door_policy = ${policy}. Load the new firewall and restart knockd together (steps below):
+the new knockd's doors need the new firewall (with the old one they stay shut).
+
+`;
 }
 
 const ROUTER_ALLOW =
@@ -391,6 +428,7 @@ function installFlags(o: {
   sshPort: number;
   seqTimeout: number;
   cmdTimeout: number;
+  doorPolicy: DoorPolicy;
   allow: readonly AllowedService[];
   inner: readonly InnerHost[];
   ddns: ServerAnswers['ddns'];
@@ -402,6 +440,7 @@ function installFlags(o: {
     ...(o.sshPort === 22 ? [] : ['--ssh-port', String(o.sshPort)]),
     '--seq-timeout', String(o.seqTimeout),
     '--cmd-timeout', String(o.cmdTimeout),
+    '--door-policy', o.doorPolicy,
     ...o.allow.flatMap((a) => ['--allow', formatAllow(a)]),
     ...o.inner.flatMap((h) => ['--inner', `${h.name}=${h.address}`]),
     ...(o.ddns === undefined ? [] : ['--ddns-protocol', o.ddns.protocol, '--ddns-server', o.ddns.server, '--ddns-login', o.ddns.login, '--ddns-hostname', o.ddns.hostname]),
@@ -423,6 +462,8 @@ async function initSpaFromFlags(values: Values, context: CommandContext): Promis
       firewall: values.firewall === 'iptables' ? 'iptables' : 'nftables',
       sshPort: values['ssh-port'] === undefined ? 22 : parseInteger('--ssh-port', values['ssh-port'], 1, 65535),
       doorSeconds: values['cmd-timeout'] === undefined ? 10 : parseInteger('--cmd-timeout', values['cmd-timeout'], 1, 3600),
+      // iptables: fwknopd's own doors, always windows (spaInitProblem refuses an explicit single-use).
+      doorPolicy: values.firewall === 'iptables' ? 'window' : (parseDoorPolicy(values['door-policy']) ?? DEFAULT_DOOR_POLICY),
       spaServer: values['spa-server'] as string,
       paths: out === undefined ? SPA_SYSTEM_PATHS : spaPathsIn(out),
       stick: values.stick === undefined ? undefined : resolve(context.cwd, values.stick),
@@ -459,6 +500,12 @@ async function serverOnlySequences(path: string, count: number, serverConfig: st
   const settings = (await readConfig(serverConfig, 'server')).global;
   const sequences = generateSequences(cryptoRandom, { count, length: DEFAULT_LENGTH, range: DEFAULT_RANGE, exclude: new Set(reservedPorts(settings)), avoid: new Set() });
   await appendDurably(path, sequences.map(formatLine).join(''));
+}
+
+/** --door-policy single-use|window (undefined: not given). */
+function parseDoorPolicy(value: string | undefined): DoorPolicy | undefined {
+  if (value === undefined || isDoorPolicy(value)) return value;
+  throw usageError(`--door-policy must be single-use or window, got ${JSON.stringify(value)}`);
 }
 
 /** --inner NAME=ADDR: an inner host SSH is forwarded to (router mode). */
