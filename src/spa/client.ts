@@ -9,6 +9,7 @@ import { assertPlainFileOrMissing } from '../core/files.js';
 import { SALT_LENGTH } from './cipher.js';
 import { cryptoRandomSource, decodeSpaPacket, isValidUsername, requestFields, sealFields, USE_SOURCE_ADDRESS, type RandomSource, type SpaFields, type SpaRequest } from './packet.js';
 import type { SpaClientConfig } from './rc-file.js';
+import { buildGpgSpaPacket } from './gpg.js';
 import type { SpaSender, SpaTarget } from './send.js';
 
 /** The login name fwknop would put in the packet (SPOOF_USER overrides it). */
@@ -117,6 +118,14 @@ export async function sendSpa(config: SpaClientConfig, options: SpaSendOptions, 
   const port = config.randPort === true ? randomPort(random) : config.port;
   const target: SpaTarget = { address: await deps.resolveServer(config.server), port, proto: config.proto === 'tcp' ? 'tcp' : 'udp' };
   const request = requestFromConfig(config, deps.now(), deps.username(), options.timeOffset, { command: options.command, random });
+  if (config.gpg !== undefined) {
+    // GnuPG mode (gpg.ts): only the server's key opens the packet, so -v shows the fields as built.
+    const built = await buildGpgSpaPacket(request, config.gpg, random);
+    if (options.verbose) err.write(formatFields(built.fields));
+    if (options.savePacket !== undefined) await writeSecretFile(options.savePacket, `${built.wire}\n`);
+    if (!options.dryRun) await deps.sender.send(target, built.wire);
+    return { target, wire: built.wire, request };
+  }
   let wire: string;
   try {
     wire = sealFields(requestFields(request, random), config.keys, random.bytes(SALT_LENGTH), config.modes);

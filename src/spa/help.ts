@@ -20,7 +20,12 @@ with SPOOF_SOURCE_IP are built but not sent), ACCESS (tcp/22,udp/53), ALLOW_IP (
 or HMAC_KEY, USE_HMAC, HMAC_DIGEST_TYPE and DIGEST_TYPE (md5, sha1, sha256, sha384, sha512,
 sha3_256, sha3_512), ENCRYPTION_MODE (cbc, ecb, cfb, ofb, ctr, legacy), FW_TIMEOUT (seconds
 the server keeps the door open), NAT_ACCESS HOST[:PORT], NAT_LOCAL, NAT_PORT, NAT_RAND_PORT,
-RAND_PORT, SPOOF_USER, TIME_OFFSET (+1H, -5M, -1D, seconds). Anything else in the stanzas in
+RAND_PORT, SPOOF_USER, TIME_OFFSET (+1H, -5M, -1D, seconds), and GnuPG mode: USE_GPG Y,
+GPG_RECIPIENT (the server's key), GPG_SIGNER (yours), GPG_HOMEDIR (relative: from the rc file's
+directory, e.g. ../.gnupg on a stick), GPG_EXE, USE_GPG_AGENT, GPG_SIGNING_PW_BASE64 or
+GPG_SIGNING_PW (piped to gpg, never on its command line), GPG_NO_SIGNING_PW, and optionally an
+HMAC key. GnuPG packets are made by the real gpg, and work with Ed25519/Cv25519 keys too (fwknopd
+refuses fwknop's own ECC packets). Anything else in the stanzas in
 effect is an error naming the line. The file (and a KEY_FILE) must be readable by its owner
 only (chmod 600): it holds the keys. Keys are never taken from the command line and never
 printed, except by keygen without --rc-file, whose job that is: it prints the two new key lines
@@ -43,6 +48,11 @@ Options:
                         the packet, anyone on the path can alter it and fwknopd cannot tell
   --unsafe-legacy-iv    send: allow ENCRYPTION_MODE legacy. Unsafe: a key shorter than 16
                         bytes is padded with "0" characters (the old Perl client's way)
+  --gpg-recip KEY       send: GnuPG mode, encrypted to KEY (the server's; as fwknop --gpg-recip)
+  --gpg-sign KEY        send: GnuPG mode, signed with KEY (yours; as fwknop --gpg-sign)
+  --gpg-home-dir DIR    send: the keyring (GPG_HOMEDIR); decode: a keyring with the server's
+                        secret key, to decrypt a GnuPG packet
+  --gpg-agent           send: the gpg-agent holds the signing passphrase (USE_GPG_AGENT Y)
   -h, --help            this help
   -V, --version         print knockstick's version
 
@@ -51,6 +61,8 @@ Examples:
   ${cmd} send --rc-file /mnt/secure/.ssh/fwknoprc -n home && ssh home
   ${cmd} send -n home --dry-run -v
   ${cmd} decode --rc-file ~/.fwknoprc -n home packet.txt
+  ${cmd} send -n home --gpg-recip SERVER_FPR --gpg-sign CLIENT_FPR
+  ${cmd} decode --gpg-home-dir /etc/fwknop/gnupg --rc-file ~/.fwknoprc -n home packet.txt
 
 Exit codes:
   0  done (send: the packet left this machine; SPA gets no answer, so only the door says more)

@@ -10,7 +10,7 @@
 //
 // Unlike fwknop we are strict where it is lenient, because a silently ignored line here means a
 // packet with the wrong keys or ports: an unknown variable, a duplicate, "USE_HMAC yes" (fwknop
-// reads anything but "Y" as no), a setting we do not implement (GnuPG, HTTP address resolution)
+// reads anything but "Y" as no), a setting we do not implement (HTTP address resolution)
 // or an unsafe mode not asked for on the command line (no HMAC key, ENCRYPTION_MODE legacy) is an
 // error naming the file and line. Only the stanzas in effect are checked, as fwknop does, so
 // stanzas for other tools may hold anything. `spa decode` needs only the keys (resolveStanzaKeys).
@@ -22,6 +22,8 @@ import { InvalidFileError, KnockstickError, ioError, type FileProblem } from '..
 import { describeKind } from '../core/files.js';
 import { ENCRYPTION_MODES, HASH_TYPES, isHashType, type EncryptionMode, type HashType } from './cipher.js';
 import { keyFromBase64, keysProblem, type SpaKeys } from './keys.js';
+import { GPG_VARIABLES, resolveGpgSettings } from './gpg-rc.js';
+import type { GpgSettings } from './gpg.js';
 import { DEFAULT_SPA_PORT, USE_SOURCE_ADDRESS, isValidNatHost, isValidUsername, parseAccess, type NatAccess, type PortSpec, type SpaModes } from './packet.js';
 
 export const DEFAULT_STANZA = 'default';
@@ -45,6 +47,11 @@ export interface SpaKeyConfig {
   readonly stanza: string;
   readonly keys: SpaKeys;
   readonly modes: SpaModes;
+  /**
+   * USE_GPG Y: GnuPG mode (gpg.ts). `keys` is then unused and empty (a Rijndael packet built from it
+   * would be refused: keysProblem), and the HMAC key, if any, is `gpg.hmac`.
+   */
+  readonly gpg?: GpgSettings | undefined;
 }
 
 /** How the packet travels: udp and tcp are sent; the raw ones (a forged source) only built. */
@@ -83,6 +90,8 @@ export interface RcOptions {
   readonly unsafeLegacyIv?: boolean | undefined;
   /** KEY_FILE path -> its text (read by readRcFile; the resolver itself does no I/O). */
   readonly keyFiles?: ReadonlyMap<string, string> | undefined;
+  /** rc variables set by flags (spa send --gpg-recip ...), over the stanzas, as in fwknop; line 0. */
+  readonly commandLine?: readonly (readonly [string, string])[] | undefined;
 }
 
 /** Why each unsafe mode is unsafe: said in the refusal and in --help. */
@@ -94,13 +103,12 @@ const SUPPORTED = new Set([
   'SPA_SERVER', 'SPA_SERVER_PORT', 'SPA_SERVER_PROTO', 'ACCESS', 'ALLOW_IP', 'KEY', 'KEY_BASE64', 'HMAC_KEY', 'HMAC_KEY_BASE64',
   'USE_HMAC', 'HMAC_DIGEST_TYPE', 'DIGEST_TYPE', 'ENCRYPTION_MODE', 'FW_TIMEOUT', 'NAT_ACCESS', 'SPOOF_USER', 'TIME_OFFSET',
   'NAT_LOCAL', 'NAT_RAND_PORT', 'NAT_PORT', 'RAND_PORT', 'KEY_FILE', 'SPOOF_SOURCE_IP', 'RESOLVE_IP_HTTP', 'RESOLVE_IP_HTTPS',
+  ...GPG_VARIABLES,
 ]);
 /** fwknop variables that change nothing for us (client output, how fwknop saves its arguments, how it would resolve). */
 const HARMLESS = new Set(['VERBOSE', 'NO_SAVE_ARGS', 'USE_WGET_USER_AGENT', 'HTTP_USER_AGENT', 'WGET_CMD', 'RESOLVE_URL', 'SERVER_RESOLVE_IPV4', 'RESOLVE_HTTP_ONLY']);
 /** fwknop variables for features we do not implement: an error only when they would take effect. */
 const UNSUPPORTED: Record<string, string> = {
-  USE_GPG: 'GnuPG mode', USE_GPG_AGENT: 'GnuPG mode', GPG_RECIPIENT: 'GnuPG mode', GPG_SIGNER: 'GnuPG mode', GPG_HOMEDIR: 'GnuPG mode',
-  GPG_EXE: 'GnuPG mode', GPG_SIGNING_PW: 'GnuPG mode', GPG_SIGNING_PW_BASE64: 'GnuPG mode', GPG_NO_SIGNING_PW: 'GnuPG mode',
   HMAC_KEY_FILE: 'an HMAC key file (fwknop 2.6.10 reads HMAC_KEY_FILE in an rc file as KEY_FILE, so its meaning is unclear: put HMAC_KEY_BASE64 in the rc file)',
   SPA_SOURCE_PORT: 'a fixed source port',
 };
@@ -175,7 +183,7 @@ export function keyFromKeyFile(text: string, server: string): string | undefined
 }
 
 /** The merged [default] + [NAME] settings and a problem collector: the part send and decode share. */
-function mergeStanza(stanzas: readonly RcStanza[], name: string | undefined, path: string) {
+function mergeStanza(stanzas: readonly RcStanza[], name: string | undefined, path: string, commandLine: readonly (readonly [string, string])[] = []) {
   const wanted = name?.toLowerCase();
   const inEffect = stanzas.filter((s) => s.name.toLowerCase() === DEFAULT_STANZA || (wanted !== undefined && s.name.toLowerCase() === wanted));
   const problems: FileProblem[] = inEffect.flatMap((s) => s.problems);
@@ -188,6 +196,7 @@ function mergeStanza(stanzas: readonly RcStanza[], name: string | undefined, pat
   const ordered = [...inEffect.filter((s) => s.name.toLowerCase() === DEFAULT_STANZA), ...inEffect.filter((s) => s.name.toLowerCase() !== DEFAULT_STANZA)];
   const merged = new Map<string, RcEntry>();
   for (const s of ordered) for (const [k, v] of s.entries) merged.set(k, v);
+  for (const [k, value] of commandLine) merged.set(k, { line: 0, value });
   const where = name === undefined ? `[${DEFAULT_STANZA}]` : `[${name}] (with [${DEFAULT_STANZA}])`;
   const problem = (entry: RcEntry | undefined, message: string): void => void problems.push({ file: path, line: entry?.line ?? 0, message });
   const get = (key: string): RcEntry | undefined => merged.get(key);
@@ -246,6 +255,12 @@ function resolveKeys(m: Merged, server: string | undefined, options: RcOptions, 
   };
   const enc = keyOf('KEY', 'KEY_BASE64');
   const keyFile = get('KEY_FILE');
+  // fwknop 2.6.10 outside GnuPG mode takes GPG_SIGNING_PW(_BASE64) as the Rijndael key when no
+  // other key is set (measured: its packet decrypts with that key); so do we, for the same packet.
+  if (enc.entry === undefined && keyFile === undefined && get('KEY') === undefined && get('KEY_BASE64') === undefined) {
+    const pw = keyOf('GPG_SIGNING_PW', 'GPG_SIGNING_PW_BASE64');
+    if (pw.bytes !== undefined) Object.assign(enc, pw);
+  }
   if (keyFile !== undefined) {
     if (enc.entry !== undefined) problem(keyFile, `both KEY_FILE and ${enc.entry === get('KEY') ? 'KEY' : 'KEY_BASE64'} are set; keep one`);
     else if (server === undefined) problem(keyFile, 'KEY_FILE holds keys per server ("SERVER: key" lines), but no SPA_SERVER is set');
@@ -286,13 +301,26 @@ function resolveKeys(m: Merged, server: string | undefined, options: RcOptions, 
   return { keys, modes: { digest, hmac, encryption } };
 }
 
+/** GnuPG mode: empty Rijndael keys (never used), the digest and HMAC types gpg-rc.ts read. */
+function gpgKeysAndModes(gpg: GpgSettings | undefined): { keys?: SpaKeys; modes: SpaModes } {
+  const modes: SpaModes = { digest: gpg?.digest ?? 'sha256', hmac: gpg?.hmac === undefined ? 'none' : (gpg.hmacType ?? 'sha256'), encryption: 'cbc' };
+  return gpg === undefined ? { modes } : { keys: { encryption: Buffer.alloc(0), hmac: Buffer.alloc(0) }, modes };
+}
+
 /**
  * The keys and modes of [default] overlaid by [NAME], for `spa decode`: nothing else is required,
  * and unsafe modes are allowed (decoding one is how a user finds out what a server receives). Pure.
  */
 export function resolveStanzaKeys(stanzas: readonly RcStanza[], name: string | undefined, path: string, options: RcOptions = {}): { config?: SpaKeyConfig; problems: FileProblem[] } {
-  const m = mergeStanza(stanzas, name, path);
+  const m = mergeStanza(stanzas, name, path, options.commandLine);
   if (m.missing) return { problems: m.problems };
+  if (m.yesNo('USE_GPG') === true) {
+    const gpg = resolveGpgSettings(m.get, m.yesNo, m.problem, m.where, path);
+    const resolved = gpgKeysAndModes(gpg);
+    m.problems.sort((a, b) => a.line - b.line);
+    if (m.problems.length > 0 || resolved.keys === undefined || gpg === undefined) return { problems: m.problems };
+    return { config: { stanza: name ?? DEFAULT_STANZA, keys: resolved.keys, modes: resolved.modes, gpg }, problems: m.problems };
+  }
   const { keys, modes } = resolveKeys(m, m.get('SPA_SERVER')?.value, options, false);
   m.problems.sort((a, b) => a.line - b.line);
   if (m.problems.length > 0 || keys === undefined) return { problems: m.problems };
@@ -304,7 +332,7 @@ export function resolveStanzaKeys(stanzas: readonly RcStanza[], name: string | u
  * `name` undefined: [default] alone.
  */
 export function resolveStanza(stanzas: readonly RcStanza[], name: string | undefined, path: string, options: RcOptions = {}): { config?: SpaClientConfig; problems: FileProblem[] } {
-  const m = mergeStanza(stanzas, name, path);
+  const m = mergeStanza(stanzas, name, path, options.commandLine);
   if (m.missing) return { problems: m.problems };
   const { problem, get, yesNo, where, problems } = m;
 
@@ -361,7 +389,10 @@ export function resolveStanza(stanzas: readonly RcStanza[], name: string | undef
     if (yesNo(key) === true && options.allowIp === undefined) problem(get(key), `${key} Y asks a web service for our address; knockstick does not: use ALLOW_IP source, or an address`);
   }
 
-  const { keys, modes } = resolveKeys(m, server, options, true);
+  // GnuPG mode (gpg-rc.ts): keys in a keyring, no Rijndael key, HMAC optional.
+  const useGpg = yesNo('USE_GPG') === true;
+  const gpg = useGpg ? resolveGpgSettings(get, yesNo, problem, where, path) : undefined;
+  const { keys, modes } = useGpg ? gpgKeysAndModes(gpg) : resolveKeys(m, server, options, true);
 
   let clientTimeout: number | undefined;
   const timeout = get('FW_TIMEOUT');
@@ -420,6 +451,7 @@ export function resolveStanza(stanzas: readonly RcStanza[], name: string | undef
       ...(yesNo('RAND_PORT') === true ? { randPort: true } : {}),
       ...(spoof === undefined ? {} : { spoofSource: spoof.value }),
       username: spoofUser?.value, timeOffset,
+      ...(gpg === undefined ? {} : { gpg }),
     },
     problems,
   };
@@ -490,5 +522,5 @@ export async function readRcKeys(path: string, stanza: string | undefined): Prom
 export function formatStanza(name: string, settings: readonly (readonly [string, string])[]): string {
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw new Error(`stanza name ${JSON.stringify(name)}: use letters, digits, . _ -`);
   for (const [k, v] of settings) if (!/^[A-Z0-9_]+$/.test(k) || !/^[^\s;#]+$/.test(v)) throw new Error(`cannot write ${k} with this value into an rc file`);
-  return `[${name}]\n${settings.map(([k, v]) => `${k.padEnd(17)}${v}`).join('\n')}\n`;
+  return `[${name}]\n${settings.map(([k, v]) => `${k.padEnd(16)} ${v}`).join('\n')}\n`;
 }

@@ -62,7 +62,7 @@ describe('.fwknoprc stanzas', () => {
     ['DIGEST_TYPE crc32', /DIGEST_TYPE crc32 is not one of fwknop's/],
     ['ENCRYPTION_MODE legacy', /ENCRYPTION_MODE legacy is unsafe: the legacy IV mode pads a key .* send with --unsafe-legacy-iv/],
     ['ENCRYPTION_MODE pcbc', /ENCRYPTION_MODE pcbc is not supported: knockstick implements fwknop's cbc \(the default\), ecb, cfb, ofb, ctr and legacy/],
-    ['USE_GPG Y', /USE_GPG: GnuPG mode is not supported/],
+    ['USE_GPG Y', /\[home\] \(with \[default\]\) has USE_GPG Y but no GPG_RECIPIENT/],
     ['USE_HMAC yes', /USE_HMAC must be Y or N, got "yes" \(fwknop takes only "Y" as yes and anything else as no; an HMAC key turns HMAC on whatever USE_HMAC says\)/],
     ['NAT_ACCESS bad%host:22', /NAT_ACCESS must be HOST or HOST:PORT/],
     ['NAT_ACCESS 10.0.0.1:70000', /NAT_ACCESS must be HOST or HOST:PORT/],
