@@ -5,7 +5,8 @@
 // mounting; callhome/connect can do it at start (the launcher knows where the stick is).
 
 import { KnockstickError } from './errors.js';
-import { assertNotSymlink, fileMode, readBytesIfExists, writeAtomically } from './files.js';
+import { lstat } from 'node:fs/promises';
+import { assertNotSymlink, readBytesIfExists, writeAtomically } from './files.js';
 import { planRelocation, type PathChange } from './stick-ssh-config.js';
 import type { StickLayout } from './stick.js';
 
@@ -18,7 +19,8 @@ export interface Relocation {
 
 /**
  * Plans the relocation of the stick's ssh config to `layout.root`; with `write` (the default) also
- * applies it with one atomic replace, keeping the file's mode. A missing config plans nothing; a
+ * applies it with one atomic replace, keeping the file's mode and owner (secureon runs as root on
+ * the user's ext4 stick). A missing config plans nothing; a
  * symlink, FIFO or device there is refused (files.ts), a config that is not valid UTF-8 is refused
  * rather than rewritten (its bytes could not be kept), and on any failure the file is left as it was.
  */
@@ -34,7 +36,10 @@ export async function relocateStickConfig(layout: StickLayout, options: { write?
       hint: `fix the file's encoding, then point its paths at ${layout.root}`,
     });
   }
-  await writeAtomically(layout.sshConfig, plan.text, { within: layout.root, mode: (await fileMode(layout.sshConfig)) ?? 0o600 });
+  const before = await lstat(layout.sshConfig);
+  // The mode only when it is not writeAtomically's 0600: fchmod is refused on some vfat mounts.
+  const mode = before.mode & 0o777;
+  await writeAtomically(layout.sshConfig, plan.text, { within: layout.root, ...(mode === 0o600 ? {} : { mode }), owner: { uid: before.uid, gid: before.gid } });
   return { changes: plan.changes, written: true };
 }
 
