@@ -42,9 +42,9 @@ export interface Settings {
   /** How callhome opens the door for this host: knock sequences, or an fwknop SPA packet (keys in STICK/.ssh/fwknoprc). */
   readonly method?: 'knock' | 'spa';
   /**
-   * What the server's door admits: `single-use` (the first new connection from the knocking
-   * address, then it closes) or `window` (every connection from it for cmd_timeout). connect
-   * reuses a door still open only with `window`.
+   * What the server's door admits: `single-use` (the first new connection from the knocking address,
+   * then it closes) or `window` (every connection from that address for cmd_timeout). On the stick
+   * it tells callhome/connect whether a door opened a moment ago may be reused; missing = window.
    */
   readonly doorPolicy?: DoorPolicy;
 }
@@ -110,7 +110,7 @@ function parseValue(key: string, raw: Raw, problem: (line: number, message: stri
       if (value !== 'knock' && value !== 'spa') problem(line, `method must be knock or spa, got ${JSON.stringify(value)}`);
       return { method: value };
     case 'door_policy':
-      if (!(DOOR_POLICIES as readonly string[]).includes(value)) problem(line, `door_policy must be single-use or window, got ${JSON.stringify(value)}`);
+      if (value !== 'single-use' && value !== 'window') problem(line, `door_policy must be single-use or window, got ${JSON.stringify(value)}`);
       return { doorPolicy: value };
     default:
       return {};
