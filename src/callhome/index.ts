@@ -6,6 +6,7 @@
 // it failed before relaying (7 door closed, 8 exhausted, ...).
 // --knock-only opens the door here, in this process, and runs no ssh (for window doors).
 
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,12 +93,17 @@ export async function callhome(
   }
   await deps.checkSsh?.(ssh);
   const dir = await deps.statusDir();
+  // Also gone when a signal ends us (SIGTERM: cli.ts exits from its signal path), silently: an
+  // empty private directory is no undo step worth a line.
+  const removeOnExit = (): void => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', removeOnExit);
   try {
     const handover = { ...handoverOf(options, context.invokedAs), method: settings.method, doorPolicy: settings.policy };
     const exit = await deps.runSsh({ ...ssh, env: { [CONNECT_OPTIONS_ENV]: encodeHandover(handover), [CONNECT_STATUS_ENV]: dir } });
     // The proxy failed before relaying: its message is out, its code is callhome's.
     return (await readStatus(dir)) ?? exit.code;
   } finally {
+    process.off('exit', removeOnExit);
     await rm(dir, { recursive: true, force: true });
   }
 }
