@@ -4,6 +4,7 @@
 //   callhome                 POSIX sh launcher: runs the bundle below with this machine's node
 //   knockstick               the same launcher for every command (seqgen status, doctor, ...)
 //   .knockstick/knockstick.mjs   the whole CLI in one file
+//   .knockstick/connect.mjs      the CLI with `connect` alone, for ssh's ProxyCommand
 //   .ssh/id_ed25519(.pub)    made by ssh-keygen, with its own passphrase
 //   .ssh/config              the Host entry, with the ProxyCommand that knocks (any ssh client)
 //   .ssh/known_hosts         the server's host key, when given
@@ -41,6 +42,8 @@ import { generateKeys } from '../spa/keys.js';
 import type { ContentAnswers } from './options.js';
 
 export const BUNDLE_PATH = '.knockstick/knockstick.mjs';
+/** The CLI with `connect` alone (dist/stick/connect.mjs): ssh's ProxyCommand starts it, less to compile per connection. */
+export const CONNECT_BUNDLE_PATH = '.knockstick/connect.mjs';
 export const KEY_NAME = 'id_ed25519';
 /** The launchers run this instead of the bundle when it is there and the machine is Linux x86_64. */
 export const EXECUTABLE_NAME = 'knockstick-linux-x64';
@@ -248,7 +251,7 @@ export async function writeStickContent(
       throw new KnockstickError('IO', `${existing} exists: usbsetup never replaces a key, config or sequence file`, { hint: 'use a blank stick, or another --into directory' });
     }
   }
-  for (const file of [layout.knownHosts, join(layout.sshDir, STICK_CONFIG_NAME), join(root, BUNDLE_PATH), join(knockstickDir, EXECUTABLE_NAME), join(root, 'callhome'), join(root, 'knockstick')]) {
+  for (const file of [layout.knownHosts, join(layout.sshDir, STICK_CONFIG_NAME), join(root, BUNDLE_PATH), join(root, CONNECT_BUNDLE_PATH), join(knockstickDir, EXECUTABLE_NAME), join(root, 'callhome'), join(root, 'knockstick')]) {
     await assertPlainFileOrMissing(file);
   }
   if (answers.serverFile !== undefined) {
@@ -286,6 +289,9 @@ export async function writeStickContent(
 
   await ensureDirectory(knockstickDir, within);
   await writeAtomically(join(root, BUNDLE_PATH), { copyFrom: ownBundle() }, { ...within, mode: 0o600 });
+  // The launcher prefers it for `knockstick connect` and falls back to the whole CLI without it.
+  const connectBundle = join(dirname(ownBundle()), 'connect.mjs');
+  if (existsSync(connectBundle)) await writeAtomically(join(root, CONNECT_BUNDLE_PATH), { copyFrom: connectBundle }, { ...within, mode: 0o600 });
   if (answers.executable === true) {
     const target = join(knockstickDir, EXECUTABLE_NAME);
     await writeAtomically(target, { copyFrom: ownExecutable() }, { ...within, mode: 0o700 }).catch((error: unknown) => {

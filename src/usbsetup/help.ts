@@ -22,6 +22,7 @@ What it does (as root):
        callhome, knockstick         launchers (POSIX sh) that run the CLI below with this machine's
                                     node (20+) and say clearly when node or ssh is missing
        .knockstick/knockstick.mjs   the whole knockstick CLI in one file
+       .knockstick/connect.mjs      the CLI with \`connect\` alone, which ssh's ProxyCommand runs
        .ssh/id_ed25519              a new key made by ssh-keygen, with its own passphrase
        .ssh/config                  Host ALIAS with HostName, User, Port, a ProxyCommand that
                                     knocks (\`knockstick connect\`), IdentityFile and

@@ -7,12 +7,12 @@
 // name needs quoting ("stick 'q' 100%"), so the escaping is tested end to end.
 
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { knockstick } from '../helpers/cli.js';
-import { SERVER_ADDR, SSH_PORT, createLab, knockdConfig, runIn, setupFirewall, startKnockd, startSshd, waitFor, type Firewall, type KnockdHandle, type Lab, type RunResult } from '../../src/lab/lab.js';
-import { makeLabStick, type LabStick } from '../../src/lab/stick.js';
+import { knockstick, runBin } from '../helpers/cli.js';
+import { SERVER_ADDR, SSH_PORT, createLab, knockdConfig, runIn, setupFirewall, startKnockd, startSshd, waitFor, type Firewall, type KnockdHandle, type Lab, type RunResult, type SshdHandle } from '../../src/lab/lab.js';
+import { askpassEnv, makeLabStick, type LabStick } from '../../src/lab/stick.js';
 import { shellQuote } from '../../src/core/shell.js';
 import { readCallhomeState } from '../../src/core/callhome-state.js';
 import { parseSequenceFile } from '../../src/core/sequences.js';
@@ -24,6 +24,7 @@ jest.setTimeout(300_000);
 
 interface Door {
   lab: Lab;
+  sshd: SshdHandle;
   firewall: Firewall;
   stick: LabStick;
   serverFile: string;
@@ -51,7 +52,7 @@ beforeAll(async () => {
     const home = join(lab.dir, 'home');
     await mkdir(home, { mode: 0o700 });
     const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, SHELL: '/bin/sh' };
-    door = { lab, firewall, stick, serverFile: join(lab.dir, 'server-ssh'), env };
+    door = { lab, sshd, firewall, stick, serverFile: join(lab.dir, 'server-ssh'), env };
   } catch (error) {
     await lab.teardown();
     throw error;
@@ -73,9 +74,9 @@ async function freshDoor(count: number, cmdTimeout = 3): Promise<void> {
   await startDoorKeeper(cmdTimeout);
 }
 
-async function startDoorKeeper(cmdTimeout = 3): Promise<void> {
+async function startDoorKeeper(cmdTimeout = 3, sequencesFile = door.serverFile): Promise<void> {
   const config = join(door.lab.dir, 'knockd.conf');
-  await writeFile(config, knockdConfig(door.lab, { sequencesFile: door.serverFile, firewall: door.firewall, cmdTimeout }));
+  await writeFile(config, knockdConfig(door.lab, { sequencesFile, firewall: door.firewall, cmdTimeout }));
   door.knockd = await startKnockd(door.lab, config);
 }
 
@@ -285,6 +286,36 @@ describe('connect over a link that drops 30% of the client\'s packets', () => {
     expect(succeeded).toBeGreaterThanOrEqual(1);
     expect(explain(await client('exec ssh -F "$CFG" home true'))).toEqual({ exitCode: 0 });
     expect((await status()).lockstep).toEqual({ state: 'in-step' });
+    await doorClosed();
+  });
+});
+
+describe('a stick made by usbsetup --into, as it is', () => {
+  it('its launchers, connect bundle and ssh config get plain ssh in from /, one sequence', async () => {
+    await door.knockd?.stop();
+    door.knockd = undefined;
+    await doorClosed();
+    const root = join(door.lab.dir, 'usbsetup stick');
+    await mkdir(root);
+    const serverFile = join(door.lab.dir, 'server-usbsetup');
+    const pass = join(door.lab.dir, 'usbsetup-key.pass');
+    await writeFile(pass, 'usbsetup key phrase\n', { mode: 0o600 });
+    const hostKey = join(door.lab.dir, 'host_key.pub');
+    await writeFile(hostKey, `${door.sshd.publicKey}\n`);
+    const made = await runBin('usbsetup', ['--yes', '--into', root, '--hostname', SERVER_ADDR, '--user', 'root', '--port', String(SSH_PORT), '--server-host-key', hostKey, '--server-file', serverFile, '--sequences', '5', '--key-passphrase-file', pass], { cwd: door.lab.dir });
+    expect({ exitCode: made.exitCode, stderr: made.exitCode === 0 ? '' : made.stderr }).toEqual({ exitCode: 0, stderr: '' });
+    expect((await readdir(join(root, '.knockstick'))).sort()).toEqual(['connect.mjs', 'knockstick.mjs']);
+    await appendFile(door.sshd.authorizedKeys, await readFile(join(root, '.ssh', 'id_ed25519.pub'), 'utf8'));
+    await startDoorKeeper(3, serverFile);
+    const askpassDir = join(door.lab.dir, 'askpass');
+    await mkdir(askpassDir, { recursive: true, mode: 0o700 });
+    const result = await runIn(door.lab.clientNs, 'sh', ['-c', 'cd / && exec ssh -F "$CFG" home echo usbsetup-stick-ok'], {
+      env: { ...door.env, CFG: join(root, '.ssh', 'config'), ...(await askpassEnv(askpassDir, 'usbsetup key phrase')) },
+    });
+    expect(explain(result)).toEqual({ exitCode: 0 });
+    expect(result.stdout.trim()).toBe('usbsetup-stick-ok');
+    const after = JSON.parse((await knockstick(['seqgen', 'status', '--json', '--server-file', serverFile, '--stick', root])).stdout);
+    expect(after).toMatchObject({ lockstep: { state: 'in-step' }, server: { used: 1 }, stick: { used: 1 } });
     await doorClosed();
   });
 });
