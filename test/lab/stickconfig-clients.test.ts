@@ -216,7 +216,8 @@ describe('Ctrl-C during connect leaves the stick consistent', () => {
         const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
         if (pgrp !== pgid) continue;
         const argv = (await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '')).split('\0');
-        if (argv.some((a) => a.endsWith('knockstick.mjs')) && argv.includes('connect')) found = Number(name);
+        // node running the stick's connect.mjs (the proxy's own bundle) or knockstick.mjs connect
+        if (argv.some((a) => a.endsWith('/connect.mjs')) || (argv.some((a) => a.endsWith('knockstick.mjs')) && argv.includes('connect'))) found = Number(name);
       }
       return found !== undefined;
     }, 10_000, 10);
