@@ -277,7 +277,7 @@ export interface SshdHandle {
  * directory. sshd needs /run/sshd: a tmpfs on /run inside `ip netns exec`'s private mount namespace
  * gives it one without touching the host. Keys-only, as a knockstick server should be.
  */
-export async function startSshd(lab: Lab, where: { ns?: string; listen?: string; name?: string } = {}): Promise<SshdHandle> {
+export async function startSshd(lab: Lab, where: { ns?: string; listen?: string; name?: string; hideHostHome?: boolean } = {}): Promise<SshdHandle> {
   const ns = where.ns ?? lab.serverNs;
   const listen = where.listen ?? SERVER_ADDR;
   const dir = join(lab.dir, where.name ?? 'sshd');
@@ -302,10 +302,16 @@ export async function startSshd(lab: Lab, where: { ns?: string; listen?: string;
       'PermitRootLogin prohibit-password',
       'UsePAM no',
       'LogLevel VERBOSE',
+      // sftp and scp (whose default protocol is sftp) without the separate sftp-server package.
+      'Subsystem sftp internal-sftp',
       '',
     ].join('\n'),
   );
-  const child = lab.spawn(ns, 'sh', ['-c', 'mount -t tmpfs tmpfs /run && mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e -f "$1"', 'sh', config]);
+  // hideHostHome: an empty tmpfs over /root in sshd's private mount namespace, so that the login
+  // shell (root's bash sources ~/.bashrc for every ssh command) runs none of the host's dotfiles:
+  // they slow every login and can print into scp/sftp/rsync/git's protocol streams.
+  const hide = where.hideHostHome === true ? 'mount -t tmpfs -o mode=0700 tmpfs /root && ' : '';
+  const child = lab.spawn(ns, 'sh', ['-c', `${hide}mount -t tmpfs tmpfs /run && mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e -f "$1"`, 'sh', config]);
   let output = '';
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   let exited = false;
