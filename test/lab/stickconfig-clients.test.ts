@@ -319,6 +319,33 @@ describe('a stick made by usbsetup --into, as it is', () => {
     expect(after).toMatchObject({ lockstep: { state: 'in-step' }, server: { used: 1 }, stick: { used: 1 } });
     await doorClosed();
   });
+
+  it('moved elsewhere: its callhome gets in at once (fast way), node\'s callhome points the config here, then plain ssh gets in too', async () => {
+    const oldRoot = join(door.lab.dir, 'usbsetup stick');
+    const root = join(door.lab.dir, 'usbsetup stick, mounted elsewhere');
+    await rename(oldRoot, root);
+    const serverFile = join(door.lab.dir, 'server-usbsetup');
+    const askpassDir = join(door.lab.dir, 'askpass');
+    const env = { ...door.env, STICK: root, ...(await askpassEnv(askpassDir, 'usbsetup key phrase')) };
+    const run = (script: string) => runIn(door.lab.clientNs, 'sh', ['-c', `cd / && ${script}`], { env });
+    const used = async (): Promise<number> => JSON.parse((await knockstick(['seqgen', 'status', '--json', '--server-file', serverFile, '--stick', root])).stdout).server.used;
+    // The launcher's fast way (no flags): ssh is told where the stick's files are now.
+    const fast = await run('exec sh "$STICK/callhome" -- echo fast-ok');
+    expect(explain(fast)).toEqual({ exitCode: 0 });
+    expect(fast.stdout.trim()).toBe('fast-ok');
+    expect(await readFile(join(root, '.ssh', 'config'), 'utf8')).toContain(oldRoot);
+    await doorClosed();
+    // A flag sends it through node's callhome, which points the config here before ssh reads it.
+    const slow = await run('exec sh "$STICK/callhome" --attempts 6 -- echo slow-ok');
+    expect(explain(slow)).toEqual({ exitCode: 0 });
+    expect(slow.stderr).toMatch(/pointed 3 path\(s\) of .* where the stick is mounted now/);
+    expect(await readFile(join(root, '.ssh', 'config'), 'utf8')).not.toContain(`${oldRoot}/`);
+    await doorClosed();
+    const plain = await run('exec ssh -F "$STICK/.ssh/config" home echo plain-ok');
+    expect(explain(plain)).toEqual({ exitCode: 0 });
+    expect(await used()).toBe(4);
+    await doorClosed();
+  });
 });
 
 describe('a stick mounted somewhere else', () => {
