@@ -84,9 +84,9 @@ fi
 
 # The stick's config names its files by absolute path, for where the stick was mounted when it was
 # made; mounted elsewhere, ssh is told where they are now (below). A directory name ssh's -o cannot
-# carry as it is (quotes, backslashes, %, $) goes the slow way: node's callhome rewrites the config.
+# carry in double quotes (", \, ${) goes the slow way: node's callhome rewrites the config.
 case $here in
-  *[\"\\%\$]*) fast= ;;
+  *[\"\\]* | *'${'*) fast= ;;
 esac
 
 if [ -n "$fast" ]; then
@@ -109,6 +109,11 @@ if [ -n "$fast" ]; then
   fi
   # The proxy leaves its exit code here when it fails before relaying (7 door closed, 8 none left):
   # ssh can only say 255, and callhome's codes are what scripts check.
+  # ssh expands %-tokens in these paths too.
+  case $here in
+    *%*) files=$(printf '%s' "$here" | sed 's/%/%%/g') ;;
+    *) files=$here ;;
+  esac
   status=$(umask 077 && mktemp -d "${TMPDIR:-/tmp}/knockstick-callhome-XXXXXXXXXX") || exit 6
   # Ctrl-C is ssh's (and the proxy's): wait for them, then clean up. A handler, not '' (ignored
   # signals stay ignored in ssh).
@@ -118,7 +123,7 @@ if [ -n "$fast" ]; then
     cd "$here" || exit 6
     KNOCKSTICK_LAUNCHER_DIR=$here KNOCKSTICK_CONNECT_STATUS=$status KNOCKSTICK_CONNECT='{"name":"callhome","report":true}'
     export KNOCKSTICK_LAUNCHER_DIR KNOCKSTICK_CONNECT_STATUS KNOCKSTICK_CONNECT
-    exec ssh -F "$here/.ssh/config" -o "ProxyCommand=$proxy" -o "UserKnownHostsFile=\"$here/.ssh/known_hosts\"" -o "IdentityFile=\"$here/.ssh/id_ed25519\"" "$alias" "$@"
+    exec ssh -F "$here/.ssh/config" -o "ProxyCommand=$proxy" -o "UserKnownHostsFile=\"$files/.ssh/known_hosts\"" -o "IdentityFile=\"$files/.ssh/id_ed25519\"" "$alias" "$@"
   )
   rc=$?
   if [ -f "$status/exit" ]; then

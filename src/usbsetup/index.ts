@@ -6,7 +6,7 @@
 // (core/interrupt.ts), run in reverse on the way out: on success, on an error, and on Ctrl-C or
 // SIGTERM (then cli.ts runs it after killing the running child, e.g. a cryptsetup luksFormat).
 
-import { lstat, mkdtemp, rmdir, stat } from 'node:fs/promises';
+import { lstat, mkdtemp, rmdir, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command, CommandContext } from '../core/command.js';
@@ -58,17 +58,22 @@ export async function usbsetup(context: CommandContext, prompts: Prompts): Promi
     const keyPassphrase = await keyPassphraseFor(content, interactive, say);
     // Stopped half-way, the files written so far go again (partial.ts says why).
     const forget = cleanup.push(`removed the half-written stick files in ${options.into}`, await partialStickUndo(options.into, content.alias));
-    let written: WrittenContent;
     try {
-      written = await writeStickContent(options.into, content, keyPassphrase, context, options.into);
+      const written = await writeStickContent(options.into, content, keyPassphrase, context, options.into);
       // A signal during the last (in-process) steps: all or nothing, unless seqgen has already put
       // the sequences on the server too; then the stick is complete and in lockstep with it.
       if (isInterrupted() && content.serverFile === undefined) throw new InterruptedError('interrupted', interruptedBy());
+      const saved = await saveServerCopy(content, written, options, context.cwd);
+      const forgetSaved = saved === undefined ? () => undefined : cleanup.push(`removed ${saved}`, () => unlink(saved));
+      if (isInterrupted() && content.serverFile === undefined) throw new InterruptedError('interrupted', interruptedBy());
+      // No await from here to the report: a signal is handled between event-loop turns, so it
+      // lands either before (everything undone) or after the user has the server steps.
       forget();
+      forgetSaved();
+      context.stdout.write(serverSteps(content, written, undefined, saved));
     } finally {
       await cleanup.runAll();
     }
-    context.stdout.write(serverSteps(content, written, undefined, await saveServerCopy(content, written, options, context.cwd)));
     return ExitCode.OK;
   }
 

@@ -70,6 +70,9 @@ describe("the stick's callhome launcher", () => {
     expect(field(result.stdout, 'arg')).toEqual([
       '-F', join(stick, '.ssh', 'config'),
       '-o', `ProxyCommand=${q(process.execPath)} ${q(join(stick, BUNDLE_PATH))} connect %n %h %p`,
+      // Where the stick's files are now, whatever its config says (it may name where it was made).
+      '-o', `UserKnownHostsFile="${join(stick, '.ssh', 'known_hosts').replace(/%/g, '%%')}"`,
+      '-o', `IdentityFile="${join(stick, '.ssh', 'id_ed25519').replace(/%/g, '%%')}"`,
       'office', 'uptime', '-p',
     ]);
     expect(field(result.stdout, 'cwd')).toEqual([stick]);
