@@ -36,7 +36,7 @@ export async function makeLabStick(root: string, sshd: SshdHandle, options: LabS
     [
       'Host home',
       `  HostName ${SERVER_ADDR}`,
-      '  User root',
+      `  User ${sshd.user}`,
       `  Port ${SSH_PORT}`,
       '  IdentityFile .ssh/id_ed25519',
       '  IdentitiesOnly yes',
