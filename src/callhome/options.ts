@@ -3,42 +3,16 @@
 import { parseCommandLine, parseInteger } from '../core/args.js';
 import { usageError } from '../core/errors.js';
 import { DEFAULT_HOST, isValidHostAlias, resolveStickRoot } from '../core/stick.js';
+import { DOOR_DEFAULTS, type DoorOptions } from '../core/door/options.js';
 
-export const DEFAULTS = {
-  attempts: 6,
-  doorTimeoutMs: 2000,
-  gapMs: 1,
-  probeIntervalMs: 5,
-  doorWindowSeconds: 10,
-  precheckMs: 1000,
-  warnBelow: 10,
-  lockWaitSeconds: 30,
-} as const;
+export const DEFAULTS = DOOR_DEFAULTS;
 
-export interface CallhomeOptions {
+export interface CallhomeOptions extends DoorOptions {
   readonly help: boolean;
-  readonly host: string;
   readonly sshArgs: readonly string[];
-  readonly stickRoot: string;
   readonly dryRun: boolean;
-  readonly verbose: boolean;
-  /** --show-secrets: --verbose and --dry-run print the knock ports (otherwise never printed). */
-  readonly showSecrets?: boolean | undefined;
   readonly knockOnly: boolean;
-  readonly ipv6: boolean;
-  readonly attempts: number;
-  readonly doorTimeoutMs: number;
-  readonly gapMs: number;
-  readonly probeIntervalMs: number;
-  readonly doorWindowMs: number;
-  readonly precheckMs: number;
-  readonly warnBelow: number;
-  readonly lockWaitSeconds: number;
   readonly ssh: string;
-  /** --method: how to open the door; undefined = the stick's knockstick.conf `method`, else knock. */
-  readonly method?: 'knock' | 'spa' | undefined;
-  /** The environment, for the stick check ($HOME, SUDO_USER: a home directory is never a stick). */
-  readonly env?: NodeJS.ProcessEnv | undefined;
 }
 
 export const FLAGS = {

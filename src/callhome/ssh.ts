@@ -1,101 +1,59 @@
-// The ssh command line callhome runs, built as data (tests and --dry-run read it), and its runner.
+// Running ssh with this terminal. Spawned with node's child_process directly (not the runner's
+// execa, whose loading and spawning cost callhome 30-60 ms on every connection), with an explicit
+// environment: callhome's hand-over to its ProxyCommand added, NODE_EXTRA_CA_CERTS removed (the
+// proxy is node too, makes no TLS connection, and would spend ~45 ms parsing that file).
 
-import { constants as fsConstants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
-import { delimiter, join, resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import { KnockstickError } from '../core/errors.js';
-import { describeKind } from '../core/files.js';
-import { withTerminalHandedOver } from '../core/interrupt.js';
-import { preloadRunner, runAllowingFailure } from '../core/run.js';
+import { trackChild, withTerminalHandedOver } from '../core/interrupt.js';
+import { missingProgram } from '../core/run.js';
 import { timing } from '../core/timing.js';
-import type { HostConfig } from '../core/ssh-config.js';
-import type { Target } from '../core/knock.js';
+import type { SshInvocation } from '../core/door/ssh-command.js';
 
-export interface SshInvocation {
-  readonly file: string;
-  readonly args: readonly string[];
-  /**
-   * ssh runs in the stick's root: OpenSSH resolves relative IdentityFile and UserKnownHostsFile
-   * against its working directory (never against the config file), so ".ssh/id_ed25519" in the
-   * stick's config means the stick's key wherever the stick is mounted.
-   */
-  readonly cwd: string;
+export { checkSshRunnable, sshInvocation, type SshInvocation } from '../core/door/ssh-command.js';
+
+/** ssh's environment: ours, without NODE_EXTRA_CA_CERTS, with the invocation's additions. */
+export function sshEnvironment(base: NodeJS.ProcessEnv, extra: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...base, ...extra };
+  delete env.NODE_EXTRA_CA_CERTS;
+  return env;
+}
+
+export interface SshExit {
+  /** ssh's exit status, or 128+n when a signal ended it, as shells report it. */
+  readonly code: number;
+  readonly signal: NodeJS.Signals | null;
 }
 
 /**
- * `ssh -F STICK/.ssh/config -o HostName=ADDR -o HostKeyAlias=NAME -4 ALIAS ARGS...`
- * HostName is pinned to the address we knocked at, so ssh cannot pick another A record (or an
- * AAAA record) than the one the door was opened for; HostKeyAlias keeps the host key checked under
- * the configured name.
+ * Runs ssh with this terminal and returns how it ended. Ctrl-C belongs to ssh while it runs (it
+ * forwards it or ends the session itself); we only wait. SIGTERM still goes through cli.ts's signal
+ * path, which ends ssh too.
  */
-export function sshInvocation(ssh: string, configPath: string, stickRoot: string, host: HostConfig, target: Target, userArgs: readonly string[]): SshInvocation {
-  return {
-    file: ssh,
-    args: [
-      '-F', configPath,
-      '-o', `HostName=${target.address}`,
-      '-o', `HostKeyAlias=${host.hostKeyAlias}`,
-      target.family === 6 ? '-6' : '-4',
-      host.alias,
-      ...userArgs,
-    ],
-    cwd: stickRoot,
-  };
-}
-
-/**
- * Refuses an ssh that cannot be started, before the knock: found only after the door opened, it
- * would cost a sequence for nothing. Looked up as execa will: a name with "/" from ssh's working
- * directory (the stick), a bare name in `pathEnv`.
- */
-export async function checkSshRunnable(invocation: SshInvocation, pathEnv: string | undefined): Promise<void> {
-  const { file } = invocation;
-  const candidates = file === '' ? [] : file.includes('/') ? [resolve(invocation.cwd, file)] : (pathEnv ?? '').split(delimiter).filter((d) => d !== '').map((d) => join(d, file));
-  // stat and access never open the file: a FIFO (or a device) named here is refused, not waited on.
-  let odd: string | undefined;
-  for (const candidate of candidates) {
-    try {
-      const info = await stat(candidate);
-      if (!info.isFile()) {
-        odd ??= `${candidate} is ${describeKind(info)}, not an executable file`;
-        continue;
-      }
-      await access(candidate, fsConstants.X_OK);
-      return;
-    } catch {
-      // not this one
-    }
-  }
-  throw new KnockstickError('IO', `cannot run ${JSON.stringify(file)}: ${odd ?? (file.includes('/') ? 'no such executable file' : 'not found in PATH')}`, {
-    hint: 'install the OpenSSH client (ssh), or pass --ssh PATH; nothing was knocked or marked',
-  });
-}
-
-/**
- * The runner's execa loads on demand: its module graph (and the node built-ins it pulls in) is a
- * good part of callhome's start-up, and nothing before ssh needs it. callhome calls this once the
- * knocks are out, so the loading fills the wait for knockd instead of delaying the first knock.
- */
-export const preloadSshRunner = preloadRunner;
-
-/**
- * Runs ssh with this terminal and returns its exit status (128+n when killed by signal n).
- * Ctrl-C belongs to ssh while it runs (it forwards it or ends the session itself); we only wait.
- * SIGTERM still goes through cli.ts's signal path, which ends ssh too.
- */
-export async function runSsh(invocation: SshInvocation): Promise<number> {
+export async function runSshProcess(invocation: SshInvocation): Promise<SshExit> {
   return withTerminalHandedOver(async () => {
     timing('starting ssh');
-    const result = await runAllowingFailure({
-      file: invocation.file,
-      args: invocation.args,
-      purpose: 'connect with ssh',
-      cwd: invocation.cwd,
-      stdin: 'terminal',
-      stdout: 'terminal',
-      stderr: 'terminal',
+    const child = spawn(invocation.file, [...invocation.args], { cwd: invocation.cwd, stdio: 'inherit', env: sshEnvironment(process.env, invocation.env) });
+    const ended = new Promise<SshExit>((resolve, reject) => {
+      child.once('error', (error: NodeJS.ErrnoException) => {
+        reject(error.code === 'ENOENT' ? missingProgram(invocation.file, 'connect with ssh', error) : new KnockstickError('IO', `cannot run ${invocation.file}: ${error.message}`, { cause: error }));
+      });
+      child.once('exit', (code, signal) => {
+        timing('ssh ended');
+        resolve({ code: code ?? 128 + (signal === null ? 0 : signalNumber(signal)), signal });
+      });
     });
-    timing('ssh ended');
-    return result.exitCode;
+    trackChild(Object.assign(ended, { kill: (signal?: NodeJS.Signals) => child.kill(signal) }));
+    return ended;
   });
+}
+
+function signalNumber(signal: NodeJS.Signals): number {
+  return constants.signals[signal] ?? 127;
+}
+
+/** ssh's exit status (128+n when killed by signal n). */
+export async function runSsh(invocation: SshInvocation): Promise<number> {
+  return (await runSshProcess(invocation)).code;
 }

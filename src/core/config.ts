@@ -28,7 +28,7 @@ export type ConfigKind = 'server' | 'stick';
 
 const KEYS: Record<ConfigKind, readonly string[]> = {
   server: ['ssh_port', 'exclude', 'panic_sequence', 'knockd_conf', 'pidfile', 'firewall'],
-  stick: ['ssh_port', 'exclude', 'panic_sequence', 'panic_host', 'method'],
+  stick: ['ssh_port', 'exclude', 'panic_sequence', 'panic_host', 'method', 'door_policy'],
 };
 
 export interface Settings {
@@ -41,7 +41,15 @@ export interface Settings {
   readonly firewall?: 'iptables' | 'nftables';
   /** How callhome opens the door for this host: knock sequences, or an fwknop SPA packet (keys in STICK/.ssh/fwknoprc). */
   readonly method?: 'knock' | 'spa';
+  /**
+   * What the server's door admits: `single-use` (the first new connection from the knocking address,
+   * then it closes) or `window` (every connection from that address for cmd_timeout). On the stick
+   * it tells callhome/connect whether a door opened a moment ago may be reused; missing = window.
+   */
+  readonly doorPolicy?: DoorPolicy;
 }
+
+export type DoorPolicy = 'single-use' | 'window';
 
 export interface ConfigFile {
   readonly path: string;
@@ -100,6 +108,9 @@ function parseValue(key: string, raw: Raw, problem: (line: number, message: stri
     case 'method':
       if (value !== 'knock' && value !== 'spa') problem(line, `method must be knock or spa, got ${JSON.stringify(value)}`);
       return { method: value };
+    case 'door_policy':
+      if (value !== 'single-use' && value !== 'window') problem(line, `door_policy must be single-use or window, got ${JSON.stringify(value)}`);
+      return { doorPolicy: value };
     default:
       return {};
   }

@@ -152,9 +152,29 @@ export async function withTerminalHandedOver<T>(fn: () => Promise<T>): Promise<T
   }
 }
 
-/** Whether a signal should be left to the child that has the terminal. */
+const taken = new Map<NodeJS.Signals, () => void>();
+
+/**
+ * While the returned release is not called, `signals` are the command's own business: `onSignal`
+ * runs instead of the signal path (no "interrupted" line, no exit). connect takes SIGHUP and SIGINT
+ * once it relays: ssh sends SIGHUP to its ProxyCommand when the session ends, which is no failure.
+ */
+export function takeSignals(signals: readonly NodeJS.Signals[], onSignal: () => void): () => void {
+  for (const s of signals) {
+    taken.set(s, onSignal);
+    process.on(s, onSignal);
+  }
+  return () => {
+    for (const s of signals) {
+      if (taken.get(s) === onSignal) taken.delete(s);
+      process.off(s, onSignal);
+    }
+  };
+}
+
+/** Whether a signal should be left to the child that has the terminal (or to the command: takeSignals). */
 export function signalBelongsToChild(signal: NodeJS.Signals): boolean {
-  return handedOver > 0 && signal !== 'SIGTERM';
+  return (handedOver > 0 && signal !== 'SIGTERM') || taken.has(signal);
 }
 
 /**

@@ -2,6 +2,8 @@
 // would only see the door at the kernel's SYN retransmission, a second later. So the prober starts a
 // fresh connect every few milliseconds and abandons each after a short while (well before its own
 // retransmission): the first one sent after the door rule lands completes the handshake.
+// With `keep`, that connection is handed on instead of closed: on a single-use door it is the only
+// one that gets in, and anywhere it saves ssh a second handshake. The others are destroyed.
 
 import { Socket } from 'node:net';
 import type { Target } from './knock.js';
@@ -15,6 +17,8 @@ export interface ProbeOptions {
   readonly attemptTimeoutMs?: number;
   /** Called for each attempt started (for -v). */
   readonly onAttempt?: (index: number, elapsedMs: number) => void;
+  /** Hand the connection that got through on (ProbeResult.socket) instead of closing it. */
+  readonly keep?: boolean;
 }
 
 export interface ProbeResult {
@@ -27,6 +31,11 @@ export interface ProbeResult {
   readonly elapsedMs: number;
   /** How many attempts were refused (RST): the host answers but nothing listens / REJECT. */
   readonly refused: number;
+  /**
+   * With `keep`: the connected socket, paused (whatever the server sent first waits in it), with no
+   * timeout and only a no-op error listener; the caller owns it from here.
+   */
+  readonly socket?: Socket | undefined;
 }
 
 export interface Prober {
@@ -42,18 +51,30 @@ export const netProber: Prober = {
     return new Promise<ProbeResult>((resolve) => {
       let done = false;
       let index = 0;
-      const finish = (openedBy: number | null): void => {
-        if (done) return;
+      const finish = (openedBy: number | null, winner?: Socket): void => {
+        if (done) {
+          winner?.destroy();
+          return;
+        }
         done = true;
         clearInterval(ticker);
         clearTimeout(deadline);
-        for (const s of sockets) s.destroy();
-        resolve({ open: openedBy !== null, openedBy, elapsedMs: Date.now() - started, refused });
+        for (const s of sockets) if (s !== winner) s.destroy();
+        const kept = winner !== undefined && options.keep === true ? winner : undefined;
+        if (winner !== undefined && kept === undefined) winner.destroy();
+        if (kept !== undefined) {
+          kept.setTimeout(0);
+          kept.removeAllListeners('timeout');
+          kept.removeAllListeners('error');
+          // An error before the new owner listens must not crash us; its 'close' still tells it.
+          kept.on('error', () => undefined);
+        }
+        resolve({ open: openedBy !== null, openedBy, elapsedMs: Date.now() - started, refused, socket: kept });
       };
       const attempt = (): void => {
         const n = index++;
         options.onAttempt?.(n, Date.now() - started);
-        const socket = new Socket();
+        const socket = new Socket({ allowHalfOpen: true });
         sockets.add(socket);
         const forget = (): void => {
           sockets.delete(socket);
@@ -61,8 +82,8 @@ export const netProber: Prober = {
         };
         socket.setTimeout(attemptTimeout, forget);
         socket.once('connect', () => {
-          forget();
-          finish(n);
+          sockets.delete(socket);
+          finish(n, socket);
         });
         socket.once('error', (error: NodeJS.ErrnoException) => {
           if (error.code === 'ECONNREFUSED') refused++;

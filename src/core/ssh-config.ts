@@ -17,6 +17,13 @@ export interface HostConfig {
   readonly addressFamily: 'any' | 'inet' | 'inet6';
   /** ProxyJump/ProxyCommand: ssh would not connect from this machine's address. */
   readonly proxied: boolean;
+  /** The ProxyCommand, when there is one (the stick's own `knockstick connect` is no proxy to warn about). */
+  readonly proxyCommand?: string | undefined;
+}
+
+/** ssh-config splits an unquoted ProxyCommand into words; joined back, it reads as ssh would run it. */
+function proxyCommandOf(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(' ') : value;
 }
 
 function single(value: string | string[] | undefined): string | undefined {
@@ -110,6 +117,7 @@ export function hostConfigFrom(text: string, path: string, alias: string): HostC
     hostKeyAlias: single(computed.hostkeyalias) ?? (port === 22 ? hostName : `[${hostName}]:${port}`).toLowerCase(),
     addressFamily: family === 'inet' || family === 'inet6' ? family : 'any',
     proxied: computed.proxyjump !== undefined || computed.proxycommand !== undefined,
+    proxyCommand: proxyCommandOf(computed.proxycommand),
   };
 }
 

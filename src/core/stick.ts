@@ -12,6 +12,7 @@ import type { Stats } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { KnockstickError } from './errors.js';
+import { STICK_CONFIG_NAME } from './config.js';
 import { describeKind, symlinkRefusal } from './files.js';
 
 export const STICK_ENV = 'KNOCKSTICK_STICK';
@@ -20,12 +21,21 @@ export const LAUNCHER_ENV = 'KNOCKSTICK_LAUNCHER_DIR';
 /** The ssh config alias callhome and seqgen use when none is given. */
 export const DEFAULT_HOST = 'home';
 
+/** The stick's fwknop rc file (SPA keys, one stanza per alias), in STICK/.ssh. */
+export const SPA_RC_NAME = 'fwknoprc';
+/** The stick's knockstick settings (method, door_policy, panic ports...), in STICK/.ssh (config.ts). */
+export { STICK_CONFIG_NAME } from './config.js';
+
 export interface StickLayout {
   readonly root: string;
   readonly sshDir: string;
   readonly sequences: string;
   readonly sshConfig: string;
   readonly knownHosts: string;
+  /** STICK/.ssh/fwknoprc */
+  readonly spaRc: string;
+  /** STICK/.ssh/knockstick.conf */
+  readonly settings: string;
 }
 
 export function stickLayout(root: string): StickLayout {
@@ -36,6 +46,8 @@ export function stickLayout(root: string): StickLayout {
     sequences: join(sshDir, 'sequences'),
     sshConfig: join(sshDir, 'config'),
     knownHosts: join(sshDir, 'known_hosts'),
+    spaRc: join(sshDir, SPA_RC_NAME),
+    settings: join(sshDir, STICK_CONFIG_NAME),
   };
 }
 

@@ -1,10 +1,12 @@
 // A stick directory for the lab: the layout callhome expects, with a fresh key the lab's sshd
 // accepts and the lab server's host key in known_hosts.
 
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { SERVER_ADDR, SSH_PORT, type SshdHandle } from './lab.js';
+import { proxyCommandFor } from '../core/door/proxy-command.js';
+import { BUNDLE_PATH, launcherText, ownBundle } from '../usbsetup/content.js';
 
 export interface LabStick {
   readonly root: string;
@@ -19,6 +21,13 @@ export interface LabStickOptions {
   readonly authorize?: boolean;
   /** Extra lines for the Host entry. */
   readonly extraConfig?: readonly string[];
+  /**
+   * A stick as usbsetup makes it now: the `callhome` and `knockstick` launchers and the bundle in
+   * .knockstick/, and a Host entry with `ProxyCommand 'ROOT/knockstick' connect %n %h %p` and
+   * absolute IdentityFile/UserKnownHostsFile, so that plain `ssh -F ROOT/.ssh/config home` knocks
+   * for itself from any directory.
+   */
+  readonly proxyCommand?: boolean;
 }
 
 export async function makeLabStick(root: string, sshd: SshdHandle, options: LabStickOptions = {}): Promise<LabStick> {
@@ -29,8 +38,11 @@ export async function makeLabStick(root: string, sshd: SshdHandle, options: LabS
   if (options.authorize ?? true) await appendFile(sshd.authorizedKeys, await readFile(`${key}.pub`, 'utf8'));
   await writeFile(join(sshDir, 'known_hosts'), sshd.knownHostsLine, { mode: 0o600 });
   const config = join(sshDir, 'config');
+  const proxied = options.proxyCommand === true;
+  if (proxied) await installLaunchers(root);
   // Relative paths on purpose: they must work wherever the stick is mounted (callhome runs ssh in
-  // the stick's directory).
+  // the stick's directory). With the ProxyCommand, absolute ones: plain ssh runs anywhere.
+  const at = (path: string): string => (proxied ? `"${join(root, path)}"` : path);
   await writeFile(
     config,
     [
@@ -38,9 +50,10 @@ export async function makeLabStick(root: string, sshd: SshdHandle, options: LabS
       `  HostName ${SERVER_ADDR}`,
       `  User ${sshd.user}`,
       `  Port ${SSH_PORT}`,
-      '  IdentityFile .ssh/id_ed25519',
+      ...(proxied ? [`  ProxyCommand ${proxyCommandFor([join(root, 'knockstick')])}`] : []),
+      `  IdentityFile ${at('.ssh/id_ed25519')}`,
       '  IdentitiesOnly yes',
-      '  UserKnownHostsFile .ssh/known_hosts',
+      `  UserKnownHostsFile ${at('.ssh/known_hosts')}`,
       '  StrictHostKeyChecking yes',
       '  ConnectTimeout 10',
       ...(options.extraConfig ?? []).map((l) => `  ${l}`),
@@ -49,6 +62,15 @@ export async function makeLabStick(root: string, sshd: SshdHandle, options: LabS
     { mode: 0o600 },
   );
   return { root, config, sequences: join(sshDir, 'sequences') };
+}
+
+/** The launchers and the bundle, as usbsetup writes them (the bundle from `npm run build`). */
+async function installLaunchers(root: string): Promise<void> {
+  await mkdir(join(root, '.knockstick'), { recursive: true, mode: 0o700 });
+  await copyFile(ownBundle(), join(root, BUNDLE_PATH));
+  for (const [name, command] of [['callhome', 'callhome'], ['knockstick', undefined]] as const) {
+    await writeFile(join(root, name), await launcherText(command), { mode: 0o700 });
+  }
 }
 
 /**

@@ -9,7 +9,7 @@ import { kill } from 'node:process';
 import { isProcessAlive } from '../core/process.js';
 import { stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { resolveAddress } from '../callhome/index.js';
+import { resolveAddress } from '../core/door/address.js';
 import { parseCommandLine, parseInteger } from '../core/args.js';
 import type { Command, CommandContext } from '../core/command.js';
 import { SERVER_CONFIG_PATH, STICK_CONFIG_NAME, readConfig, setConfigValue, settingsFor, type Settings } from '../core/config.js';

@@ -26,7 +26,7 @@ import { isLoose, loadPair, type LoadedPair } from '../core/sequence-store.js';
 import { allSequenceKeys, formatLine, unusedLines, type Sequence } from '../core/sequences.js';
 import { sequencesFileFor, stateFileFor, stickLayout, verifyStick } from '../core/stick.js';
 import { describeTorn } from './status.js';
-import { callhomeDeps } from '../callhome/index.js';
+import { doorDeps } from '../core/door/index.js';
 import { seqgenHelp } from './help.js';
 import { remoteGenerate } from './remote.js';
 import { reservedForSeqgen } from './reserved.js';
@@ -50,7 +50,7 @@ export const seqgenCommand: Command = {
         return repair(options, context);
       case 'generate':
         return options.remote
-          ? remoteGenerate(options, options.action.count, context, cryptoRandom, callhomeDeps)
+          ? remoteGenerate(options, options.action.count, context, cryptoRandom, doorDeps)
           : generate(options, options.action.count, context, cryptoRandom);
     }
   },

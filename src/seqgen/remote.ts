@@ -10,8 +10,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openDoor, prepare, warnIfLow, type CallhomeDeps, type Prepared } from '../callhome/index.js';
-import { DEFAULTS as CALLHOME_DEFAULTS, type CallhomeOptions } from '../callhome/options.js';
+import { DOOR_DEFAULTS, openDoorLocked, prepare, warnIfLow, type DoorDeps, type DoorOptions, type Prepared } from '../core/door/index.js';
 import type { CommandContext } from '../core/command.js';
 import { ExitCode, InvalidFileError, KnockstickError } from '../core/errors.js';
 import { cleanup } from '../core/interrupt.js';
@@ -29,23 +28,20 @@ import { chooseLength, refuseUnlessWritable, serverSymlinkHint, withFinalNewline
 import { describeTorn } from './status.js';
 import { planTornRepair, splitTornLine } from '../core/torn.js';
 
-function callhomeOptions(options: SeqgenOptions, env: NodeJS.ProcessEnv): CallhomeOptions {
+function doorOptions(options: SeqgenOptions, env: NodeJS.ProcessEnv): DoorOptions & { ssh: string; sshArgs: readonly string[] } {
   return {
     env,
-    help: false,
     host: options.host,
     sshArgs: [],
     stickRoot: options.stickRoot,
-    dryRun: false,
     verbose: false,
-    knockOnly: true,
     ipv6: false,
-    attempts: CALLHOME_DEFAULTS.attempts,
-    doorTimeoutMs: CALLHOME_DEFAULTS.doorTimeoutMs,
-    gapMs: CALLHOME_DEFAULTS.gapMs,
-    probeIntervalMs: CALLHOME_DEFAULTS.probeIntervalMs,
-    doorWindowMs: CALLHOME_DEFAULTS.doorWindowSeconds * 1000,
-    precheckMs: CALLHOME_DEFAULTS.precheckMs,
+    attempts: DOOR_DEFAULTS.attempts,
+    doorTimeoutMs: DOOR_DEFAULTS.doorTimeoutMs,
+    gapMs: DOOR_DEFAULTS.gapMs,
+    probeIntervalMs: DOOR_DEFAULTS.probeIntervalMs,
+    doorWindowMs: DOOR_DEFAULTS.doorWindowSeconds * 1000,
+    precheckMs: DOOR_DEFAULTS.precheckMs,
     warnBelow: 0,
     lockWaitSeconds: options.waitSeconds,
     ssh: 'ssh',
@@ -110,10 +106,10 @@ async function connect(prepared: Prepared, controlDir: string): Promise<Remote> 
   };
 }
 
-export async function remoteGenerate(options: SeqgenOptions, count: number, context: CommandContext, rng: RandomSource, deps: CallhomeDeps): Promise<number> {
+export async function remoteGenerate(options: SeqgenOptions, count: number, context: CommandContext, rng: RandomSource, deps: DoorDeps): Promise<number> {
   const remotePath = options.remoteServerFile;
   if (!remotePath.startsWith('/')) throw new KnockstickError('USAGE', `with --remote, --server-file must be an absolute path on the server, got ${JSON.stringify(remotePath)}`);
-  const chOptions = callhomeOptions(options, context.env);
+  const chOptions = doorOptions(options, context.env);
   const prepared = await prepare(chOptions, deps, context.stderr);
   const sudo = options.sudo && prepared.host.user !== 'root' ? ['sudo', '-n'] : [];
   const where = `${prepared.host.alias}:${remotePath}`;
@@ -124,7 +120,9 @@ export async function remoteGenerate(options: SeqgenOptions, count: number, cont
     // The server's own settings file is on the server; the stick's carries the same panic ports.
     const reserved = await reservedForSeqgen(options.exclude, prepared.layout, options.host, undefined);
     await deps.checkSsh?.(prepared.ssh);
-    const opened = await openDoor(prepared, chOptions, deps, context);
+    // The master connection below is a second connection: this needs a window door (not done:
+    // handing it the probe's connection through a ProxyCommand while this run holds the lock).
+    const opened = await openDoorLocked(prepared, chOptions, deps, context, { policy: 'window', keep: false });
     const mark = cleanup.mark();
     const controlDir = await mkdtemp(join(tmpdir(), 'knockstick-ssh-'));
     cleanup.push(`removed ${controlDir}`, () => rm(controlDir, { recursive: true, force: true }));

@@ -17,7 +17,7 @@ import { stickLayout, verifyStick } from '../core/stick.js';
 import { loadTemplate, render } from '../core/templates.js';
 import { generateKeys, type SpaKeys } from '../spa/keys.js';
 import { formatStanza, parseRcText, stanzaNames } from '../spa/rc-file.js';
-import { SPA_RC_NAME } from '../callhome/spa.js';
+import { SPA_RC_NAME } from '../core/stick.js';
 import type { FirewallKind } from '../core/firewall.js';
 import type { PlannedFile } from './plan.js';
 import { iptablesAllowLines, nftAllowLines, type AllowedService } from './allow.js';

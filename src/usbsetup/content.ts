@@ -32,7 +32,7 @@ import { shellQuote } from '../core/shell.js';
 import { sequencesFileFor, stickLayout } from '../core/stick.js';
 import { loadTemplate, render } from '../core/templates.js';
 import { seqgenCommand } from '../seqgen/index.js';
-import { SPA_RC_NAME } from '../callhome/spa.js';
+import { SPA_RC_NAME } from '../core/stick.js';
 import { clientStanza } from '../server/spa.js';
 import { generateKeys } from '../spa/keys.js';
 import type { ContentAnswers } from './options.js';
@@ -296,7 +296,7 @@ export async function writeStickContent(
   } else if (answers.serverFile !== undefined) {
     await seqgenStep([String(answers.sequences), ...sideFlags], context, root);
   } else {
-    const settings = settingsFor(await readConfig(join(layout.sshDir, 'knockstick.conf'), 'stick'), answers.alias);
+    const settings = settingsFor(await readConfig(join(layout.sshDir, STICK_CONFIG_NAME), 'stick'), answers.alias);
     const exclude = new Set([...reservedPorts(settings), answers.port]);
     const lines = generateSequences(cryptoRandom, { count: answers.sequences, length: DEFAULT_LENGTH, range: DEFAULT_RANGE, exclude, avoid: new Set() }).map(formatLine).join('');
     await writeAtomically(sequences, lines, within);

@@ -45,7 +45,7 @@ export const FLAGS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-import type { DoorMethod } from '../callhome/method.js';
+import type { DoorMethod } from '../core/door/options.js';
 
 export type { DoorMethod };
 

@@ -5,7 +5,7 @@
 
 import { lstat, readdir, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SPA_RC_NAME } from '../callhome/spa.js';
+import { SPA_RC_NAME } from '../core/stick.js';
 import { STICK_CONFIG_NAME } from '../core/config.js';
 import { sequencesFileFor, stickLayout } from '../core/stick.js';
 import { BUNDLE_PATH, EXECUTABLE_NAME, KEY_NAME } from './content.js';

@@ -2,7 +2,7 @@
 // without spawning flock(1) or fsyncing: what they cost depends on the machine, and a unit test
 // must not (the real ones are tested in test/cli/lock.test.ts and the lab).
 
-import type { StickFiles } from '../../src/callhome/index.js';
+import type { StickFiles } from '../../src/core/door/index.js';
 import type { Lock, LockOptions } from '../../src/core/lock.js';
 
 export class MemoryFiles implements StickFiles {

@@ -4,9 +4,10 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { callhome, callhomeDeps, type CallhomeDeps } from '../../src/callhome/index.js';
+import { callhomeDeps } from '../../src/callhome/index.js';
+import { callhomeViaProxy as callhome, type TestDeps as CallhomeDeps } from '../helpers/proxied-callhome.js';
 import { DEFAULTS, parseCallhomeArgs, type CallhomeOptions } from '../../src/callhome/options.js';
-import type { SpaCallDeps } from '../../src/callhome/spa.js';
+import type { SpaCallDeps } from '../../src/core/door/spa-method.js';
 import type { Prober } from '../../src/core/probe.js';
 import { KnockstickError } from '../../src/core/errors.js';
 import { generateKeys } from '../../src/spa/keys.js';

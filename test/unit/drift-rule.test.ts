@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { mkdir, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { callhome } from '../../src/callhome/index.js';
+import { callhomeViaProxy as callhome } from '../helpers/proxied-callhome.js';
 import { DEFAULTS, type CallhomeOptions } from '../../src/callhome/options.js';
 import { formatCallhomeState, parseCallhomeState } from '../../src/core/callhome-state.js';
 import { findStaleTempFiles, isStaleTemp, STALE_TEMP_AGE_MS } from '../../src/core/files.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { Progress } from '../../src/callhome/progress.js';
+import { Progress } from '../../src/core/door/progress.js';
 
 function capture() {
   const chunks: string[] = [];

@@ -1,7 +1,7 @@
 // A one-line status on a terminal (rewritten in place), or nothing when stderr is not a TTY,
 // where only the final outcome line is printed.
 
-import type { Output } from '../core/command.js';
+import type { Output } from '../command.js';
 
 export class Progress {
   private shown = false;
@@ -9,6 +9,8 @@ export class Progress {
   constructor(
     private readonly out: Output,
     private readonly live: boolean,
+    /** Print the outcome lines (false: connect started by plain ssh with stderr not a terminal stays silent, as ssh does). */
+    private readonly outcome = true,
   ) {}
 
   /** Replaces the status line (TTY only). */
@@ -26,6 +28,6 @@ export class Progress {
   /** The outcome, as a permanent line. */
   done(text: string): void {
     this.clear();
-    this.out.write(`${text}\n`);
+    if (this.outcome) this.out.write(`${text}\n`);
   }
 }
