@@ -27,7 +27,7 @@ export const STICK_CONFIG_NAME = 'knockstick.conf';
 export type ConfigKind = 'server' | 'stick';
 
 const KEYS: Record<ConfigKind, readonly string[]> = {
-  server: ['ssh_port', 'exclude', 'panic_sequence', 'knockd_conf', 'pidfile', 'firewall'],
+  server: ['ssh_port', 'exclude', 'panic_sequence', 'knockd_conf', 'pidfile', 'firewall', 'door_policy'],
   stick: ['ssh_port', 'exclude', 'panic_sequence', 'panic_host', 'method', 'door_policy'],
 };
 
@@ -105,6 +105,9 @@ function parseValue(key: string, raw: Raw, problem: (line: number, message: stri
     case 'firewall':
       if (value !== 'iptables' && value !== 'nftables') problem(line, `firewall must be iptables or nftables, got ${JSON.stringify(value)}`);
       return { firewall: value };
+    case 'door_policy':
+      if (value !== 'single-use' && value !== 'window') problem(line, `door_policy must be single-use or window, got ${JSON.stringify(value)}`);
+      return { doorPolicy: value };
     case 'method':
       if (value !== 'knock' && value !== 'spa') problem(line, `method must be knock or spa, got ${JSON.stringify(value)}`);
       return { method: value };

@@ -112,6 +112,30 @@ function undoes(start: string, stop: string): boolean {
   return false;
 }
 
+/** Where a door's start_command puts the knocking address, and whether it leaves by itself. */
+type DoorPlace =
+  /** An nft set element; `timeout`: the element carries one (it leaves by itself). */
+  | { readonly kind: 'nft'; readonly set: string; readonly timeout: boolean }
+  /** An xt_recent list (the rule's --seconds ends the door). */
+  | { readonly kind: 'recent'; readonly list: string }
+  /** A firewall rule per door (iptables -A/-I): only the stop_command removes it. */
+  | { readonly kind: 'rule' }
+  | { readonly kind: 'other' };
+
+function doorPlace(start: string): DoorPlace {
+  const nft = /^nft\s+add\s+element\s+\S+\s+\S+\s+(\S+)\s+\{([^}]*)\}/.exec(start.trim());
+  if (nft !== null) return { kind: 'nft', set: nft[1] as string, timeout: /\btimeout\s+\d+[smhd]?\b/.test(nft[2] as string) };
+  const recent = /\+%IP%\s*>\s*'?\/proc\/net\/xt_recent\/([A-Za-z0-9_]+)'?/.exec(start);
+  if (recent !== null) return { kind: 'recent', list: recent[1] as string };
+  if (/^ip6?tables\s.*(?:-A|-I)\s/.test(start.trim())) return { kind: 'rule' };
+  return { kind: 'other' };
+}
+
+/** A door that leaves by itself needs no stop_command (server init writes none: it could only close a newer door). */
+function closesItself(place: DoorPlace): boolean {
+  return (place.kind === 'nft' && place.timeout) || place.kind === 'recent';
+}
+
 function checkDoors(doors: readonly KnockdDoor[]): Finding[] {
   const findings: Finding[] = [];
   for (const door of doors) {
@@ -122,12 +146,56 @@ function checkDoors(doors: readonly KnockdDoor[]): Finding[] {
     if (door.settings.get('tcpflags')?.value.toLowerCase().split(',').includes('syn') !== true) {
       findings.push(bad(`${id}:syn`, 'warning', `[${door.name}] has no "tcpflags = syn": traffic to a real service on a knock port breaks sequences`, 'add tcpflags = syn'));
     }
-    if (stop === undefined) findings.push(bad(id, 'error', `[${door.name}] opens a door but has no stop_command: it never closes`, 'add a stop_command that deletes what start_command adds'));
+    if (stop === undefined && closesItself(doorPlace(start))) findings.push(ok(id, `[${door.name}] the door closes by itself (its timeout in the firewall)`));
+    else if (stop === undefined) findings.push(bad(id, 'error', `[${door.name}] opens a door but has no stop_command: it never closes`, 'add a stop_command that deletes what start_command adds'));
     else if (!undoes(start, stop)) {
       findings.push(bad(id, 'error', `[${door.name}] stop_command does not undo start_command: the door may stay open`, 'make stop_command delete exactly the rule or element start_command adds (-A/-I ↔ -D, add ↔ delete)'));
     } else findings.push(ok(id, `[${door.name}] stop_command undoes start_command`));
   }
   return findings;
+}
+
+const SINGLE_USE_FIX = 'knockstick server init --door-policy single-use writes doors that admit one connection and close by themselves';
+
+/**
+ * Is each door single-use (the firewall rule removes the address as it admits a new connection)
+ * and does it close by itself (a timeout, not knockd's stop_command)? Hand-made servers, servers
+ * made before single-use doors, and --door-policy window get warnings: they work, but admit
+ * everyone behind the knocking address's NAT for cmd_timeout.
+ */
+function checkDoorPolicy(doors: readonly KnockdDoor[], fw: Facts['firewall']): Finding[] {
+  const findings: Finding[] = [];
+  for (const door of doors) {
+    const start = door.settings.get('start_command')?.value ?? door.settings.get('command')?.value;
+    if (door.name === 'panic' || start === undefined) continue;
+    const id = `door:${door.name}:single-use`;
+    const place = doorPlace(start);
+    const window = (how: string): Finding =>
+      bad(id, 'warning', `[${door.name}] ${how}: every new connection from the knocking address gets in for cmd_timeout, anyone behind the same NAT too`, SINGLE_USE_FIX);
+    if (place.kind === 'rule') {
+      findings.push(window('adds a firewall rule per door'));
+      findings.push(bad(`door:${door.name}:expiry`, 'warning', `[${door.name}] the door is a rule only knockd's stop_command removes: it stays open if knockd dies first`, SINGLE_USE_FIX));
+      continue;
+    }
+    if (place.kind === 'other') continue;
+    // The firewall as loaded decides; without it (--offline, not root) only the start command speaks.
+    const rules = place.kind === 'nft' ? ruleLines(fw?.nft, `@${place.set} `) : ruleLines(fw?.iptables, `--name ${place.list} `);
+    if (place.kind === 'nft' && !place.timeout && !new RegExp(`set ${place.set} \\{[^}]*\\n\\s*timeout \\d`).test(fw?.nft ?? '')) {
+      findings.push(bad(`door:${door.name}:expiry`, 'warning', `[${door.name}] adds ${place.set} elements without a timeout: the door stays open if knockd dies before its stop_command`, SINGLE_USE_FIX));
+    }
+    if (place.kind === 'recent' && rules.length > 0 && !rules.some((r) => /--seconds \d+/.test(r))) {
+      findings.push(bad(`door:${door.name}:expiry`, 'warning', `[${door.name}] the rule reading the xt_recent list ${place.list} has no --seconds: a door never closes`, SINGLE_USE_FIX));
+    }
+    if (fw === undefined || rules.length === 0) continue;
+    const singleUse = place.kind === 'nft' ? rules.some((r) => r.includes(`delete @${place.set} `)) : rules.some((r) => /--remove\b/.test(r));
+    findings.push(singleUse ? ok(id, `[${door.name}] the door is single-use: the rule removes the address as it admits one connection`) : window('is a window (the rule leaves the address in)'));
+  }
+  return findings;
+}
+
+/** The rule lines of a ruleset dump that mention `needle` (not set declarations or elements). */
+function ruleLines(dump: string | null | undefined, needle: string): string[] {
+  return (dump ?? '').split('\n').filter((l) => l.includes(needle) && !/^\s*(set |elements|type |flags )/.test(l));
 }
 
 function checkPanic(doors: readonly KnockdDoor[], oneTimeFiles: ReadonlyMap<string, FileFact>): Finding[] {
@@ -148,7 +216,7 @@ function checkPanic(doors: readonly KnockdDoor[], oneTimeFiles: ReadonlyMap<stri
 
 /** Router mode (server init --inner): doors forward SSH to inner hosts instead of opening INPUT. */
 function isRouter(doors: readonly KnockdDoor[]): boolean {
-  return doors.some((d) => /KNOCKSTICK_DNAT|knockstick_nat/.test(d.settings.get('start_command')?.value ?? ''));
+  return doors.some((d) => /KNOCKSTICK_DNAT|knockstick_nat|xt_recent\/knockstick_/.test(d.settings.get('start_command')?.value ?? ''));
 }
 
 function checkFirewall(fw: NonNullable<Facts['firewall']>, router: boolean): Finding {
@@ -157,7 +225,7 @@ function checkFirewall(fw: NonNullable<Facts['firewall']>, router: boolean): Fin
   if (router) {
     // A router's own input and forward policies are its owner's (DHCP, DNS, NAT); what matters
     // here is that the forwarding doors exist for knockd to fill.
-    return /table ip knockstick_nat/.test(nft) || /^:KNOCKSTICK_DNAT /m.test(ipt)
+    return /table ip knockstick_nat/.test(nft) || /^:KNOCKSTICK_(DNAT|ROUTER) /m.test(ipt)
       ? ok('firewall', 'router mode: the forwarding doors are in place (the router\'s own policies are not checked)')
       : bad('firewall', 'error', 'router mode, but neither the knockstick_nat table nor the KNOCKSTICK_DNAT chain is loaded: no door can open', 'load router.nft or run router-iptables.sh from `knockstick server init`');
   }
@@ -195,7 +263,7 @@ export function diagnose(facts: Facts): Finding[] {
   for (const door of parsed.doors) {
     if (door.oneTimeFile !== null) findings.push(...checkOneTimeFile(door, door.oneTimeFile, facts.oneTimeFiles.get(door.oneTimeFile), facts.warnBelow));
   }
-  findings.push(...checkDoors(parsed.doors), ...checkPanic(parsed.doors, facts.oneTimeFiles));
+  findings.push(...checkDoors(parsed.doors), ...checkDoorPolicy(parsed.doors, facts.firewall), ...checkPanic(parsed.doors, facts.oneTimeFiles));
   if (facts.knockd !== undefined) {
     const k = facts.knockd;
     findings.push(

@@ -15,7 +15,7 @@ import type { Command, CommandContext } from '../core/command.js';
 import { SERVER_CONFIG_PATH, STICK_CONFIG_NAME, readConfig, setConfigValue, settingsFor, type Settings } from '../core/config.js';
 import { ExitCode, InvalidFileError, KnockstickError, ioError, usageError } from '../core/errors.js';
 import { readTextIfExists, refuseLinksAmong, writeAtomically } from '../core/files.js';
-import { DNAT_CHAIN, NFT_NAT_TABLE, flushDnatCommand, isFirewallKind, type FirewallKind } from '../core/firewall.js';
+import { DNAT_CHAIN, NFT_NAT_TABLE, RECENT_DIR, RECENT_LIST, flushDnatCommand, flushRecentCommand, isFirewallKind, type FirewallKind } from '../core/firewall.js';
 import { DEFAULT_RANGE, cryptoRandom, generateSequences } from '../core/generate.js';
 import { attemptPackets, netKnocker } from '../core/knock.js';
 import { probeKnockd } from '../core/knockd-probe.js';
@@ -329,12 +329,19 @@ async function portsInOneTimeFiles(files: readonly string[]): Promise<Set<number
 
 /**
  * Router mode's forwarding doors, found in the doors' start commands, so that a rotated panic stanza
- * still closes them: the KNOCKSTICK_DNAT chain, or each door set of the knockstick_nat table.
+ * still closes them: each inner host's xt_recent list, the old KNOCKSTICK_DNAT chain, or each door
+ * set of the knockstick_nat table.
  */
 export function forwardingFlush(doors: readonly KnockdDoor[]): string {
   const starts = doors.map((d) => d.settings.get('start_command')?.value ?? '');
   const flush: string[] = [];
   if (starts.some((c) => c.includes(DNAT_CHAIN))) flush.push(flushDnatCommand('iptables', []));
+  // The SSH door's own list is flushed by every panic command already (flushDoorsCommand).
+  const lists = starts.flatMap((c) => {
+    const m = new RegExp(`${RECENT_DIR}/(${RECENT_LIST}_[A-Za-z0-9_]+)`).exec(c);
+    return m === null ? [] : [m[1] as string];
+  });
+  if (lists.length > 0) flush.push(flushRecentCommand(lists));
   const sets = starts.flatMap((c) => {
     const m = new RegExp(`nft add element ip ${NFT_NAT_TABLE} (\\S+) `).exec(c);
     return m === null ? [] : [{ name: (m[1] as string).replace(/^door_/, ''), address: '' }];

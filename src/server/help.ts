@@ -8,8 +8,8 @@ export function serverHelp(cmd: string): string {
 
 Writes the server side from templates/:
   /etc/knockd.conf                        [options] (interface, logfile, pidfile), the SSH door with
-                                          one_time_sequences, tcpflags = syn, %IP% start/stop
-                                          commands and cmd_timeout, and the [panic] stanza
+                                          one_time_sequences, tcpflags = syn, a %IP% start_command
+                                          and cmd_timeout, and the [panic] stanza
   /etc/knockstick/server.conf             settings shared by seqgen, panic and doctor
   /etc/knockstick/firewall.nft            nftables baseline (--firewall nftables, the default), or
   /etc/knockstick/iptables.rules (+ip6)   iptables-restore files (--firewall iptables), or
@@ -23,6 +23,14 @@ Writes the server side from templates/:
   /etc/knockstick/ddclient.conf           with --ddns-*: dynamic DNS (fill the password in there)
   /etc/knockd/ssh and STICK/.ssh/sequences  the first --count sequences, by seqgen, excluding the
                                           panic ports
+Doors: knockd puts the knocking address into a door (an nft set element with a timeout, or the
+xt_recent list "knockstick" for iptables and ufw) that closes by itself after --cmd-timeout seconds,
+even if knockd dies, so there is no stop_command. With --door-policy single-use (the default) the
+firewall rule also removes the address as it admits a new connection: one knock lets exactly one
+connection in (ssh through \`knockstick connect\`); a second one from the same address is dropped.
+--door-policy window lets every new connection from the address in until the timeout (anyone
+behind the same NAT too); server.conf records the policy (door_policy) and a rerun keeps it.
+
 It applies nothing: it prints the commands, with an automatic firewall rollback unless you confirm
 from a new connection, so it can never lock out the session it runs in. With --out DIR the next
 steps say how to install the staging copy (copy the sequences, then the same run without --out).
@@ -40,8 +48,8 @@ written, even with --force.
 
 With --method spa it writes an fwknopd (fwknop 2.6) server instead of knockd: fwknopd.conf (UDP
 server on 62201) and access.conf with new keys in /etc/fwknop/, firewall-spa.nft (doors in the set
-inet knockstick spa4, filled by CMD_CYCLE_OPEN with a timeout) or iptables-spa.rules (fwknopd's own
-FWKNOP_INPUT chain), both letting only udp/62201 in, the sshd drop-in, and the same keys in the
+inet knockstick spa4, filled by CMD_CYCLE_OPEN with a timeout, single-use unless --door-policy
+window) or iptables-spa.rules (fwknopd's own FWKNOP_INPUT chain: window doors), both letting only udp/62201 in, the sshd drop-in, and the same keys in the
 stick's .ssh/fwknoprc [home] with "method = spa" in its knockstick.conf (no stick: fwknoprc.client
 to copy). --cmd-timeout is then how long fwknopd keeps a door open. --dry-run hides the keys.
 Each SPA run makes new keys, so it does not rerun: existing files need --force.
@@ -57,6 +65,9 @@ Options:
   --ssh-port N           sshd's port (default 22)
   --seq-timeout S        seconds to finish a knock (default 15)
   --cmd-timeout S        seconds a door stays open (default 10)
+  --door-policy P        single-use (default: a door admits one new connection) or window (every
+                         new connection from the address until --cmd-timeout); with --method spa
+                         single-use needs --firewall nftables
   --count N              sequences for a sequence file that does not exist yet (default 50; 0: none)
   --allow PROTO/PORT     repeatable: another inbound service the firewall keeps reachable from
                          anywhere, tcp/PORT or udp/PORT (e.g. --allow tcp/443); never SSH's port,

@@ -23,7 +23,7 @@ import { seqgenCommand } from '../seqgen/index.js';
 import { terminalPrompts, type Prompts } from '../core/prompts.js';
 import { serverHelp } from './help.js';
 import { WORD, askServerAnswers, type ServerAnswers } from './wizard.js';
-import type { InnerHost } from '../core/firewall.js';
+import { DEFAULT_DOOR_POLICY, isDoorPolicy, type DoorPolicy, type InnerHost } from '../core/firewall.js';
 import { SPA_SYSTEM_PATHS, initSpa, spaInitProblem, spaPathsIn } from './spa.js';
 import { TEMPLATE_NAMES, SYSTEM_PATHS, doorNames, pathsIn, planServerFiles, sequencesFileOf, type PlannedFile, type ServerFirewall, type ServerPaths } from './plan.js';
 import { formatAllow, parseAllows, ufwAllowCommands, type AllowedService } from './allow.js';
@@ -38,6 +38,7 @@ export const FLAGS = {
   'ssh-port': { type: 'string' },
   'seq-timeout': { type: 'string' },
   'cmd-timeout': { type: 'string' },
+  'door-policy': { type: 'string' },
   count: { type: 'string' },
   stick: { type: 'string' },
   force: { type: 'boolean' },
@@ -128,11 +129,13 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   const sshPort = values['ssh-port'] === undefined ? 22 : parseInteger('--ssh-port', values['ssh-port'], 1, 65535);
   const seqTimeout = values['seq-timeout'] === undefined ? 15 : parseInteger('--seq-timeout', values['seq-timeout'], 1, 600);
   const cmdTimeout = values['cmd-timeout'] === undefined ? 10 : parseInteger('--cmd-timeout', values['cmd-timeout'], 1, 3600);
+  const doorPolicyFlag = parseDoorPolicy(values['door-policy']);
   const allowFlag = values.allow === undefined ? undefined : parseAllows(values.allow, sshPort);
   if (allowFlag !== undefined && allowFlag.length > 0 && inner.length > 0) throw usageError(ROUTER_ALLOW);
   const known: ServerAnswers = {
     interface: checked(values.interface, '--interface', INTERFACE),
     firewall: firewallFlag as ServerFirewall | undefined,
+    doorPolicy: doorPolicyFlag,
     stick: values.stick === undefined ? undefined : resolve(context.cwd, values.stick),
     // 0: no new sequences (a rerun, or sequences installed from a staging copy).
     count: values.count === undefined ? undefined : parseInteger('--count', values.count, 0, 100_000),
@@ -148,18 +151,30 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
             hostname: checked(values['ddns-hostname'], '--ddns-hostname', WORD) as string,
           },
   };
+  // A rerun keeps the door policy server.conf names, unless --door-policy says otherwise; a server
+  // made before door policies existed gets single-use doors (the report says what changes).
+  const previousPolicy = (await readConfig(paths.serverConfig, 'server').catch(() => undefined))?.global.doorPolicy;
   const answers = interactive
     ? await askServerAnswers(prompts, known, {
+        ...(previousPolicy === undefined ? {} : { doorPolicy: previousPolicy }),
         interfaces: await interfaces(),
         defaultInterface: await defaultInterface(),
         isDirectory: async (p) => (await stat(p).catch(() => null))?.isDirectory() === true,
         sshPort,
         sequencesExist: (await Promise.all(doorNames({ inner }).map(async (door) => (await lstat(sequencesFileOf(paths, door)).catch(() => null)) !== null))).every(Boolean),
       })
-    : { ...known, interface: known.interface ?? (await defaultInterface()), firewall: known.firewall ?? 'nftables', count: known.count ?? 50, allow: known.allow ?? [] };
+    : {
+        ...known,
+        interface: known.interface ?? (await defaultInterface()),
+        firewall: known.firewall ?? 'nftables',
+        doorPolicy: known.doorPolicy ?? previousPolicy ?? DEFAULT_DOOR_POLICY,
+        count: known.count ?? 50,
+        allow: known.allow ?? [],
+      };
   const iface = answers.interface;
   if (iface === undefined) throw usageError('no --interface given and no default route to guess it from');
   const firewall = answers.firewall ?? 'nftables';
+  const doorPolicy = answers.doorPolicy ?? DEFAULT_DOOR_POLICY;
   const ddns = answers.ddns;
   const stick = answers.stick;
   const count = answers.count ?? 50;
@@ -169,7 +184,7 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
 
   const templates = Object.fromEntries(await Promise.all(TEMPLATE_NAMES.map(async (n) => [n, await loadTemplate(n)] as const)));
   const plan = (panicSequence: Sequence): PlannedFile[] =>
-    planServerFiles({ interface: iface, firewall, sshPort, seqTimeout, cmdTimeout, panicSequence, ddns, inner, allow, paths }, templates);
+    planServerFiles({ interface: iface, firewall, sshPort, seqTimeout, cmdTimeout, doorPolicy, panicSequence, ddns, inner, allow, paths }, templates);
   // A line knockd would read in pieces (a long --out) is a usage error before any file is read.
   // The panic sequence is the longest a new one can be, so its line is never shorter than the real one.
   const longest: Sequence = Array.from({ length: 5 }, () => ({ port: 65535, protocol: 'tcp' as const }));
@@ -270,7 +285,7 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
     for (const d of decisions) stdout.write(`${d.fate === 'kept' ? 'kept' : 'unchanged'} ${d.file.path}\n`);
     for (const door of doors) reportUntouched(door);
     stdout.write('Nothing to change: every file already holds what server init writes.\n');
-    stdout.write(nextSteps({ firewall, files, paths, out, iface, allow, sequenceFiles: sequenceFiles.filter((f) => existingSequences.get(f) !== null || newSequenceFiles.includes(f)), install: installFlags({ iface, firewall, sshPort, seqTimeout, cmdTimeout, allow, inner, ddns }) }));
+    stdout.write(nextSteps({ firewall, files, paths, out, iface, allow, sequenceFiles: sequenceFiles.filter((f) => existingSequences.get(f) !== null || newSequenceFiles.includes(f)), install: installFlags({ iface, firewall, sshPort, seqTimeout, cmdTimeout, doorPolicy, allow, inner, ddns }) }));
     return ExitCode.OK;
   }
   if (interactive) {
@@ -324,7 +339,7 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
       invokedAs: 'seqgen',
     });
   }
-  stdout.write(nextSteps({ firewall, files, paths, out, iface, allow, sequenceFiles: sequenceFiles.filter((f) => existingSequences.get(f) !== null || newSequenceFiles.includes(f)), install: installFlags({ iface, firewall, sshPort, seqTimeout, cmdTimeout, allow, inner, ddns }) }));
+  stdout.write(nextSteps({ firewall, files, paths, out, iface, allow, sequenceFiles: sequenceFiles.filter((f) => existingSequences.get(f) !== null || newSequenceFiles.includes(f)), install: installFlags({ iface, firewall, sshPort, seqTimeout, cmdTimeout, doorPolicy, allow, inner, ddns }) }));
   return ExitCode.OK;
 }
 
@@ -386,6 +401,7 @@ function installFlags(o: {
   sshPort: number;
   seqTimeout: number;
   cmdTimeout: number;
+  doorPolicy: DoorPolicy;
   allow: readonly AllowedService[];
   inner: readonly InnerHost[];
   ddns: ServerAnswers['ddns'];
@@ -397,6 +413,7 @@ function installFlags(o: {
     ...(o.sshPort === 22 ? [] : ['--ssh-port', String(o.sshPort)]),
     '--seq-timeout', String(o.seqTimeout),
     '--cmd-timeout', String(o.cmdTimeout),
+    '--door-policy', o.doorPolicy,
     ...o.allow.flatMap((a) => ['--allow', formatAllow(a)]),
     ...o.inner.flatMap((h) => ['--inner', `${h.name}=${h.address}`]),
     ...(o.ddns === undefined ? [] : ['--ddns-protocol', o.ddns.protocol, '--ddns-server', o.ddns.server, '--ddns-login', o.ddns.login, '--ddns-hostname', o.ddns.hostname]),
@@ -418,6 +435,8 @@ async function initSpaFromFlags(values: Values, context: CommandContext): Promis
       firewall: values.firewall === 'iptables' ? 'iptables' : 'nftables',
       sshPort: values['ssh-port'] === undefined ? 22 : parseInteger('--ssh-port', values['ssh-port'], 1, 65535),
       doorSeconds: values['cmd-timeout'] === undefined ? 10 : parseInteger('--cmd-timeout', values['cmd-timeout'], 1, 3600),
+      // iptables: fwknopd's own doors, always windows (spaInitProblem refuses an explicit single-use).
+      doorPolicy: values.firewall === 'iptables' ? 'window' : (parseDoorPolicy(values['door-policy']) ?? DEFAULT_DOOR_POLICY),
       spaServer: values['spa-server'] as string,
       paths: out === undefined ? SPA_SYSTEM_PATHS : spaPathsIn(out),
       stick: values.stick === undefined ? undefined : resolve(context.cwd, values.stick),
@@ -438,6 +457,12 @@ async function serverOnlySequences(path: string, count: number, serverConfig: st
   const settings = (await readConfig(serverConfig, 'server')).global;
   const sequences = generateSequences(cryptoRandom, { count, length: DEFAULT_LENGTH, range: DEFAULT_RANGE, exclude: new Set(reservedPorts(settings)), avoid: new Set() });
   await appendDurably(path, sequences.map(formatLine).join(''));
+}
+
+/** --door-policy single-use|window (undefined: not given). */
+function parseDoorPolicy(value: string | undefined): DoorPolicy | undefined {
+  if (value === undefined || isDoorPolicy(value)) return value;
+  throw usageError(`--door-policy must be single-use or window, got ${JSON.stringify(value)}`);
 }
 
 /** --inner NAME=ADDR: an inner host SSH is forwarded to (router mode). */

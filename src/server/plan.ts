@@ -2,7 +2,7 @@
 // Pure (templates are passed in), so tests and --dry-run see exactly what would be written.
 
 import { SERVER_CONFIG_PATH } from '../core/config.js';
-import { dnatCommands, doorCommands, flushDnatCommand, nftDoorSet, type FirewallKind, type InnerHost } from '../core/firewall.js';
+import { dnatDoorRule, dnatStartCommand, doorPolicyWords, doorStartCommand, flushDnatCommand, iptablesDoorRule, nftDoorRule, nftDoorSet, type DoorPolicy, type FirewallKind, type InnerHost } from '../core/firewall.js';
 import { shellQuote } from '../core/shell.js';
 import { formatSequence, type Sequence } from '../core/sequences.js';
 import { knockdValue, render } from '../core/templates.js';
@@ -17,6 +17,8 @@ export interface ServerPlanOptions {
   readonly sshPort: number;
   readonly seqTimeout: number;
   readonly cmdTimeout: number;
+  /** single-use: a door admits one new connection; window: every one for cmd_timeout (firewall.ts). */
+  readonly doorPolicy: DoorPolicy;
   readonly panicSequence: Sequence;
   readonly ddns?: { protocol: string; server: string; login: string; hostname: string } | undefined;
   /**
@@ -116,31 +118,26 @@ function template(templates: Templates, name: string): string {
   return text;
 }
 
-/** The door's knockd commands for this firewall; ufw's chain is the same as plain iptables'. */
-function door(firewall: ServerFirewall, sshPort: number): { start: string; stop: string } {
-  return doorCommands(firewall === 'nftables' ? 'nftables' : 'iptables', sshPort);
-}
-
 export function planServerFiles(o: ServerPlanOptions, templates: Templates): PlannedFile[] {
   const p = o.paths;
   const panicKind: FirewallKind = o.firewall === 'nftables' ? 'nftables' : 'iptables';
-  const renderDoor = (name: string, commands: { start: string; stop: string }): string =>
+  // ufw's doors are plain iptables' (the same xt_recent list, in ufw's own chain).
+  const renderDoor = (name: string, startCommand: string): string =>
     render(
       template(templates, 'knockd-door.conf'),
       {
         name,
         sequences_file: sequencesFileOf(p, name),
         seq_timeout: String(o.seqTimeout),
-        start_command: commands.start,
+        start_command: startCommand,
         cmd_timeout: String(o.cmdTimeout),
-        stop_command: commands.stop,
       },
       knockdValue,
     );
   const doors =
     o.inner.length === 0
-      ? renderDoor('ssh', door(o.firewall, o.sshPort))
-      : o.inner.map((h) => renderDoor(h.name, dnatCommands(panicKind, h, o.sshPort))).join('');
+      ? renderDoor('ssh', doorStartCommand(panicKind, o.cmdTimeout))
+      : o.inner.map((h) => renderDoor(h.name, dnatStartCommand(panicKind, h, o.cmdTimeout))).join('');
   const alsoFlush = o.inner.length === 0 ? '' : flushDnatCommand(panicKind, o.inner);
   const knockdConf =
     render(template(templates, 'knockd-options.conf'), { logfile: p.logfile, pidfile: p.pidfile, interface: o.interface }, knockdValue) +
@@ -154,6 +151,7 @@ export function planServerFiles(o: ServerPlanOptions, templates: Templates): Pla
     `knockd_conf = ${p.knockdConf}`,
     `pidfile = ${p.pidfile}`,
     `firewall = ${panicKind}`,
+    `door_policy = ${o.doorPolicy}`,
     '',
   ].join('\n');
 
@@ -161,23 +159,34 @@ export function planServerFiles(o: ServerPlanOptions, templates: Templates): Pla
     { path: p.knockdConf, mode: 0o600, text: knockdConf, what: 'knockd: the SSH door (one-time sequences) and the panic stanza' },
     { path: p.serverConfig, mode: 0o600, text: serverConfig, what: 'settings shared by seqgen, panic and doctor' },
   ];
+  const policy = { door_policy: o.doorPolicy, door_policy_words: doorPolicyWords(o.doorPolicy) };
   const fw = (name: string, what: string, values: Record<string, string> = {}): PlannedFile => ({
     path: `${p.firewallDir}/${name}`,
     mode: 0o600,
     text: render(template(templates, name), values, (v) => v),
     what,
   });
+  const iptablesDoor = (chain: string): string => iptablesDoorRule(chain, o.sshPort, o.cmdTimeout, o.doorPolicy);
   // A router has its own input and forward policies (DHCP, DNS, NAT for the LAN): router mode
   // only adds the forwarding doors and leaves the rest of its firewall alone.
   if (o.inner.length === 0) {
-    if (o.firewall === 'nftables') files.push(fw('firewall.nft', 'firewall: drop new connections, doors in inet knockstick doors4/doors6', { ssh_port: String(o.sshPort), allow: nftAllowLines(o.allow) }));
+    if (o.firewall === 'nftables') {
+      files.push(
+        fw('firewall.nft', `firewall: drop new connections, ${o.doorPolicy} doors in inet knockstick doors4/doors6`, {
+          ...policy,
+          door_ipv_four: nftDoorRule(4, o.sshPort, o.doorPolicy),
+          door_ipv_six: nftDoorRule(6, o.sshPort, o.doorPolicy),
+          allow: nftAllowLines(o.allow),
+        }),
+      );
+    }
     if (o.firewall === 'iptables') {
-      files.push(fw('iptables.rules', 'firewall (IPv4): INPUT drops new connections, doors in KNOCKSTICK_DOORS', { allow: iptablesAllowLines(o.allow) }));
+      files.push(fw('iptables.rules', `firewall (IPv4): INPUT drops new connections, ${o.doorPolicy} doors in the xt_recent list knockstick`, { ...policy, door: iptablesDoor('INPUT'), allow: iptablesAllowLines(o.allow) }));
       files.push(fw('ip6tables.rules', 'firewall (IPv6): the same for ip6tables', { allow: iptablesAllowLines(o.allow) }));
     }
     if (o.firewall === 'ufw') {
       const allow = o.allow.length === 0 ? '--allow: none (ufw keeps its own allow rules; remove those you no longer want)' : `--allow: keep these reachable with ufw's own rules: ${ufwAllowCommands(o.allow).join('; ')}`;
-      files.push(fw('ufw-before.rules', 'ufw: the KNOCKSTICK_DOORS chain for /etc/ufw/before.rules', { allow }));
+      files.push(fw('ufw-before.rules', `ufw: the ${o.doorPolicy} door rule and the KNOCKSTICK_DOORS chain for /etc/ufw/before.rules`, { ...policy, door: iptablesDoor('ufw-before-input'), allow }));
     }
   }
   files.push({ path: p.sshdDropIn, mode: 0o644, text: template(templates, 'sshd-knockstick.conf'), what: 'sshd: keys only' });
@@ -202,18 +211,19 @@ export function planServerFiles(o: ServerPlanOptions, templates: Templates): Pla
 
 /** Router mode's forwarding: an nft table of door sets, or an idempotent iptables script. */
 function routerFile(o: ServerPlanOptions, templates: Templates, p: ServerPaths): PlannedFile {
+  const policy = { door_policy: o.doorPolicy, door_policy_words: doorPolicyWords(o.doorPolicy) };
+  const rule = (kind: FirewallKind, h: InnerHost): string => dnatDoorRule(kind, h, { interface: o.interface, sshPort: o.sshPort, seconds: o.cmdTimeout, policy: o.doorPolicy });
   if (o.firewall === 'nftables') {
-    const sets = o.inner.map((h) => `  set ${nftDoorSet(h.name)} { type ipv4_addr; }`).join('\n');
-    const rules = o.inner
-      .map((h) => `    iifname "${o.interface}" ip saddr @${nftDoorSet(h.name)} tcp dport ${o.sshPort} dnat to ${h.address}:${o.sshPort}`)
-      .join('\n');
+    const sets = o.inner.map((h) => `  set ${nftDoorSet(h.name)} { type ipv4_addr; flags timeout; }`).join('\n');
+    const rules = o.inner.map((h) => `    ${rule('nftables', h)}`).join('\n');
     return {
       path: `${p.firewallDir}/router.nft`,
       mode: 0o600,
-      text: render(template(templates, 'router.nft'), { ssh_port: String(o.sshPort), sets, rules }, (v) => v),
-      what: `router: SSH forwarded to ${o.inner.map((h) => `${h.name} (${h.address})`).join(', ')} through per-host door sets`,
+      text: render(template(templates, 'router.nft'), { ssh_port: String(o.sshPort), ...policy, sets, rules }, (v) => v),
+      what: `router: SSH forwarded to ${o.inner.map((h) => `${h.name} (${h.address})`).join(', ')} through per-host ${o.doorPolicy} door sets`,
     };
   }
+  const doors = o.inner.map((h) => `iptables -t nat ${rule('iptables', h)}`).join('\n');
   const forward = o.inner
     .map((h) => {
       const rule = `FORWARD -d ${h.address} -p tcp --dport ${o.sshPort} -m conntrack --ctstate DNAT -j ACCEPT`;
@@ -223,9 +233,9 @@ function routerFile(o: ServerPlanOptions, templates: Templates, p: ServerPaths):
   return {
     path: `${p.firewallDir}/router-iptables.sh`,
     mode: 0o700,
-    text: render(template(templates, 'router-iptables.sh'), { ssh_port: String(o.sshPort), interface: o.interface, forward }, (v, name) =>
+    text: render(template(templates, 'router-iptables.sh'), { ssh_port: String(o.sshPort), interface: o.interface, ...policy, doors, forward }, (v, name) =>
       name === 'interface' ? shellQuote(v) : v,
     ),
-    what: `router: SSH forwarded to ${o.inner.map((h) => `${h.name} (${h.address})`).join(', ')} through the KNOCKSTICK_DNAT chain`,
+    what: `router: SSH forwarded to ${o.inner.map((h) => `${h.name} (${h.address})`).join(', ')} through per-host ${o.doorPolicy} doors (xt_recent lists)`,
   };
 }

@@ -3,9 +3,11 @@
 // client side: the stick's .ssh/fwknoprc stanza [home] plus "method = spa" in its knockstick.conf
 // (or, without a stick, a fwknoprc in the output directory to copy onto it). Nothing is applied.
 //
-// Doors: with iptables, fwknopd's own backend (its FWKNOP_INPUT chain, FW_ACCESS_TIMEOUT). With
-// nftables, which fwknopd 2.6 does not support (fwknop#107), CMD_CYCLE_OPEN adds the client address
-// to an nft set with a timeout and CMD_CYCLE_CLOSE removes it.
+// Doors: with iptables, fwknopd's own backend (its FWKNOP_INPUT chain, FW_ACCESS_TIMEOUT): a window
+// for every connection from the address, fwknopd's doing. With nftables, which fwknopd 2.6 does not
+// support (fwknop#107), CMD_CYCLE_OPEN adds the client address to the nft set spa4 with a timeout
+// (the door closes by itself, even if fwknopd dies), and the door rule deletes it from the set as it
+// admits a new connection (single-use; see core/firewall.ts), or leaves it there (window).
 
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -18,7 +20,7 @@ import { loadTemplate, render } from '../core/templates.js';
 import { generateKeys, type SpaKeys } from '../spa/keys.js';
 import { formatStanza, parseRcText, stanzaNames } from '../spa/rc-file.js';
 import { SPA_RC_NAME } from '../core/stick.js';
-import type { FirewallKind } from '../core/firewall.js';
+import { doorPolicyWords, type DoorPolicy, type FirewallKind } from '../core/firewall.js';
 import type { PlannedFile } from './plan.js';
 import { iptablesAllowLines, nftAllowLines, type AllowedService } from './allow.js';
 
@@ -54,6 +56,8 @@ export interface SpaPlanOptions {
   readonly sshPort: number;
   /** Seconds a door stays open. */
   readonly doorSeconds: number;
+  /** nftables only: single-use or window (iptables doors are fwknopd's own windows). */
+  readonly doorPolicy: DoorPolicy;
   /** SPA_SERVER for the client: the name or address the stick reaches this server at. */
   readonly spaServer: string;
   readonly keys: SpaKeys;
@@ -72,16 +76,25 @@ export function fwknopValue(value: string, name: string): string {
   return value;
 }
 
-/** The access.conf lines that open and close a door, per firewall. */
+/** The access.conf lines that open (and close) a door, per firewall. */
 export function spaDoorLines(firewall: FirewallKind, doorSeconds: number): string {
   if (firewall === 'iptables') return `FW_ACCESS_TIMEOUT       ${doorSeconds}`;
   // fwknopd splits these on blanks and runs them without a shell ($SRC is its own substitution);
-  // nft reads "{", "}" as words. The element's own timeout closes the door if fwknopd dies first.
+  // nft reads "{", "}" as words. The element's own timeout closes the door, so there is no close
+  // command (NONE): one could only delete the door of a newer packet from the same address, or
+  // fail on a door a connection already used.
   return [
-    `CMD_CYCLE_OPEN          /usr/sbin/nft add element inet knockstick ${NFT_SPA_SET} { $SRC timeout ${doorSeconds + 30}s }`,
-    `CMD_CYCLE_CLOSE         /usr/sbin/nft delete element inet knockstick ${NFT_SPA_SET} { $SRC }`,
+    `CMD_CYCLE_OPEN          /usr/sbin/nft add element inet knockstick ${NFT_SPA_SET} { $SRC timeout ${doorSeconds}s }`,
+    'CMD_CYCLE_CLOSE         NONE',
     `CMD_CYCLE_TIMER         ${doorSeconds}`,
   ].join('\n');
+}
+
+/** The input rule of the SPA door (nftables): single-use deletes the address as it admits a connection. */
+export function spaDoorRule(sshPort: number, policy: DoorPolicy): string {
+  return policy === 'single-use'
+    ? `ct state new ip saddr @${NFT_SPA_SET} tcp dport ${sshPort} delete @${NFT_SPA_SET} { ip saddr } accept`
+    : `ct state new ip saddr @${NFT_SPA_SET} tcp dport ${sshPort} accept`;
 }
 
 /** The client's stanza (keys included): for STICK/.ssh/fwknoprc. */
@@ -117,7 +130,8 @@ export function planSpaFiles(o: SpaPlanOptions, templates: Readonly<Record<strin
     },
   ];
   if (o.firewall === 'nftables') {
-    files.push({ path: `${o.paths.firewallDir}/firewall-spa.nft`, mode: 0o600, text: render(t('firewall-spa.nft'), { ssh_port: String(o.sshPort), allow: nftAllowLines(o.allow) }, (v) => v), what: `firewall: drop new connections but SPA (udp/62201); doors in inet knockstick ${NFT_SPA_SET}` });
+    const values = { door_policy: o.doorPolicy, door_policy_words: doorPolicyWords(o.doorPolicy), door: spaDoorRule(o.sshPort, o.doorPolicy), allow: nftAllowLines(o.allow) };
+    files.push({ path: `${o.paths.firewallDir}/firewall-spa.nft`, mode: 0o600, text: render(t('firewall-spa.nft'), values, (v) => v), what: `firewall: drop new connections but SPA (udp/62201); ${o.doorPolicy} doors in inet knockstick ${NFT_SPA_SET}` });
   } else {
     files.push({ path: `${o.paths.firewallDir}/iptables-spa.rules`, mode: 0o600, text: render(t('iptables-spa.rules'), { allow: iptablesAllowLines(o.allow) }, (v) => v), what: 'firewall (IPv4): drop new connections but SPA (udp/62201); fwknopd adds its doors' });
   }
@@ -132,6 +146,7 @@ export async function initSpa(
     firewall: FirewallKind;
     sshPort: number;
     doorSeconds: number;
+    doorPolicy: DoorPolicy;
     spaServer: string;
     paths: SpaPaths;
     allow: readonly AllowedService[];
@@ -210,6 +225,9 @@ export function spaInitProblem(values: Readonly<Record<string, unknown>>): strin
     if (values[knockOnly] !== undefined) return `--${knockOnly} is for knockd; it has no meaning with --method spa`;
   }
   if (values.firewall === 'ufw') return '--method spa supports --firewall nftables or iptables (fwknopd manages its own iptables chain)';
+  if (values.firewall === 'iptables' && values['door-policy'] === 'single-use') {
+    return "--door-policy single-use with --method spa needs --firewall nftables: with iptables the doors are fwknopd's own rules, open to every connection from the address for --cmd-timeout";
+  }
   const server = values['spa-server'];
   if (typeof server !== 'string' || !/^[A-Za-z0-9.-]{1,253}$/.test(server) || server.startsWith('-')) return '--method spa needs --spa-server HOST: the name or IPv4 address the stick sends its packets to';
   return undefined;

@@ -3,6 +3,7 @@
 
 import type { Prompts } from '../core/prompts.js';
 import type { ServerFirewall } from './plan.js';
+import type { DoorPolicy } from '../core/firewall.js';
 import { parseAllows, type AllowedService } from './allow.js';
 import { KnockstickError } from '../core/errors.js';
 
@@ -16,6 +17,8 @@ export interface Ddns {
 export interface ServerAnswers {
   readonly interface?: string | undefined;
   readonly firewall?: ServerFirewall | undefined;
+  /** What a door admits: one new connection (single-use), or every one for cmd_timeout (window). */
+  readonly doorPolicy?: DoorPolicy | undefined;
   /** null: no stick now (the sequences go to the server only; `seqgen repair` copies them later). */
   readonly stick?: string | null | undefined;
   readonly count?: number | undefined;
@@ -32,6 +35,8 @@ export interface WizardFacts {
   readonly isDirectory: (path: string) => Promise<boolean>;
   /** SSH's port: never an --allow answer (the door opens it). */
   readonly sshPort: number;
+  /** The door policy offered first: the one server.conf names (a rerun), else single-use. */
+  readonly doorPolicy?: DoorPolicy;
   /** Every sequence file is there already (a rerun): they are kept, so there is no count to ask. */
   readonly sequencesExist?: boolean;
 }
@@ -61,6 +66,16 @@ export async function askServerAnswers(prompts: Prompts, known: ServerAnswers, f
         { value: 'ufw', name: 'ufw', description: 'lines to add to /etc/ufw/before.rules' },
       ],
       'nftables',
+    ));
+  const doorPolicy =
+    known.doorPolicy ??
+    (await prompts.select<DoorPolicy>(
+      'What may a door let in?',
+      [
+        { value: 'single-use', name: 'single-use', description: 'exactly one new connection from the knocking address; the door also closes by itself' },
+        { value: 'window', name: 'window', description: 'every new connection from that address for cmd_timeout seconds (anyone behind the same NAT too)' },
+      ],
+      facts.doorPolicy ?? 'single-use',
     ));
   let stick = known.stick;
   while (stick === undefined) {
@@ -104,7 +119,7 @@ export async function askServerAnswers(prompts: Prompts, known: ServerAnswers, f
       hostname: await prompts.input('Host name to keep up to date:', { validate: word('host name') }),
     };
   }
-  return { interface: iface, firewall, stick, count, allow, ddns };
+  return { interface: iface, firewall, doorPolicy, stick, count, allow, ddns };
 }
 
 /** The wizard's answer to the --allow question: words separated by blanks or commas. */

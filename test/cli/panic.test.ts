@@ -145,7 +145,10 @@ describe('knockstick panic', () => {
     const stick = await makeStick(join(dir.path, 'stick'));
     const init = await knockstick(['server', 'init', '--yes', '--interface', 'eth0', '--out', out, '--stick', stick, '--firewall', firewall, '--inner', 'web=10.9.8.7', '--inner', 'my-nas=10.9.8.6']);
     expect(init.exitCode).toBe(0);
-    const flush = firewall === 'nftables' ? 'nft flush set ip knockstick_nat door_web; nft flush set ip knockstick_nat door_my_nas' : 'iptables -t nat -F KNOCKSTICK_DNAT';
+    const flush =
+      firewall === 'nftables'
+        ? 'nft flush set ip knockstick_nat door_web; nft flush set ip knockstick_nat door_my_nas'
+        : "{ echo / > '/proc/net/xt_recent/knockstick_web'; } 2>/dev/null || true; { echo / > '/proc/net/xt_recent/knockstick_my_nas'; } 2>/dev/null || true";
     expect(await readFile(join(out, 'knockd.conf'), 'utf8')).toContain(flush);
     const rotate = await knockstick(['panic', 'rotate', '--knockd-conf', join(out, 'knockd.conf'), '--server-config', join(out, 'server.conf'), '--no-reload']);
     expect(rotate.exitCode).toBe(0);

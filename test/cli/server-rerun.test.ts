@@ -228,7 +228,7 @@ describe('the next steps', () => {
     expect(result.stdout).not.toMatch(/systemctl (enable|restart)/);
     expect(result.stdout).toContain(`${out} is a staging copy`);
     expect(result.stdout).toContain(`[ -e /etc/knockd/ssh ] || install -D -m 0600 ${join(out, 'ssh')} /etc/knockd/ssh`);
-    expect(result.stdout).toContain('knockstick server init --yes --interface eth0 --firewall nftables --seq-timeout 12 --cmd-timeout 10 --allow udp/51820 --count 0\n');
+    expect(result.stdout).toContain('knockstick server init --yes --interface eth0 --firewall nftables --seq-timeout 12 --cmd-timeout 10 --door-policy single-use --allow udp/51820 --count 0\n');
   });
 
   it('with --out in router mode copy each inner host\'s sequence file', async () => {
@@ -333,6 +333,8 @@ describe('the wizard on a real terminal (tmux), facing the Debian sample', () =>
     try {
       await waitScreen('Firewall:');
       await tmux('send-keys', '-t', session, 'Enter'); // nftables
+      await waitScreen('What may a door let in?');
+      await tmux('send-keys', '-t', session, 'Enter'); // single-use
       await waitScreen('Where is the stick mounted?');
       await tmux('send-keys', '-t', session, 'Enter'); // later
       await waitScreen('dynamic DNS');

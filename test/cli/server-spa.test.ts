@@ -19,7 +19,10 @@ describe('knockstick server init --method spa', () => {
     expect(result.stdout).toMatch(/==> .*\/fwknopd\.conf \(mode 0600\)[\s\S]*ENABLE_UDP_SERVER +Y;/);
     expect(result.stdout).toMatch(/KEY_BASE64 +\(new key, not shown\)/);
     expect(result.stdout).not.toMatch(/KEY_BASE64 +[A-Za-z0-9+/]{20,}/);
-    expect(result.stdout).toMatch(/CMD_CYCLE_OPEN +\/usr\/sbin\/nft add element inet knockstick spa4 \{ \$SRC timeout 40s \}/);
+    expect(result.stdout).toMatch(/CMD_CYCLE_OPEN +\/usr\/sbin\/nft add element inet knockstick spa4 \{ \$SRC timeout 10s \}/);
+    // The element's timeout closes the door; a close command could only delete a newer door.
+    expect(result.stdout).toMatch(/^CMD_CYCLE_CLOSE +NONE$/m);
+    expect(result.stdout).toContain('    ct state new ip saddr @spa4 tcp dport 22 delete @spa4 { ip saddr } accept\n');
     await expect(readdir(out)).rejects.toThrow();
   });
 

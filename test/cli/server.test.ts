@@ -96,6 +96,8 @@ describe('the server init wizard on a real terminal (tmux)', () => {
     try {
       await waitScreen('Firewall:');
       await tmux('send-keys', '-t', session, 'Down', 'Enter'); // iptables
+      await waitScreen('What may a door let in?');
+      await tmux('send-keys', '-t', session, 'Enter'); // single-use
       await waitScreen('Where is the stick mounted?');
       await tmux('send-keys', '-t', session, stick, 'Enter');
       await waitScreen('Other services to keep reachable');
