@@ -111,9 +111,6 @@ function parseValue(key: string, raw: Raw, problem: (line: number, message: stri
     case 'method':
       if (value !== 'knock' && value !== 'spa') problem(line, `method must be knock or spa, got ${JSON.stringify(value)}`);
       return { method: value };
-    case 'door_policy':
-      if (value !== 'single-use' && value !== 'window') problem(line, `door_policy must be single-use or window, got ${JSON.stringify(value)}`);
-      return { doorPolicy: value };
     default:
       return {};
   }
