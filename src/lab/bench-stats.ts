@@ -113,3 +113,32 @@ export function evaluateTargets(t: TargetInputs): TargetResult[] {
   } else results.push({ target: `callhome at most ${t.maxRatio40}x the floor at 40 ms RTT`, met: undefined, detail: 'not measured' });
   return results;
 }
+
+/** An event the server-side watch saw (bench/door-watch.py), epoch ms. */
+export interface WireEvent {
+  readonly kind: 'knock' | 'spa' | 'syn22' | 'door';
+  readonly at: number;
+}
+
+export interface RunTimeline {
+  /** ms from the start of the command: first knock or SPA packet on the server's wire. */
+  readonly firstKnock?: number;
+  /** The last knock/SPA packet before the door. */
+  readonly lastKnock?: number;
+  /** The door in the firewall (nft monitor). */
+  readonly door?: number;
+  /** The first SYN to port 22 after the door: the connection that gets in (no door: the first). */
+  readonly sshSyn?: number;
+}
+
+/** One run's events, as offsets from its start; events outside [start, end] belong to other runs. */
+export function runTimeline(events: readonly WireEvent[], start: number, end: number): RunTimeline {
+  const mine = events.filter((e) => e.at >= start && e.at <= end).sort((a, b) => a.at - b.at);
+  const knocks = mine.filter((e) => e.kind === 'knock' || e.kind === 'spa');
+  const door = mine.find((e) => e.kind === 'door');
+  const before = door === undefined ? knocks : knocks.filter((e) => e.at <= door.at);
+  // No door seen (the floor; a door the watch cannot see): the first SYN to port 22 of the run.
+  const syn = mine.find((e) => e.kind === 'syn22' && (door === undefined || e.at >= door.at));
+  const off = (e: WireEvent | undefined) => (e === undefined ? undefined : e.at - start);
+  return { firstKnock: off(knocks[0]), lastKnock: off(before[before.length - 1]), door: off(door), sshSyn: off(syn) };
+}

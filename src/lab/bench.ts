@@ -32,7 +32,7 @@ import { askpassEnv, makeLabStick, type LabStick } from './stick.js';
 import { labAccessStanza, startFwknopd } from './fwknopd.js';
 import { generateKeys } from '../spa/keys.js';
 import { clientStanza } from '../server/spa.js';
-import { evaluateTargets, fmtMs, fmtRatio, median, parseTimingLines, percentile, phaseMedians } from './bench-stats.js';
+import { evaluateTargets, fmtMs, fmtRatio, median, parseTimingLines, percentile, phaseMedians, runTimeline, type RunTimeline, type WireEvent } from './bench-stats.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = join(ROOT, 'dist', 'bin');
@@ -54,6 +54,8 @@ interface BenchLab {
   readonly ssh: string;
   rtt: number;
   readonly doorLatencies: { method: string; ms: number; rtt: number }[];
+  /** Everything the server-side watch saw (bench/door-watch.py). */
+  readonly events: WireEvent[];
   openFloor(): Promise<void>;
   closeFloor(): Promise<void>;
   setRtt(ms: number): Promise<void>;
@@ -69,12 +71,13 @@ async function serverInitHas(flag: string): Promise<boolean> {
   return String(help.stdout).includes(flag);
 }
 
-async function setupLab(name: string, firewall: 'nftables' | 'iptables', extraInit: readonly string[]): Promise<BenchLab> {
+async function setupLab(name: string, firewall: 'nftables' | 'iptables', extraInit: readonly string[], proxied: boolean): Promise<BenchLab> {
   const lab = await createLab();
   try {
     const out = join(lab.dir, 'etc');
     const sshd = await startSshd(lab, { hermeticUser: true });
-    const stick = await makeLabStick(join(lab.dir, 'stick'), sshd, { passphrase: 'bench' });
+    // proxied: a stick as usbsetup makes it now (launchers, ProxyCommand, absolute paths).
+    const stick = await makeLabStick(join(lab.dir, 'stick'), sshd, { passphrase: 'bench', ...(proxied ? { proxyCommand: true } : {}) });
     const init = await execa(
       process.execPath,
       [join(BIN, 'knockstick.js'), 'server', 'init', '--yes', '--interface', lab.serverIf, '--out', out, '--stick', stick.root, '--firewall', firewall, '--cmd-timeout', String(CMD_TIMEOUT), '--count', String(RUNS * 8 + 20), ...extraInit],
@@ -101,7 +104,8 @@ async function setupLab(name: string, firewall: 'nftables' | 'iptables', extraIn
     ];
 
     const doorLatencies: BenchLab['doorLatencies'] = [];
-    const watcher = lab.spawn(lab.serverNs, PYTHON, [join(ROOT, 'bench', 'door-latency.py'), lab.serverIf, CLIENT_ADDR]);
+    const events: WireEvent[] = [];
+    const watcher = lab.spawn(lab.serverNs, PYTHON, [join(ROOT, 'bench', 'door-watch.py'), lab.serverIf, CLIENT_ADDR]);
     let watchOut = '';
     let watchSeen = 0;
     watcher.stdout?.on('data', (c: Buffer) => {
@@ -110,12 +114,14 @@ async function setupLab(name: string, firewall: 'nftables' | 'iptables', extraIn
       for (const line of lines.slice(watchSeen, -1)) {
         const m = /^door (\w+) ([\d.]+)$/.exec(line);
         if (m !== null) doorLatencies.push({ method: m[1] as string, ms: Number(m[2]), rtt: bl.rtt });
+        const ev = /^ev (knock|spa|syn22|door) ([\d.]+)$/.exec(line);
+        if (ev !== null) events.push({ kind: ev[1] as WireEvent['kind'], at: Number(ev[2]) });
       }
       watchSeen = lines.length - 1;
     });
     watcher.stderr?.on('data', (c: Buffer) => (watchOut += c.toString()));
     if (!(await waitFor(async () => watchOut.includes('ready') || watcher.exitCode !== null, 10_000)) || !watchOut.includes('ready')) {
-      throw new Error(`door-latency did not start: ${watchOut}`);
+      throw new Error(`door-watch did not start: ${watchOut}`);
     }
 
     let floorHandle: string | undefined;
@@ -129,6 +135,7 @@ async function setupLab(name: string, firewall: 'nftables' | 'iptables', extraIn
       ssh: `cd ${stick.root} && ssh -F ${stick.config} -4 home true`,
       rtt: 0,
       doorLatencies,
+      events,
       async openFloor() {
         if (firewall === 'iptables') {
           await lab.run(lab.serverNs, 'iptables', ['-I', 'INPUT', '1', '-s', CLIENT_ADDR, '-p', 'tcp', '--dport', '22', '-j', 'ACCEPT']);
@@ -177,6 +184,9 @@ async function setupLab(name: string, firewall: 'nftables' | 'iptables', extraIn
 
 interface RunOutcome {
   readonly ms: number;
+  /** Epoch ms of the spawn and of the exit (to place the server's wire events). */
+  readonly start: number;
+  readonly end: number;
   readonly exitCode: number | null;
   readonly stdout: string;
   readonly stderr: string;
@@ -186,6 +196,7 @@ interface RunOutcome {
 function timedRun(bl: BenchLab, script: string): Promise<RunOutcome> {
   return new Promise((resolve) => {
     const started = process.hrtime.bigint();
+    const start = performance.timeOrigin + performance.now();
     const child = spawn('ip', ['netns', 'exec', bl.lab.clientNs, 'bash', '-c', script], { env: bl.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -196,7 +207,7 @@ function timedRun(bl: BenchLab, script: string): Promise<RunOutcome> {
       clearTimeout(timer);
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       bl.ranAt(Date.now());
-      resolve({ ms, exitCode: code, stdout, stderr });
+      resolve({ ms, start, end: start + ms, exitCode: code, stdout, stderr });
     });
   });
 }
@@ -226,6 +237,8 @@ interface RowResult {
   failTimes: number[];
   phases: Map<string, number>[];
   outputs: string[];
+  /** Successful runs' [start, end] in epoch ms. */
+  windows: { start: number; end: number }[];
 }
 
 async function coldStart(file: string, args: readonly string[], env: Record<string, string>): Promise<number> {
@@ -247,10 +260,14 @@ async function main(): Promise<void> {
   const windowPolicy = await serverInitHas('--door-policy');
   const labs: BenchLab[] = [];
   try {
-    const single = await setupLab('single', 'nftables', []);
+    const single = await setupLab('single', 'nftables', [], true);
     labs.push(single);
-    const base = await setupLab('baseline', 'iptables', windowPolicy ? ['--door-policy', 'window'] : []);
+    const base = await setupLab('baseline', 'iptables', windowPolicy ? ['--door-policy', 'window'] : [], false);
     labs.push(base);
+    // The single lab's stick says its doors are single-use: connect never tries to reuse one.
+    const stickConf = join(single.stick.root, '.ssh', 'knockstick.conf');
+    const confText = await readFile(stickConf, 'utf8').catch(() => '');
+    if (!/^\s*door_policy\s*=/m.test(confText)) await writeFile(stickConf, `${confText}${confText === '' || confText.endsWith('\n') ? '' : '\n'}door_policy = single-use\n`, { mode: 0o600 });
 
     // SPA: the real fwknopd 2.6 (UDP server, its own iptables backend, FW_ACCESS_TIMEOUT 1 s) beside
     // knockd in the baseline lab; the SPA port let in at the top of INPUT; keys in the stick's fwknoprc.
@@ -260,26 +277,35 @@ async function main(): Promise<void> {
     const spaRc = join(base.stick.root, '.ssh', 'fwknoprc');
     await writeFile(spaRc, clientStanza({ spaServer: SERVER_ADDR, sshPort: 22, keys: spaKeys }, 'home'), { mode: 0o600 });
 
-    const callhome = (bl: BenchLab, extra = '', remote = 'true') => `${process.execPath} ${join(BIN, 'callhome.js')} --stick ${bl.stick.root} --door-window 0${extra} -- ${remote}`;
+    const nodeCallhome = (bl: BenchLab, extra = '') => `${process.execPath} ${join(BIN, 'callhome.js')} --stick ${bl.stick.root}${extra} -- true`;
+    const launcher = join(single.stick.root, 'callhome');
     // The poll of "knock + poll": a TCP connect every 10 ms, each given the RTT plus 50 ms to answer.
     const poll = (bl: BenchLab) =>
       `for i in $(seq 300); do timeout ${(0.05 + bl.rtt / 1000).toFixed(2)} bash -c 'exec 3<>/dev/tcp/${SERVER_ADDR}/22' 2>/dev/null && break; sleep 0.01; done`;
     const rows: RowSpec[] = [
-      { key: 'floor', name: 'ssh with the door already open (floor)', command: 'ssh -F STICK/.ssh/config home true', bl: single, floor: true, script: async () => single.ssh },
-      { key: 'callhome', name: 'callhome', command: 'callhome -- true', bl: single, phases: true, script: async () => callhome(single) },
+      {
+        key: 'floor',
+        name: 'ssh with the door already open (floor)',
+        command: 'ssh -F STICK/.ssh/config -o ProxyCommand=none home true',
+        bl: single,
+        floor: true,
+        script: async () => `cd / && ssh -F ${single.stick.config} -o ProxyCommand=none -4 home true`,
+      },
+      { key: 'callhome', name: "callhome (the stick's launcher: ssh at once, node once as its ProxyCommand)", command: 'STICK/callhome -- true', bl: single, phases: true, script: async () => `${launcher} -- true` },
+      { key: 'proxy', name: 'plain ssh through the ProxyCommand, from /', command: 'cd / && ssh -F STICK/.ssh/config home true', bl: single, phases: true, script: async () => `cd / && ssh -F ${single.stick.config} home true` },
+      { key: 'callhomenode', name: "node's callhome (flags: node, then ssh with node as its ProxyCommand)", command: 'callhome --stick STICK -- true', bl: single, phases: true, script: async () => nodeCallhome(single) },
       {
         key: 'proof',
         name: 'callhome, and a second connection from the same address while its ssh is in',
-        command: "callhome -- 'sleep 1' & (once ss shows it established) bash -c 'exec 3<>/dev/tcp/HOST/22' (2 s)",
+        command: "STICK/callhome -- 'sleep 1' & (once ss shows it established) bash -c 'exec 3<>/dev/tcp/HOST/22' (2 s)",
         bl: single,
         runs: Math.min(RUNS, 5),
-        // The second connection starts within 10 ms of callhome's ssh connection being established,
-        // so well within cmd_timeout of the door opening; it prints how long after.
+        // The second connection starts within ~10 ms of callhome's ssh connection being established,
+        // so well within cmd_timeout of the door opening.
         script: async () =>
-          `${callhome(single, '', "'sleep 1'")} & ch=$!; ` +
+          `${launcher} -- 'sleep 1' & ch=$!; ` +
           `for i in $(seq 1000); do ss -Htn state established dst ${SERVER_ADDR}:22 | grep -q . && break; sleep 0.01; done; ` +
-          `t0=$(date +%s%N); if timeout 2 bash -c 'exec 3<>/dev/tcp/${SERVER_ADDR}/22' 2>/dev/null; then echo second-got-in; else echo second-refused; fi; ` +
-          `echo "second-at $(( ($(date +%s%N) - t0) / 1000000 ))"; wait $ch`,
+          `if timeout 2 bash -c 'exec 3<>/dev/tcp/${SERVER_ADDR}/22' 2>/dev/null; then echo second-got-in; else echo second-refused; fi; wait $ch`,
       },
       { key: 'basefloor', name: 'floor in the baseline lab (iptables)', command: 'ssh -F STICK/.ssh/config home true', bl: base, floor: true, script: async () => base.ssh },
       {
@@ -296,12 +322,13 @@ async function main(): Promise<void> {
         bl: base,
         script: async () => `fwknop --rc-file ${spaRc} -n home --no-save-args >/dev/null && ${poll(base)} && ${base.ssh}`,
       },
-      { key: 'callhomespa', name: 'callhome --method spa (real fwknopd)', command: 'callhome --method spa -- true', bl: base, phases: true, script: async () => callhome(base, ' --method spa') },
+      { key: 'callhomespa', name: "node's callhome --method spa (real fwknopd)", command: 'callhome --method spa -- true', bl: base, phases: true, script: async () => nodeCallhome(base, ' --door-window 0 --method spa') },
     ];
 
     const results = new Map<string, RowResult>();
     const connectMs = new Map<string, number>();
-    const cold = { nodeBare: [] as number[], nodeCa: [] as number[], version: [] as number[], dryRun: [] as number[] };
+    const cold = { nodeBare: [] as number[], nodeCa: [] as number[], version: [] as number[], dryRun: [] as number[], stickVersion: [] as number[] };
+    const stickBundle = join(single.stick.root, '.knockstick', 'knockstick.mjs');
     const cleanEnv = { PATH: CLEAN_PATH, HOME: single.env.HOME as string };
     const caFile = process.env.NODE_EXTRA_CA_CERTS;
 
@@ -317,13 +344,15 @@ async function main(): Promise<void> {
         for (const row of rows) {
           if (i >= (row.runs ?? RUNS)) continue;
           const id = `${row.key}@${rtt}`;
-          const r = results.get(id) ?? { times: [], failures: 0, failTimes: [], phases: [], outputs: [] };
+          const r = results.get(id) ?? { times: [], failures: 0, failTimes: [], phases: [], outputs: [], windows: [] };
           results.set(id, r);
           if (row.floor) await row.bl.openFloor();
           const out = await timedRun(row.bl, await row.script());
           if (row.floor) await row.bl.closeFloor();
-          if (out.exitCode === 0) r.times.push(out.ms);
-          else {
+          if (out.exitCode === 0) {
+            r.times.push(out.ms);
+            r.windows.push({ start: out.start, end: out.end });
+          } else {
             r.failures++;
             r.failTimes.push(out.ms);
             process.stderr.write(`\n${id} run ${i + 1} failed (exit ${out.exitCode}): ${out.stderr.trim().split('\n').slice(-3).join(' | ')}\n`);
@@ -337,6 +366,7 @@ async function main(): Promise<void> {
           cold.nodeBare.push(await coldStart(process.execPath, ['-e', '0'], cleanEnv));
           if (caFile !== undefined) cold.nodeCa.push(await coldStart(process.execPath, ['-e', '0'], { ...cleanEnv, NODE_EXTRA_CA_CERTS: caFile }));
           cold.version.push(await coldStart(process.execPath, [join(BIN, 'callhome.js'), '--version'], cleanEnv));
+          cold.stickVersion.push(await coldStart(process.execPath, [stickBundle, '--version'], cleanEnv));
           cold.dryRun.push(await coldStart(process.execPath, [join(BIN, 'callhome.js'), '--stick', single.stick.root, '--dry-run'], cleanEnv));
         }
         process.stderr.write(`\rRTT ${rtt} ms: round ${i + 1}/${RUNS}   `);
@@ -365,22 +395,36 @@ async function main(): Promise<void> {
     const doorSpa = labs.flatMap((bl) => bl.doorLatencies.filter((d) => d.method === 'spa').map((d) => d.ms));
     const doorLatency = median(doorKnock0);
     const nodeBare = median(cold.nodeBare);
-    const targets = evaluateTargets({
-      floor0: med('floor', 0),
-      callhome0: med('callhome', 0),
-      knockPoll0: med('knockpoll', 0),
-      floor40: med('floor', 40),
-      callhome40: med('callhome', 40),
-      nodeBare,
-      doorLatency,
-      maxRatio40: 1.2,
-      slackMs: 40,
-    });
-    const phaseTable = (() => {
-      const p0 = phaseMedians(get('callhome', 0)?.phases ?? []);
-      const p40 = new Map(phaseMedians(get('callhome', 40)?.phases ?? []).map((p) => [p.phase, p.median]));
+    const targetsOf = (key: string) =>
+      evaluateTargets({
+        floor0: med('floor', 0),
+        callhome0: med(key, 0),
+        knockPoll0: med('knockpoll', 0),
+        floor40: med('floor', 40),
+        callhome40: med(key, 40),
+        nodeBare,
+        doorLatency,
+        maxRatio40: 1.2,
+        slackMs: 40,
+      });
+    const targetLines = (key: string) => targetsOf(key).map((t) => `- ${t.target}: **${t.detail}**`).join('\n');
+    const phaseTable = (key: string) => {
+      const p0 = phaseMedians(get(key, 0)?.phases ?? []);
+      const p40 = new Map(phaseMedians(get(key, 40)?.phases ?? []).map((p) => [p.phase, p.median]));
       return p0.map((p) => `| ${p.phase} | ${fmtMs(p.median)} | ${fmtMs(p40.get(p.phase) ?? NaN)} |`).join('\n');
-    })();
+    };
+    // Each knocking row's runs on the server's wire: medians of the offsets from the command's start.
+    const wireTable = rows
+      .filter((row) => row.key !== 'proof')
+      .flatMap((row) =>
+        RTTS.map((rtt) => {
+          const r = get(row.key, rtt);
+          const lines = (r?.windows ?? []).map((w) => runTimeline(row.bl.events, w.start, w.end));
+          const col = (pick: (t: RunTimeline) => number | undefined) => fmtMs(median(lines.map(pick).filter((x): x is number => x !== undefined)));
+          return `| ${row.name} | ${rtt} ms | ${col((t) => t.firstKnock)} | ${col((t) => t.lastKnock)} | ${col((t) => t.door)} | ${col((t) => t.sshSyn)} | ${fmtMs(median(r?.times ?? []))} |`;
+        }),
+      )
+      .join('\n');
     const proofLine = (rtt: number) => {
       const outs = get('proof', rtt)?.outputs ?? [];
       const refused = outs.filter((o) => o.includes('second-refused')).length;
@@ -425,29 +469,63 @@ ${table(40)}
 
 ## One knock, one connection
 
-\`callhome -- 'sleep 1'\`; as soon as \`ss\` in the client namespace shows its ssh connection
+\`STICK/callhome -- 'sleep 1'\`; as soon as \`ss\` in the client namespace shows its ssh connection
 established (polled every 10 ms), a plain TCP connection to port 22 from the same address, given
 2 s to connect: ${proofLine(0)}; ${proofLine(40)}.
 
 ## Targets (issue 14, medians of this run)
 
-${targets.map((t) => `- ${t.target}: **${t.detail}**`).join('\n')}
+callhome (\`STICK/callhome -- true\`, the stick's launcher):
 
-## callhome's phases
+${targetLines('callhome')}
+
+The same targets for plain \`ssh -F STICK/.ssh/config home true\` through the ProxyCommand:
+
+${targetLines('proxy')}
+
+## Where the time goes, on the wire
+
+The server-side watch (\`bench/door-watch.py\`: kernel receive timestamps on the server's veth, the
+door from \`nft monitor\`), as milliseconds from the start of the command, medians over the
+successful runs: the first and last knock (or the SPA packet) reaching the server, the door in the
+firewall, the SYN to port 22 that got in (the first after the door; where no door shows, the first
+SYN to port 22: the floor's ssh, the poll's first probe), and the end. The baseline lab's knockd
+doors are xt_recent entries, which \`nft monitor\` does not see (fwknopd's rules it does).
+
+| row | RTT | first knock | last knock | door | SYN to 22 | end |
+| --- | --- | --- | --- | --- | --- | --- |
+${wireTable}
+
+## Phases, as the node process prints them
 
 From \`KNOCKSTICK_TIMING=1\`: milliseconds since the start of the node process that printed the
-line (median over the successful runs; the row's total above also holds \`ip netns exec\` and bash
-starting, the same in every row).
+line, medians over the successful runs. With the launcher and with plain ssh that process is the
+ProxyCommand (\`knockstick connect\`), started by ssh after ssh read its config: its clock starts
+later than the command (the wire table above has the command's clock).
+
+callhome (the launcher):
 
 | phase | 0 ms RTT | 40 ms RTT |
 | --- | --- | --- |
-${phaseTable}
+${phaseTable('callhome')}
+
+plain ssh through the ProxyCommand:
+
+| phase | 0 ms RTT | 40 ms RTT |
+| --- | --- | --- |
+${phaseTable('proxy')}
+
+node's callhome (node's phases up to "starting ssh", then the proxy's, each from its own process start):
+
+| phase | 0 ms RTT | 40 ms RTT |
+| --- | --- | --- |
+${phaseTable('callhomenode')}
 
 ## Other numbers from the same run
 
 - knockd's door latency (last knock SYN on the server's veth, kernel timestamp, to the door appearing
   in \`nft monitor\`): median ${fmtMs(doorLatency)}, p10 - p90 ${fmtMs(percentile(doorKnock0, 10))} - ${fmtMs(percentile(doorKnock0, 90))} (${doorKnock0.length} doors, single lab); all knock doors of both labs: median ${fmtMs(median(doorKnockAll))} (${doorKnockAll.length}). fwknopd (SPA packet to its rule): median ${fmtMs(median(doorSpa))} (${doorSpa.length}).
-- Cold start, median of ${cold.nodeBare.length}, clean environment: \`node -e 0\` ${fmtMs(nodeBare)}${caFile !== undefined ? ` (${fmtMs(median(cold.nodeCa))} with this machine's NODE_EXTRA_CA_CERTS=${caFile})` : ''}; \`callhome --version\` ${fmtMs(median(cold.version))}; \`callhome --dry-run\` (loads what callhome needs, sends nothing) ${fmtMs(median(cold.dryRun))}.
+- Cold start, median of ${cold.nodeBare.length}, clean environment: \`node -e 0\` ${fmtMs(nodeBare)}${caFile !== undefined ? ` (${fmtMs(median(cold.nodeCa))} with this machine's NODE_EXTRA_CA_CERTS=${caFile})` : ''}; \`callhome --version\` ${fmtMs(median(cold.version))} (dist/bin, split chunks), \`node STICK/.knockstick/knockstick.mjs --version\` ${fmtMs(median(cold.stickVersion))} (the stick's single-file bundle, which the ProxyCommand runs); \`callhome --dry-run\` (loads what callhome needs, sends nothing) ${fmtMs(median(cold.dryRun))}.
 - Load: before \`${uptimeBefore}\`; after \`${uptimeAfter}\` (the machine is shared: compare rows of this run, not runs).
 
 Reproduce: \`sudo bench/run\` (BENCH_RUNS=${RUNS}).

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { evaluateTargets, fmtMs, fmtRatio, median, parseTimingLines, percentile, phaseMedians } from '../../src/lab/bench-stats.js';
+import { evaluateTargets, fmtMs, fmtRatio, median, parseTimingLines, percentile, phaseMedians, runTimeline } from '../../src/lab/bench-stats.js';
 
 describe('bench arithmetic', () => {
   it('median of odd and even counts, NaN for none, input left unsorted', () => {
@@ -88,5 +88,26 @@ describe("issue 14's targets", () => {
     const results = evaluateTargets({ ...base, doorLatency: NaN, floor40: NaN });
     expect(results.map((r) => r.met)).toEqual([true, undefined, undefined]);
     expect(results[1]?.detail).toBe('not measured');
+  });
+});
+
+describe('a run on the wire', () => {
+  it("places the knocks, the door and the SYN that got in on the run's timeline, ignoring other runs' events", () => {
+    const events = [
+      { kind: 'knock', at: 900 },
+      { kind: 'syn22', at: 1005 },
+      { kind: 'knock', at: 1100 },
+      { kind: 'knock', at: 1102 },
+      { kind: 'door', at: 1150 },
+      { kind: 'syn22', at: 1160 },
+      { kind: 'syn22', at: 1200 },
+      { kind: 'knock', at: 2500 },
+    ] as const;
+    expect(runTimeline(events, 1000, 1400)).toEqual({ firstKnock: 100, lastKnock: 102, door: 150, sshSyn: 160 });
+  });
+
+  it('no door: the knocks and the first SYN to port 22', () => {
+    expect(runTimeline([{ kind: 'spa', at: 10 }], 0, 100)).toEqual({ firstKnock: 10, lastKnock: 10, door: undefined, sshSyn: undefined });
+    expect(runTimeline([{ kind: 'syn22', at: 40 }, { kind: 'syn22', at: 60 }], 0, 100)).toEqual({ firstKnock: undefined, lastKnock: undefined, door: undefined, sshSyn: 40 });
   });
 });

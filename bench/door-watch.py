@@ -4,9 +4,11 @@
 # header, kernel receive timestamps) for the client's knocks (TCP SYNs to any port but 22) and SPA
 # packets (UDP to 62201), and `nft monitor` for the door appearing (an iptables-nft rule or an nft set element naming the
 # client). For each door it prints "door METHOD MS": from the last knock/SPA packet before it to the
-# rule, as a float in ms. Prints "ready" once both watches run; runs until killed (the lab kills it).
+# rule, as a float in ms. It also prints every event as "ev KIND EPOCH_MS" (knock, spa, syn22: a SYN
+# to port 22, door), so the bench can place them on each run's timeline. Prints "ready" once both
+# watches run; runs until killed (the lab kills it).
 #
-# usage: door-latency.py IFACE CLIENT_ADDR
+# usage: door-watch.py IFACE CLIENT_ADDR
 
 import os
 import select
@@ -22,6 +24,12 @@ SSH_PORT = 22
 SPA_PORT = 62201
 
 
+def die_with_parent():
+    import ctypes
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, 9)
+
+
 def main():
     iface, client = sys.argv[1], sys.argv[2]
     client_raw = socket.inet_aton(client)
@@ -29,7 +37,9 @@ def main():
     sock.bind((iface, 0))
     sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     # Line-buffered, so each event reaches us when nft sees it.
-    monitor = subprocess.Popen(['stdbuf', '-oL', 'nft', 'monitor'], stdout=subprocess.PIPE)
+    # Its stderr not ours (the lab waits for our pipes to close), and it dies with us (SIGKILL at
+    # the lab's teardown would otherwise leave it running in the namespace).
+    monitor = subprocess.Popen(['stdbuf', '-oL', 'nft', 'monitor'], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
     mon_fd = monitor.stdout.fileno()
     pending = b''
     last = None  # (realtime seconds, 'knock' | 'spa')
@@ -50,11 +60,16 @@ def main():
                 if proto == 6 and len(data) >= ihl + 14:
                     dport = struct.unpack_from('!H', data, ihl + 2)[0]
                     flags = data[ihl + 13]
-                    if dport != SSH_PORT and flags & 0x02 and not flags & 0x10:
-                        last = (stamp, 'knock')
+                    if flags & 0x02 and not flags & 0x10:
+                        if dport == SSH_PORT:
+                            print('ev syn22 %.3f' % (stamp * 1000), flush=True)
+                        else:
+                            last = (stamp, 'knock')
+                            print('ev knock %.3f' % (stamp * 1000), flush=True)
                 elif proto == 17 and len(data) >= ihl + 4:
                     if struct.unpack_from('!H', data, ihl + 2)[0] == SPA_PORT:
                         last = (stamp, 'spa')
+                        print('ev spa %.3f' % (stamp * 1000), flush=True)
         if mon_fd in readable:
             chunk = os.read(mon_fd, 65536)
             if not chunk:
@@ -65,6 +80,8 @@ def main():
             for line in lines:
                 text = line.decode(errors='replace')
                 opened = client in text and (text.startswith('add element') or text.startswith('insert rule') or text.startswith('add rule'))
+                if opened:
+                    print('ev door %.3f' % (now * 1000), flush=True)
                 if opened and last is not None and now - last[0] < 5:
                     print('door %s %.1f' % (last[1], (now - last[0]) * 1000), flush=True)
                     last = None
