@@ -56,8 +56,26 @@ export const styleText = util.styleText ?? ((format, text) =>
   },
 };
 
+/**
+ * dist/stick/connect.mjs: the CLI with `connect` alone, for ssh's ProxyCommand (the launcher uses it
+ * when the stick has it). node compiles the whole of a module before running it: the full stick
+ * bundle costs every connection ~20-40 ms of compiling commands the proxy never runs.
+ */
+const connectOnly = {
+  name: 'connect-only',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/commands\.js$/ }, (args) => (args.importer.endsWith('/src/cli.ts') ? { path: 'commands', namespace: 'knockstick-connect-only' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'knockstick-connect-only' }, () => ({
+      loader: 'js',
+      resolveDir: 'src',
+      contents: `export const COMMANDS = [{ name: 'connect', summary: "ssh's ProxyCommand", load: async () => (await import('./connect/index.ts')).connectCommand }];\n`,
+    }));
+  },
+};
+
 const bins = readdirSync('src/bin').filter((f) => f.endsWith('.ts'));
 await Promise.all([
   build({ ...common, entryPoints: bins.map((f) => `src/bin/${f}`), outdir: 'dist/bin', splitting: true, chunkNames: 'chunk-[hash]' }),
   build({ ...common, target: 'node18.19', plugins: [styleTextForNode18], entryPoints: ['src/bin/knockstick.ts'], outfile: 'dist/stick/knockstick.mjs' }),
+  build({ ...common, target: 'node18.19', plugins: [connectOnly], entryPoints: ['src/bin/knockstick.ts'], outfile: 'dist/stick/connect.mjs' }),
 ]);

@@ -43,6 +43,16 @@ else
   fi
 fi
 
+# connect alone (ssh's ProxyCommand, on every connection) runs from the small bundle when the stick
+# has it: node compiles a module whole, and the full one costs each connection ~25 ms more.
+bundle=$here/.knockstick/knockstick.mjs
+if [ -f "$here/.knockstick/connect.mjs" ]; then
+  bundle=$here/.knockstick/connect.mjs
+fi
+if [ -z "$program" ] && [ {{name}} = knockstick ] && [ "${1-}" = connect ]; then
+  KNOCKSTICK_LAUNCHER_DIR=$here exec "$node" "$bundle" "$@"
+fi
+
 # The fast way for a plain `callhome [ALIAS] [-- SSH_ARGS]`: ssh starts now, and node starts once,
 # as ssh's ProxyCommand (`knockstick connect`), which knocks while ssh starts and hands ssh the very
 # connection that found the door open. Anything else (flags) goes to node's callhome below.
@@ -87,7 +97,7 @@ if [ -n "$fast" ]; then
   else
     quote "$node"
     proxy=$quoted
-    quote "$here/.knockstick/knockstick.mjs"
+    quote "$bundle"
     proxy="$proxy $quoted connect %n %h %p"
   fi
   # The proxy leaves its exit code here when it fails before relaying (7 door closed, 8 none left):

@@ -2,7 +2,7 @@
 // accepts and the lab server's host key in known_hosts.
 
 import { appendFile, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { SERVER_ADDR, SSH_PORT, type SshdHandle } from './lab.js';
 import { proxyCommandFor } from '../core/door/proxy-command.js';
@@ -68,6 +68,8 @@ export async function makeLabStick(root: string, sshd: SshdHandle, options: LabS
 async function installLaunchers(root: string): Promise<void> {
   await mkdir(join(root, '.knockstick'), { recursive: true, mode: 0o700 });
   await copyFile(ownBundle(), join(root, BUNDLE_PATH));
+  // The proxy's small bundle (connect alone), which the launcher prefers when the stick has it.
+  await copyFile(join(dirname(ownBundle()), 'connect.mjs'), join(root, '.knockstick', 'connect.mjs'));
   for (const [name, command] of [['callhome', 'callhome'], ['knockstick', undefined]] as const) {
     await writeFile(join(root, name), await launcherText(command), { mode: 0o700 });
   }

@@ -19,7 +19,7 @@ import { lineLimitError } from '../core/knockd-conf.js';
 import { DEFAULT_LENGTH, DEFAULT_RANGE, cryptoRandom, generateSequences } from '../core/generate.js';
 import type { Sequence } from '../core/sequences.js';
 import { loadTemplate } from '../core/templates.js';
-import { seqgenCommand } from '../seqgen/index.js';
+import { addSequences } from '../seqgen/actions.js';
 import { terminalPrompts, type Prompts } from '../core/prompts.js';
 import { serverHelp } from './help.js';
 import { WORD, askServerAnswers, type ServerAnswers } from './wizard.js';
@@ -333,11 +333,7 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
       );
       continue;
     }
-    await seqgenCommand.run({
-      ...context,
-      args: [String(count), '--server-file', file, '--stick', stick, '--server-config', paths.serverConfig, ...(door === 'ssh' ? [] : ['--host', door])],
-      invokedAs: 'seqgen',
-    });
+    await addSequences(count, { serverFile: file, stickRoot: stick, serverConfig: paths.serverConfig, ...(door === 'ssh' ? {} : { host: door }) }, { ...context, invokedAs: 'seqgen' });
   }
   stdout.write(nextSteps({ firewall, files, paths, out, iface, allow, sequenceFiles: sequenceFiles.filter((f) => existingSequences.get(f) !== null || newSequenceFiles.includes(f)), install: installFlags({ iface, firewall, sshPort, seqTimeout, cmdTimeout, doorPolicy, allow, inner, ddns }) }));
   return ExitCode.OK;

@@ -31,7 +31,7 @@ import { describeTorn } from '../seqgen/status.js';
 import { shellQuote } from '../core/shell.js';
 import { sequencesFileFor, stickLayout } from '../core/stick.js';
 import { loadTemplate, render } from '../core/templates.js';
-import { seqgenCommand } from '../seqgen/index.js';
+import { addSequences, repairSequences, type LockstepRequest } from '../seqgen/actions.js';
 import { SPA_RC_NAME } from '../core/stick.js';
 import { clientStanza } from '../server/spa.js';
 import { generateKeys } from '../spa/keys.js';
@@ -235,7 +235,9 @@ export async function writeStickContent(
   }
   const knownHosts = answers.serverHostKey === undefined ? undefined : knownHostsLine(await readExisting(answers.serverHostKey), answers.hostName, answers.port, answers.serverHostKey);
 
-  const sideFlags = ['--server-file', answers.serverFile ?? '', '--stick', root, '--host', answers.alias, ...(answers.followSymlink === true ? ['--follow-symlink'] : [])];
+  const sides: LockstepRequest = { serverFile: answers.serverFile ?? '', stickRoot: root, host: answers.alias, followSymlink: answers.followSymlink === true };
+  // seqgen on the stick being made (whose .ssh/config may not be written yet: it counts as a stick).
+  const onNewStick: CommandContext = { ...context, invokedAs: 'seqgen', stickBeingMade: root };
   // The server has sequences already (server init made them, or another stick's run): this stick
   // gets a copy of exactly its unused lines, as `seqgen repair` copies a missing tail, never a
   // second set. New ones (--sequences N given) are then added to both in lockstep.
@@ -247,7 +249,7 @@ export async function writeStickContent(
   if (answers.method !== 'spa' && added > 0 && answers.serverFile !== undefined && adopt === 0) {
     // seqgen refuses a server file that is invalid or out of step with this new stick: ask it
     // first (--dry-run writes nothing), so that the refusal comes before a key or file is written.
-    await seqgenCommand.run({ ...context, stdout: { write: () => undefined }, args: [String(added), ...sideFlags, '--dry-run'], invokedAs: 'seqgen', stickBeingMade: root });
+    await addSequences(added, { ...sides, dryRun: true }, { ...onNewStick, stdout: { write: () => undefined } });
   }
 
   const within = { within: root };
@@ -287,14 +289,14 @@ export async function writeStickContent(
 
   let serverCopy: string | undefined;
   if (adopt > 0) {
-    await seqgenStep(['repair', ...sideFlags], context, root);
-    if (added > 0) await seqgenStep([String(added), ...sideFlags], context, root);
+    await repairSequences(sides, onNewStick);
+    if (added > 0) await addSequences(added, sides, onNewStick);
     return { publicKey, serverCopy, adopted: adopt, added };
   }
   if (answers.sequences === 0) {
     // The server has its sequences already, elsewhere: `seqgen repair` copies them across there.
   } else if (answers.serverFile !== undefined) {
-    await seqgenStep([String(answers.sequences), ...sideFlags], context, root);
+    await addSequences(answers.sequences, sides, onNewStick);
   } else {
     const settings = settingsFor(await readConfig(join(layout.sshDir, STICK_CONFIG_NAME), 'stick'), answers.alias);
     const exclude = new Set([...reservedPorts(settings), answers.port]);
@@ -303,12 +305,6 @@ export async function writeStickContent(
     serverCopy = lines;
   }
   return { publicKey, serverCopy };
-}
-
-/** Runs seqgen on the stick being made; anything but success (e.g. repair left them out of step) is a failure. */
-async function seqgenStep(args: readonly string[], context: CommandContext, root: string): Promise<void> {
-  const code = await seqgenCommand.run({ ...context, args, invokedAs: 'seqgen', stickBeingMade: root });
-  if (code !== 0) throw new KnockstickError('OUT_OF_STEP', `seqgen ${args[0]} left ${root} and the server file out of step (exit ${code})`, { hint: 'run `seqgen status` on both to see where' });
 }
 
 /**

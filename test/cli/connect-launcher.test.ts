@@ -27,6 +27,7 @@ beforeAll(async () => {
   await writeFile(join(stick, '.ssh', 'config'), 'Host home\n  HostName 127.0.0.1\n');
   await copyFile(ownBundle(), join(stick, BUNDLE_PATH));
   await writeFile(join(stick, 'callhome'), await launcherText('callhome'), { mode: 0o700 });
+  await writeFile(join(stick, 'knockstick'), await launcherText(undefined), { mode: 0o700 });
   // The stand-in ssh: prints what it got, then behaves as $FAKE_SSH says.
   await writeFile(
     join(bin, 'ssh'),
@@ -90,6 +91,19 @@ describe("the stick's callhome launcher", () => {
     expect(result.exitCode).toBe(7);
     expect(result.stderr).toBe('');
     expect(await readdir(tmp)).toEqual([]);
+  });
+
+  it('prefers the small proxy bundle (connect alone) when the stick has it, for callhome and for `knockstick connect`', async () => {
+    await copyFile(join(dirname(ownBundle()), 'connect.mjs'), join(stick, '.knockstick', 'connect.mjs'));
+    try {
+      const result = await launch([]);
+      expect(field(result.stdout, 'arg')).toContain(`ProxyCommand='${process.execPath}' '${join(stick, '.knockstick', 'connect.mjs').replace(/'/g, `'\\''`).replace(/%/g, '%%')}' connect %n %h %p`);
+      const help = await execa('sh', [join(stick, 'knockstick'), 'connect', '--help'], { reject: false, env: { PATH: `${dirname(process.execPath)}:/usr/bin:/bin` }, extendEnv: false });
+      expect(help.exitCode).toBe(0);
+      expect(help.stdout).toMatch(/^Usage:\n {2}knockstick connect \[options\] ALIAS \[HOST PORT\]/);
+    } finally {
+      await rm(join(stick, '.knockstick', 'connect.mjs'));
+    }
   });
 
   it('anything else goes through node: callhome --dry-run shows its ssh command with the ProxyCommand', async () => {

@@ -125,5 +125,7 @@ describe('the ProxyCommand line', () => {
     expect(ownProgram('/usr/bin/node', '/opt/ks/dist/bin/callhome.js', false)).toEqual(['/usr/bin/node', '/opt/ks/dist/bin/knockstick.js']);
     expect(ownProgram('/usr/bin/node', '/s/.knockstick/knockstick.mjs', false)).toEqual(['/usr/bin/node', '/s/.knockstick/knockstick.mjs']);
     expect(ownProgram('/s/.knockstick/knockstick-linux-x64', undefined, true)).toEqual(['/s/.knockstick/knockstick-linux-x64']);
+    // The stick's small proxy bundle beside the full one is preferred.
+    expect(ownProgram('/usr/bin/node', '/s/.knockstick/knockstick.mjs', false, (p) => p === '/s/.knockstick/connect.mjs')).toEqual(['/usr/bin/node', '/s/.knockstick/connect.mjs']);
   });
 });

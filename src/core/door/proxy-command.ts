@@ -2,6 +2,7 @@
 // in it, then runs it with /bin/sh -c, so every word we put in is shell-quoted and its "%" doubled:
 // a stick mounted at "/media/it's 100%" must stay one path.
 
+import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { shellQuote } from '../shell.js';
 
@@ -20,9 +21,11 @@ export function proxyCommandFor(program: readonly string[]): string {
  * stick's .knockstick/knockstick.mjs, or dist/bin/knockstick.js beside an installed callhome), or
  * the self-contained executable alone.
  */
-export function ownProgram(execPath: string, script: string | undefined, isSea: boolean): string[] {
+export function ownProgram(execPath: string, script: string | undefined, isSea: boolean, hasConnectBundle: (path: string) => boolean = existsSync): string[] {
   if (isSea || script === undefined) return [execPath];
   // The per-command bins (dist/bin/callhome.js) run one command; knockstick.js beside them runs any.
   if (/^(callhome|seqgen|usbsetup|secureon|secureoff)\.js$/.test(basename(script))) return [execPath, join(dirname(script), 'knockstick.js')];
+  // The stick's full bundle has the proxy's small one beside it (connect alone: less to compile).
+  if (basename(script) === 'knockstick.mjs' && hasConnectBundle(join(dirname(script), 'connect.mjs'))) return [execPath, join(dirname(script), 'connect.mjs')];
   return [execPath, script];
 }
