@@ -126,6 +126,13 @@ export function doorCommands(kind: FirewallKind, sshPort: number): { start: stri
   };
 }
 
+/** The flush the panic command had before single-use doors (to recognise knockd.conf files of that time). */
+export function flushDoorsCommandBeforeSingleUse(kind: FirewallKind): string {
+  return kind === 'iptables'
+    ? `iptables -F ${DOORS_CHAIN}; ip6tables -F ${DOORS_CHAIN} 2>/dev/null || true`
+    : `nft flush set inet ${NFT_TABLE} ${NFT_DOORS4}; nft flush set inet ${NFT_TABLE} ${NFT_DOORS6} 2>/dev/null || true`;
+}
+
 /**
  * Closes every door at once (both address families; a missing IPv6 part or xt_recent list is not an
  * error). iptables: the xt_recent list of the doors, and KNOCKSTICK_DOORS for doors added as rules
@@ -148,10 +155,10 @@ export function flushDoorsCommand(kind: FirewallKind): string {
  * lab). A hung knockd opens no door, but it must not linger as the thing the panic stopped. The
  * systemd drop-in keeps a SIGKILLed knockd down as it does one that exited on SIGTERM.
  */
-export function panicCommand(kind: FirewallKind, pidfile: string, alsoFlush = ''): string {
+export function panicCommand(kind: FirewallKind, pidfile: string, alsoFlush = '', doorsFlush = flushDoorsCommand(kind)): string {
   const pid = `"$(cat ${shellQuote(pidfile)})"`;
   return (
-    `kill -TERM ${pid} 2>/dev/null || pkill -TERM -x knockd; ${alsoFlush === '' ? '' : `${alsoFlush}; `}${flushDoorsCommand(kind)}; ` +
+    `kill -TERM ${pid} 2>/dev/null || pkill -TERM -x knockd; ${alsoFlush === '' ? '' : `${alsoFlush}; `}${doorsFlush}; ` +
     `sleep 2; kill -KILL ${pid} 2>/dev/null; true`
   );
 }

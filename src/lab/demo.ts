@@ -1,5 +1,5 @@
 // The first-run demo: the whole story on this machine, in a throwaway lab (two network namespaces
-// with the real knockd, sshd and iptables), with no server and no stick needed: server init,
+// with the real knockd, sshd and nftables), with no server and no stick needed: server init,
 // usbsetup (into a directory), callhome through the stick's launcher, a replay refused, the stick
 // lost and `sh panic`, callhome refused after it.
 // Run through scripts/demo, which installs and builds first. Leaves nothing behind, even on Ctrl-C.
@@ -57,8 +57,10 @@ async function main(): Promise<number> {
 
     step(1, 'On the server: server init writes knockd.conf, the firewall, the panic stanza and the first sequences');
     const sshd = await startSshd(lab);
-    shown('knockstick server init --yes --interface eth0 --firewall iptables');
-    const init = await knockstick(['server', 'init', '--yes', '--interface', lab.serverIf, '--out', out, '--firewall', 'iptables', '--cmd-timeout', '5', '--count', '20']);
+    // Window doors: callhome probes the door with a connection of its own and then starts ssh, a
+    // second connection, which a single-use door (the default) would drop.
+    shown('knockstick server init --yes --interface eth0 --door-policy window');
+    const init = await knockstick(['server', 'init', '--yes', '--interface', lab.serverIf, '--out', out, '--door-policy', 'window', '--cmd-timeout', '5', '--count', '20']);
     if (init !== 0) return 1;
 
     step(2, 'The stick: usbsetup writes an SSH key with its own passphrase, the ssh config and the callhome launcher');
@@ -80,8 +82,8 @@ async function main(): Promise<number> {
     say(`   (the demo types the key passphrase "${PASSPHRASE}" through SSH_ASKPASS; you would type yours)`);
 
     step(3, 'Apply it: firewall, then knockd (here by hand, in the server namespace)');
-    shown('iptables-restore < /etc/knockstick/iptables.rules');
-    await lab.run(lab.serverNs, 'sh', ['-c', 'iptables-restore < "$1"', 'sh', join(out, 'iptables.rules')]);
+    shown('nft -f /etc/knockstick/firewall.nft');
+    await lab.run(lab.serverNs, 'nft', ['-f', join(out, 'firewall.nft')]);
     shown('systemctl enable --now knockd');
     const pid = await startKnockdDaemon(lab, join(out, 'knockd.conf'), join(out, 'knockd.pid'), join(out, 'knockd.log'));
     const sshTry = await runIn(lab.clientNs, 'ssh', ['-F', '/dev/null', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=2', '-o', 'BatchMode=yes', `root@${SERVER_ADDR}`, 'true']);
@@ -101,7 +103,8 @@ async function main(): Promise<number> {
     if (first.exitCode !== 0) return 1;
 
     step(5, 'A sniffer replays the knock it saw: nothing opens, the sequence was for one use');
-    const doorOpen = async () => (await lab!.run(lab!.serverNs, 'iptables', ['-S', 'KNOCKSTICK_DOORS'])).includes(CLIENT_ADDR);
+    // The door is the client's address in the set doors4, until its timeout removes it.
+    const doorOpen = async () => (await lab!.run(lab!.serverNs, 'nft', ['list', 'set', 'inet', 'knockstick', 'doors4'])).includes(CLIENT_ADDR);
     await waitFor(async () => !(await doorOpen()), 8000, 100);
     say('   (after the door closed again, cmd_timeout = 5 s)');
     const used = formatSequence(parseSequenceFile(await readFile(stick.sequences, 'utf8'), 'stick', 'stick').file.lines[0]?.sequence ?? []);

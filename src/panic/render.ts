@@ -28,8 +28,11 @@ export function renderPanicScript(template: string, host: string, sequence: Sequ
   );
 }
 
-/** `alsoFlush`: more doors to close (router mode's forwarding doors). */
-export function renderPanicStanza(template: string, sequence: Sequence, firewall: FirewallKind, pidfile: string, alsoFlush = ''): string {
+/**
+ * `alsoFlush`: more doors to close (router mode's forwarding doors); `doorsFlush`: how the doors
+ * are closed, when not today's way (server init recognising a knockd.conf of an older version).
+ */
+export function renderPanicStanza(template: string, sequence: Sequence, firewall: FirewallKind, pidfile: string, alsoFlush = '', doorsFlush?: string): string {
   requireTcp(sequence);
-  return render(template, { sequence: formatSequence(sequence), command: panicCommand(firewall, pidfile, alsoFlush) }, knockdValue);
+  return render(template, { sequence: formatSequence(sequence), command: panicCommand(firewall, pidfile, alsoFlush, doorsFlush) }, knockdValue);
 }

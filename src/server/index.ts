@@ -25,6 +25,7 @@ import { serverHelp } from './help.js';
 import { WORD, askServerAnswers, type ServerAnswers } from './wizard.js';
 import { DEFAULT_DOOR_POLICY, isDoorPolicy, type DoorPolicy, type InnerHost } from '../core/firewall.js';
 import { SPA_SYSTEM_PATHS, initSpa, spaInitProblem, spaPathsIn } from './spa.js';
+import { OLDER_TEMPLATE_NAMES, planBeforeSingleUse } from './older-doors.js';
 import { TEMPLATE_NAMES, SYSTEM_PATHS, doorNames, pathsIn, planServerFiles, sequencesFileOf, type PlannedFile, type ServerFirewall, type ServerPaths } from './plan.js';
 import { formatAllow, parseAllows, ufwAllowCommands, type AllowedService } from './allow.js';
 import { backupPath, conffileMd5, decideFile, isDebianSample, unifiedDiff, type FileDecision } from './rerun.js';
@@ -182,9 +183,9 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   const doors = doorNames({ inner });
   const sequenceFiles = doors.map((door) => sequencesFileOf(paths, door));
 
-  const templates = Object.fromEntries(await Promise.all(TEMPLATE_NAMES.map(async (n) => [n, await loadTemplate(n)] as const)));
-  const plan = (panicSequence: Sequence): PlannedFile[] =>
-    planServerFiles({ interface: iface, firewall, sshPort, seqTimeout, cmdTimeout, doorPolicy, panicSequence, ddns, inner, allow, paths }, templates);
+  const templates = Object.fromEntries(await Promise.all([...TEMPLATE_NAMES, ...OLDER_TEMPLATE_NAMES].map(async (n) => [n, await loadTemplate(n)] as const)));
+  const planOptions = (panicSequence: Sequence) => ({ interface: iface, firewall, sshPort, seqTimeout, cmdTimeout, doorPolicy, panicSequence, ddns, inner, allow, paths });
+  const plan = (panicSequence: Sequence): PlannedFile[] => planServerFiles(planOptions(panicSequence), templates);
   // A line knockd would read in pieces (a long --out) is a usage error before any file is read.
   // The panic sequence is the longest a new one can be, so its line is never shorter than the real one.
   const longest: Sequence = Array.from({ length: 5 }, () => ({ port: 65535, protocol: 'tcp' as const }));
@@ -208,6 +209,8 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   const panicSequence = settings?.global.panicSequence ?? newPanicSequence([...existingSequences.values()]);
 
   const files = plan(panicSequence);
+  // What server init wrote for the same answers before single-use doors: such files are upgraded.
+  const older = planBeforeSingleUse(planOptions(panicSequence), templates);
   const conf = files.find((f) => f.path === paths.knockdConf);
   const tooLong = conf === undefined ? undefined : lineLimitError(conf.text, conf.path, out === undefined ? 'a value' : '--out');
   if (tooLong !== undefined) throw tooLong;
@@ -226,7 +229,7 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   for (const f of files) {
     const current = await unlessDry(readBytesIfExists(f.path), null);
     const isSample = f.path === paths.knockdConf && current !== null && isDebianSample(current, packageMd5);
-    const decision = decideFile(f, current?.toString('utf8') ?? null, isSample);
+    const decision = decideFile(f, current?.toString('utf8') ?? null, isSample, older.get(f.path));
     const mode = decision.fate === 'unchanged' ? await unlessDry(fileMode(f.path), undefined) : undefined;
     // Same text, wrong mode (a copy made by hand): rewritten with the right mode, nothing to confirm.
     decisions.push(mode !== undefined && mode !== f.mode ? { ...decision, fate: 'new' } : decision);
@@ -236,13 +239,14 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
     unchanged: ' [unchanged]',
     kept: ' [kept as it is: yours to edit]',
     sample: " [would replace the knockd package's sample]",
+    older: ' [written by server init before single-use doors: would be upgraded]',
     changed: ' [differs: would replace it with --force]',
   };
   if (dryRun) {
     for (const d of decisions) {
       const f = d.file;
       stdout.write(`==> ${f.path} (mode 0${f.mode.toString(8)}): ${f.what}${FATE_TAG[d.fate]}\n${f.text}${f.text.endsWith('\n') ? '' : '\n'}\n`);
-      if (d.fate === 'changed' || d.fate === 'sample') stdout.write(`${unifiedDiff(d.current ?? '', f.text, `${f.path} (now)`, `${f.path} (server init)`)}\n`);
+      if (d.fate === 'changed' || d.fate === 'sample' || d.fate === 'older') stdout.write(`${unifiedDiff(d.current ?? '', f.text, `${f.path} (now)`, `${f.path} (server init)`)}\n`);
     }
     for (const file of sequenceFiles) stdout.write(`==> ${file}: ${existingSequences.get(file) === null ? '' : 'kept as it is, '}${sequencesFate(file)}\n`);
     return ExitCode.OK;
@@ -262,8 +266,15 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   const force = values.force === true;
   const changed = decisions.filter((d) => d.fate === 'changed');
   const sample = decisions.find((d) => d.fate === 'sample');
-  for (const d of [...(sample === undefined ? [] : [sample]), ...changed]) {
-    const why = d.fate === 'sample' ? `${d.file.path} is the knockd package's unmodified sample (its doors append behind a DROP and never match); server init replaces it:` : `${d.file.path} differs from what server init writes:`;
+  const upgraded = decisions.filter((d) => d.fate === 'older');
+  if (upgraded.length > 0) stdout.write(olderDoorsNote(upgraded.map((d) => d.file.path), doorPolicy, cmdTimeout));
+  for (const d of [...(sample === undefined ? [] : [sample]), ...upgraded, ...changed]) {
+    const why =
+      d.fate === 'sample'
+        ? `${d.file.path} is the knockd package's unmodified sample (its doors append behind a DROP and never match); server init replaces it:`
+        : d.fate === 'older'
+          ? `${d.file.path} is what server init wrote before single-use doors; it is upgraded:`
+          : `${d.file.path} differs from what server init writes:`;
     stdout.write(`${why}\n${unifiedDiff(d.current ?? '', d.file.text, `${d.file.path} (now)`, `${d.file.path} (server init)`)}\n`);
   }
   if (changed.length > 0 && !force) {
@@ -271,7 +282,7 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
       hint: 'keep your edits by writing elsewhere with --out DIR and comparing, or pass --force to replace them (a backup FILE.knockstick-bak.TIME of each is kept)',
     });
   }
-  const toWrite = decisions.filter((d) => d.fate === 'new' || d.fate === 'sample' || d.fate === 'changed');
+  const toWrite = decisions.filter((d) => d.fate === 'new' || d.fate === 'sample' || d.fate === 'older' || d.fate === 'changed');
   const newSequenceFiles = count === 0 ? [] : sequenceFiles.filter((f) => existingSequences.get(f) === null);
   /** A sequence file this run leaves alone: kept as it is, or (--count 0) still missing. */
   const reportUntouched = (door: string): void => {
@@ -337,6 +348,21 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   }
   stdout.write(nextSteps({ firewall, files, paths, out, iface, allow, sequenceFiles: sequenceFiles.filter((f) => existingSequences.get(f) !== null || newSequenceFiles.includes(f)), install: installFlags({ iface, firewall, sshPort, seqTimeout, cmdTimeout, doorPolicy, allow, inner, ddns }) }));
   return ExitCode.OK;
+}
+
+/** What an upgrade from the doors before single-use ones changes, said once before the diffs. */
+export function olderDoorsNote(paths: readonly string[], policy: DoorPolicy, cmdTimeout: number): string {
+  return `
+These files hold the doors server init wrote before single-use doors (a firewall rule or set element
+per knock, removed by knockd's stop_command; every new connection from the address got in meanwhile,
+and a door stayed open if knockd died first). They are upgraded (a backup of each is kept):
+${paths.map((p) => `  ${p}`).join('\n')}
+Doors become ${policy === 'single-use' ? 'single-use: a knock lets exactly one new connection in (ssh through `knockstick connect`)' : 'windows as before (--door-policy window)'},
+and close by themselves after ${cmdTimeout} s (a timeout in the firewall), so knockd.conf has no stop_command;
+server.conf records door_policy = ${policy}. Load the new firewall and restart knockd together (steps below):
+the new knockd's doors need the new firewall (with the old one they stay shut).
+
+`;
 }
 
 const ROUTER_ALLOW =

@@ -185,7 +185,7 @@ export function planServerFiles(o: ServerPlanOptions, templates: Templates): Pla
       files.push(fw('ip6tables.rules', 'firewall (IPv6): the same for ip6tables', { allow: iptablesAllowLines(o.allow) }));
     }
     if (o.firewall === 'ufw') {
-      const allow = o.allow.length === 0 ? '--allow: none (ufw keeps its own allow rules; remove those you no longer want)' : `--allow: keep these reachable with ufw's own rules: ${ufwAllowCommands(o.allow).join('; ')}`;
+      const allow = ufwAllowNote(o.allow);
       files.push(fw('ufw-before.rules', `ufw: the ${o.doorPolicy} door rule and the KNOCKSTICK_DOORS chain for /etc/ufw/before.rules`, { ...policy, door: iptablesDoor('ufw-before-input'), allow }));
     }
   }
@@ -224,12 +224,7 @@ function routerFile(o: ServerPlanOptions, templates: Templates, p: ServerPaths):
     };
   }
   const doors = o.inner.map((h) => `iptables -t nat ${rule('iptables', h)}`).join('\n');
-  const forward = o.inner
-    .map((h) => {
-      const rule = `FORWARD -d ${h.address} -p tcp --dport ${o.sshPort} -m conntrack --ctstate DNAT -j ACCEPT`;
-      return `iptables -C ${rule} 2>/dev/null || iptables -I ${rule}`;
-    })
-    .join('\n');
+  const forward = routerForwardLines(o);
   return {
     path: `${p.firewallDir}/router-iptables.sh`,
     mode: 0o700,
@@ -238,4 +233,19 @@ function routerFile(o: ServerPlanOptions, templates: Templates, p: ServerPaths):
     ),
     what: `router: SSH forwarded to ${o.inner.map((h) => `${h.name} (${h.address})`).join(', ')} through per-host ${o.doorPolicy} doors (xt_recent lists)`,
   };
+}
+
+/** The comment ufw-before.rules carries about --allow (ufw keeps its own allow rules). */
+export function ufwAllowNote(allow: readonly AllowedService[]): string {
+  return allow.length === 0 ? '--allow: none (ufw keeps its own allow rules; remove those you no longer want)' : `--allow: keep these reachable with ufw's own rules: ${ufwAllowCommands(allow).join('; ')}`;
+}
+
+/** router-iptables.sh: let the forwarded (DNAT) connections through FORWARD, idempotently. */
+export function routerForwardLines(o: Pick<ServerPlanOptions, 'inner' | 'sshPort'>): string {
+  return o.inner
+    .map((h) => {
+      const rule = `FORWARD -d ${h.address} -p tcp --dport ${o.sshPort} -m conntrack --ctstate DNAT -j ACCEPT`;
+      return `iptables -C ${rule} 2>/dev/null || iptables -I ${rule}`;
+    })
+    .join('\n');
 }

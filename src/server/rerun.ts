@@ -44,6 +44,11 @@ export type FileFate =
   | 'kept'
   /** Debian's stock sample knockd.conf: replaced (with --yes) or offered (in the wizard), after a backup. */
   | 'sample'
+  /**
+   * Exactly what an older server init wrote for the same answers, with doors from before single-use
+   * doors (older-doors.ts): upgraded like the sample, its diff shown, after a backup.
+   */
+  | 'older'
   /** Someone else's text: replaced only with --force, after a backup. */
   | 'changed';
 
@@ -54,10 +59,12 @@ export interface FileDecision {
   readonly current: string | null;
 }
 
-export function decideFile(file: PlannedFile, current: string | null, isSample: boolean): FileDecision {
+/** `older`: the text an older server init wrote at this path for the same answers, if it differs from today's. */
+export function decideFile(file: PlannedFile, current: string | null, isSample: boolean, older?: string): FileDecision {
   if (current === null) return { file, fate: 'new', current };
   if (current === file.text) return { file, fate: 'unchanged', current };
   if (file.userEdits === true) return { file, fate: 'kept', current };
+  if (older !== undefined && current === older) return { file, fate: 'older', current };
   return { file, fate: isSample ? 'sample' : 'changed', current };
 }
 

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { execa } from 'execa';
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { knockstick } from '../helpers/cli.js';
+import { DIST_BIN, knockstick } from '../helpers/cli.js';
 import { connectOnce, emptyDoor, inDoor, knockNext, waitForDoor, type DoorPlace } from '../helpers/doors-lab.js';
 import { SERVER_ADDR, createLab, isProcessAlive, killInNamespace, runIn, startKnockdDaemon, startSshd, waitFor, type Lab } from '../../src/lab/lab.js';
 import { makeLabStick, type LabStick } from '../../src/lab/stick.js';
@@ -83,6 +83,16 @@ describe.each<Firewall>(['nftables', 'iptables', 'ufw'])('single-use doors from 
     expect(await inDoor(lab, door)).toBe(false);
     expect(await connectOnce(lab)).toBe('dropped');
     expect(await connectOnce(lab)).toBe('dropped');
+  });
+
+  it('doctor, reading the loaded firewall, finds the door single-use and closing by itself', async () => {
+    const doctor = await runIn(lab.serverNs, process.execPath, [
+      join(DIST_BIN, 'knockstick.js'), 'doctor', '--json', '--knockd-conf', join(out, 'knockd.conf'), '--server-config', join(out, 'server.conf'),
+    ]);
+    const findings = (JSON.parse(doctor.stdout) as { findings: Array<{ id: string; severity: string; message: string }> }).findings;
+    expect(findings.find((f) => f.id === 'door:ssh:single-use')).toMatchObject({ severity: 'ok' });
+    expect(findings.find((f) => f.id === 'door:ssh')).toMatchObject({ severity: 'ok', message: expect.stringMatching(/closes by itself/) });
+    expect(findings.filter((f) => f.id.startsWith('door:'))).toHaveLength(2);
   });
 
   it('the connection that got in keeps working after the door has closed (established traffic)', async () => {
