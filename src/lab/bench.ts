@@ -327,7 +327,7 @@ async function main(): Promise<void> {
 
     const results = new Map<string, RowResult>();
     const connectMs = new Map<string, number>();
-    const cold = { nodeBare: [] as number[], nodeCa: [] as number[], version: [] as number[], dryRun: [] as number[], stickVersion: [] as number[] };
+    const cold = { nodeBare: [] as number[], nodeCa: [] as number[], version: [] as number[], dryRun: [] as number[], stickVersion: [] as number[], connectHelp: [] as number[] };
     const stickBundle = join(single.stick.root, '.knockstick', 'knockstick.mjs');
     const cleanEnv = { PATH: CLEAN_PATH, HOME: single.env.HOME as string };
     const caFile = process.env.NODE_EXTRA_CA_CERTS;
@@ -367,6 +367,7 @@ async function main(): Promise<void> {
           if (caFile !== undefined) cold.nodeCa.push(await coldStart(process.execPath, ['-e', '0'], { ...cleanEnv, NODE_EXTRA_CA_CERTS: caFile }));
           cold.version.push(await coldStart(process.execPath, [join(BIN, 'callhome.js'), '--version'], cleanEnv));
           cold.stickVersion.push(await coldStart(process.execPath, [stickBundle, '--version'], cleanEnv));
+          cold.connectHelp.push(await coldStart(process.execPath, [join(dirname(stickBundle), 'connect.mjs'), 'connect', '--help'], cleanEnv));
           cold.dryRun.push(await coldStart(process.execPath, [join(BIN, 'callhome.js'), '--stick', single.stick.root, '--dry-run'], cleanEnv));
         }
         process.stderr.write(`\rRTT ${rtt} ms: round ${i + 1}/${RUNS}   `);
@@ -525,7 +526,7 @@ ${phaseTable('callhomenode')}
 
 - knockd's door latency (last knock SYN on the server's veth, kernel timestamp, to the door appearing
   in \`nft monitor\`): median ${fmtMs(doorLatency)}, p10 - p90 ${fmtMs(percentile(doorKnock0, 10))} - ${fmtMs(percentile(doorKnock0, 90))} (${doorKnock0.length} doors, single lab); all knock doors of both labs: median ${fmtMs(median(doorKnockAll))} (${doorKnockAll.length}). fwknopd (SPA packet to its rule): median ${fmtMs(median(doorSpa))} (${doorSpa.length}).
-- Cold start, median of ${cold.nodeBare.length}, clean environment: \`node -e 0\` ${fmtMs(nodeBare)}${caFile !== undefined ? ` (${fmtMs(median(cold.nodeCa))} with this machine's NODE_EXTRA_CA_CERTS=${caFile})` : ''}; \`callhome --version\` ${fmtMs(median(cold.version))} (dist/bin, split chunks), \`node STICK/.knockstick/knockstick.mjs --version\` ${fmtMs(median(cold.stickVersion))} (the stick's single-file bundle, which the ProxyCommand runs); \`callhome --dry-run\` (loads what callhome needs, sends nothing) ${fmtMs(median(cold.dryRun))}.
+- Cold start, median of ${cold.nodeBare.length}, clean environment: \`node -e 0\` ${fmtMs(nodeBare)}${caFile !== undefined ? ` (${fmtMs(median(cold.nodeCa))} with this machine's NODE_EXTRA_CA_CERTS=${caFile})` : ''}; \`callhome --version\` ${fmtMs(median(cold.version))} (dist/bin, split chunks), \`node STICK/.knockstick/knockstick.mjs --version\` ${fmtMs(median(cold.stickVersion))} (the stick's single-file bundle), \`node STICK/.knockstick/connect.mjs connect --help\` ${fmtMs(median(cold.connectHelp))} (the proxy's own bundle, which the ProxyCommand runs); \`callhome --dry-run\` (loads what callhome needs, sends nothing) ${fmtMs(median(cold.dryRun))}.
 - Load: before \`${uptimeBefore}\`; after \`${uptimeAfter}\` (the machine is shared: compare rows of this run, not runs).
 
 Reproduce: \`sudo bench/run\` (BENCH_RUNS=${RUNS}).
