@@ -50,8 +50,10 @@ Options:
                          and protocols, never its ports); send nothing, change nothing
   --show-secrets         with --verbose or --dry-run: print the knock ports too (they are the
                          secret: anyone who sees an unused sequence can open the door with it)
-  --knock-only           open the door and exit without running ssh (then run scp/rsync yourself
-                         with -F STICK/.ssh/config within the server's cmd_timeout)
+  --knock-only           for window doors: open the door and exit without running ssh (then
+                         connect within the server's cmd_timeout). Refused when the stick's
+                         door_policy is single-use: the check that confirms the door would spend
+                         it. Any ssh client knocks by itself anyway: scp -F STICK/.ssh/config ...
   -6, --ipv6             knock and connect over IPv6
   --attempts N           knock attempts in all, retries and resync included (default ${DEFAULTS.attempts})
   --door-timeout MS      how long to wait for the door after each attempt (default ${DEFAULTS.doorTimeoutMs})
@@ -71,7 +73,7 @@ Examples:
   ${cmd} home -- -D 8137 -N        a SOCKS proxy through home on local port 8137
   ${cmd} office --stick /mnt/secure
   ${cmd} --method spa -- uptime    open the door with an fwknop SPA packet instead
-  ${cmd} --knock-only && scp -F /mnt/secure/.ssh/config file home:
+  scp -F /mnt/secure/.ssh/config file home:   (not callhome: the stick's ProxyCommand knocks)
 
 Exit codes:
   once ssh has started: ssh's own exit status (255 for ssh's errors)

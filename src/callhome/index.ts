@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command, CommandContext, Output } from '../core/command.js';
-import { ExitCode } from '../core/errors.js';
+import { ExitCode, KnockstickError } from '../core/errors.js';
 import { attemptPackets } from '../core/knock.js';
 import { doorMayBeOpen, describeOffset, planCandidates, scheduleAttempts } from '../core/policy.js';
 import { refillAdvice } from '../core/refill.js';
@@ -85,6 +85,11 @@ export async function callhome(
   const ssh = proxiedSsh(options, prepared, deps.program());
   if (options.dryRun) return dryRun(options, prepared, settings, ssh, context.stdout, deps);
   if (options.knockOnly) {
+    if (settings.policy === 'single-use') {
+      throw new KnockstickError('USAGE', `--knock-only cannot work with ${prepared.host.alias}'s single-use door (door_policy single-use in ${prepared.layout.settings}): the connection that confirms the door would spend it`, {
+        hint: `connect with any ssh client instead, it knocks by itself: ssh -F ${prepared.layout.sshConfig} ${prepared.host.alias} (scp, sftp, rsync -e and git's GIT_SSH_COMMAND the same); nothing was knocked`,
+      });
+    }
     const opened = await openDoor(prepared, options, deps, context, { ...settings, keep: false, spa });
     warnIfLow(opened, prepared.host, options.warnBelow, context.stderr, prepared.layout.root);
     context.stderr.write(`door open for ${prepared.host.alias}; run ssh -F ${prepared.layout.sshConfig} ${prepared.host.alias} within the server's cmd_timeout\n`);

@@ -49,7 +49,8 @@ export interface Settings {
   readonly doorPolicy?: DoorPolicy;
 }
 
-export type DoorPolicy = 'single-use' | 'window';
+import type { DoorPolicy } from './firewall.js';
+export type { DoorPolicy };
 
 export interface ConfigFile {
   readonly path: string;

@@ -31,6 +31,11 @@ export interface FwknopdOptions {
   readonly extraConf?: readonly string[];
   /** Subdirectory of the lab dir (default "fwknopd"). */
   readonly name?: string;
+  /**
+   * Sniff with libpcap on the server interface with this PCAP_FILTER instead of the UDP server:
+   * what SPA over TCP and RAND_PORT need (fwknopd's TCP server only accepts; pcap reads the data).
+   */
+  readonly pcapFilter?: string;
 }
 
 /** fwknopd's lines that mean "this packet opened something". */
@@ -45,7 +50,7 @@ export async function startFwknopd(lab: Lab, options: FwknopdOptions): Promise<F
   if (options.files === undefined) {
     await writeFile(
       conf,
-      [`PCAP_INTF ${lab.serverIf};`, 'ENABLE_UDP_SERVER Y;', `FWKNOP_RUN_DIR ${dir};`, 'MAX_SPA_PACKET_AGE 120;', ...(options.extraConf ?? []), ''].join('\n'),
+      [`PCAP_INTF ${lab.serverIf};`, ...(options.pcapFilter === undefined ? ['ENABLE_UDP_SERVER Y;'] : [`PCAP_FILTER ${options.pcapFilter};`]), `FWKNOP_RUN_DIR ${dir};`, 'MAX_SPA_PACKET_AGE 120;', ...(options.extraConf ?? []), ''].join('\n'),
       { mode: 0o600 },
     );
     await writeFile(access, options.accessConf ?? '', { mode: 0o600 });
@@ -58,7 +63,8 @@ export async function startFwknopd(lab: Lab, options: FwknopdOptions): Promise<F
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   let exited = false;
   void child.then(() => (exited = true));
-  const up = await waitFor(async () => exited || output.includes('Kicking off UDP server'), 10_000);
+  const ready = options.pcapFilter === undefined ? 'Kicking off UDP server' : 'Starting fwknopd main event loop';
+  const up = await waitFor(async () => exited || output.includes(ready), 10_000);
   if (!up || exited) {
     child.kill('SIGKILL');
     throw new Error(`fwknopd did not start:\n${output}\nfwknopd.conf:\n${await readFile(conf, 'utf8')}`);

@@ -53,11 +53,20 @@ window) or iptables-spa.rules (fwknopd's own FWKNOP_INPUT chain: window doors), 
 stick's .ssh/fwknoprc [home] with "method = spa" in its knockstick.conf (no stick: fwknoprc.client
 to copy). --cmd-timeout is then how long fwknopd keeps a door open. --dry-run hides the keys.
 Each SPA run makes new keys, so it does not rerun: existing files need --force.
+With --gpg the shared key is replaced by GnuPG keys made with the real gpg: a new key for fwknopd in
+/etc/fwknop/gnupg (--out: OUT/gnupg; or --gpg-home-dir; mode 0700) with a random passphrase in
+access.conf (GPG_DECRYPT_PW; gpg.conf gets "pinentry-mode loopback", which fwknopd 2.6 needs with
+gpg 2.2), a new client key in the stick's .gnupg (no stick: gnupg.client to copy there), each side
+holding the other's public key, the client's certified by fwknopd's key. access.conf names the
+client by GPG_FINGERPRINT_ID (and GPG_REMOTE_ID); packets also carry an HMAC.
 
 Options:
   -y, --yes              no questions: defaults and flags only
   --method knock|spa     knockd with one-time sequences (default), or fwknopd SPA
   --spa-server HOST      with --method spa: the name or address the stick sends SPA packets to
+  --gpg                  with --method spa: GnuPG keys instead of a shared key
+  --gpg-home-dir DIR     with --gpg: fwknopd's keyring (default /etc/fwknop/gnupg, or OUT/gnupg)
+  --gpg-key-type T       with --gpg: rsa (default; fwknop's own client can use it too) or ed25519
   --interface IFACE      the interface knockd listens on (default: that of the default route)
   --out DIR              write every file into DIR instead, referring to each other there
   --dry-run              print every file, write nothing

@@ -25,6 +25,7 @@ import { serverHelp } from './help.js';
 import { WORD, askServerAnswers, type ServerAnswers } from './wizard.js';
 import { DEFAULT_DOOR_POLICY, isDoorPolicy, type DoorPolicy, type InnerHost } from '../core/firewall.js';
 import { SPA_SYSTEM_PATHS, initSpa, spaInitProblem, spaPathsIn } from './spa.js';
+import { GPG_SYSTEM_HOME } from './spa-gpg.js';
 import { OLDER_TEMPLATE_NAMES, planBeforeSingleUse } from './older-doors.js';
 import { TEMPLATE_NAMES, SYSTEM_PATHS, doorNames, pathsIn, planServerFiles, sequencesFileOf, type PlannedFile, type ServerFirewall, type ServerPaths } from './plan.js';
 import { formatAllow, parseAllows, ufwAllowCommands, type AllowedService } from './allow.js';
@@ -51,6 +52,9 @@ export const FLAGS = {
   'ddns-hostname': { type: 'string' },
   method: { type: 'string' },
   'spa-server': { type: 'string' },
+  gpg: { type: 'boolean' },
+  'gpg-home-dir': { type: 'string' },
+  'gpg-key-type': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -109,6 +113,7 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   if (values.method !== undefined && values.method !== 'knock' && values.method !== 'spa') throw usageError(`--method must be knock or spa, got ${JSON.stringify(values.method)}`);
   if (values.method === 'spa') return initSpaFromFlags(values, context);
   if (values['spa-server'] !== undefined) throw usageError('--spa-server goes with --method spa');
+  for (const flag of ['gpg', 'gpg-home-dir', 'gpg-key-type'] as const) if (values[flag] !== undefined) throw usageError(`--${flag} goes with --method spa`);
   const interactive = values.yes !== true;
   if (interactive && !context.stderrIsTTY) {
     throw usageError('no terminal to ask questions on: pass --yes and give the answers as flags (see --help)');
@@ -465,9 +470,25 @@ async function initSpaFromFlags(values: Values, context: CommandContext): Promis
       dryRun: values['dry-run'] === true,
       force: values.force === true,
       allow: parseAllows(values.allow ?? [], values['ssh-port'] === undefined ? 22 : parseInteger('--ssh-port', values['ssh-port'], 1, 65535)),
+      gpg: spaGpgFromFlags(values, context.cwd, out),
     },
     context,
   );
+}
+
+/**
+ * --gpg [--gpg-home-dir DIR] [--gpg-key-type rsa|ed25519] (src/server/spa-gpg.ts). With --out the
+ * keyring goes there too (OUT/gnupg), like every other file, unless --gpg-home-dir says where.
+ */
+function spaGpgFromFlags(values: Values, cwd: string, out: string | undefined): { serverHome: string; keyType: 'rsa' | 'ed25519' } | undefined {
+  if (values.gpg !== true) {
+    for (const flag of ['gpg-home-dir', 'gpg-key-type'] as const) if (values[flag] !== undefined) throw usageError(`--${flag} goes with --gpg`);
+    return undefined;
+  }
+  const type = values['gpg-key-type'] ?? 'rsa';
+  if (type !== 'rsa' && type !== 'ed25519') throw usageError(`--gpg-key-type must be rsa (fwknop's own client can use it too) or ed25519 (knockstick only), got ${JSON.stringify(type)}`);
+  const home = checked(values['gpg-home-dir'] === undefined ? undefined : resolve(cwd, values['gpg-home-dir']), '--gpg-home-dir', SAFE_PATH) ?? (out === undefined ? GPG_SYSTEM_HOME : `${out.replace(/\/$/, '')}/gnupg`);
+  return { serverHome: home, keyType: type };
 }
 
 /**

@@ -23,6 +23,7 @@ import { SPA_RC_NAME } from '../core/stick.js';
 import { doorPolicyWords, type DoorPolicy, type FirewallKind } from '../core/firewall.js';
 import type { PlannedFile } from './plan.js';
 import { iptablesAllowLines, nftAllowLines, type AllowedService } from './allow.js';
+import { GPG_CLIENT_HOME_NAME, GPG_SYSTEM_HOME, PLACEHOLDER_KEYS, gpgClientStanza, gpgEncryptionLines, makeSpaGpgKeys, type SpaGpgKeys, type SpaGpgOptions } from './spa-gpg.js';
 
 export const SPA_TEMPLATE_NAMES = ['fwknopd.conf', 'fwknop-access.conf', 'firewall-spa.nft', 'iptables-spa.rules', 'sshd-knockstick.conf'] as const;
 /** The nft set CMD_CYCLE_OPEN fills (in table inet knockstick). */
@@ -64,6 +65,8 @@ export interface SpaPlanOptions {
   readonly paths: SpaPaths;
   /** Other inbound services the firewall keeps reachable (--allow). */
   readonly allow: readonly AllowedService[];
+  /** --gpg: the server keyring and its keys (spa-gpg.ts); KEY_BASE64 is then left out. */
+  readonly gpg?: { readonly home: string; readonly keys: SpaGpgKeys } | undefined;
 }
 
 /**
@@ -71,7 +74,7 @@ export interface SpaPlanOptions {
  * access.conf takes the rest of the line, and both treat "#" as a comment: none of these may appear.
  */
 export function fwknopValue(value: string, name: string): string {
-  if (name === 'door') return value; // built here from checked parts
+  if (name === 'door' || name === 'encryption') return value; // built here from checked parts
   if (!/^[A-Za-z0-9+/=._:-]+$/.test(value)) throw new Error(`${name}: ${JSON.stringify(value)} cannot go into an fwknop config file`);
   return value;
 }
@@ -123,10 +126,13 @@ export function planSpaFiles(o: SpaPlanOptions, templates: Readonly<Record<strin
       mode: 0o600,
       text: render(
         t('fwknop-access.conf'),
-        { ssh_port: String(o.sshPort), key: o.keys.encryption.toString('base64'), hmac_key: o.keys.hmac.toString('base64'), door: spaDoorLines(o.firewall, o.doorSeconds) },
+        {
+          ssh_port: String(o.sshPort),
+          encryption: o.gpg === undefined ? `KEY_BASE64              ${o.keys.encryption.toString('base64')}` : gpgEncryptionLines(o.gpg.home, o.gpg.keys),
+          hmac_key: o.keys.hmac.toString('base64'), door: spaDoorLines(o.firewall, o.doorSeconds) },
         fwknopValue,
       ),
-      what: `fwknopd access: new keys; a valid packet opens tcp/${o.sshPort} for its sender for ${o.doorSeconds} s`,
+      what: `fwknopd access: new ${o.gpg === undefined ? 'keys' : 'GnuPG keys and HMAC key'}; a valid packet opens tcp/${o.sshPort} for its sender for ${o.doorSeconds} s`,
     },
   ];
   if (o.firewall === 'nftables') {
@@ -153,19 +159,25 @@ export async function initSpa(
     stick?: string | undefined;
     dryRun: boolean;
     force: boolean;
+    /** --gpg: server and client keyrings (the client's: the stick's .gnupg, or beside the client rc). */
+    gpg?: Omit<SpaGpgOptions, 'clientHome'> | undefined;
   },
   context: CommandContext,
 ): Promise<number> {
   const keys = generateKeys();
   const templates = Object.fromEntries(await Promise.all(SPA_TEMPLATE_NAMES.map(async (n) => [n, await loadTemplate(n)] as const)));
-  const files = planSpaFiles({ ...o, keys }, templates);
+  const gpgFiles = (gpgKeys: SpaGpgKeys): PlannedFile[] => planSpaFiles({ ...o, keys, gpg: o.gpg === undefined ? undefined : { home: o.gpg.serverHome, keys: gpgKeys } }, templates);
+  let files = gpgFiles(PLACEHOLDER_KEYS);
   const out = context.stdout;
   const rcPath = o.stick === undefined ? o.paths.clientRc : join(stickLayout(o.stick).sshDir, SPA_RC_NAME);
+  const clientHome = o.stick === undefined ? join(dirname(o.paths.clientRc), GPG_CLIENT_HOME_NAME) : join(o.stick, '.gnupg');
+  const stanzaFor = (gpgKeys: SpaGpgKeys): string => (o.gpg === undefined ? clientStanza({ ...o, keys }) : gpgClientStanza({ ...o, hmac: keys.hmac }, gpgKeys));
   if (o.dryRun) {
     // The keys are new and would be thrown away: show the files with the keys blanked.
     const blank = (text: string): string => text.replace(/^((?:HMAC_)?KEY_BASE64\s+)\S+/gm, '$1(new key, not shown)');
     for (const f of files) out.write(`==> ${f.path} (mode 0${f.mode.toString(8)}): ${f.what}\n${blank(f.text)}\n`);
-    out.write(`==> ${rcPath} (mode 0600): the client stanza [home] with the same keys\n${blank(clientStanza({ ...o, keys }))}\n`);
+    if (o.gpg !== undefined) out.write(`==> ${o.gpg.serverHome} (mode 0700): new ${o.gpg.keyType} key for fwknopd, the client's public key certified\n==> ${clientHome} (mode 0700): new ${o.gpg.keyType} client key, the server's public key\n`);
+    out.write(`==> ${rcPath} (mode 0600): the client stanza [home] with the same keys\n${blank(stanzaFor(PLACEHOLDER_KEYS))}\n`);
     return ExitCode.OK;
   }
   // A stick is a directory holding .ssh/config, never a home directory (stick.ts); nothing written yet.
@@ -183,6 +195,14 @@ export async function initSpa(
   if (rcText !== null && stanzaNames(parseRcText(rcText, rcPath)).some((n) => n.toLowerCase() === 'home')) {
     throw new KnockstickError('IO', `${rcPath} already has a stanza [home]; nothing was written`, { hint: 'remove that stanza (its keys stop working with the new server files) and run again' });
   }
+  let gpgKeys: SpaGpgKeys = PLACEHOLDER_KEYS;
+  if (o.gpg !== undefined) {
+    // All checks passed: now the keys (gpg refuses a keyring that is a link or open to others: gpg.ts).
+    if (o.stick === undefined) await mkdir(dirname(clientHome), { recursive: true, mode: 0o700 });
+    gpgKeys = await makeSpaGpgKeys({ ...o.gpg, clientHome }, o.spaServer);
+    files = gpgFiles(gpgKeys);
+    out.write(`made GnuPG keys: fwknopd ${gpgKeys.serverFingerprint} in ${o.gpg.serverHome}, client ${gpgKeys.clientFingerprint} in ${clientHome}\n`);
+  }
   for (const f of files) {
     await mkdir(dirname(f.path), { recursive: true, mode: 0o755 });
     await writeAtomically(f.path, f.text, f.mode === 0o600 ? {} : { mode: f.mode });
@@ -190,7 +210,7 @@ export async function initSpa(
   }
   if (o.stick === undefined) await mkdir(dirname(rcPath), { recursive: true, mode: 0o700 });
   else await ensureDirectory(dirname(rcPath), { within: o.stick });
-  await writeAtomically(rcPath, `${rcText === null || rcText === '' ? '' : `${rcText.replace(/\n*$/, '')}\n\n`}${clientStanza({ ...o, keys })}`);
+  await writeAtomically(rcPath, `${rcText === null || rcText === '' ? '' : `${rcText.replace(/\n*$/, '')}\n\n`}${stanzaFor(gpgKeys)}`);
   out.write(`wrote ${rcPath}: the client stanza [home] with the same keys (mode 0600)\n`);
   if (o.stick !== undefined) {
     const confPath = join(stickLayout(o.stick).sshDir, STICK_CONFIG_NAME);
@@ -198,9 +218,13 @@ export async function initSpa(
     out.write(`wrote ${confPath}: callhome opens the door for "home" with SPA\n`);
   } else {
     out.write(`Copy ${rcPath} onto the stick as .ssh/${SPA_RC_NAME} (mode 0600), then delete it here, and set "method = spa" under [home] in the stick's .ssh/knockstick.conf.\n`);
+    if (o.gpg !== undefined) out.write(`Copy ${clientHome} onto the stick as .gnupg (cp -a, mode 0700: it holds the client's secret key), then delete it here.\n`);
   }
   if (o.paths.fwknopdConf !== SPA_SYSTEM_PATHS.fwknopdConf) {
     out.write(spaInstallSteps(files, o.paths, o.firewall));
+    if (o.gpg !== undefined && o.gpg.serverHome !== GPG_SYSTEM_HOME) {
+      out.write(`  The GnuPG keyring is ${o.gpg.serverHome} (access.conf's GPG_HOME_DIR): keep it there, or copy it (cp -a, mode 0700) to ${GPG_SYSTEM_HOME} and change GPG_HOME_DIR to match.\n`);
+    }
     return ExitCode.OK;
   }
   const fw = files.find((f) => /firewall-spa\.nft|iptables-spa\.rules/.test(f.path))?.path ?? '';

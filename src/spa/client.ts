@@ -6,8 +6,10 @@ import { userInfo } from 'node:os';
 import type { Output } from '../core/command.js';
 import { KnockstickError, ioError } from '../core/errors.js';
 import { assertPlainFileOrMissing } from '../core/files.js';
-import { buildSpaPacket, decodeSpaPacket, isValidUsername, USE_SOURCE_ADDRESS, type SpaFields, type SpaRequest } from './packet.js';
+import { SALT_LENGTH } from './cipher.js';
+import { cryptoRandomSource, decodeSpaPacket, isValidUsername, requestFields, sealFields, USE_SOURCE_ADDRESS, type RandomSource, type SpaFields, type SpaRequest } from './packet.js';
 import type { SpaClientConfig } from './rc-file.js';
+import { buildGpgSpaPacket } from './gpg.js';
 import type { SpaSender, SpaTarget } from './send.js';
 
 /** The login name fwknop would put in the packet (SPOOF_USER overrides it). */
@@ -34,26 +36,59 @@ export interface SpaSendOptions {
   readonly savePacket?: string | undefined;
   readonly dryRun?: boolean;
   readonly verbose?: boolean;
+  /** --server-cmd: a command message instead of an access request. */
+  readonly command?: string | undefined;
+  /** Injectable for tests; the CSPRNG otherwise. */
+  readonly random?: RandomSource | undefined;
 }
 
-/** The access request an rc stanza asks for, at time `nowMs`. Pure. */
-export function requestFromConfig(config: SpaClientConfig, nowMs: number, username: string, timeOffset?: number): SpaRequest {
+/** fwknop's random ports (client/fwknop.c get_rand_port): 10000 up to, not including, 65535. */
+export const MIN_RANDOM_PORT = 10_000;
+export function randomPort(random: RandomSource): number {
+  return MIN_RANDOM_PORT + random.int(65_535 - MIN_RANDOM_PORT);
+}
+
+/**
+ * The request an rc stanza asks for, at time `nowMs`. Pure. NAT_RAND_PORT draws the port that
+ * replaces the access port (fwknopd forwards that port to the NAT target) from `random`.
+ */
+export function requestFromConfig(
+  config: SpaClientConfig,
+  nowMs: number,
+  username: string,
+  timeOffset?: number,
+  extras: { readonly command?: string | undefined; readonly random?: RandomSource | undefined } = {},
+): SpaRequest {
+  const access = config.natRandPort === true ? config.access.map((a) => ({ protocol: a.protocol, port: randomPort(extras.random ?? cryptoRandomSource) })) : config.access;
   return {
     username: config.username ?? username,
     timestamp: Math.floor(nowMs / 1000) + (timeOffset ?? config.timeOffset),
     allowIp: config.allowIp,
-    access: config.access,
-    natAccess: config.natAccess,
+    access,
+    natAccess: extras.command === undefined ? config.natAccess : undefined,
     clientTimeout: config.clientTimeout,
+    ...(extras.command === undefined ? {} : { command: extras.command }),
   };
 }
 
+/** The modes in words, when they are not fwknop's defaults. */
+function describeModes(config: SpaClientConfig): string {
+  const { digest, hmac, encryption } = config.modes;
+  const parts = [
+    hmac === 'none' ? 'NO HMAC (unsafe)' : hmac === 'sha256' ? '' : `HMAC ${hmac}`,
+    digest === 'sha256' ? '' : `digest ${digest}`,
+    encryption === 'legacy' ? 'legacy IV (unsafe)' : encryption === 'cbc' ? '' : encryption.toUpperCase(),
+  ].filter((p) => p !== '');
+  return parts.length === 0 ? '' : ` [${parts.join(', ')}]`;
+}
+
 /** One line saying what the packet asks for, with no secret in it. */
-export function describeRequest(config: SpaClientConfig, target: SpaTarget): string {
-  const access = config.access.map((a) => `${a.protocol}/${a.port}`).join(',');
+export function describeRequest(config: SpaClientConfig, target: SpaTarget, request?: SpaRequest): string {
+  const access = (request?.access ?? config.access).map((a) => `${a.protocol}/${a.port}`).join(',');
   const who = config.allowIp === USE_SOURCE_ADDRESS ? 'the address it comes from' : config.allowIp;
-  return `SPA packet for [${config.stanza}] to ${config.server}${config.server === target.address ? '' : ` (${target.address})`} udp/${target.port}: open ${access} for ${who}` +
-    `${config.clientTimeout ? ` for ${config.clientTimeout} s` : ''}${config.natAccess ? ` via NAT to ${config.natAccess.host}:${config.natAccess.port}` : ''}`;
+  const what = request?.command !== undefined ? `run a command (as ${who})` : `open ${access} for ${who}${config.clientTimeout ? ` for ${config.clientTimeout} s` : ''}` +
+    `${config.natAccess ? ` via ${config.natAccess.local === true ? 'local ' : ''}NAT to ${config.natAccess.host}:${config.natAccess.port}` : ''}`;
+  return `SPA packet for [${config.stanza}] to ${config.server}${config.server === target.address ? '' : ` (${target.address})`} ${config.proto === 'udp' || config.proto === 'tcp' ? target.proto ?? config.proto : config.proto}/${target.port}: ${what}${describeModes(config)}`;
 }
 
 export function formatFields(fields: SpaFields, nowMs?: number): string {
@@ -72,19 +107,35 @@ export function formatFields(fields: SpaFields, nowMs?: number): string {
 }
 
 /** Builds the packet and sends it (or, with dryRun, only shows it). Returns the target it went to. */
-export async function sendSpa(config: SpaClientConfig, options: SpaSendOptions, deps: SpaSendDeps, err: Output): Promise<{ target: SpaTarget; wire: string }> {
-  const target = { address: await deps.resolveServer(config.server), port: config.port };
-  const request = requestFromConfig(config, deps.now(), deps.username(), options.timeOffset);
+export async function sendSpa(config: SpaClientConfig, options: SpaSendOptions, deps: SpaSendDeps, err: Output): Promise<{ target: SpaTarget; wire: string; request: SpaRequest }> {
+  const raw = config.proto !== 'udp' && config.proto !== 'tcp';
+  if (raw && options.dryRun !== true) {
+    throw new KnockstickError('USAGE', `[${config.stanza}] SPA_SERVER_PROTO ${config.proto}${config.spoofSource === undefined ? '' : ` with SPOOF_SOURCE_IP ${config.spoofSource}`} needs raw sockets to forge the packet's headers; knockstick builds such a packet (--dry-run, --save-packet) but does not send it`, {
+      hint: 'use SPA_SERVER_PROTO udp or tcp to send, or send the saved packet with a raw-socket tool',
+    });
+  }
+  const random = options.random ?? cryptoRandomSource;
+  const port = config.randPort === true ? randomPort(random) : config.port;
+  const target: SpaTarget = { address: await deps.resolveServer(config.server), port, proto: config.proto === 'tcp' ? 'tcp' : 'udp' };
+  const request = requestFromConfig(config, deps.now(), deps.username(), options.timeOffset, { command: options.command, random });
+  if (config.gpg !== undefined) {
+    // GnuPG mode (gpg.ts): only the server's key opens the packet, so -v shows the fields as built.
+    const built = await buildGpgSpaPacket(request, config.gpg, random);
+    if (options.verbose) err.write(formatFields(built.fields));
+    if (options.savePacket !== undefined) await writeSecretFile(options.savePacket, `${built.wire}\n`);
+    if (!options.dryRun) await deps.sender.send(target, built.wire);
+    return { target, wire: built.wire, request };
+  }
   let wire: string;
   try {
-    wire = buildSpaPacket(request, config.keys);
+    wire = sealFields(requestFields(request, random), config.keys, random.bytes(SALT_LENGTH), config.modes);
   } catch (error) {
     throw new KnockstickError('INVALID_FILE', `cannot build the SPA packet for [${config.stanza}]: ${(error as Error).message}`, { cause: error });
   }
-  if (options.verbose) err.write(formatFields(decodeSpaPacket(wire, config.keys)));
+  if (options.verbose) err.write(formatFields(decodeSpaPacket(wire, config.keys, config.modes)));
   if (options.savePacket !== undefined) await writeSecretFile(options.savePacket, `${wire}\n`);
   if (!options.dryRun) await deps.sender.send(target, wire);
-  return { target, wire };
+  return { target, wire, request };
 }
 
 /** Creates (or replaces) a file with mode 0600 from the start, never briefly readable by others. */

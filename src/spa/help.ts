@@ -8,20 +8,28 @@ export function spaHelp(cmd: string): string {
   ${cmd} decode [--rc-file FILE] [-n STANZA] [PACKET]   check and show a packet (file, or - for stdin)
 
 Single Packet Authorization compatible with fwknop 2.6 (fwknopd on the server): one UDP datagram
-to port ${DEFAULT_SPA_PORT}, AES-256-CBC (fwknop's "Rijndael" mode) and HMAC-SHA256, asking fwknopd
-to open ports for an address for a while. Unlike a knock sequence it cannot be replayed (fwknopd
-keeps a digest of every packet it accepted), carries a timestamp (packets older than 120 s are
-refused) and needs no sequence file.
+to port ${DEFAULT_SPA_PORT}, AES-256-CBC (fwknop's "Rijndael" mode) and HMAC-SHA256 by default,
+asking fwknopd to open ports for an address for a while. Unlike a knock sequence it cannot be
+replayed (fwknopd keeps a digest of every packet it accepted), carries a timestamp (packets older
+than 120 s are refused) and needs no sequence file.
 
 Settings come from fwknop's own rc file format (~/.fwknoprc): [default] then the stanza named by
--n. Supported: SPA_SERVER, SPA_SERVER_PORT, SPA_SERVER_PROTO (udp), ACCESS (tcp/22,udp/53),
-ALLOW_IP (an address, or "source" for the address the packet comes from), KEY_BASE64 or KEY,
-HMAC_KEY_BASE64 or HMAC_KEY, USE_HMAC Y, HMAC_DIGEST_TYPE sha256, ENCRYPTION_MODE cbc,
-FW_TIMEOUT (seconds the server keeps the door open), NAT_ACCESS HOST:PORT, SPOOF_USER,
-TIME_OFFSET. Anything else in the stanzas in effect is an error naming the line. The file must be
-readable by its owner only (chmod 600): it holds the keys. Keys are never taken from the command
-line and never printed, except by keygen without --rc-file, whose job that is: it prints the two
-new key lines on stdout (like \`fwknop --key-gen\`), so redirect it into a 0600 file rather than
+-n. Supported: SPA_SERVER, SPA_SERVER_PORT, SPA_SERVER_PROTO (udp, tcp; udpraw, tcpraw, icmp
+with SPOOF_SOURCE_IP are built but not sent), ACCESS (tcp/22,udp/53), ALLOW_IP (an address, or
+"source" for the address the packet comes from), KEY_BASE64, KEY or KEY_FILE, HMAC_KEY_BASE64
+or HMAC_KEY, USE_HMAC, HMAC_DIGEST_TYPE and DIGEST_TYPE (md5, sha1, sha256, sha384, sha512,
+sha3_256, sha3_512), ENCRYPTION_MODE (cbc, ecb, cfb, ofb, ctr, legacy), FW_TIMEOUT (seconds
+the server keeps the door open), NAT_ACCESS HOST[:PORT], NAT_LOCAL, NAT_PORT, NAT_RAND_PORT,
+RAND_PORT, SPOOF_USER, TIME_OFFSET (+1H, -5M, -1D, seconds), and GnuPG mode: USE_GPG Y,
+GPG_RECIPIENT (the server's key), GPG_SIGNER (yours), GPG_HOMEDIR (relative: from the rc file's
+directory, e.g. ../.gnupg on a stick), GPG_EXE, USE_GPG_AGENT, GPG_SIGNING_PW_BASE64 or
+GPG_SIGNING_PW (piped to gpg, never on its command line), GPG_NO_SIGNING_PW, and optionally an
+HMAC key. GnuPG packets are made by the real gpg, and work with Ed25519/Cv25519 keys too (fwknopd
+refuses fwknop's own ECC packets). Anything else in the stanzas in
+effect is an error naming the line. The file (and a KEY_FILE) must be readable by its owner
+only (chmod 600): it holds the keys. Keys are never taken from the command line and never
+printed, except by keygen without --rc-file, whose job that is: it prints the two new key lines
+on stdout (like \`fwknop --key-gen\`), so redirect it into a 0600 file rather than
 showing it on a screen. keygen --rc-file never writes into a user's own ~/.ssh.
 
 Options:
@@ -32,9 +40,19 @@ Options:
   --save-packet FILE    also write the packet to FILE (mode 0600), as fwknop -B does
   --dry-run             send: build the packet and show what would be sent, send nothing
   -v, --verbose         send: show the packet's fields (never the keys)
-  --server HOST         keygen: SPA_SERVER of the new stanza
-  --access SPEC         keygen: ACCESS of the new stanza (default tcp/22)
-  --allow-ip IP         keygen: ALLOW_IP of the new stanza (default source)
+  --server HOST         SPA_SERVER (send: over the rc file, as fwknop -D; keygen: of the new stanza)
+  --access SPEC         ACCESS (send: as fwknop -A; keygen: default tcp/22)
+  --allow-ip IP         ALLOW_IP (send: as fwknop -a; keygen: default source)
+  --server-cmd CMD      send: ask fwknopd to run CMD (fwknop --server-cmd; ENABLE_CMD_EXEC)
+  --unsafe-no-hmac      send: allow a stanza without HMAC key. Unsafe: nothing authenticates
+                        the packet, anyone on the path can alter it and fwknopd cannot tell
+  --unsafe-legacy-iv    send: allow ENCRYPTION_MODE legacy. Unsafe: a key shorter than 16
+                        bytes is padded with "0" characters (the old Perl client's way)
+  --gpg-recip KEY       send: GnuPG mode, encrypted to KEY (the server's; as fwknop --gpg-recip)
+  --gpg-sign KEY        send: GnuPG mode, signed with KEY (yours; as fwknop --gpg-sign)
+  --gpg-home-dir DIR    send: the keyring (GPG_HOMEDIR); decode: a keyring with the server's
+                        secret key, to decrypt a GnuPG packet
+  --gpg-agent           send: the gpg-agent holds the signing passphrase (USE_GPG_AGENT Y)
   -h, --help            this help
   -V, --version         print knockstick's version
 
@@ -43,6 +61,8 @@ Examples:
   ${cmd} send --rc-file /mnt/secure/.ssh/fwknoprc -n home && ssh home
   ${cmd} send -n home --dry-run -v
   ${cmd} decode --rc-file ~/.fwknoprc -n home packet.txt
+  ${cmd} send -n home --gpg-recip SERVER_FPR --gpg-sign CLIENT_FPR
+  ${cmd} decode --gpg-home-dir /etc/fwknop/gnupg --rc-file ~/.fwknoprc -n home packet.txt
 
 Exit codes:
   0  done (send: the packet left this machine; SPA gets no answer, so only the door says more)

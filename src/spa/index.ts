@@ -12,10 +12,13 @@ import { appendDurably, assertNotSymlink, openRegularForReading, readTextIfExist
 import { formatKeyLines, generateKeys } from './keys.js';
 import { decodeSpaPacket, parseAccess, SpaDecodeError } from './packet.js';
 import { defaultUsername, describeRequest, formatFields, sendSpa, type SpaSendOptions, type SpaSendDeps } from './client.js';
-import { formatStanza, isTooOpen, parseRcText, readRcFile, stanzaNames, type SpaClientConfig } from './rc-file.js';
+import { formatStanza, isTooOpen, parseRcText, readRcFile, readRcKeys, stanzaNames, type SpaClientConfig, type SpaKeyConfig } from './rc-file.js';
 import { resolveSpaServer, udpSpaSender } from './send.js';
 import { spaHelp } from './help.js';
 import { isIPv4 } from 'node:net';
+import type { HashType } from './cipher.js';
+import { looksLikeGpgWire } from './gpg-packet.js';
+import { decodeGpgSpa } from './gpg-decode.js';
 
 export const FLAGS = {
   'rc-file': { type: 'string' },
@@ -27,6 +30,13 @@ export const FLAGS = {
   server: { type: 'string' },
   access: { type: 'string' },
   'allow-ip': { type: 'string' },
+  'server-cmd': { type: 'string' },
+  'unsafe-no-hmac': { type: 'boolean' },
+  'unsafe-legacy-iv': { type: 'boolean' },
+  'gpg-recip': { type: 'string' },
+  'gpg-sign': { type: 'string' },
+  'gpg-home-dir': { type: 'string' },
+  'gpg-agent': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -49,19 +59,33 @@ export const spaCommand: Command = {
     switch (sub) {
       case 'send': {
         if (rest.length > 0) throw usageError(`unexpected argument ${JSON.stringify(rest[0])}`);
-        onlyFor(['server', 'access', 'allow-ip'], 'keygen');
         const offset = values['time-offset'] === undefined ? undefined : parseOffsetFlag(values['time-offset']);
-        const config = await readRcFile(rcFile, stanza);
+        const command = values['server-cmd'];
+        if (command !== undefined && !/^[\x20-\x7e]{1,1300}$/.test(command)) throw usageError('--server-cmd must be one line of printable ASCII, at most 1300 characters');
+        const config = await readRcFile(rcFile, stanza, {
+          server: values.server,
+          access: values.access,
+          allowIp: values['allow-ip'],
+          unsafeNoHmac: values['unsafe-no-hmac'] === true,
+          unsafeLegacyIv: values['unsafe-legacy-iv'] === true,
+          commandLine: gpgFlagsAsRc(values, context.cwd),
+        });
         return spaSend(
           config,
-          { timeOffset: offset, savePacket: values['save-packet'] === undefined ? undefined : resolve(context.cwd, values['save-packet']), dryRun: values['dry-run'] === true, verbose: values.verbose === true },
+          {
+            timeOffset: offset,
+            savePacket: values['save-packet'] === undefined ? undefined : resolve(context.cwd, values['save-packet']),
+            dryRun: values['dry-run'] === true,
+            verbose: values.verbose === true,
+            command,
+          },
           { sender: udpSpaSender, now: () => Date.now(), resolveServer: resolveSpaServer, username: () => defaultUsername(context.env) },
           context,
         );
       }
       case 'keygen':
         if (rest.length > 0) throw usageError(`unexpected argument ${JSON.stringify(rest[0])}`);
-        onlyFor(['time-offset', 'save-packet', 'dry-run', 'verbose'], 'send');
+        onlyFor(['time-offset', 'save-packet', 'dry-run', 'verbose', 'server-cmd', 'unsafe-no-hmac', 'unsafe-legacy-iv', 'gpg-recip', 'gpg-sign', 'gpg-home-dir', 'gpg-agent'], 'send');
         if (values['rc-file'] === undefined) {
           if (stanza !== undefined || values.server !== undefined) throw usageError('-n and --server go with --rc-file (a stanza is added to that file)');
           context.stdout.write(formatKeyLines(generateKeys()));
@@ -71,10 +95,16 @@ export const spaCommand: Command = {
         return keygenIntoFile(rcFile, stanza, values, context);
       case 'decode': {
         if (rest.length > 1) throw usageError(`unexpected argument ${JSON.stringify(rest[1])}`);
-        onlyFor(['server', 'access', 'allow-ip', 'time-offset', 'save-packet', 'dry-run'], 'send or keygen');
-        const config = await readRcFile(rcFile, stanza);
+        onlyFor(['server', 'access', 'allow-ip', 'time-offset', 'save-packet', 'dry-run', 'server-cmd', 'unsafe-no-hmac', 'unsafe-legacy-iv', 'gpg-recip', 'gpg-sign', 'gpg-agent'], 'send or keygen');
+        // A named rc stanza is read first (its problems come before the packet's); the default one
+        // only when the packet is not a GnuPG one, which can be described without any key.
+        const named = values['rc-file'] !== undefined || stanza !== undefined ? await readRcKeys(rcFile, stanza) : undefined;
         const source = rest[0] ?? '-';
         const wire = source === '-' ? await readStdin() : await readPacketFile(resolve(context.cwd, source));
+        if (looksLikeGpgWire(wire)) return spaDecodeGpg(wire, named, values['gpg-home-dir'], context);
+        if (values['gpg-home-dir'] !== undefined) throw usageError('--gpg-home-dir: this packet is not a GnuPG one (it is shorter than 400 characters, or does not begin with a session key)');
+        const config = named ?? (await readRcKeys(rcFile, stanza));
+        if (config.gpg !== undefined) throw new KnockstickError('INVALID_FILE', `[${config.stanza}] is a GnuPG stanza (USE_GPG Y), but this packet is not a GnuPG one (under 400 characters, or no session key)`);
         return spaDecode(wire, config, Date.now(), context);
       }
       case undefined:
@@ -85,24 +115,62 @@ export const spaCommand: Command = {
   },
 };
 
+/** spa send's --gpg-* flags, as the rc variables they stand for (fwknop's --gpg-recipient-key ... do the same). */
+function gpgFlagsAsRc(values: { 'gpg-recip'?: string | undefined; 'gpg-sign'?: string | undefined; 'gpg-home-dir'?: string | undefined; 'gpg-agent'?: boolean | undefined }, cwd: string): [string, string][] {
+  const settings: [string, string][] = [];
+  if (values['gpg-recip'] !== undefined) settings.push(['GPG_RECIPIENT', values['gpg-recip']]);
+  if (values['gpg-sign'] !== undefined) settings.push(['GPG_SIGNER', values['gpg-sign']]);
+  if (values['gpg-home-dir'] !== undefined) settings.push(['GPG_HOMEDIR', resolve(cwd, values['gpg-home-dir'])]);
+  if (values['gpg-agent'] === true) settings.push(['USE_GPG_AGENT', 'Y']);
+  // Naming a recipient or signer means GnuPG mode, as with fwknop's flags.
+  if (values['gpg-recip'] !== undefined || values['gpg-sign'] !== undefined) settings.push(['USE_GPG', 'Y']);
+  return settings;
+}
+
+/** decode of a GnuPG packet: the rc stanza (only if named) gives the HMAC key and type; --gpg-home-dir the keyring. */
+async function spaDecodeGpg(wire: string, config: SpaKeyConfig | undefined, homedir: string | undefined, context: CommandContext): Promise<number> {
+  let hmac: Buffer | undefined;
+  let hmacType: HashType | undefined;
+  if (config !== undefined && config.modes.hmac !== 'none') {
+    hmac = config.gpg !== undefined ? config.gpg.hmac : config.keys.hmac;
+    hmacType = config.modes.hmac;
+  }
+  const exe = config?.gpg?.exe;
+  const text = await decodeGpgSpa(wire, { hmac, hmacType, homedir: homedir === undefined ? undefined : resolve(context.cwd, homedir), exe }, Date.now());
+  context.stdout.write(text);
+  return ExitCode.OK;
+}
+
 function parseOffsetFlag(text: string): number {
   if (!/^-?\d{1,7}$/.test(text.trim())) throw usageError(`--time-offset must be whole seconds, e.g. --time-offset=-60, got ${JSON.stringify(text)}`);
   return Number(text.trim());
 }
 
 async function spaSend(config: SpaClientConfig, options: SpaSendOptions, deps: SpaSendDeps, context: CommandContext): Promise<number> {
-  const { target, wire } = await sendSpa(config, options, deps, context.stderr);
-  context.stderr.write(`${options.dryRun ? 'dry run: would send' : 'sent'} ${describeRequest(config, target)} (${wire.length} bytes)\n`);
+  const { target, wire, request } = await sendSpa(config, options, deps, context.stderr);
+  context.stderr.write(`${options.dryRun ? 'dry run: would send' : 'sent'} ${describeRequest(config, target, request)} (${wire.length} bytes)\n`);
   return ExitCode.OK;
 }
 
-function spaDecode(wire: string, config: SpaClientConfig, nowMs: number, context: CommandContext): number {
+function spaDecode(wire: string, config: SpaKeyConfig, nowMs: number, context: CommandContext): number {
   try {
-    const fields = decodeSpaPacket(wire, config.keys);
-    context.stdout.write(`valid SPA packet for the keys of [${config.stanza}]:\n${formatFields(fields, nowMs)}`);
+    const fields = decodeSpaPacket(wire, config.keys, config.modes);
+    const { digest, hmac, encryption } = fields.modes;
+    const warnings = [
+      hmac === 'none' ? `warning: this packet has no HMAC: nothing shows it was not altered on the way\n` : '',
+      encryption === 'legacy' ? 'warning: this packet uses the legacy IV mode (a short key padded with "0" characters)\n' : '',
+    ].join('');
+    context.stderr.write(warnings);
+    context.stdout.write(
+      `valid SPA packet for the keys of [${config.stanza}] (HMAC ${hmac}, digest ${digest}, ${encryption === 'legacy' ? 'legacy IV' : encryption.toUpperCase()}):\n${formatFields(fields, nowMs)}`,
+    );
     return ExitCode.OK;
   } catch (error) {
-    if (error instanceof SpaDecodeError) throw new KnockstickError('INVALID_FILE', `the packet does not check out with the keys of [${config.stanza}]: ${error.message}`);
+    if (error instanceof SpaDecodeError) {
+      throw new KnockstickError('INVALID_FILE', `the packet does not check out with the keys of [${config.stanza}]: ${error.message}`, {
+        hint: error.reason === 'other-mode' ? 'decode with the settings the sender used (the rc stanza of its keys)' : 'check that the rc stanza holds the keys the sender used',
+      });
+    }
     throw error;
   }
 }

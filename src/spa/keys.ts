@@ -16,15 +16,16 @@ export const KEYGEN_HMAC_BYTES = 64;
 export interface SpaKeys {
   /** Rijndael key bytes (1-32), the EVP_BytesToKey password. */
   readonly encryption: Buffer;
-  /** HMAC-SHA256 key bytes (1-128). */
+  /** HMAC key bytes (1-128); empty only for a packet without HMAC (an unsafe mode). */
   readonly hmac: Buffer;
 }
 
 /** What is wrong with this pair of keys, or undefined when fwknop would accept it. */
-export function keysProblem(keys: SpaKeys): string | undefined {
+export function keysProblem(keys: SpaKeys, needHmac = true): string | undefined {
   if (keys.encryption.length < 1 || keys.encryption.length > MAX_ENCRYPTION_KEY_LENGTH) {
     return `the encryption key must be 1-${MAX_ENCRYPTION_KEY_LENGTH} bytes, got ${keys.encryption.length} (fwknop's limit for Rijndael keys)`;
   }
+  if (!needHmac && keys.hmac.length === 0) return undefined;
   if (keys.hmac.length < 1 || keys.hmac.length > MAX_HMAC_KEY_LENGTH) {
     return `the HMAC key must be 1-${MAX_HMAC_KEY_LENGTH} bytes, got ${keys.hmac.length}`;
   }

@@ -1,7 +1,10 @@
-// Putting an SPA packet on the wire: one UDP datagram, the way fwknop's client sends it. Behind a
+// Putting an SPA packet on the wire the way fwknop's client sends it: one UDP datagram, or (TCP
+// mode, SPA_SERVER_PROTO tcp) the packet's bytes over one TCP connection that is then closed;
+// fwknopd's ENABLE_TCP_SERVER only completes the handshake, its sniffer reads the data. Behind a
 // small interface so callhome's flow can be tested without a network.
 
 import { createSocket } from 'node:dgram';
+import { connect } from 'node:net';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { KnockstickError } from '../core/errors.js';
@@ -10,6 +13,8 @@ export interface SpaTarget {
   /** A numeric IPv4 address, resolved once. */
   readonly address: string;
   readonly port: number;
+  /** Default udp. */
+  readonly proto?: 'udp' | 'tcp' | undefined;
 }
 
 export interface SpaSender {
@@ -17,9 +22,27 @@ export interface SpaSender {
   send(target: SpaTarget, wire: string): Promise<void>;
 }
 
+/** The TCP mode: connect, write the packet, close (bounded: a server that never answers is an error, not a hang). */
+function sendOverTcp(target: SpaTarget, wire: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: target.address, port: target.port });
+    const fail = (error: Error): void => {
+      socket.destroy();
+      reject(new KnockstickError('IO', `cannot send the SPA packet to ${target.address} tcp/${target.port}: ${error.message}`, { cause: error }));
+    };
+    socket.setTimeout(10_000, () => fail(new Error('no TCP connection within 10 s')));
+    socket.once('error', fail);
+    socket.once('connect', () => socket.end(Buffer.from(wire, 'latin1')));
+    socket.once('close', (hadError) => {
+      if (!hadError) resolve();
+    });
+  });
+}
+
+/** Sends over udp (one datagram) or tcp, as the target says. */
 export const udpSpaSender: SpaSender = {
   send: (target, wire) =>
-    new Promise((resolve, reject) => {
+    target.proto === 'tcp' ? sendOverTcp(target, wire) : new Promise((resolve, reject) => {
       const socket = createSocket('udp4');
       socket.once('error', (error) => {
         socket.close();

@@ -36,6 +36,7 @@ import { SPA_RC_NAME } from '../core/stick.js';
 import { clientStanza } from '../server/spa.js';
 import { generateKeys } from '../spa/keys.js';
 import type { ContentAnswers } from './options.js';
+import { writeGpgStick } from './spa-gpg.js';
 
 export const BUNDLE_PATH = '.knockstick/knockstick.mjs';
 export const KEY_NAME = 'id_ed25519';
@@ -51,6 +52,8 @@ export interface WrittenContent {
   readonly serverCopy: string | undefined;
   /** --method spa: the access.conf stanza (keys included) for the server's fwknopd. */
   readonly spaAccess?: string | undefined;
+  /** --gpg-server-key: the client's public key and fingerprint, for the server's keyring. */
+  readonly gpgClient?: { readonly publicKey: string; readonly fingerprint: string } | undefined;
   /** The server file's unused sequences that were copied onto the stick (it had some already). */
   readonly adopted?: number;
   /** The new sequences added to both sides (after any adopted ones). */
@@ -274,6 +277,13 @@ export async function writeStickContent(
     // Keys the way `fwknop --key-gen` makes them; the stick's rc file and the server's access.conf
     // share them. callhome reads the stanza named like the alias, and `method = spa` tells it to.
     const keys = generateKeys();
+    if (answers.gpgServerKey !== undefined) {
+      const gpg = await writeGpgStick({ root, alias: answers.alias, hostName: answers.hostName, port: answers.port, serverKeyFile: answers.gpgServerKey, keys });
+      await writeAtomically(join(layout.sshDir, SPA_RC_NAME), gpg.rcStanza, within);
+      const confPath = join(layout.sshDir, STICK_CONFIG_NAME);
+      await writeAtomically(confPath, setConfigValue((await readTextIfExists(confPath)) ?? '', answers.alias, 'method', 'spa'), within);
+      return { publicKey, serverCopy: undefined, spaAccess: gpg.spaAccess, gpgClient: { publicKey: gpg.clientPublicKey, fingerprint: gpg.clientFingerprint } };
+    }
     await writeAtomically(join(layout.sshDir, SPA_RC_NAME), clientStanza({ spaServer: answers.hostName, sshPort: answers.port, keys }, answers.alias), within);
     const confPath = join(layout.sshDir, STICK_CONFIG_NAME);
     await writeAtomically(confPath, setConfigValue((await readTextIfExists(confPath)) ?? '', answers.alias, 'method', 'spa'), within);

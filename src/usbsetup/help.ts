@@ -66,6 +66,9 @@ Options:
                              this a symlinked server file is refused before anything is written
   --method knock|spa         how callhome opens the door: one-time knock sequences (default) or an
                              fwknop SPA packet (the stick then carries SPA keys, not sequences)
+  --gpg-server-key FILE      with --method spa: GnuPG SPA to this fwknopd public key (armored, from
+                             gpg --homedir /etc/fwknop/gnupg --armor --export FPR): a new client key
+                             in the stick's .gnupg, and the server-side import printed
   --owner USER               who owns the files when mounted (default: the user who ran sudo)
   --name NAME                /dev/mapper name secureon uses (default knockstick)
   --mountpoint DIR           where secureon mounts it (default /mnt/secure)

@@ -311,6 +311,18 @@ export function serverSteps(content: ContentAnswers, written: WrittenContent, op
       '-------- 8< --------',
     );
   }
+  if (written.gpgClient !== undefined) {
+    // GnuPG SPA (usbsetup/spa-gpg.ts): fwknopd must hold the stick's public key, certified.
+    lines.push(
+      `  2b. fwknopd's keyring gets the stick's GnuPG key (public: it may be shown): save the block below as`,
+      '      stick.asc on the server, then:',
+      `        gpg --homedir /etc/fwknop/gnupg --import stick.asc && gpg --homedir /etc/fwknop/gnupg --quick-lsign-key ${written.gpgClient.fingerprint}`,
+      '      (with the passphrase of fwknopd\'s key; the stanza above names it in GPG_DECRYPT_PW: fill that line in)',
+      '-------- 8< --------',
+      ...written.gpgClient.publicKey.trimEnd().split('\n'),
+      '-------- 8< --------',
+    );
+  }
   lines.push(
     content.serverHostKey === undefined
       ? "  3. On the first callhome, ssh shows the server's host key fingerprint: compare it with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the server."

@@ -30,6 +30,7 @@ export const FLAGS = {
   sequences: { type: 'string' },
   'server-file': { type: 'string' },
   method: { type: 'string' },
+  'gpg-server-key': { type: 'string' },
   owner: { type: 'string' },
   name: { type: 'string' },
   mountpoint: { type: 'string' },
@@ -73,6 +74,8 @@ export interface ContentAnswers {
   readonly executable?: boolean;
   /** --follow-symlink: --server-file may be a symlink (knockd follows it too); default: refused. */
   readonly followSymlink?: boolean;
+  /** --method spa --gpg-server-key FILE: GnuPG SPA to this fwknopd public key (usbsetup/spa-gpg.ts). */
+  readonly gpgServerKey?: string | undefined;
 }
 
 export interface UsbsetupOptions {
@@ -132,6 +135,7 @@ export function parseUsbsetupArgs(args: readonly string[], context: { cwd: strin
   if (method === 'spa' && (values.sequences !== undefined || values['server-file'] !== undefined)) {
     throw usageError('--sequences and --server-file are for --method knock: an SPA stick carries keys, not sequences');
   }
+  if (values['gpg-server-key'] !== undefined && method !== 'spa') throw usageError('--gpg-server-key goes with --method spa');
   if (values['follow-symlink'] === true && values['server-file'] === undefined) throw usageError('--follow-symlink goes with --server-file');
   if (values.into !== undefined) {
     for (const flag of ['device', 'confirm-device', 'partition-mib', 'filesystem', 'luks-passphrase-file'] as const) {
@@ -170,6 +174,7 @@ export function parseUsbsetupArgs(args: readonly string[], context: { cwd: strin
       keyPassphraseFile: values['key-passphrase-file'] === '-' ? '-' : path(values['key-passphrase-file']),
       executable: values.executable === true,
       followSymlink: values['follow-symlink'] === true,
+      gpgServerKey: path(values['gpg-server-key']),
     },
   };
 }

@@ -62,6 +62,7 @@ export async function askContent(prompts: Prompts, known: Partial<ContentAnswers
     keyPassphraseFile: known.keyPassphraseFile,
     ...(known.executable === undefined ? {} : { executable: known.executable }),
     ...(known.followSymlink === undefined ? {} : { followSymlink: known.followSymlink }),
+    ...(known.gpgServerKey === undefined ? {} : { gpgServerKey: known.gpgServerKey }),
   };
 }
 

@@ -105,16 +105,17 @@ describe('knockstick spa', () => {
     expect(open.exitCode).toBe(3);
     expect(open.stderr).toMatch(/mode is 0644: group or others may read it\nhint: chmod 600/);
     await chmod(rc, 0o600);
-    await writeFile(rc, `${await readFile(rc, 'utf8')}HMAC_DIGEST_TYPE sha512\n`);
+    await writeFile(rc, `${await readFile(rc, 'utf8')}HMAC_DIGEST_TYPE sha999\n`);
     const bad = await knockstick(['spa', 'send', '--rc-file', rc, '-n', 'lab', '--dry-run']);
     expect(bad.exitCode).toBe(3);
-    expect(bad.stderr).toMatch(new RegExp(`${rc}:\\d+: HMAC_DIGEST_TYPE sha512 is not supported`));
+    expect(bad.stderr).toMatch(new RegExp(`${rc}:\\d+: HMAC_DIGEST_TYPE sha999 is not one of fwknop's`));
   });
 
   it.each([
     [['spa'], /missing subcommand/],
     [['spa', 'launch'], /unknown subcommand "launch"/],
-    [['spa', 'send', '--server', 'x'], /--server is only for `spa keygen`/],
+    [['spa', 'keygen', '--server-cmd', 'x'], /--server-cmd is only for `spa send`/],
+    [['spa', 'decode', '--unsafe-no-hmac'], /--unsafe-no-hmac is only for `spa send or keygen`/],
     [['spa', 'keygen', '-n', 'x'], /-n and --server go with --rc-file/],
     [['spa', 'send', '--time-offset', 'soon'], /--time-offset must be whole seconds/],
   ])('%j is a usage error (exit 2)', async (args, message) => {

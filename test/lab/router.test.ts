@@ -45,8 +45,9 @@ describe.each<FirewallKind>(['nftables', 'iptables'])('server init --inner (rout
     const init = await knockstick([
       'server', 'init', '--yes', '--interface', lab.serverIf, '--out', out, '--stick', stick.root, '--firewall', firewall,
       '--inner', `web=${INNER_ADDRS[0]}`, '--inner', `db=${INNER_ADDRS[1]}`, '--cmd-timeout', '3', '--count', '6',
-      // Window doors: callhome probes with a connection of its own, then ssh connects again, which a
-      // single-use door drops (test/lab/doors-router.test.ts checks single-use router doors).
+      // Window doors: this file checks the router flows with doors that stay for the timeout (and
+      // `--knock-only`, whose check would spend a single-use door); doors-router.test.ts checks
+      // single-use router doors.
       '--door-policy', 'window',
     ]);
     expect({ exitCode: init.exitCode, stderr: init.stderr }).toEqual({ exitCode: 0, stderr: '' });

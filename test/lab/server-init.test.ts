@@ -33,7 +33,7 @@ describe.each(['nftables', 'iptables'] as const)('server init --firewall %s with
     out = join(lab.dir, 'server');
     // Window doors: callhome probes the door with a connection of its own and then starts ssh, a
     // second connection, which a single-use door drops (test/lab/doors-single-use.test.ts has those).
-    const init = await knockstick(['server', 'init', '--yes', '--interface', lab.serverIf, '--out', out, '--stick', stick.root, '--firewall', firewall, '--cmd-timeout', '3', '--count', '10', '--door-policy', 'window']);
+    const init = await knockstick(['server', 'init', '--yes', '--interface', lab.serverIf, '--out', out, '--stick', stick.root, '--firewall', firewall, '--cmd-timeout', '3', '--count', '10']);
     expect({ exitCode: init.exitCode, stderr: init.stderr }).toEqual({ exitCode: 0, stderr: '' });
   });
   afterAll(async () => {
@@ -108,10 +108,10 @@ describe.each(['nftables', 'iptables'] as const)('server init --firewall %s with
       ]);
     const clean = await doctor('--json');
     const report = JSON.parse(clean.stdout);
-    // The one warning: window doors (see init above), read from the loaded firewall.
+    // A clean bill: single-use doors (the default), read from the loaded firewall.
     expect({ exitCode: clean.exitCode, problems: report.findings.filter((f: { severity: string }) => f.severity !== 'ok').map((f: { id: string }) => f.id) }).toEqual({
       exitCode: 0,
-      problems: ['door:ssh:single-use'],
+      problems: [],
     });
     expect(report.findings.map((f: { id: string }) => f.id)).toEqual(
       expect.arrayContaining(['knockd.conf', 'sequences:ssh', 'door:ssh', 'door:ssh:single-use', 'panic', 'knockd', 'interface', 'firewall', 'sshd', 'stick:config', 'stick:key', 'stick:sequences', 'lockstep']),

@@ -306,6 +306,17 @@ describe('callhome against a model of knockd', () => {
     expect(w.server.consumed).toHaveLength(1);
   });
 
+  it('--knock-only is refused before any knock when the stick says the door is single-use (its check would spend the door)', async () => {
+    writeStick(0);
+    const before = stickText();
+    const w = world();
+    const failure = await callhome(options({ knockOnly: true, doorPolicy: 'single-use' }), w.deps, silent).catch((e: unknown) => e);
+    expect(failure).toMatchObject({ code: 'USAGE', message: expect.stringMatching(/--knock-only cannot work with home's single-use door/) });
+    expect(w.knocker.sent).toEqual([]);
+    expect(w.ssh).toEqual([]);
+    expect(stickText()).toBe(before);
+  });
+
   it('--dry-run sends nothing and changes nothing', async () => {
     writeStick(0);
     const before = stickText();
