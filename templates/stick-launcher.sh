@@ -82,6 +82,13 @@ if [ {{name}} = callhome ]; then
   fi
 fi
 
+# The stick's config names its files by absolute path, for where the stick was mounted when it was
+# made; mounted elsewhere, ssh is told where they are now (below). A directory name ssh's -o cannot
+# carry as it is (quotes, backslashes, %, $) goes the slow way: node's callhome rewrites the config.
+case $here in
+  *[\"\\%\$]*) fast= ;;
+esac
+
 if [ -n "$fast" ]; then
   shift "$skip"
   # One word of ssh's ProxyCommand: single-quoted for sh, "%" doubled for ssh.
@@ -111,7 +118,7 @@ if [ -n "$fast" ]; then
     cd "$here" || exit 6
     KNOCKSTICK_LAUNCHER_DIR=$here KNOCKSTICK_CONNECT_STATUS=$status KNOCKSTICK_CONNECT='{"name":"callhome","report":true}'
     export KNOCKSTICK_LAUNCHER_DIR KNOCKSTICK_CONNECT_STATUS KNOCKSTICK_CONNECT
-    exec ssh -F "$here/.ssh/config" -o "ProxyCommand=$proxy" "$alias" "$@"
+    exec ssh -F "$here/.ssh/config" -o "ProxyCommand=$proxy" -o "UserKnownHostsFile=\"$here/.ssh/known_hosts\"" -o "IdentityFile=\"$here/.ssh/id_ed25519\"" "$alias" "$@"
   )
   rc=$?
   if [ -f "$status/exit" ]; then

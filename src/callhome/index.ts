@@ -6,6 +6,7 @@
 // it failed before relaying (7 door closed, 8 exhausted, ...).
 // --knock-only opens the door here, in this process, and runs no ssh (for window doors).
 
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +26,8 @@ import { describeKnocks, gapForAttempt } from '../core/door/knock-method.js';
 import { ownProgram, proxyCommandFor } from '../core/door/proxy-command.js';
 import { sshInvocation, type SshInvocation } from '../core/door/ssh-command.js';
 import type { SpaCallDeps } from '../core/door/spa-method.js';
+import { describeRelocation, relocateStickConfig } from '../core/stick-relocate.js';
+import type { StickLayout } from '../core/stick.js';
 import { callhomeHelp } from './help.js';
 import { FLAGS, parseCallhomeArgs, type CallhomeOptions } from './options.js';
 import { runSshProcess, type SshExit } from './ssh.js';
@@ -80,6 +83,7 @@ export async function callhome(
 ): Promise<number> {
   timing('callhome started');
   const prepared = await prepare(options, deps, context.stderr);
+  await relocate(prepared.layout, options.dryRun, context.stderr);
   const settings = await resolveDoorSettings(options, prepared.layout.root);
   timing('prepared');
   const ssh = proxiedSsh(options, prepared, deps.program());
@@ -97,12 +101,17 @@ export async function callhome(
   }
   await deps.checkSsh?.(ssh);
   const dir = await deps.statusDir();
+  // Also gone when a signal ends us (SIGTERM: cli.ts exits from its signal path), silently: an
+  // empty private directory is no undo step worth a line.
+  const removeOnExit = (): void => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', removeOnExit);
   try {
     const handover = { ...handoverOf(options, context.invokedAs), method: settings.method, doorPolicy: settings.policy };
     const exit = await deps.runSsh({ ...ssh, env: { [CONNECT_OPTIONS_ENV]: encodeHandover(handover), [CONNECT_STATUS_ENV]: dir } });
     // The proxy failed before relaying: its message is out, its code is callhome's.
     return (await readStatus(dir)) ?? exit.code;
   } finally {
+    process.off('exit', removeOnExit);
     await rm(dir, { recursive: true, force: true });
   }
 }
@@ -142,4 +151,23 @@ async function dryRun(options: CallhomeOptions, prepared: Prepared, settings: Do
   lines.push(sshLine);
   out.write(`${lines.join('\n')}\n`);
   return ExitCode.OK;
+}
+
+/**
+ * The stick's ssh config names the stick's files by absolute path, for where it was mounted when
+ * it was made (secureon rewrites them when it mounts). Mounted somewhere else (a desktop's
+ * automount), callhome points them here before ssh reads them, so that plain \`ssh -F\`, scp and
+ * the rest work from then on too. A failure is a warning: callhome passes the right ProxyCommand
+ * itself, and the user can still run \`doctor --fix-paths\`.
+ */
+async function relocate(layout: StickLayout, dryRun: boolean, err: Output): Promise<void> {
+  try {
+    const { changes } = await relocateStickConfig(layout, { write: !dryRun });
+    if (changes.length === 0) return;
+    const lines = describeRelocation(changes).map((l) => `  ${l}\n`).join('');
+    err.write(dryRun ? `would point ${changes.length} path(s) of ${layout.sshConfig} at ${layout.root}:\n${lines}` : `pointed ${changes.length} path(s) of ${layout.sshConfig} at ${layout.root}, where the stick is mounted now:\n${lines}`);
+  } catch (error) {
+    if (error instanceof KnockstickError && error.code === 'INTERRUPTED') throw error;
+    err.write(`warning: the stick's ssh config names another place than ${layout.root}, and could not be rewritten: ${(error as Error).message} (\`knockstick doctor --stick ${layout.root} --fix-paths\` says more)\n`);
+  }
 }

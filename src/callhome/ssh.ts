@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { KnockstickError } from '../core/errors.js';
-import { trackChild, withTerminalHandedOver } from '../core/interrupt.js';
+import { interruptSignal, trackChild, withTerminalHandedOver } from '../core/interrupt.js';
 import { missingProgram } from '../core/run.js';
 import { timing } from '../core/timing.js';
 import type { SshInvocation } from '../core/door/ssh-command.js';
@@ -19,6 +19,9 @@ export function sshEnvironment(base: NodeJS.ProcessEnv, extra: Readonly<Record<s
   delete env.NODE_EXTRA_CA_CERTS;
   return env;
 }
+
+/** After SIGTERM on an interrupt, how long ssh gets before SIGKILL (as the runner's children). */
+const KILL_GRACE_MS = 3000;
 
 export interface SshExit {
   /** ssh's exit status, or 128+n when a signal ended it, as shells report it. */
@@ -44,6 +47,14 @@ export async function runSshProcess(invocation: SshInvocation): Promise<SshExit>
         resolve({ code: code ?? 128 + (signal === null ? 0 : signalNumber(signal)), signal });
       });
     });
+    // SIGTERM (cli.ts's signal path aborts interruptSignal): ssh ends too, SIGKILL if it lingers.
+    const onAbort = (): void => {
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS).unref();
+    };
+    if (interruptSignal.aborted) onAbort();
+    else interruptSignal.addEventListener('abort', onAbort, { once: true });
+    void ended.finally(() => interruptSignal.removeEventListener('abort', onAbort)).catch(() => undefined);
     trackChild(Object.assign(ended, { kill: (signal?: NodeJS.Signals) => child.kill(signal) }));
     return ended;
   });

@@ -51,6 +51,7 @@ export interface Settings {
 
 import type { DoorPolicy } from './firewall.js';
 export type { DoorPolicy };
+export { DOOR_POLICIES } from './firewall.js';
 
 export interface ConfigFile {
   readonly path: string;

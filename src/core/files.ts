@@ -306,6 +306,8 @@ export interface ReplaceOptions {
   readonly within?: string;
   /** What to tell the user when the target is a symlink. */
   readonly symlinkHint?: string;
+  /** Owner of the new file, set with fchown before the rename (root rewriting a user's file on ext4). */
+  readonly owner?: { readonly uid: number; readonly gid: number };
 }
 
 /** What a replaced file holds: text, bytes, or a copy of another file (streamed, for large ones). */
@@ -329,6 +331,11 @@ export async function writeAtomically(path: string, content: FileContent, option
     else await copyInto(content.copyFrom, handle);
     // Only when asked: fchmod is refused on some vfat mounts, and 0600 is what open gave already.
     if (options.mode !== undefined) await handle.chmod(options.mode);
+    if (options.owner !== undefined) {
+      // Only when it differs: vfat/exfat give every file the mount's owner, and refuse a change.
+      const made = await handle.stat();
+      if (made.uid !== options.owner.uid || made.gid !== options.owner.gid) await handle.chown(options.owner.uid, options.owner.gid);
+    }
     await handle.sync();
     await handle.close();
     handle = undefined;

@@ -47,6 +47,12 @@ export interface Facts {
     readonly serverFile: string | undefined;
     /** callhome's record next to the sequence file: it decides which used lines callhome retries. */
     readonly callhomeState?: CallhomeState;
+    /**
+     * knockstick-written path lines of the ssh config that name another place than `root` (the
+     * stick was prepared or last mounted elsewhere): ssh -F would look for the launcher, key and
+     * known_hosts there. One line each (stick-relocate.ts describeRelocation); undefined: not checked.
+     */
+    readonly stalePaths?: readonly string[];
   };
   readonly warnBelow: number;
   /** What the real knockd made of knockd.conf (knockd-probe.ts); undefined when not asked. */
@@ -251,7 +257,8 @@ function checkSshd(sshdT: string | null): Finding {
 export function diagnose(facts: Facts): Finding[] {
   const findings: Finding[] = [];
   const conf = facts.knockdConf;
-  if (conf.text === null) return [bad('knockd.conf', 'error', `${conf.path} does not exist`, 'knockstick server init')];
+  // The stick is still checked on a machine without knockd (the client, where it is mounted).
+  if (conf.text === null) return [bad('knockd.conf', 'error', `${conf.path} does not exist`, 'knockstick server init'), ...(facts.stick === undefined ? [] : checkStick(facts.stick, facts))];
   const { conf: parsed, problems } = parseKnockdConf(conf.text, conf.path);
   findings.push(
     problems.length > 0
@@ -304,6 +311,18 @@ function checkProbe(probe: ProbeResult, path: string): Finding {
 function checkStick(stick: NonNullable<Facts['stick']>, facts: Facts): Finding[] {
   const findings: Finding[] = [];
   findings.push(stick.sshConfigError === null ? ok('stick:config', `${stick.root}/.ssh/config has "${stick.alias}"`) : bad('stick:config', 'error', stick.sshConfigError, 'usbsetup writes a working .ssh/config'));
+  if (stick.stalePaths !== undefined) {
+    findings.push(
+      stick.stalePaths.length === 0
+        ? ok('stick:paths', `${stick.root}/.ssh/config names the stick where it is`)
+        : bad(
+            'stick:paths',
+            'error',
+            `${stick.root}/.ssh/config names the stick at another place, so \`ssh -F\` (and scp, sftp, rsync, git) cannot find its launcher, key or known_hosts: ${stick.stalePaths.join('; ')}`,
+            `knockstick doctor --offline --stick ${stick.root} --fix-paths rewrites exactly those lines (secureon does it when it mounts the stick)`,
+          ),
+    );
+  }
   for (const key of stick.identityFiles) {
     if (key.mode === undefined) findings.push(bad('stick:key', 'error', `${key.path} (IdentityFile) does not exist`, 'put the key there or fix IdentityFile'));
     else if (loose(key.mode)) findings.push(bad('stick:key', 'error', `${key.path} is readable by others (mode 0${key.mode.toString(8)}): ssh refuses such a key`, 'chmod 600 it (on vfat/exfat: mount with umask=077)'));

@@ -9,8 +9,9 @@ each door's stop_command undoes its start_command and it uses tcpflags = syn; th
 out of phase with every one-time sequence; knockd is running (its pidfile's pid is alive); its
 interface exists and has an IPv4 address; the firewall drops new connections, accepts established
 ones and does not accept SSH for everyone; sshd refuses passwords (sshd -T).
-On the stick (--stick): the ssh config entry, the key's permissions, sequences left, and lockstep
-with the server file (--server-file, else the first one-time file of knockd.conf).
+On the stick (--stick): the ssh config entry, that its ProxyCommand, key and known_hosts name the
+stick where it is now, the key's permissions, sequences left, and lockstep with the server file
+(--server-file, else the first one-time file of knockd.conf).
 
 Every finding has a severity (ERROR, warning, ok), a one-line explanation and the fix.
 
@@ -23,6 +24,9 @@ Options:
   --stick DIR            also check the stick (a directory holding the stick's .ssh/config;
                          anything else, or a home directory, is refused: exit 6)
   --host ALIAS           the stick's alias (default home)
+  --fix-paths            with --stick: first rewrite the stick's ssh config lines that name it
+                         at another place (where it was prepared or last mounted) to where it is
+                         now; only lines knockstick wrote, everything else byte for byte
   --server-file PATH     the server file to compare the stick with
   --offline              only the files: skip knockd, interface, firewall and sshd (for a copy
                          written with server init --out)
@@ -40,6 +44,7 @@ Examples:
   ${cmd}
   ${cmd} --knockd-conf /tmp/ks/knockd.conf --offline
   ${cmd} --stick /mnt/secure --server-file /etc/knockd/ssh
+  ${cmd} --offline --stick /media/alice/KNOCKSTICK --fix-paths
 
 Exit codes:
   0  no errors (warnings allowed)

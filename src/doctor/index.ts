@@ -2,7 +2,7 @@
 // checks.ts, each with a severity, a one-line explanation and the fix.
 
 import { homedir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parseCommandLine, parseInteger } from '../core/args.js';
 import type { Command, CommandContext } from '../core/command.js';
 import { SERVER_CONFIG_PATH, readConfig } from '../core/config.js';
@@ -15,6 +15,8 @@ import { isProcessAlive } from '../core/process.js';
 import { hostConfigFrom } from '../core/ssh-config.js';
 import { DEFAULT_HOST, isValidHostAlias, sequencesFileFor, stateFileFor, verifyStick } from '../core/stick.js';
 import { readCallhomeState } from '../core/callhome-state.js';
+import { describeRelocation, relocateStickConfig } from '../core/stick-relocate.js';
+import { configPathToFile } from '../core/stick-ssh-config.js';
 import SSHConfig from 'ssh-config';
 import { diagnose, type Facts, type FileFact, type Finding } from './checks.js';
 import { doctorHelp } from './help.js';
@@ -31,6 +33,7 @@ export const FLAGS = {
   'sshd-config': { type: 'string' },
   json: { type: 'boolean' },
   'warn-below': { type: 'string' },
+  'fix-paths': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -45,6 +48,13 @@ export const doctorCommand: Command = {
       return ExitCode.OK;
     }
     if (positionals.length > 0) throw usageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+    if (values['fix-paths'] === true) {
+      if (values.stick === undefined) throw usageError('--fix-paths goes with --stick DIR (the stick whose ssh config to fix)');
+      // Before the checks, so that they see the fixed file; says what it rewrote.
+      const layout = await verifyStick(resolve(context.cwd, values.stick), context.env);
+      const { changes } = await relocateStickConfig(layout);
+      context.stderr.write(changes.length === 0 ? `${layout.sshConfig}: no stick path to rewrite\n` : `rewrote ${changes.length} stick path(s) in ${layout.sshConfig}:\n${describeRelocation(changes).map((l) => `  ${l}\n`).join('')}`);
+    }
     const findings = diagnose(await gather(values, context));
     const errors = findings.filter((f) => f.severity === 'error').length;
     const warnings = findings.filter((f) => f.severity === 'warning').length;
@@ -125,9 +135,9 @@ async function gatherStick(root: string, env: NodeJS.ProcessEnv, alias: string, 
       const computed = SSHConfig.parse(configText).compute(alias, { ignoreCase: true, matchExec: false });
       const files = ([] as string[]).concat(computed.identityfile ?? []);
       for (const file of files) {
-        // callhome runs ssh in the stick's directory: relative paths are relative to the stick.
-        const path = file.startsWith('~/') ? join(homedir(), file.slice(2)) : isAbsolute(file) ? file : join(root, file);
-        identityFiles.push({ path, mode: await fileMode(path) });
+        // Relative paths (older sticks) are relative to the stick: callhome ran ssh there.
+        const path = configPathToFile(file, root, homedir());
+        if (path !== undefined) identityFiles.push({ path, mode: await fileMode(path) });
       }
     } catch (error) {
       sshConfigError = (error as Error).message;
@@ -135,7 +145,8 @@ async function gatherStick(root: string, env: NodeJS.ProcessEnv, alias: string, 
   }
   const sequences = sequencesFileFor(layout, alias);
   const { state: callhomeState } = await readCallhomeState(stateFileFor(sequences));
-  return { root, alias, sshConfigError, identityFiles, sequences: { path: sequences, ...(await fileFact(sequences)) }, serverFile, callhomeState };
+  const { changes } = await relocateStickConfig(layout, { write: false });
+  return { root, alias, sshConfigError, identityFiles, sequences: { path: sequences, ...(await fileFact(sequences)) }, serverFile, callhomeState, stalePaths: describeRelocation(changes) };
 }
 
 function format(findings: readonly Finding[], errors: number, warnings: number): string {

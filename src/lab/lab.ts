@@ -278,6 +278,8 @@ export interface StartSshdOptions {
   ns?: string;
   listen?: string;
   name?: string;
+  /** An empty tmpfs over /root for root's login (see below); the hermetic user implies it. */
+  hideHostHome?: boolean;
   /**
    * A host-independent login, for measurements: a lab user (unique name per lab, its own empty home,
    * /bin/sh, a uid of its own) that exists only in sshd's private mount namespace (a passwd/group
@@ -320,12 +322,18 @@ export async function startSshd(lab: Lab, where: StartSshdOptions = {}): Promise
       'PermitRootLogin prohibit-password',
       'UsePAM no',
       'LogLevel VERBOSE',
+      // sftp and scp (whose default protocol is sftp) without the separate sftp-server package.
+      'Subsystem sftp internal-sftp',
       '',
     ].join('\n'),
   );
+  // hideHostHome: an empty tmpfs over /root in sshd's private mount namespace, so that the login
+  // shell (root's bash sources ~/.bashrc for every ssh command) runs none of the host's dotfiles:
+  // they slow every login and can print into scp/sftp/rsync/git's protocol streams.
+  const hide = where.hideHostHome === true ? 'mount -t tmpfs -o mode=0700 tmpfs /root && ' : '';
   const child =
     hermetic === undefined
-      ? lab.spawn(ns, 'sh', ['-c', 'mount -t tmpfs tmpfs /run && mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e -f "$1"', 'sh', config])
+      ? lab.spawn(ns, 'sh', ['-c', `${hide}mount -t tmpfs tmpfs /run && mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e -f "$1"`, 'sh', config])
       : lab.spawn(ns, 'env', [
           '-i',
           'PATH=/usr/sbin:/usr/bin:/sbin:/bin',

@@ -4,21 +4,25 @@
 //   callhome                 POSIX sh launcher: runs the bundle below with this machine's node
 //   knockstick               the same launcher for every command (seqgen status, doctor, ...)
 //   .knockstick/knockstick.mjs   the whole CLI in one file
+//   .knockstick/connect.mjs      the CLI with `connect` alone, for ssh's ProxyCommand
 //   .ssh/id_ed25519(.pub)    made by ssh-keygen, with its own passphrase
-//   .ssh/config              the Host entry, written with the ssh-config package
+//   .ssh/config              the Host entry, with the ProxyCommand that knocks (any ssh client)
 //   .ssh/known_hosts         the server's host key, when given
 //   .ssh/sequences           the first one-time sequences
+//   .ssh/knockstick.conf     method (spa) and door_policy
 //
-// Relative paths everywhere: the stick is mounted at different places on different machines.
+// The ssh config names the stick's files by absolute path, for where the stick will be mounted
+// (secureon's mount point, or the --into directory): ssh, scp, sftp, rsync and git then work from
+// any directory. Mounted elsewhere, relocation rewrites those lines (core/stick-relocate.ts).
 
 import { lstat, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import SSHConfig from 'ssh-config';
 import type { CommandContext } from '../core/command.js';
-import { STICK_CONFIG_NAME, readConfig, reservedPorts, setConfigValue, settingsFor } from '../core/config.js';
+import { STICK_CONFIG_NAME, readConfig, reservedPorts, setConfigValue, settingsFor, type DoorPolicy } from '../core/config.js';
+import { stickPathLines } from '../core/stick-ssh-config.js';
 import { KnockstickError, ioError } from '../core/errors.js';
 import { assertNotSymlink, assertPlainFileOrMissing, createExclusively, ensureDirectory, readTextIfExists, writeAtomically } from '../core/files.js';
 import { cleanup } from '../core/interrupt.js';
@@ -39,6 +43,8 @@ import type { ContentAnswers } from './options.js';
 import { writeGpgStick } from './spa-gpg.js';
 
 export const BUNDLE_PATH = '.knockstick/knockstick.mjs';
+/** The CLI with `connect` alone (dist/stick/connect.mjs): ssh's ProxyCommand starts it, less to compile per connection. */
+export const CONNECT_BUNDLE_PATH = '.knockstick/connect.mjs';
 export const KEY_NAME = 'id_ed25519';
 /** The launchers run this instead of the bundle when it is there and the machine is Linux x86_64. */
 export const EXECUTABLE_NAME = 'knockstick-linux-x64';
@@ -60,23 +66,37 @@ export interface WrittenContent {
   readonly added?: number;
 }
 
-/** The ssh config's Host entry. Pure. */
-export function sshConfigText(answers: Pick<ContentAnswers, 'alias' | 'hostName' | 'user' | 'port' | 'dynamicForward'>): string {
-  const config = new SSHConfig();
-  const entry: Record<string, string> = {
-    Host: answers.alias,
-    HostName: answers.hostName ?? '',
-    User: answers.user ?? '',
-    Port: String(answers.port),
-    IdentityFile: `.ssh/${KEY_NAME}`,
-    IdentitiesOnly: 'yes',
-    UserKnownHostsFile: '.ssh/known_hosts',
-    StrictHostKeyChecking: 'ask',
-    ConnectTimeout: '10',
-  };
-  if (answers.dynamicForward !== undefined) entry.DynamicForward = `127.0.0.1:${answers.dynamicForward}`;
-  config.append(entry);
-  return `# Written by knockstick usbsetup. Paths are relative to the stick: callhome runs ssh from here.\n${SSHConfig.stringify(config)}`;
+/** The door policy a new stick gets when none is asked for: the safe one (see config.ts). */
+export const DEFAULT_DOOR_POLICY: DoorPolicy = 'single-use';
+
+/**
+ * The ssh config's Host entry for a stick mounted at `stickRoot`. Written by hand, not with the
+ * ssh-config package: its stringify would re-quote the ProxyCommand, whose rest of line ssh takes
+ * verbatim. Every value is validated (alias, host, user: options.ts; paths: stick-ssh-config.ts).
+ * Pure.
+ */
+export function sshConfigText(answers: Pick<ContentAnswers, 'alias' | 'hostName' | 'user' | 'port' | 'dynamicForward'>, stickRoot: string): string {
+  const paths = stickPathLines(stickRoot);
+  const entry: Array<[string, string]> = [
+    ['HostName', answers.hostName],
+    ['User', answers.user],
+    ['Port', String(answers.port)],
+    ['ProxyCommand', paths.ProxyCommand],
+    ['IdentityFile', paths.IdentityFile],
+    ['IdentitiesOnly', 'yes'],
+    ['UserKnownHostsFile', paths.UserKnownHostsFile],
+    ['StrictHostKeyChecking', 'ask'],
+    ['ConnectTimeout', '10'],
+    ...(answers.dynamicForward === undefined ? [] : [['DynamicForward', `127.0.0.1:${answers.dynamicForward}`] as [string, string]]),
+  ];
+  return [
+    '# Written by knockstick usbsetup. Any ssh client can use this file: ssh -F THIS_FILE ALIAS (also scp -F,',
+    '# sftp -F, rsync -e "ssh -F THIS_FILE", GIT_SSH_COMMAND="ssh -F THIS_FILE"); the ProxyCommand knocks first.',
+    '# The stick paths below are rewritten when the stick is mounted elsewhere (secureon, callhome).',
+    `Host ${answers.alias}`,
+    ...entry.map(([keyword, value]) => `  ${keyword} ${value}`),
+    '',
+  ].join('\n');
 }
 
 /**
@@ -209,12 +229,17 @@ async function keygenInPrivateDir(root: string, sshDir: string, key: string, com
   }
 }
 
-/** Writes everything onto the stick at `root`. Refuses to replace an existing key or sequence file. */
+/**
+ * Writes everything onto the stick at `root`. Refuses to replace an existing key or sequence file.
+ * `mountedAt`: where the stick will be used (secureon's mount point when `root` is usbsetup's
+ * temporary mount), the root its ssh config names.
+ */
 export async function writeStickContent(
   root: string,
   answers: ContentAnswers,
   passphrase: KeyPassphrase,
   context: CommandContext,
+  mountedAt: string = root,
 ): Promise<WrittenContent> {
   const layout = stickLayout(root);
   const key = join(layout.sshDir, KEY_NAME);
@@ -229,13 +254,14 @@ export async function writeStickContent(
       throw new KnockstickError('IO', `${existing} exists: usbsetup never replaces a key, config or sequence file`, { hint: 'use a blank stick, or another --into directory' });
     }
   }
-  for (const file of [layout.knownHosts, join(layout.sshDir, STICK_CONFIG_NAME), join(root, BUNDLE_PATH), join(knockstickDir, EXECUTABLE_NAME), join(root, 'callhome'), join(root, 'knockstick')]) {
+  for (const file of [layout.knownHosts, join(layout.sshDir, STICK_CONFIG_NAME), join(root, BUNDLE_PATH), join(root, CONNECT_BUNDLE_PATH), join(knockstickDir, EXECUTABLE_NAME), join(root, 'callhome'), join(root, 'knockstick')]) {
     await assertPlainFileOrMissing(file);
   }
   if (answers.serverFile !== undefined) {
     if (answers.followSymlink !== true) await assertNotSymlink(answers.serverFile, serverSymlinkHint());
     await readTextIfExists(answers.serverFile); // refuses a FIFO or device now, not after the key is made
   }
+  const configText = sshConfigText(answers, mountedAt); // refuses a path it cannot name, before any write
   const knownHosts = answers.serverHostKey === undefined ? undefined : knownHostsLine(await readExisting(answers.serverHostKey), answers.hostName, answers.port, answers.serverHostKey);
 
   const sides: LockstepRequest = { serverFile: answers.serverFile ?? '', stickRoot: root, host: answers.alias, followSymlink: answers.followSymlink === true };
@@ -258,11 +284,17 @@ export async function writeStickContent(
   const within = { within: root };
   await ensureDirectory(layout.sshDir, within);
   const publicKey = await keygenInPrivateDir(root, layout.sshDir, key, `knockstick ${answers.alias}`, passphrase);
-  await writeAtomically(layout.sshConfig, sshConfigText(answers), within);
+  await writeAtomically(layout.sshConfig, configText, within);
   if (knownHosts !== undefined) await writeAtomically(layout.knownHosts, knownHosts, within);
+  // connect reads it to know whether a door still open may be reused (only with `window`).
+  const confPath = join(layout.sshDir, STICK_CONFIG_NAME);
+  await writeAtomically(confPath, setConfigValue((await readTextIfExists(confPath)) ?? '', answers.alias, 'door_policy', answers.doorPolicy ?? DEFAULT_DOOR_POLICY), within);
 
   await ensureDirectory(knockstickDir, within);
   await writeAtomically(join(root, BUNDLE_PATH), { copyFrom: ownBundle() }, { ...within, mode: 0o600 });
+  // The launcher prefers it for `knockstick connect` and falls back to the whole CLI without it.
+  const connectBundle = join(dirname(ownBundle()), 'connect.mjs');
+  if (existsSync(connectBundle)) await writeAtomically(join(root, CONNECT_BUNDLE_PATH), { copyFrom: connectBundle }, { ...within, mode: 0o600 });
   if (answers.executable === true) {
     const target = join(knockstickDir, EXECUTABLE_NAME);
     await writeAtomically(target, { copyFrom: ownExecutable() }, { ...within, mode: 0o700 }).catch((error: unknown) => {
@@ -285,7 +317,6 @@ export async function writeStickContent(
       return { publicKey, serverCopy: undefined, spaAccess: gpg.spaAccess, gpgClient: { publicKey: gpg.clientPublicKey, fingerprint: gpg.clientFingerprint } };
     }
     await writeAtomically(join(layout.sshDir, SPA_RC_NAME), clientStanza({ spaServer: answers.hostName, sshPort: answers.port, keys }, answers.alias), within);
-    const confPath = join(layout.sshDir, STICK_CONFIG_NAME);
     await writeAtomically(confPath, setConfigValue((await readTextIfExists(confPath)) ?? '', answers.alias, 'method', 'spa'), within);
     const spaAccess = [
       'SOURCE                  ANY',

@@ -22,9 +22,15 @@ What it does (as root):
        callhome, knockstick         launchers (POSIX sh) that run the CLI below with this machine's
                                     node (20+) and say clearly when node or ssh is missing
        .knockstick/knockstick.mjs   the whole knockstick CLI in one file
+       .knockstick/connect.mjs      the CLI with \`connect\` alone, which ssh's ProxyCommand runs
        .ssh/id_ed25519              a new key made by ssh-keygen, with its own passphrase
-       .ssh/config                  Host ALIAS with HostName, User, Port, IdentityFile,
-                                    UserKnownHostsFile, IdentitiesOnly yes [, DynamicForward]
+       .ssh/config                  Host ALIAS with HostName, User, Port, a ProxyCommand that
+                                    knocks (\`knockstick connect\`), IdentityFile and
+                                    UserKnownHostsFile by absolute path [, DynamicForward]: any
+                                    client (ssh/scp/sftp -F, rsync, git) knocks for itself; the
+                                    paths name --mountpoint (or --into DIR), and are rewritten
+                                    when the stick is mounted elsewhere
+       .ssh/knockstick.conf         door_policy (and method = spa)
        .ssh/known_hosts             the server's host key (with --server-host-key)
        .ssh/sequences               the first one-time sequences
   5. Remembers the volume's LUKS UUID in ${'/etc/knockstick/stick.conf'} for secureon, and prints the
@@ -69,9 +75,15 @@ Options:
   --gpg-server-key FILE      with --method spa: GnuPG SPA to this fwknopd public key (armored, from
                              gpg --homedir /etc/fwknop/gnupg --armor --export FPR): a new client key
                              in the stick's .gnupg, and the server-side import printed
+  --door-policy single-use|window
+                             what the server's door admits (default single-use: the first new
+                             connection from the knocking address, as \`server init\` makes it);
+                             window: every connection from it until the door closes (an older or
+                             hand-made server), and a door still open may be reused
   --owner USER               who owns the files when mounted (default: the user who ran sudo)
   --name NAME                /dev/mapper name secureon uses (default knockstick)
-  --mountpoint DIR           where secureon mounts it (default /mnt/secure)
+  --mountpoint DIR           where secureon mounts it (default /mnt/secure; the stick's ssh
+                             config names its files there)
   --host-config FILE         where to remember the stick (default /etc/knockstick/stick.conf)
   --no-remember              do not write the host config
   --into DIR                 write only the files, into DIR (a volume you opened yourself; never

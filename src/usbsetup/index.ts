@@ -60,7 +60,7 @@ export async function usbsetup(context: CommandContext, prompts: Prompts): Promi
     const forget = cleanup.push(`removed the half-written stick files in ${options.into}`, await partialStickUndo(options.into, content.alias));
     let written: WrittenContent;
     try {
-      written = await writeStickContent(options.into, content, keyPassphrase, context);
+      written = await writeStickContent(options.into, content, keyPassphrase, context, options.into);
       // A signal during the last (in-process) steps: all or nothing, unless seqgen has already put
       // the sequences on the server too; then the stick is complete and in lockstep with it.
       if (isInterrupted() && content.serverFile === undefined) throw new InterruptedError('interrupted', interruptedBy());
@@ -144,7 +144,7 @@ export async function usbsetup(context: CommandContext, prompts: Prompts): Promi
     await mountVolume(volume, mountpoint, layout.filesystem, owner);
     cleanup.push(`unmounted ${mountpoint}`, () => unmountVolume(mountpoint));
     say('==> the key (ssh-keygen), ssh config, sequences and callhome\n');
-    const written = await writeStickContent(mountpoint, content, keyPassphrase, context);
+    const written = await writeStickContent(mountpoint, content, keyPassphrase, context, options.mountpoint);
     if (layout.filesystem === 'ext4') await run({ file: 'chown', args: ['-R', `${owner.uid}:${owner.gid}`, mountpoint], purpose: `give the stick's files to ${owner.name}` });
     await syncAll();
     // Undo in reverse: unmount, close, remove the temp dir, detach the image. Here a failure is

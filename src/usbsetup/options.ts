@@ -7,6 +7,8 @@ import { usageError } from '../core/errors.js';
 import { DEFAULT_MAPPER_NAME, DEFAULT_MOUNTPOINT, HOST_CONFIG_PATH, isValidMapperName, validateHostValue } from '../core/host-config.js';
 import { checkHostName, checkUserName } from '../core/names.js';
 import { DEFAULT_HOST, isValidHostAlias } from '../core/stick.js';
+import { DOOR_POLICIES, type DoorPolicy } from '../core/config.js';
+import { stickRootProblem } from '../core/stick-ssh-config.js';
 import type { StickFilesystem } from '../core/volume.js';
 
 /** The filesystems usbsetup makes are exactly those secureon mounts. */
@@ -31,6 +33,7 @@ export const FLAGS = {
   'server-file': { type: 'string' },
   method: { type: 'string' },
   'gpg-server-key': { type: 'string' },
+  'door-policy': { type: 'string' },
   owner: { type: 'string' },
   name: { type: 'string' },
   mountpoint: { type: 'string' },
@@ -55,6 +58,8 @@ export interface ContentAnswers {
   readonly alias: string;
   /** knock: one-time knockd sequences; spa: fwknop SPA keys (.ssh/fwknoprc), no sequences. */
   readonly method: DoorMethod;
+  /** What the server's door admits (STICK/.ssh/knockstick.conf door_policy); default single-use. */
+  readonly doorPolicy?: DoorPolicy;
   readonly hostName: string;
   readonly user: string;
   readonly port: number;
@@ -136,12 +141,19 @@ export function parseUsbsetupArgs(args: readonly string[], context: { cwd: strin
     throw usageError('--sequences and --server-file are for --method knock: an SPA stick carries keys, not sequences');
   }
   if (values['gpg-server-key'] !== undefined && method !== 'spa') throw usageError('--gpg-server-key goes with --method spa');
+  const doorPolicy = values['door-policy'];
+  if (doorPolicy !== undefined && !(DOOR_POLICIES as readonly string[]).includes(doorPolicy)) throw usageError(`--door-policy must be single-use or window, got ${JSON.stringify(doorPolicy)}`);
   if (values['follow-symlink'] === true && values['server-file'] === undefined) throw usageError('--follow-symlink goes with --server-file');
   if (values.into !== undefined) {
     for (const flag of ['device', 'confirm-device', 'partition-mib', 'filesystem', 'luks-passphrase-file'] as const) {
       if (values[flag] !== undefined) throw usageError(`--${flag} does not apply with --into (it writes into a directory that is already open)`);
     }
   }
+  // The stick's ssh config names its files by absolute path (stick-ssh-config.ts): a place it
+  // cannot name is refused now, before a question is asked or a byte written.
+  const stickAt = path(values.into) ?? mountpoint;
+  const stickProblem = stickRootProblem(stickAt);
+  if (stickProblem !== undefined) throw usageError(`${values.into === undefined ? '--mountpoint' : '--into'}: the stick's ssh config cannot name a stick at ${stickProblem}`, 'choose a directory without such characters, e.g. /mnt/secure');
   return {
     help: values.help === true,
     yes: values.yes === true,
@@ -163,6 +175,7 @@ export function parseUsbsetupArgs(args: readonly string[], context: { cwd: strin
     content: {
       alias,
       ...(method === undefined ? {} : { method: method as DoorMethod }),
+      ...(doorPolicy === undefined ? {} : { doorPolicy: doorPolicy as DoorPolicy }),
       hostName: values.hostname,
       user: values.user,
       port: values.port === undefined ? 22 : parseInteger('--port', values.port, 1, 65535),

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { SPA_RC_NAME } from '../core/stick.js';
 import { STICK_CONFIG_NAME } from '../core/config.js';
 import { sequencesFileFor, stickLayout } from '../core/stick.js';
-import { BUNDLE_PATH, EXECUTABLE_NAME, KEY_NAME } from './content.js';
+import { BUNDLE_PATH, CONNECT_BUNDLE_PATH, EXECUTABLE_NAME, KEY_NAME } from './content.js';
 
 /** The files, then the directories, usbsetup may create under `root`. Pure. */
 export function stickPaths(root: string, alias: string): { files: string[]; dirs: string[] } {
@@ -24,6 +24,7 @@ export function stickPaths(root: string, alias: string): { files: string[]; dirs
       join(layout.sshDir, SPA_RC_NAME),
       join(layout.sshDir, STICK_CONFIG_NAME),
       join(root, BUNDLE_PATH),
+      join(root, CONNECT_BUNDLE_PATH),
       join(root, '.knockstick', EXECUTABLE_NAME),
       join(root, 'callhome'),
       join(root, 'knockstick'),

@@ -20,6 +20,8 @@ import { asStickFilesystem, attachImage, detachLoop, devicesWithUuid, filesystem
 import { shellQuote } from '../core/shell.js';
 import { loadTemplate, render } from '../core/templates.js';
 import { secureoffHelp, secureonHelp } from './secure-help.js';
+import { describeRelocation, relocateStickConfig } from '../core/stick-relocate.js';
+import { stickLayout } from '../core/stick.js';
 
 export const FLAGS = {
   'host-config': { type: 'string' },
@@ -169,12 +171,28 @@ export async function secureon(context: CommandContext): Promise<number> {
     await mkdir(config.mountpoint, { recursive: true, mode: 0o755 });
     await mountVolume(volume, config.mountpoint, fs, owner);
     for (const forget of undo) forget();
+    await relocateAfterMount(config.mountpoint, say);
     context.stdout.write(`The stick is open at ${config.mountpoint} (${fs}, files owned by ${owner.name}). Run: sh ${config.mountpoint}/callhome\n`);
     return ExitCode.OK;
   } finally {
     const report = await cleanup.runAll();
     // Interrupted: cli.ts says what was and was not undone, in one line.
     if (interruptedBy() === undefined) for (const f of report.failed) say(`warning: could not undo (${f.label}): ${(f.error as Error).message}\n`);
+  }
+}
+
+/**
+ * The stick's ssh config names its files by absolute path, for where it was prepared: mounted here
+ * (another --mountpoint, or prepared with --into elsewhere), those lines are rewritten to here, and
+ * said. A failure there does not undo the mount: the stick is open, callhome can still relocate.
+ */
+async function relocateAfterMount(mountpoint: string, say: (t: string) => void): Promise<void> {
+  try {
+    const { changes } = await relocateStickConfig(stickLayout(mountpoint));
+    if (changes.length > 0) say(`rewrote ${changes.length} stick path(s) in ${stickLayout(mountpoint).sshConfig} for ${mountpoint}:\n${describeRelocation(changes).map((l) => `  ${l}\n`).join('')}`);
+  } catch (error) {
+    if (interruptedBy() !== undefined) throw error;
+    say(`warning: the stick's ssh config still names another place: ${(error as Error).message}\n`);
   }
 }
 

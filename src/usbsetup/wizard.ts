@@ -51,6 +51,7 @@ export async function askContent(prompts: Prompts, known: Partial<ContentAnswers
   return {
     alias: known.alias,
     method,
+    ...(known.doorPolicy === undefined ? {} : { doorPolicy: known.doorPolicy }),
     hostName,
     user,
     port: known.port,

@@ -129,7 +129,7 @@ describe('usbsetup --into --yes, interrupted', () => {
         const stderr = String(result.stderr);
         expect(stderr).not.toMatch(/unexpected error|Please report|\n\s+at /);
         if (result.exitCode === 0) {
-          expect((await readdir(join(stick, '.ssh'))).sort()).toEqual(['config', 'id_ed25519', 'id_ed25519.pub', 'sequences']);
+          expect((await readdir(join(stick, '.ssh'))).sort()).toEqual(['config', 'id_ed25519', 'id_ed25519.pub', 'knockstick.conf', 'sequences']);
         } else if (result.exitCode === undefined) {
           // Before the CLI had its handlers (node still loading): the default action, nothing started.
           expect(result.signal).toBe(signal);

@@ -86,14 +86,17 @@ describe('usbsetup --into DIR: the files on a stick', () => {
     expect((await execa('ssh-keygen', ['-y', '-P', 'key passphrase two\n', '-f', key], { reject: false })).exitCode).not.toBe(0);
   });
 
-  it('writes an ssh config that ssh itself reads as intended, from the stick directory', async () => {
-    const { stdout } = await execa('ssh', ['-G', '-F', '.ssh/config', 'home'], { cwd: stick });
+  it('writes an ssh config that ssh itself reads as intended, from any directory', async () => {
+    const { stdout } = await execa('ssh', ['-G', '-F', join(stick, '.ssh/config'), 'home'], { cwd: '/' });
     expect(stdout).toMatch(/^hostname home\.example\.org$/m);
     expect(stdout).toMatch(/^user alice$/m);
     expect(stdout).toMatch(/^port 2222$/m);
-    expect(stdout).toMatch(/^identityfile \.ssh\/id_ed25519$/m);
+    // Absolute paths to the --into directory, and the ProxyCommand that knocks (stick-ssh-config.ts).
+    expect(stdout.split('\n')).toContain(`identityfile ${join(stick, '.ssh/id_ed25519')}`);
     expect(stdout).toMatch(/^identitiesonly yes$/m);
-    expect(stdout).toMatch(/^userknownhostsfile \.ssh\/known_hosts$/m);
+    expect(stdout.split('\n')).toContain(`userknownhostsfile ${join(stick, '.ssh/known_hosts')}`);
+    expect(stdout.split('\n')).toContain(`proxycommand '${join(stick, 'knockstick')}' connect %n %h %p`);
+    expect(await readFile(join(stick, '.ssh/knockstick.conf'), 'utf8')).toBe('[home]\ndoor_policy = single-use\n');
     expect(stdout).toMatch(/^dynamicforward \[127\.0\.0\.1\]:1080$/m);
     expect(await readFile(join(stick, '.ssh/known_hosts'), 'utf8')).toBe('[home.example.org]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJeRNmtFOx3hYNDRpDKdwQ2ReR5EjWUL3LfYwExwCmmN\n');
   });
@@ -359,7 +362,7 @@ describe('usbsetup --method spa: a stick that opens the door with fwknop SPA', (
     const result = await runBin('usbsetup', ['--yes', '--into', stick, '--method', 'spa', '--hostname', '198.18.0.1', '--user', 'alice', '--key-passphrase-file', file('key.pass')], { cwd: dir.path });
     expect(result.exitCode).toBe(0);
     expect((await stat(join(stick, '.ssh/fwknoprc'))).mode & 0o777).toBe(0o600);
-    expect(await readFile(join(stick, '.ssh/knockstick.conf'), 'utf8')).toMatch(/^\[home\]\nmethod = spa$/m);
+    expect(await readFile(join(stick, '.ssh/knockstick.conf'), 'utf8')).toBe('[home]\ndoor_policy = single-use\nmethod = spa\n');
     await expect(stat(join(stick, '.ssh/sequences'))).rejects.toThrow();
     // The keys are secret: in a 0600 file, never on the screen.
     expect(result.stdout).not.toContain('KEY_BASE64 ');

@@ -69,6 +69,36 @@ describe('the relay', () => {
     expect(closed).toBe(1);
   });
 
+  it('carries megabytes both ways intact, with back-pressure on a slow reader', async () => {
+    const echo = createServer({ allowHalfOpen: true }, (s) => {
+      s.on('error', () => undefined);
+      s.pipe(s);
+    });
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+    try {
+      const result = await netProber.probe({ address: '127.0.0.1', family: 4 }, (echo.address() as { port: number }).port, { deadlineMs: 2000, intervalMs: 5, keep: true });
+      const payload = Buffer.alloc(4 * 1024 * 1024);
+      for (let i = 0; i < payload.length; i++) payload[i] = (i * 7 + (i >> 11)) & 0xff;
+      const input = new PassThrough();
+      const output = new PassThrough({ highWaterMark: 1024 });
+      const chunks: Buffer[] = [];
+      // A slow reader: a chunk every tick.
+      const reading = (async () => {
+        for await (const chunk of output) {
+          chunks.push(chunk as Buffer);
+          await new Promise((r) => setImmediate(r));
+        }
+      })();
+      const done = relay(result.socket as Socket, { input, output });
+      input.end(payload);
+      await done;
+      await reading;
+      expect(Buffer.concat(chunks).equals(payload)).toBe(true);
+    } finally {
+      await new Promise<void>((r) => echo.close(() => r()));
+    }
+  });
+
   it('ends at once when ssh goes away (its pipe breaks)', async () => {
     const result = await netProber.probe({ address: '127.0.0.1', family: 4 }, port, { deadlineMs: 2000, intervalMs: 5, keep: true });
     const input = new PassThrough();

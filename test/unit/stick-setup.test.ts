@@ -114,12 +114,18 @@ describe('passphrase files', () => {
 
 describe("the stick's ssh files", () => {
   const answers = { alias: 'home', hostName: 'home.example.org', user: 'alice', port: 2222, dynamicForward: 1080 };
-  it('writes a Host entry with relative paths and the SOCKS proxy on loopback', () => {
-    expect(sshConfigText(answers)).toBe(
-      '# Written by knockstick usbsetup. Paths are relative to the stick: callhome runs ssh from here.\n' +
-        'Host home\n  HostName home.example.org\n  User alice\n  Port 2222\n  IdentityFile .ssh/id_ed25519\n  IdentitiesOnly yes\n' +
-        '  UserKnownHostsFile .ssh/known_hosts\n  StrictHostKeyChecking ask\n  ConnectTimeout 10\n  DynamicForward 127.0.0.1:1080\n',
+  it('writes a Host entry whose ProxyCommand knocks, with absolute paths to the stick, and the SOCKS proxy on loopback', () => {
+    expect(sshConfigText(answers, '/mnt/secure')).toBe(
+      '# Written by knockstick usbsetup. Any ssh client can use this file: ssh -F THIS_FILE ALIAS (also scp -F,\n' +
+        '# sftp -F, rsync -e "ssh -F THIS_FILE", GIT_SSH_COMMAND="ssh -F THIS_FILE"); the ProxyCommand knocks first.\n' +
+        '# The stick paths below are rewritten when the stick is mounted elsewhere (secureon, callhome).\n' +
+        "Host home\n  HostName home.example.org\n  User alice\n  Port 2222\n  ProxyCommand '/mnt/secure/knockstick' connect %n %h %p\n" +
+        '  IdentityFile "/mnt/secure/.ssh/id_ed25519"\n  IdentitiesOnly yes\n' +
+        '  UserKnownHostsFile "/mnt/secure/.ssh/known_hosts"\n  StrictHostKeyChecking ask\n  ConnectTimeout 10\n  DynamicForward 127.0.0.1:1080\n',
     );
+  });
+  it('refuses a stick place its ssh config cannot name', () => {
+    expect(() => sshConfigText(answers, '/mnt/a"b')).toThrow(/double quote/);
   });
   it('files the host key under the name ssh looks up', () => {
     expect(knownHostsLine('ssh-ed25519 AAAAC3Nz root@server\n', 'Home.Example.org', 22, 'k.pub')).toBe('home.example.org ssh-ed25519 AAAAC3Nz\n');

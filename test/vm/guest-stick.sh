@@ -71,16 +71,20 @@ check stick-files $? "$(cat $T/missing 2>/dev/null)"
 check key-owner-and-mode $? "$(stat -c '%u %a' $MP/.ssh/id_ed25519)"
 cmp -s $MP/.ssh/sequences $T/server-sequences && [ "$(wc -l <$MP/.ssh/sequences)" -eq 10 ]
 check sequences-in-lockstep $? "$(wc -l <$MP/.ssh/sequences) lines"
-grep -q '^  IdentityFile .ssh/id_ed25519$' $MP/.ssh/config && grep -q '^  HostName 127.0.0.1$' $MP/.ssh/config
+# Absolute paths to secureon's mount point and the ProxyCommand that knocks (usbsetup --mountpoint):
+# mounted where it was prepared, secureon rewrote nothing.
+grep -q '^  IdentityFile "/mnt/secure/.ssh/id_ed25519"$' $MP/.ssh/config && grep -q '^  HostName 127.0.0.1$' $MP/.ssh/config &&
+  grep -q "^  ProxyCommand '/mnt/secure/knockstick' connect %n %h %p$" $MP/.ssh/config && ! grep -q rewrote $T/on.out
 check ssh-config $? "$(tr '\n' '|' <$MP/.ssh/config)"
 
-# 4. ssh -F with the stick's config, as the owner (uid 1000), key passphrase through askpass.
+# 4. ssh -F with the stick's config, as the owner (uid 1000), key passphrase through askpass. No
+#    knockd here: the ProxyCommand (knocking, checked in the lab) is set aside, the key is the point.
 cp $MP/.ssh/id_ed25519.pub /home/user/.ssh/authorized_keys
 chown -R 1000:1000 /home/user && chmod 700 /home/user/.ssh
 printf '#!/bin/sh\necho "battery staple key"\n' >$T/askpass && chmod 755 $T/askpass && chmod 755 $T
 # Bounded: a prompt nobody answers must fail the check, not hang the VM.
 as_user() { timeout 120 /usr/bin/setpriv --reuid=1000 --regid=1000 --clear-groups env HOME=/home/user USER=user PATH="$PATH" SSH_ASKPASS=$T/askpass SSH_ASKPASS_REQUIRE=force DISPLAY=vm:0 "$@"; }
-(cd $MP && as_user ssh -F .ssh/config -o BatchMode=no home 'echo hello-from-$(id -un)') >$T/ssh.out 2>&1 </dev/null
+(cd / && as_user ssh -F $MP/.ssh/config -o ProxyCommand=none -o BatchMode=no home 'echo hello-from-$(id -un)') >$T/ssh.out 2>&1 </dev/null
 expect_exit ssh-with-stick-config 0 $? $T/ssh.out
 grep -q hello-from-user $T/ssh.out
 check ssh-reached-the-server $? "$(tr '\n' ' ' <$T/ssh.out | cut -c1-300)"
@@ -132,6 +136,11 @@ $KS secureon --remember /dev/vdb2 --host-config $T/other.conf --mountpoint /mnt/
 expect_exit secureon-remember 0 $? $T/remember.out
 grep -q "^luks_uuid = $(cryptsetup luksUUID /dev/vdb2)$" $T/other.conf && grep -q ' /mnt/other2 vfat ' /proc/mounts
 check remembered-uuid-and-mounted $? "$(tr '\n' ' ' <$T/other.conf | cut -c1-300)"
+# Mounted at another place: secureon rewrote the stick's paths there, and said so.
+grep -q '^  IdentityFile "/mnt/other2/.ssh/id_ed25519"$' /mnt/other2/.ssh/config &&
+  grep -q "^  ProxyCommand '/mnt/other2/knockstick' connect %n %h %p$" /mnt/other2/.ssh/config &&
+  grep -q '^rewrote 3 stick path(s) in /mnt/other2/.ssh/config for /mnt/other2:$' $T/remember.out
+check secureon-relocated-paths $? "$(tr '\n' '|' <$T/remember.out | cut -c1-600)"
 $KS secureoff --host-config $T/other.conf >$T/other-off.out 2>&1
 expect_exit secureoff-other-config 0 $? $T/other-off.out
 # Opened by hand (cryptsetup) but not mounted: secureon mounts it without asking for the passphrase.
@@ -161,11 +170,20 @@ check exfat-key-mode $? "$(stat -c '%u %a' /mnt/exfat/.ssh/id_ed25519)"
 [ "$(stat -c '%u %a' /mnt/ext4/.ssh/id_ed25519)" = '1000 600' ] && [ "$(stat -c '%u %a' /mnt/ext4/.ssh)" = '1000 700' ]
 check ext4-real-owner-and-modes $? "$(stat -c '%n %u %a' /mnt/ext4/.ssh /mnt/ext4/.ssh/id_ed25519 | tr '\n' ' ')"
 cp /mnt/ext4/.ssh/id_ed25519.pub /home/user/.ssh/authorized_keys
-(cd /mnt/ext4 && as_user ssh -F .ssh/config -o BatchMode=no home true) >$T/ext4-ssh.out 2>&1 </dev/null
+(cd / && as_user ssh -F /mnt/ext4/.ssh/config -o ProxyCommand=none -o BatchMode=no home true) >$T/ext4-ssh.out 2>&1 </dev/null
 expect_exit ext4-ssh-accepts-key 0 $? $T/ext4-ssh.out
 $KS secureoff --host-config $T/exfat.conf >>$T/second-off.out 2>&1 && $KS secureoff --host-config $T/ext4.conf >>$T/second-off.out 2>&1 &&
   [ ! -e /dev/mapper/ks-exfat ] && [ ! -e /dev/mapper/ks-ext4 ]
 check second-sticks-closed $? "$(tr '\n' ' ' <$T/second-off.out | cut -c1-300)"
+# ext4 keeps real owners: root's secureon, relocating at another mount point, leaves the config
+# the owner's (uid 1000, mode 600), and ssh as the owner still takes it.
+$KS secureon --host-config $T/ext4.conf --mountpoint /mnt/ext4-moved --passphrase-file $T/luks >$T/ext4-moved.out 2>&1
+expect_exit ext4-secureon-elsewhere 0 $? $T/ext4-moved.out
+[ "$(stat -c '%u %a' /mnt/ext4-moved/.ssh/config)" = '1000 600' ] && grep -q '^  UserKnownHostsFile "/mnt/ext4-moved/.ssh/known_hosts"$' /mnt/ext4-moved/.ssh/config &&
+  (cd / && as_user ssh -F /mnt/ext4-moved/.ssh/config -o ProxyCommand=none -o BatchMode=no home true) >>$T/ext4-moved.out 2>&1 </dev/null
+check ext4-relocated-keeps-owner $? "$(stat -c '%u %a' /mnt/ext4-moved/.ssh/config) $(tr '\n' '|' <$T/ext4-moved.out | cut -c1-400)"
+$KS secureoff --host-config $T/ext4.conf --mountpoint /mnt/ext4-moved >$T/ext4-moved-off.out 2>&1
+expect_exit ext4-moved-closed 0 $? $T/ext4-moved-off.out
 
 # 9. Interrupted with the volume open and mounted (real dm-crypt here): SIGINT on /dev/vdc, SIGTERM
 #    on /dev/vdd, once usbsetup says it is writing the key. Everything it started is undone: the

@@ -60,7 +60,7 @@ describe('the stick in a dm-crypt VM', () => {
   });
 
   describe('secureon / secureoff', () => {
-    it.each(['secureoff-when-closed', 'secureon', 'mounted-vfat-for-owner', 'secureon-already-mounted', 'secureoff-while-busy', 'secureoff-names-process', 'still-mounted-after-refusal', 'secureoff', 'closed-and-unmounted', 'secureon-remember', 'remembered-uuid-and-mounted', 'secureoff-other-config', 'secureon-already-open-mounts-it', 'resume-message', 'secureoff-after-resume'])(
+    it.each(['secureoff-when-closed', 'secureon', 'mounted-vfat-for-owner', 'secureon-already-mounted', 'secureoff-while-busy', 'secureoff-names-process', 'still-mounted-after-refusal', 'secureoff', 'closed-and-unmounted', 'secureon-remember', 'remembered-uuid-and-mounted', 'secureon-relocated-paths', 'secureoff-other-config', 'secureon-already-open-mounts-it', 'resume-message', 'secureoff-after-resume'])(
       '%s',
       (name) => guest(name),
     );
@@ -75,7 +75,7 @@ describe('the stick in a dm-crypt VM', () => {
   });
 
   describe('exfat and ext4, whole disk', () => {
-    it.each(['exfat-usbsetup', 'exfat-secureon', 'exfat-mounted-for-owner', 'exfat-key-mode', 'ext4-usbsetup', 'ext4-secureon', 'ext4-real-owner-and-modes', 'ext4-ssh-accepts-key', 'second-sticks-closed'])('%s', (name) => guest(name));
+    it.each(['exfat-usbsetup', 'exfat-secureon', 'exfat-mounted-for-owner', 'exfat-key-mode', 'ext4-usbsetup', 'ext4-secureon', 'ext4-real-owner-and-modes', 'ext4-ssh-accepts-key', 'second-sticks-closed', 'ext4-secureon-elsewhere', 'ext4-relocated-keeps-owner', 'ext4-moved-closed'])('%s', (name) => guest(name));
   });
 
   describe('interrupted with the volume open and mounted', () => {
