@@ -6,7 +6,7 @@
 // exist only inside the two namespaces, every wait is bounded, and teardown kills every process in
 // both namespaces and deletes them, whatever happened. Leftovers of dead runs are removed first.
 
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
@@ -269,7 +269,26 @@ export interface SshdHandle {
   /** "TYPE BASE64" of the host key, for known_hosts lines under other names. */
   readonly publicKey: string;
   readonly authorizedKeys: string;
+  /** The login name sshd accepts: root, or the hermetic lab user (see StartSshdOptions). */
+  readonly user: string;
   stop(): Promise<void>;
+}
+
+export interface StartSshdOptions {
+  ns?: string;
+  listen?: string;
+  name?: string;
+  /** An empty tmpfs over /root for root's login (see below); the hermetic user implies it. */
+  hideHostHome?: boolean;
+  /**
+   * A host-independent login, for measurements: a lab user (unique name per lab, its own empty home,
+   * /bin/sh, a uid of its own) that exists only in sshd's private mount namespace (a passwd/group
+   * copy bind-mounted over /etc/passwd and /etc/group, gone with the namespace), with /root and
+   * /etc/ssh hidden behind empty tmpfs mounts and sshd started with a clean environment. Logging in
+   * as root instead runs Debian's bash, which sources the host's /root/.bashrc for every command
+   * (a `pyenv init` there costs ~1.1 s per login).
+   */
+  hermeticUser?: boolean;
 }
 
 /**
@@ -277,7 +296,7 @@ export interface SshdHandle {
  * directory. sshd needs /run/sshd: a tmpfs on /run inside `ip netns exec`'s private mount namespace
  * gives it one without touching the host. Keys-only, as a knockstick server should be.
  */
-export async function startSshd(lab: Lab, where: { ns?: string; listen?: string; name?: string; hideHostHome?: boolean } = {}): Promise<SshdHandle> {
+export async function startSshd(lab: Lab, where: StartSshdOptions = {}): Promise<SshdHandle> {
   const ns = where.ns ?? lab.serverNs;
   const listen = where.listen ?? SERVER_ADDR;
   const dir = join(lab.dir, where.name ?? 'sshd');
@@ -286,6 +305,7 @@ export async function startSshd(lab: Lab, where: { ns?: string; listen?: string;
   await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'knockstick-lab', '-f', hostKey]);
   const authorizedKeys = join(dir, 'authorized_keys');
   await writeFile(authorizedKeys, '', { mode: 0o600 });
+  const hermetic = where.hermeticUser === true ? await hermeticUser(lab, dir, authorizedKeys) : undefined;
   const config = join(dir, 'sshd_config');
   await writeFile(
     config,
@@ -311,7 +331,21 @@ export async function startSshd(lab: Lab, where: { ns?: string; listen?: string;
   // shell (root's bash sources ~/.bashrc for every ssh command) runs none of the host's dotfiles:
   // they slow every login and can print into scp/sftp/rsync/git's protocol streams.
   const hide = where.hideHostHome === true ? 'mount -t tmpfs -o mode=0700 tmpfs /root && ' : '';
-  const child = lab.spawn(ns, 'sh', ['-c', `${hide}mount -t tmpfs tmpfs /run && mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e -f "$1"`, 'sh', config]);
+  const child =
+    hermetic === undefined
+      ? lab.spawn(ns, 'sh', ['-c', `${hide}mount -t tmpfs tmpfs /run && mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e -f "$1"`, 'sh', config])
+      : lab.spawn(ns, 'env', [
+          '-i',
+          'PATH=/usr/sbin:/usr/bin:/sbin:/bin',
+          'sh',
+          '-c',
+          'set -e; mount -t tmpfs tmpfs /run; mkdir -p /run/sshd; mount --bind "$2" /etc/passwd; mount --bind "$3" /etc/group; ' +
+            'mount -t tmpfs -o mode=0700 tmpfs /root; mount -t tmpfs -o mode=0755 tmpfs /etc/ssh; exec /usr/sbin/sshd -D -e -f "$1"',
+          'sh',
+          config,
+          hermetic.passwd,
+          hermetic.group,
+        ]);
   let output = '';
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   let exited = false;
@@ -323,11 +357,38 @@ export async function startSshd(lab: Lab, where: { ns?: string; listen?: string;
     knownHostsLine: `${listen} ${pub[0]} ${pub[1]}\n`,
     publicKey: `${pub[0]} ${pub[1]}`,
     authorizedKeys,
+    user: hermetic?.user ?? 'root',
     async stop() {
       child.kill('SIGTERM');
       await child;
     },
   };
+}
+
+/**
+ * The hermetic lab user's files: a passwd and a group file (the host's, plus one line each) for
+ * sshd's mount namespace, and an empty home the user owns. sshd reads authorized_keys as the user,
+ * so the lab directories become traversable (0711) and the keys file readable.
+ */
+async function hermeticUser(lab: Lab, dir: string, authorizedKeys: string): Promise<{ user: string; passwd: string; group: string }> {
+  const user = `${lab.id}u`;
+  const hostPasswd = await readFile('/etc/passwd', 'utf8');
+  const hostGroup = await readFile('/etc/group', 'utf8');
+  const taken = new Set([...hostPasswd.split('\n'), ...hostGroup.split('\n')].map((l) => Number(l.split(':')[2])));
+  let uid = 61000 + (process.pid % 3000);
+  while (taken.has(uid)) uid++;
+  const home = join(dir, 'home');
+  await mkdir(home, { mode: 0o700 });
+  await chown(home, uid, uid);
+  await chmod(lab.dir, 0o711);
+  await chmod(dir, 0o711);
+  await chmod(authorizedKeys, 0o644);
+  const passwd = join(dir, 'passwd');
+  const group = join(dir, 'group');
+  const withLine = (text: string, line: string) => `${text.endsWith('\n') || text === '' ? text : `${text}\n`}${line}\n`;
+  await writeFile(passwd, withLine(hostPasswd, `${user}:x:${uid}:${uid}:knockstick lab:${home}:/bin/sh`), { mode: 0o644 });
+  await writeFile(group, withLine(hostGroup, `${user}:x:${uid}:`), { mode: 0o644 });
+  return { user, passwd, group };
 }
 
 export type { FirewallKind } from '../core/firewall.js';

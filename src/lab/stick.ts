@@ -48,7 +48,7 @@ export async function makeLabStick(root: string, sshd: SshdHandle, options: LabS
     [
       'Host home',
       `  HostName ${SERVER_ADDR}`,
-      '  User root',
+      `  User ${sshd.user}`,
       `  Port ${SSH_PORT}`,
       ...(proxied ? [`  ProxyCommand ${proxyCommandFor([join(root, 'knockstick')])}`] : []),
       `  IdentityFile ${at('.ssh/id_ed25519')}`,

@@ -11,7 +11,7 @@ import { ROOT, tempDir } from '../helpers/cli.js';
 const SCRIPT = join(ROOT, 'scripts', 'install-deps');
 
 /** The package names of one set, as the script declares them. */
-async function declared(set: 'DEMO' | 'TEST'): Promise<string[]> {
+async function declared(set: 'DEMO' | 'TEST' | 'BENCH'): Promise<string[]> {
   const text = await readFile(SCRIPT, 'utf8');
   const body = new RegExp(`^${set}=\\(\\n([\\s\\S]*?)^\\)`, 'm').exec(text)?.[1] ?? '';
   return body.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter((l) => l !== '');
@@ -85,9 +85,10 @@ describe('scripts/install-deps', () => {
     expect(result.calls).toEqual([]);
   });
 
-  it('scripts/demo installs the demo set, scripts/test and the benchmark the test set', async () => {
+  it('scripts/demo installs the demo set, scripts/test the test set, the benchmark the test set and python3', async () => {
     expect(await readFile(join(ROOT, 'scripts', 'demo'), 'utf8')).toMatch(/^scripts\/install-deps demo$/m);
     expect(await readFile(join(ROOT, 'scripts', 'test'), 'utf8')).toMatch(/^scripts\/install-deps test$/m);
-    expect(await readFile(join(ROOT, 'bench', 'run'), 'utf8')).toMatch(/^scripts\/install-deps test$/m);
+    expect(await readFile(join(ROOT, 'bench', 'run'), 'utf8')).toMatch(/^scripts\/install-deps bench$/m);
+    expect(await declared('BENCH')).toEqual(['"${TEST[@]}"', 'python3-minimal']);
   });
 });
