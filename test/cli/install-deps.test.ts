@@ -45,7 +45,7 @@ describe('scripts/install-deps', () => {
   it('the demo set is what the demo runs; the test set has it all, and qemu, fwknop, ufw only there', async () => {
     const demo = await declared('DEMO');
     const test = await declared('TEST');
-    expect(demo).toEqual(['knockd', 'openssh-server', 'openssh-client', 'iptables', 'iproute2', 'util-linux']);
+    expect(demo).toEqual(['knockd', 'openssh-server', 'openssh-client', 'iptables', 'iproute2', 'util-linux', 'nftables', 'netcat-openbsd']);
     expect(test.slice(0, 1)).toEqual(['"${DEMO[@]}"']);
     for (const p of ['qemu-system-x86', 'fwknop-server', 'fwknop-client', 'ufw', 'cryptsetup-bin', 'help2man', 'zsh']) {
       expect(test).toContain(p);
