@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import type { CommandContext, Output } from './core/command.js';
 import { COMMANDS } from './commands.js';
 import { ExitCode, InterruptedError, KnockstickError } from './core/errors.js';
-import { cleanup, exitCodeFor, interrupt, interruptedBy, killChildrenNow, signalBelongsToChild, type CleanupReport } from './core/interrupt.js';
+import { cleanup, exitCodeFor, interrupt, interruptedBy, killChildrenNow, signalBelongsToChild, spokenName, type CleanupReport } from './core/interrupt.js';
 
 export { COMMANDS, type CommandEntry } from './commands.js';
 
@@ -194,7 +194,7 @@ async function onSignal(signal: NodeJS.Signals): Promise<void> {
   }
   handling = true;
   await interrupt(signal, running);
-  process.stderr.write(`${currentName}: interrupted by ${signal}; ${undoneText(cleanup.undone, cleanup.failed, 'nothing to undo')}\n`);
+  process.stderr.write(`${spokenName(currentName)}: interrupted by ${signal}; ${undoneText(cleanup.undone, cleanup.failed, 'nothing to undo')}\n`);
   process.exit(exitCodeFor(signal));
 }
 

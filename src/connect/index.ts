@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Command, CommandContext } from '../core/command.js';
 import { ExitCode, KnockstickError } from '../core/errors.js';
-import { takeSignals } from '../core/interrupt.js';
+import { speakAs, takeSignals } from '../core/interrupt.js';
 import { timing } from '../core/timing.js';
 import { doorDeps, openDoor, prepare, resolveDoorSettings, warnIfLow, type DoorDeps, type Opened, type Prepared } from '../core/door/index.js';
 import { writeStatus } from '../core/door/handover.js';
@@ -56,6 +56,7 @@ export const connectCommand: Command = {
       return ExitCode.OK;
     }
     if (options.statusDir === undefined) return connect(options, connectDeps, context);
+    speakAs(options.name);
     try {
       return await connect(options, connectDeps, context);
     } catch (error) {

@@ -103,6 +103,18 @@ const controller = new AbortController();
 export const interruptSignal: AbortSignal = controller.signal;
 let received: NodeJS.Signals | undefined;
 
+/**
+ * The name the signal path's one line starts with, when not the command's own: connect run by
+ * callhome's ssh speaks as "callhome", so Ctrl-C while it knocks says "callhome: interrupted".
+ */
+let speakingAs: string | undefined;
+export function speakAs(name: string): void {
+  speakingAs = name;
+}
+export function spokenName(fallback: string): string {
+  return speakingAs ?? fallback;
+}
+
 /** The signal that interrupted this run, if one did. */
 export function interruptedBy(): NodeJS.Signals | undefined {
   return received;
