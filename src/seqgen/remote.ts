@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DOOR_DEFAULTS, doorDeps, prepare, resolveDoorSettings, type DoorDeps, type DoorOptions, type Prepared } from '../core/door/index.js';
 import { handoverOf, type Handover } from '../core/door/handover.js';
-import { makeStatusDir, proxiedSsh, thisProgram, withProxyHandover } from '../core/door/proxied.js';
+import { makeStatusDir, proxiedConnectTimeout, proxiedSsh, thisProgram, withProxyHandover } from '../core/door/proxied.js';
 import type { SshInvocation } from '../core/door/ssh-command.js';
 import type { CommandContext } from '../core/command.js';
 import { ExitCode, InvalidFileError, KnockstickError } from '../core/errors.js';
@@ -75,7 +75,7 @@ interface Remote {
  * Starts the master connection through the ProxyCommand. Returns the proxy's own exit code when it
  * failed before relaying (its message, callhome's, is already out: door closed 7, exhausted 8...).
  */
-async function connect(prepared: Prepared, proxied: SshInvocation, handover: Handover, controlDir: string, deps: RemoteDeps): Promise<Remote | number> {
+async function connect(prepared: Prepared, proxied: SshInvocation, handover: Handover, connectTimeout: number, controlDir: string, deps: RemoteDeps): Promise<Remote | number> {
   const socket = join(controlDir, 'master');
   const { file, cwd } = proxied;
   const alias = prepared.host.alias;
@@ -87,12 +87,15 @@ async function connect(prepared: Prepared, proxied: SshInvocation, handover: Han
   // or waiting on a door that drops it.
   const base = [...prepared.ssh.args.slice(0, -1), '-o', 'ProxyCommand=false'];
   // -f: ssh authenticates (the key's passphrase prompt is on this terminal), then goes to the
-  // background; ControlPersist ends it by itself if we die before closing it.
-  // stdout ignored: the backgrounded master would hold a captured one open for 120 s.
+  // background. No ControlPersist: with it ssh sends its ProxyCommand's stderr to /dev/null, and
+  // the proxy's messages (door open, or why not) must reach this terminal. The cleanup stack ends
+  // the master on every way out (a SIGKILLed seqgen leaves it until the connection drops).
+  // ConnectTimeout: through the proxy it bounds the wait for the banner, knocking included.
+  // stdout ignored: the backgrounded master would hold a captured one open.
   const { result: master, proxyCode } = await withProxyHandover(handover, deps.statusDir, (env) =>
     runAllowingFailure({
       file,
-      args: [...masterBase, ...control, '-o', 'ControlMaster=yes', '-o', 'ControlPersist=120', '-N', '-f', alias],
+      args: [...masterBase, ...control, '-o', 'ControlMaster=yes', '-o', `ConnectTimeout=${connectTimeout}`, '-N', '-f', alias],
       purpose: `connect to ${alias}`,
       cwd,
       env,
@@ -106,7 +109,7 @@ async function connect(prepared: Prepared, proxied: SshInvocation, handover: Han
     if (proxyCode !== undefined) return proxyCode;
     throw new KnockstickError('IO', `ssh to ${alias} failed (exit ${master.exitCode}); the door was open, nothing was written`);
   }
-  // Closed by the cleanup stack, whatever the way out: the master must not linger for its 120 s.
+  // Closed by the cleanup stack, whatever the way out: the master must not linger.
   cleanup.push(`closed the ssh connection to ${alias}`, async () => {
     await runAllowingFailure({ file, args: [...base, ...control, '-O', 'exit', alias], purpose: `close the connection to ${alias}`, cwd, stdout: 'ignore' });
   });
@@ -162,7 +165,7 @@ export async function remoteGenerate(options: SeqgenOptions, count: number, cont
   try {
     const controlDir = await mkdtemp(join(tmpdir(), 'knockstick-ssh-'));
     cleanup.push(`removed ${controlDir}`, () => rm(controlDir, { recursive: true, force: true }));
-    const remote = await connect(prepared, proxied, handover, controlDir, deps);
+    const remote = await connect(prepared, proxied, handover, proxiedConnectTimeout(chOptions), controlDir, deps);
     if (typeof remote === 'number') return remote;
     // Not held while the proxy knocked (it took the lock itself: holding it across would deadlock).
     return await withDirectoryLocks([prepared.layout.sshDir], { waitSeconds: options.waitSeconds }, () =>

@@ -8,6 +8,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CONNECT_OPTIONS_ENV, CONNECT_STATUS_ENV, encodeHandover, readStatus, type Handover } from './handover.js';
+import { RETRY_GAP_MS } from './knock-method.js';
+import type { DoorOptions } from './options.js';
 import type { Prepared } from './prepare.js';
 import { ownProgram, proxyCommandFor } from './proxy-command.js';
 import { sshInvocation, type SshInvocation } from './ssh-command.js';
@@ -58,4 +60,18 @@ export async function withProxyHandover<T>(
     process.off('exit', removeOnExit);
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Seconds for ssh's ConnectTimeout when its ProxyCommand knocks: through a proxy, ssh applies it to
+ * the wait for the server's banner, which now includes the proxy waiting for the stick's lock,
+ * knocking and probing every attempt. A stick's config says 10 (usbsetup), shorter than a door
+ * that needs several attempts: ssh would give up while the proxy still knocks, and the proxy's own
+ * message and exit code would be lost.
+ */
+export function proxiedConnectTimeout(options: Pick<DoorOptions, 'lockWaitSeconds' | 'attempts' | 'doorTimeoutMs' | 'gapMs' | 'precheckMs'>): number {
+  // Per attempt: the probe's deadline, the packets' gaps (a sequence has at most a few dozen ports,
+  // and the clearing hits), and a second for everything else; then 10 s to spare for the banner.
+  const perAttemptMs = options.doorTimeoutMs + 100 * Math.max(options.gapMs, RETRY_GAP_MS) + 1000;
+  return options.lockWaitSeconds + Math.ceil((options.precheckMs + options.attempts * perAttemptMs) / 1000) + 10;
 }
