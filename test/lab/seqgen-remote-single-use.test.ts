@@ -6,6 +6,7 @@
 // the door never opens it exits 7 with callhome's message and writes nothing.
 
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { execa } from 'execa';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DIST_BIN, knockstick } from '../helpers/cli.js';
@@ -60,6 +61,17 @@ async function status(): Promise<{ lockstep: unknown; server: { used: number; un
   return JSON.parse((await knockstick(['seqgen', 'status', '--json', ...files(), '--server-config', join(out, 'server.conf')])).stdout);
 }
 
+/** ssh masters of this stick still running in the client namespace (seqgen must close its own). */
+async function mastersLeft(): Promise<string[]> {
+  const pids = String((await execa('ip', ['netns', 'pids', lab.clientNs], { reject: false })).stdout).split(/\s+/).filter(Boolean);
+  const left: string[] = [];
+  for (const pid of pids) {
+    const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    if (args.includes('ControlMaster=yes') && args.includes(stick.config)) left.push(args.join(' '));
+  }
+  return left;
+}
+
 const explain = (result: RunResult) => (result.exitCode === 0 ? { exitCode: 0 } : { exitCode: result.exitCode, stderr: result.stderr });
 
 describe('seqgen --remote through single-use doors', () => {
@@ -71,6 +83,7 @@ describe('seqgen --remote through single-use doors', () => {
     expect(result.stdout).toMatch(/Added 5 sequence\(s\) of 5 ports to home:.* \(over ssh, verified\).*16 unused on each side/);
     expect(await status()).toMatchObject({ lockstep: { state: 'in-step' }, server: { used: 1, unused: 16 }, stick: { used: 1, unused: 16 } });
     expect(await readFile(stick.sequences, 'utf8')).toBe(await readFile(serverFile(), 'utf8'));
+    expect(await mastersLeft()).toEqual([]);
   });
 
   it('an older stick (no ProxyCommand in its ssh config, no door_policy) gets in the same way', async () => {
@@ -109,5 +122,6 @@ describe('seqgen --remote through single-use doors', () => {
     expect(result.stdout).toBe('');
     expect(await readFile(serverFile(), 'utf8')).toBe(server);
     expect(await readFile(stick.sequences, 'utf8')).toBe(sequences);
+    expect(await mastersLeft()).toEqual([]);
   });
 });
