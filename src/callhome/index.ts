@@ -6,10 +6,6 @@
 // it failed before relaying (7 door closed, 8 exhausted, ...).
 // --knock-only opens the door here, in this process, and runs no ssh (for window doors).
 
-import { rmSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Command, CommandContext, Output } from '../core/command.js';
 import { ExitCode, KnockstickError } from '../core/errors.js';
 import { attemptPackets } from '../core/knock.js';
@@ -21,10 +17,10 @@ import { formatSequence } from '../core/sequences.js';
 import { displayWord } from '../core/run.js';
 import { timing } from '../core/timing.js';
 import { doorDeps, openDoor, prepare, resolveDoorSettings, warnIfLow, type DoorDeps, type DoorSettings, type Prepared } from '../core/door/index.js';
-import { CONNECT_OPTIONS_ENV, CONNECT_STATUS_ENV, encodeHandover, handoverOf, readStatus } from '../core/door/handover.js';
+import { handoverOf } from '../core/door/handover.js';
 import { describeKnocks, gapForAttempt } from '../core/door/knock-method.js';
-import { ownProgram, proxyCommandFor } from '../core/door/proxy-command.js';
-import { sshInvocation, type SshInvocation } from '../core/door/ssh-command.js';
+import { makeStatusDir, proxiedSsh as proxiedSshFor, thisProgram, withProxyHandover } from '../core/door/proxied.js';
+import type { SshInvocation } from '../core/door/ssh-command.js';
 import type { SpaCallDeps } from '../core/door/spa-method.js';
 import { describeRelocation, relocateStickConfig } from '../core/stick-relocate.js';
 import type { StickLayout } from '../core/stick.js';
@@ -47,14 +43,9 @@ export interface CallhomeDeps extends DoorDeps {
 export const callhomeDeps: CallhomeDeps = {
   ...doorDeps,
   runSsh: runSshProcess,
-  program: () => ownProgram(process.execPath, process.argv[1], isSea()),
-  statusDir: () => mkdtemp(join(tmpdir(), 'knockstick-callhome-')),
+  program: thisProgram,
+  statusDir: makeStatusDir,
 };
-
-function isSea(): boolean {
-  // node:sea exists from Node 20.12; in a plain node run it answers false.
-  return (process as { isSea?: () => boolean }).isSea?.() === true || process.argv[1] === process.execPath;
-}
 
 export const callhomeCommand: Command = {
   name: 'callhome',
@@ -72,7 +63,7 @@ export const callhomeCommand: Command = {
 
 /** ssh with callhome's ProxyCommand: what runs, and what --dry-run shows. */
 export function proxiedSsh(options: CallhomeOptions, prepared: Prepared, program: readonly string[]): SshInvocation {
-  return sshInvocation(options.ssh, prepared.layout.sshConfig, prepared.layout.root, prepared.host, prepared.target, options.sshArgs, ['-o', `ProxyCommand=${proxyCommandFor(program)}`]);
+  return proxiedSshFor(options.ssh, options.sshArgs, prepared, program);
 }
 
 export async function callhome(
@@ -100,20 +91,10 @@ export async function callhome(
     return ExitCode.OK;
   }
   await deps.checkSsh?.(ssh);
-  const dir = await deps.statusDir();
-  // Also gone when a signal ends us (SIGTERM: cli.ts exits from its signal path), silently: an
-  // empty private directory is no undo step worth a line.
-  const removeOnExit = (): void => rmSync(dir, { recursive: true, force: true });
-  process.once('exit', removeOnExit);
-  try {
-    const handover = { ...handoverOf(options, context.invokedAs), method: settings.method, doorPolicy: settings.policy };
-    const exit = await deps.runSsh({ ...ssh, env: { [CONNECT_OPTIONS_ENV]: encodeHandover(handover), [CONNECT_STATUS_ENV]: dir } });
-    // The proxy failed before relaying: its message is out, its code is callhome's.
-    return (await readStatus(dir)) ?? exit.code;
-  } finally {
-    process.off('exit', removeOnExit);
-    await rm(dir, { recursive: true, force: true });
-  }
+  const handover = { ...handoverOf(options, context.invokedAs), method: settings.method, doorPolicy: settings.policy };
+  const { result: exit, proxyCode } = await withProxyHandover(handover, deps.statusDir, (env) => deps.runSsh({ ...ssh, env }));
+  // The proxy failed before relaying: its message is out, its code is callhome's.
+  return proxyCode ?? exit.code;
 }
 
 async function dryRun(options: CallhomeOptions, prepared: Prepared, settings: DoorSettings, ssh: SshInvocation, out: Output, deps: DoorDeps): Promise<number> {

@@ -4,7 +4,7 @@ import { DEFAULT_SERVER_FILE, DEFAULT_WARN_BELOW, DEFAULT_LOCK_WAIT_SECONDS } fr
 export function seqgenHelp(cmd: string): string {
   return `Usage:
   ${cmd} COUNT [options]        append COUNT new one-time sequences to both copies
-  ${cmd} COUNT --remote [HOST]  the same from afar: get in with callhome, refill the server over ssh
+  ${cmd} COUNT --remote [HOST]  the same from afar: get in as callhome does, refill the server over ssh
   ${cmd} status [options]       how many are left on each side, and whether they agree
   ${cmd} repair [options]       heal what an interrupted seqgen or callhome left (see Lockstep)
 
@@ -41,8 +41,10 @@ Options:
   --server-config PATH
                        the server's knockstick settings (default /etc/knockstick/server.conf; read
                        if it exists)
-  --remote             refill from afar: callhome opens HOST's door (spending one sequence), then over
-                       one ssh connection seqgen reads --server-file ON THE SERVER, checks it against
+  --remote             refill from afar: ssh gets in as callhome's does, through its ProxyCommand
+                       (knockstick connect opens HOST's door, spending one sequence, and hands ssh
+                       the very connection that found it open: single-use doors admit it), then over
+                       that one ssh connection seqgen reads --server-file ON THE SERVER, checks it against
                        the stick, appends with \`sudo -n tee -a\` (unless the ssh user is root), reads it
                        back to verify (it checks first with \`stat -c %F\` that the file is a regular
                        file, not a symlink: the sudo rule needs that command too), and only then appends to the stick. The server file must exist.

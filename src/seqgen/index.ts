@@ -4,11 +4,10 @@
 import type { Command } from '../core/command.js';
 import { ExitCode } from '../core/errors.js';
 import { cryptoRandom } from '../core/generate.js';
-import { doorDeps } from '../core/door/index.js';
 import { generate, repair, status } from './actions.js';
 import { seqgenHelp } from './help.js';
 import { FLAGS, parseSeqgenArgs } from './options.js';
-import { remoteGenerate } from './remote.js';
+import { remoteDeps, remoteGenerate } from './remote.js';
 
 export const seqgenCommand: Command = {
   name: 'seqgen',
@@ -26,7 +25,7 @@ export const seqgenCommand: Command = {
         return repair(options, context);
       case 'generate':
         return options.remote
-          ? remoteGenerate(options, options.action.count, context, cryptoRandom, doorDeps)
+          ? remoteGenerate(options, options.action.count, context, cryptoRandom, remoteDeps)
           : generate(options, options.action.count, context, cryptoRandom);
     }
   },

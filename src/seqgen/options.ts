@@ -27,7 +27,7 @@ export type SeqgenAction =
 export interface SeqgenOptions {
   readonly action: SeqgenAction;
   readonly serverFile: string;
-  /** --remote: refill the server over ssh (callhome opens the door first). */
+  /** --remote: refill the server over ssh (in through callhome's ProxyCommand). */
   readonly remote: boolean;
   /** The server file as given (a path on the server), for --remote. */
   readonly remoteServerFile: string;

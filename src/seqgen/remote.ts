@@ -1,16 +1,24 @@
-// seqgen COUNT --remote: refill from afar. Gets in with callhome, then over that one ssh connection
-// reads the server's knockd file, checks it against the stick, appends the new lines, reads it back
-// to verify, and only then appends them to the stick. The server goes first so the stick is never
-// left ahead with sequences the server lacks; at worst the server has a tail the stick lacks, which
-// the message explains.
+// seqgen COUNT --remote: refill from afar. Gets in as callhome does, then over that one ssh
+// connection reads the server's knockd file, checks it against the stick, appends the new lines,
+// reads it back to verify, and only then appends them to the stick. The server goes first so the
+// stick is never left ahead with sequences the server lacks; at worst the server has a tail the
+// stick lacks, which the message explains.
 //
-// One ssh master connection carries every step (ControlMaster, socket in a private temp dir): the
-// door closes after cmd_timeout, but an established connection survives it.
+// One ssh master connection carries every step (ControlMaster, socket in a private temp dir), and
+// it is started with callhome's ProxyCommand (knockstick connect): the proxy knocks and hands ssh
+// the very connection that found the door open, so a single-use door (which admits exactly one
+// connection) lets it in as a window door does; an established connection survives the door
+// closing. The proxy takes and releases the stick's lock itself while it knocks, so this run takes
+// the lock only once the master is up, and reads both files afresh under it (another callhome may
+// have spent a sequence in between).
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DOOR_DEFAULTS, openDoorLocked, prepare, warnIfLow, type DoorDeps, type DoorOptions, type Prepared } from '../core/door/index.js';
+import { DOOR_DEFAULTS, doorDeps, prepare, resolveDoorSettings, type DoorDeps, type DoorOptions, type Prepared } from '../core/door/index.js';
+import { handoverOf, type Handover } from '../core/door/handover.js';
+import { makeStatusDir, proxiedConnectTimeout, proxiedSsh, thisProgram, withProxyHandover } from '../core/door/proxied.js';
+import type { SshInvocation } from '../core/door/ssh-command.js';
 import type { CommandContext } from '../core/command.js';
 import { ExitCode, InvalidFileError, KnockstickError } from '../core/errors.js';
 import { cleanup } from '../core/interrupt.js';
@@ -27,6 +35,16 @@ import { reservedForSeqgen } from './reserved.js';
 import { chooseLength, refuseUnlessWritable, serverSymlinkHint, withFinalNewline } from './rules.js';
 import { describeTorn } from './status.js';
 import { planTornRepair, splitTornLine } from '../core/torn.js';
+
+/** What --remote does to the outside world beyond the door engine's, replaceable in tests. */
+export interface RemoteDeps extends DoorDeps {
+  /** The words that start this knockstick (node and its bundle), for the ProxyCommand. */
+  readonly program: () => readonly string[];
+  /** A private (0700) directory for the proxy's exit code; removed once the master is up. */
+  readonly statusDir: () => Promise<string>;
+}
+
+export const remoteDeps: RemoteDeps = { ...doorDeps, program: thisProgram, statusDir: makeStatusDir };
 
 function doorOptions(options: SeqgenOptions, env: NodeJS.ProcessEnv): DoorOptions & { ssh: string; sshArgs: readonly string[] } {
   return {
@@ -53,29 +71,45 @@ interface Remote {
   run(words: readonly string[], input?: string): Promise<string>;
 }
 
-async function connect(prepared: Prepared, controlDir: string): Promise<Remote> {
+/**
+ * Starts the master connection through the ProxyCommand. Returns the proxy's own exit code when it
+ * failed before relaying (its message, callhome's, is already out: door closed 7, exhausted 8...).
+ */
+async function connect(prepared: Prepared, proxied: SshInvocation, handover: Handover, connectTimeout: number, controlDir: string, deps: RemoteDeps): Promise<Remote | number> {
   const socket = join(controlDir, 'master');
-  const { file, cwd } = prepared.ssh;
-  // The ssh invocation callhome would run, without its remote command (its last word is the alias).
-  const base = prepared.ssh.args.slice(0, -1);
+  const { file, cwd } = proxied;
   const alias = prepared.host.alias;
   const control = ['-o', `ControlPath=${socket}`];
+  // The ssh invocation callhome would run, without its remote command (its last word is the alias).
+  const masterBase = proxied.args.slice(0, -1);
+  // Every later ssh goes through the master's socket only. Should that fail, ssh would connect by
+  // itself: ProxyCommand=false makes that fail at once instead of knocking (spending a sequence)
+  // or waiting on a door that drops it.
+  const base = [...prepared.ssh.args.slice(0, -1), '-o', 'ProxyCommand=false'];
   // -f: ssh authenticates (the key's passphrase prompt is on this terminal), then goes to the
-  // background; ControlPersist ends it by itself if we die before closing it.
-  // stdout ignored: the backgrounded master would hold a captured one open for 120 s.
-  const master = await runAllowingFailure({
-    file,
-    args: [...base, ...control, '-o', 'ControlMaster=yes', '-o', 'ControlPersist=120', '-N', '-f', alias],
-    purpose: `connect to ${alias}`,
-    cwd,
-    stdin: 'terminal',
-    stdout: 'ignore',
-    stderr: 'terminal',
-  });
+  // background. No ControlPersist: with it ssh sends its ProxyCommand's stderr to /dev/null, and
+  // the proxy's messages (door open, or why not) must reach this terminal. The cleanup stack ends
+  // the master on every way out (a SIGKILLed seqgen leaves it until the connection drops).
+  // ConnectTimeout: through the proxy it bounds the wait for the banner, knocking included.
+  // stdout ignored: the backgrounded master would hold a captured one open.
+  const { result: master, proxyCode } = await withProxyHandover(handover, deps.statusDir, (env) =>
+    runAllowingFailure({
+      file,
+      args: [...masterBase, ...control, '-o', 'ControlMaster=yes', '-o', `ConnectTimeout=${connectTimeout}`, '-N', '-f', alias],
+      purpose: `connect to ${alias}`,
+      cwd,
+      env,
+      stdin: 'terminal',
+      stdout: 'ignore',
+      stderr: 'terminal',
+    }),
+  );
   if (master.exitCode !== 0) {
+    // The proxy failed before relaying: its message is out, its code is ours (as callhome's).
+    if (proxyCode !== undefined) return proxyCode;
     throw new KnockstickError('IO', `ssh to ${alias} failed (exit ${master.exitCode}); the door was open, nothing was written`);
   }
-  // Closed by the cleanup stack, whatever the way out: the master must not linger for its 120 s.
+  // Closed by the cleanup stack, whatever the way out: the master must not linger.
   cleanup.push(`closed the ssh connection to ${alias}`, async () => {
     await runAllowingFailure({ file, args: [...base, ...control, '-O', 'exit', alias], purpose: `close the connection to ${alias}`, cwd, stdout: 'ignore' });
   });
@@ -106,80 +140,103 @@ async function connect(prepared: Prepared, controlDir: string): Promise<Remote> 
   };
 }
 
-export async function remoteGenerate(options: SeqgenOptions, count: number, context: CommandContext, rng: RandomSource, deps: DoorDeps): Promise<number> {
+export async function remoteGenerate(options: SeqgenOptions, count: number, context: CommandContext, rng: RandomSource, deps: RemoteDeps): Promise<number> {
   const remotePath = options.remoteServerFile;
   if (!remotePath.startsWith('/')) throw new KnockstickError('USAGE', `with --remote, --server-file must be an absolute path on the server, got ${JSON.stringify(remotePath)}`);
   const chOptions = doorOptions(options, context.env);
   const prepared = await prepare(chOptions, deps, context.stderr);
+  const settings = await resolveDoorSettings(chOptions, prepared.layout.root);
   const sudo = options.sudo && prepared.host.user !== 'root' ? ['sudo', '-n'] : [];
   const where = `${prepared.host.alias}:${remotePath}`;
 
-  return withDirectoryLocks([prepared.layout.sshDir], { waitSeconds: options.waitSeconds }, async () => {
-    // Refuse a broken stick (its sequences, its settings) or a missing ssh before spending a sequence.
-    await loadSequenceFile(prepared.sequencesFile, 'stick');
-    // The server's own settings file is on the server; the stick's carries the same panic ports.
-    const reserved = await reservedForSeqgen(options.exclude, prepared.layout, options.host, undefined);
-    await deps.checkSsh?.(prepared.ssh);
-    // The master connection below is a second connection: this needs a window door (not done:
-    // handing it the probe's connection through a ProxyCommand while this run holds the lock).
-    const opened = await openDoorLocked(prepared, chOptions, deps, context, { policy: 'window', keep: false });
-    const mark = cleanup.mark();
+  // Refuse a broken stick (its sequences, its settings) or a missing ssh before the proxy spends a
+  // sequence. Read without the lock: the files are replaced atomically, and everything the refill
+  // decides on is read again under the lock below.
+  await loadSequenceFile(prepared.sequencesFile, 'stick');
+  // The server's own settings file is on the server; the stick's carries the same panic ports.
+  const reserved = await reservedForSeqgen(options.exclude, prepared.layout, options.host, undefined);
+  const proxied = proxiedSsh('ssh', [], prepared, deps.program());
+  await deps.checkSsh?.(proxied);
+  // The proxy opens the door by the stick's method and policy, as callhome's would; no low-sequence
+  // warning (warnBelow 0): this run is the refill it would name.
+  const handover = { ...handoverOf(chOptions, context.invokedAs), method: settings.method, doorPolicy: settings.policy };
+
+  const mark = cleanup.mark();
+  try {
     const controlDir = await mkdtemp(join(tmpdir(), 'knockstick-ssh-'));
     cleanup.push(`removed ${controlDir}`, () => rm(controlDir, { recursive: true, force: true }));
-    let remote: Remote | undefined;
-    try {
-      remote = await connect(prepared, controlDir);
-      // What is at the path, before cat (which would wait forever on a FIFO) and tee -a (which
-      // would follow a planted symlink). stat -c %F does not follow links; with -L it does.
-      const kind = (await remote.run([...sudo, 'stat', ...(options.followSymlink ? ['-L'] : []), '-c', '%F', '--', remotePath])).trim();
-      if (kind === 'symbolic link') {
-        throw new KnockstickError('IO', `${where} is a symbolic link: refusing to append through it; nothing was written`, { hint: serverSymlinkHint() });
-      }
-      if (kind !== 'regular file' && kind !== 'regular empty file') {
-        throw new KnockstickError('IO', `${where} is a ${kind}, not a regular file; nothing was written`, { hint: 'point --server-file at knockd\'s one_time_sequences file' });
-      }
-      const serverText = await remote.run([...sudo, 'cat', '--', remotePath]);
-      const server = parseSequenceFile(serverText, where, 'server');
-      const stick = await loadSequenceFile(prepared.sequencesFile, 'stick');
-      // A torn last line (an append cut short) must not be sealed into knockd's file by our append;
-      // only a whole line missing its "\n" is fine (tee gets the "\n" first, below).
-      const split = splitTornLine(serverText);
-      if (split.torn !== null) {
-        const repair = planTornRepair(split.torn, parseSequenceFile(split.complete, where, 'server').file, stick.file);
-        if (!(repair.kind === 'complete' && repair.append === '\n')) {
-          throw new KnockstickError('OUT_OF_STEP', describeTorn({ line: split.torn, repair }, where, prepared.sequencesFile), {
-            hint: 'run `seqgen repair` on the server with the stick mounted (repair is not done over ssh); nothing was written',
-          });
-        }
-      }
-      if (server.problems.length > 0) throw new InvalidFileError(server.problems, 'fix the server file first; nothing was written');
-      refuseUnlessWritable(lockstepOf(server.file, stick.file), server.file, stick.file);
-      const length = chooseLength(options.length, server.file, stick.file);
-      const avoid = new Set([...allSequenceKeys(server.file), ...allSequenceKeys(stick.file)]);
-      const lines = generateSequences(rng, { count, length, range: options.range, exclude: reserved.ports, avoid }).map(formatLine).join('');
+    const remote = await connect(prepared, proxied, handover, proxiedConnectTimeout(chOptions), controlDir, deps);
+    if (typeof remote === 'number') return remote;
+    // Not held while the proxy knocked (it took the lock itself: holding it across would deadlock).
+    return await withDirectoryLocks([prepared.layout.sshDir], { waitSeconds: options.waitSeconds }, () =>
+      refill(remote, { options, count, context, rng, prepared, sudo, where, reservedPorts: reserved.ports }),
+    );
+  } finally {
+    // Closes the master connection, then removes its socket's directory (on Ctrl-C too).
+    await cleanup.runAll(mark);
+  }
+}
 
-      // Server first: append with tee -a (a narrow sudo rule can allow exactly that), then sync.
-      const newline = serverText !== '' && !serverText.endsWith('\n') ? '\n' : '';
-      await remote.run([...sudo, 'tee', '-a', '--', remotePath], newline + lines).then(() => remote?.run(['sync']));
-      const after = await remote.run([...sudo, 'cat', '--', remotePath]);
-      if (after !== serverText + newline + lines) {
-        throw new KnockstickError(
-          'IO',
-          `${where} does not read back as expected after the append; the stick was NOT changed`,
-          { hint: `check ${remotePath} on the server (it may now have lines the stick lacks: compare with \`seqgen status\` there)` },
-        );
-      }
-      await writeAtomically(prepared.sequencesFile, withFinalNewline(stick.text) + lines, { within: prepared.layout.root });
-      const unused = unusedLines(parseSequenceFile(after, where, 'server').file).length;
-      context.stdout.write(
-        `Added ${count} sequence(s) of ${length} ports to ${where} (over ssh, verified) and to ${prepared.sequencesFile}; ` +
-          `${unused} unused on each side.\n`,
-      );
-      warnIfLow({ ...opened, remaining: unused }, prepared.host, 0, context.stderr, prepared.layout.root);
-      return ExitCode.OK;
-    } finally {
-      // Closes the master connection, then removes its socket's directory (on Ctrl-C too).
-      await cleanup.runAll(mark);
+interface RefillRun {
+  readonly options: SeqgenOptions;
+  readonly count: number;
+  readonly context: CommandContext;
+  readonly rng: RandomSource;
+  readonly prepared: Prepared;
+  readonly sudo: readonly string[];
+  readonly where: string;
+  readonly reservedPorts: ReadonlySet<number>;
+}
+
+/** The refill itself, under the stick's lock, from fresh reads of both files. */
+async function refill(remote: Remote, run: RefillRun): Promise<number> {
+  const { options, count, context, rng, prepared, sudo, where } = run;
+  const remotePath = options.remoteServerFile;
+  // What is at the path, before cat (which would wait forever on a FIFO) and tee -a (which
+  // would follow a planted symlink). stat -c %F does not follow links; with -L it does.
+  const kind = (await remote.run([...sudo, 'stat', ...(options.followSymlink ? ['-L'] : []), '-c', '%F', '--', remotePath])).trim();
+  if (kind === 'symbolic link') {
+    throw new KnockstickError('IO', `${where} is a symbolic link: refusing to append through it; nothing was written`, { hint: serverSymlinkHint() });
+  }
+  if (kind !== 'regular file' && kind !== 'regular empty file') {
+    throw new KnockstickError('IO', `${where} is a ${kind}, not a regular file; nothing was written`, { hint: 'point --server-file at knockd\'s one_time_sequences file' });
+  }
+  const serverText = await remote.run([...sudo, 'cat', '--', remotePath]);
+  const server = parseSequenceFile(serverText, where, 'server');
+  const stick = await loadSequenceFile(prepared.sequencesFile, 'stick');
+  // A torn last line (an append cut short) must not be sealed into knockd's file by our append;
+  // only a whole line missing its "\n" is fine (tee gets the "\n" first, below).
+  const split = splitTornLine(serverText);
+  if (split.torn !== null) {
+    const repair = planTornRepair(split.torn, parseSequenceFile(split.complete, where, 'server').file, stick.file);
+    if (!(repair.kind === 'complete' && repair.append === '\n')) {
+      throw new KnockstickError('OUT_OF_STEP', describeTorn({ line: split.torn, repair }, where, prepared.sequencesFile), {
+        hint: 'run `seqgen repair` on the server with the stick mounted (repair is not done over ssh); nothing was written',
+      });
     }
-  });
+  }
+  if (server.problems.length > 0) throw new InvalidFileError(server.problems, 'fix the server file first; nothing was written');
+  refuseUnlessWritable(lockstepOf(server.file, stick.file), server.file, stick.file);
+  const length = chooseLength(options.length, server.file, stick.file);
+  const avoid = new Set([...allSequenceKeys(server.file), ...allSequenceKeys(stick.file)]);
+  const lines = generateSequences(rng, { count, length, range: options.range, exclude: run.reservedPorts, avoid }).map(formatLine).join('');
+
+  // Server first: append with tee -a (a narrow sudo rule can allow exactly that), then sync.
+  const newline = serverText !== '' && !serverText.endsWith('\n') ? '\n' : '';
+  await remote.run([...sudo, 'tee', '-a', '--', remotePath], newline + lines).then(() => remote.run(['sync']));
+  const after = await remote.run([...sudo, 'cat', '--', remotePath]);
+  if (after !== serverText + newline + lines) {
+    throw new KnockstickError(
+      'IO',
+      `${where} does not read back as expected after the append; the stick was NOT changed`,
+      { hint: `check ${remotePath} on the server (it may now have lines the stick lacks: compare with \`seqgen status\` there)` },
+    );
+  }
+  await writeAtomically(prepared.sequencesFile, withFinalNewline(stick.text) + lines, { within: prepared.layout.root });
+  const unused = unusedLines(parseSequenceFile(after, where, 'server').file).length;
+  context.stdout.write(
+    `Added ${count} sequence(s) of ${length} ports to ${where} (over ssh, verified) and to ${prepared.sequencesFile}; ` +
+      `${unused} unused on each side.\n`,
+  );
+  return ExitCode.OK;
 }
