@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KnockstickError } from '../core/errors.js';
 import { readTextIfExists } from '../core/files.js';
-import { runAllowingFailure, type ExternalCommand } from '../core/run.js';
+import { run, runAllowingFailure, type ExternalCommand } from '../core/run.js';
 import { DEFAULT_GPG_EXE, ensureGpgHome, importKey, stopAgent } from '../spa/gpg.js';
 import { findKeys, keyProblem, parseColonListing, type ColonKey } from '../spa/gpg-colons.js';
 
@@ -40,7 +40,7 @@ export function accessConfPassphraseProblem(p: Buffer): string | undefined {
 export function unlockCommand(home: string, fingerprint: string, passphrase: Buffer | undefined): ExternalCommand {
   return {
     file: DEFAULT_GPG_EXE,
-    args: ['--homedir', home, '--batch', '--no-tty', '--pinentry-mode', 'loopback', ...(passphrase === undefined ? ['--passphrase', ''] : ['--passphrase-fd', '3']), '--local-user', `${fingerprint}!`, '--sign', '--output', '-'],
+    args: ['--homedir', home, '--batch', '--no-tty', '--quiet', '--pinentry-mode', 'loopback', ...(passphrase === undefined ? ['--passphrase', ''] : ['--passphrase-fd', '3']), '--local-user', `${fingerprint}!`, '--sign', '--output', '-'],
     purpose: `check that the key ${fingerprint} opens with the passphrase given`,
     stdin: 'knockstick',
     ...(passphrase === undefined ? {} : { fd3: Buffer.concat([passphrase, Buffer.from('\n')]) }),
@@ -103,6 +103,9 @@ export async function takeExistingServerKey(o: ExistingKeyOptions, now = Math.fl
         o.passphrase === undefined ? 'give it with --gpg-passphrase-file FILE (or - for stdin): it goes into access.conf as GPG_DECRYPT_PW, as fwknopd needs it' : 'check the file given with --gpg-passphrase-file (one line, the passphrase only)',
       );
     }
+    // A key gpg made itself is trusted ultimately in its keyring; an imported one is not, and then its
+    // certification of the client's key (gpg-setup.ts) leaves that key unknown: fwknopd would refuse it.
+    await run({ file: DEFAULT_GPG_EXE, args: ['--homedir', o.serverHome, '--batch', '--no-tty', '--quiet', '--import-ownertrust'], purpose: `trust fwknopd's own key ${fingerprint} in ${o.serverHome}`, stdin: `${fingerprint}:6:\n` });
     return fingerprint;
   } finally {
     await stopAgent(o.serverHome);
