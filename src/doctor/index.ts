@@ -102,7 +102,7 @@ async function dirFact(path: string): Promise<DirFact | undefined> {
 async function keyringFacts(home: string): Promise<KeyringFacts> {
   const dir = await dirFact(home);
   if (dir === undefined || dir.isLink || !dir.isDirectory) return { dir, publicKeys: [], secretKeys: [], gpgConf: null };
-  const list = async (which: string): Promise<string> => (await run('gpg', ['--homedir', home, '--batch', '--no-tty', '--with-colons', '--fixed-list-mode', which])) ?? '';
+  const list = async (which: string): Promise<string> => (await run('gpg', ['--homedir', home, '--batch', '--no-tty', '--no-permission-warning', '--with-colons', '--fixed-list-mode', which])) ?? '';
   try {
     return { dir, publicKeys: parseColonListing(await list('--list-keys')), secretKeys: parseColonListing(await list('--list-secret-keys')), gpgConf: await readTextIfExists(join(home, 'gpg.conf')) };
   } finally {
