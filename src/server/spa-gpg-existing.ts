@@ -5,7 +5,7 @@
 // a file, never argv) opens it. fwknopd needs that passphrase in access.conf (GPG_DECRYPT_PW), so it
 // must survive access.conf's reading: fwknopd takes a value up to the first ";" or line end.
 
-import { mkdtemp, rm } from 'node:fs/promises';
+import { lstat, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KnockstickError } from '../core/errors.js';
@@ -86,6 +86,9 @@ export async function takeExistingServerKey(o: ExistingKeyOptions, now = Math.fl
   let id = o.id;
   if (o.importFile !== undefined) id = await judgeImportFile(o.importFile, o.id, now);
   if (id === undefined) throw new Error('takeExistingServerKey needs an id or a file');
+  if (o.importFile === undefined && (await lstat(o.serverHome).catch(() => null)) === null) {
+    throw refuse(`${o.serverHome} does not exist: no keyring to take the key "${id}" from`, 'name fwknopd\'s keyring with --gpg-home-dir DIR (default /etc/fwknop/gnupg; with --out: OUT/gnupg), or import the key with --gpg-import FILE');
+  }
   await ensureGpgHome(o.serverHome);
   try {
     if (o.importFile !== undefined) await importKey(o.serverHome, (await readTextIfExists(o.importFile)) ?? '');

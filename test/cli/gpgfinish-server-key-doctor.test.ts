@@ -127,6 +127,14 @@ describe('server init --gpg with an existing fwknopd key', () => {
     await expect(readFile(join(out, 'access.conf'))).rejects.toThrow();
   });
 
+  it('--gpg-server-key without a keyring there names the directory and creates none', async () => {
+    const out = join(dir.path, 'nokeyring');
+    const result = await knockstick([...BASE, '--out', out, '--gpg-server-key', 'ABCDEF0123456789']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain(`${join(out, 'gnupg')} does not exist: no keyring to take the key "ABCDEF0123456789" from`);
+    await expect(readFile(join(out, 'gnupg'))).rejects.toThrow(/ENOENT/);
+  });
+
   describe('refusals (exit 2, nothing written, the keyring as it was)', () => {
     const root = (): string => join(dir.path, 'refuse');
     const home = (): string => join(root(), 'gnupg');
