@@ -117,6 +117,18 @@ describe('server init --gpg with an existing fwknopd key', () => {
     });
   });
 
+  it('doctor gives the keyrings of a plain server init --gpg --out (new keys) a clean bill', async () => {
+    const out = join(dir.path, 'plain', 'out');
+    const stick = await makeStick(join(dir.path, 'plain', 'stick'));
+    await writeFile(join(stick, '.ssh', 'id_ed25519'), 'not a real key\n', { mode: 0o600 });
+    const init = await knockstick([...BASE, '--out', out, '--stick', stick]);
+    homes.add(join(out, 'gnupg')).add(join(stick, '.gnupg'));
+    expect({ code: init.exitCode, err: init.stderr }).toEqual({ code: 0, err: '' });
+    const doctor = await knockstick(['doctor', '--access-conf', join(out, 'access.conf'), '--stick', stick]);
+    expect({ code: doctor.exitCode, tail: doctor.stdout.trim().split('\n').pop() }).toEqual({ code: 0, tail: '0 error(s), 0 warning(s)' });
+    expect(doctor.stdout.match(/^ {2}ok {7}/gm)?.length).toBeGreaterThanOrEqual(7);
+  });
+
   it('--dry-run names the existing key and hides its passphrase', async () => {
     const out = join(dir.path, 'dry');
     const result = await knockstick([...BASE, '--out', out, '--gpg-server-key', 'ABCDEF0123456789', '--gpg-passphrase-file', '/nonexistent', '--dry-run']);
