@@ -8,6 +8,7 @@ import { parseKnockdConf, type KnockdDoor } from '../core/knockd-conf.js';
 import { formatProblem } from '../core/errors.js';
 import type { ProbeResult } from '../core/knockd-probe.js';
 import { parseSequenceFile, unusedLines } from '../core/sequences.js';
+import { checkAccessGpgStanza, checkKeyringDir, checkStickGpgStanza, type AccessGpgStanza, type DirFact, type KeyringFacts, type StickGpgStanza } from './gpg-checks.js';
 
 export type Severity = 'error' | 'warning' | 'ok';
 
@@ -27,6 +28,26 @@ export interface FileFact {
 
 export interface Facts {
   readonly knockdConf: { readonly path: string } & FileFact;
+  /** An fwknopd server (--access-conf without --knockd-conf): no knockd checks. */
+  readonly fwknopdOnly?: boolean;
+  /** --access-conf: its GnuPG stanzas and their keyrings by GPG_HOME_DIR (gpg-checks.ts). */
+  readonly gpgServer?: {
+    readonly path: string;
+    readonly exists: boolean;
+    readonly stanzas: readonly AccessGpgStanza[];
+    readonly rings: ReadonlyMap<string, KeyringFacts>;
+    /** Who may own a keyring: root (fwknopd) and the user running doctor. */
+    readonly owners: readonly number[];
+  };
+  /** The stick's GnuPG side: .gnupg and the USE_GPG stanzas of .ssh/fwknoprc. */
+  readonly gpgStick?: {
+    readonly gnupg: { readonly path: string; readonly dir: DirFact | undefined };
+    readonly stanzas: readonly StickGpgStanza[];
+    readonly rings: ReadonlyMap<string, KeyringFacts>;
+    readonly owners: readonly number[];
+  };
+  /** Unix seconds, for key expiry (the clock at gathering). */
+  readonly now?: number;
   /** one_time_sequences files named by knockd.conf, by path. */
   readonly oneTimeFiles: ReadonlyMap<string, FileFact>;
   /** knockd's pidfile and whether its pid is alive; undefined when not checked (--offline). */
@@ -53,6 +74,8 @@ export interface Facts {
      * known_hosts there. One line each (stick-relocate.ts describeRelocation); undefined: not checked.
      */
     readonly stalePaths?: readonly string[];
+    /** An SPA stick (fwknopd server): no sequence file to check. */
+    readonly spa?: boolean;
   };
   readonly warnBelow: number;
   /** What the real knockd made of knockd.conf (knockd-probe.ts); undefined when not asked. */
@@ -254,11 +277,34 @@ function checkSshd(sshdT: string | null): Finding {
   return ok('sshd', 'sshd accepts keys only');
 }
 
-export function diagnose(facts: Facts): Finding[] {
+/** GnuPG SPA: fwknopd's keyrings (access.conf) and the stick's. */
+function checkGpg(facts: Facts): Finding[] {
+  const now = facts.now ?? Math.floor(Date.now() / 1000);
   const findings: Finding[] = [];
+  const server = facts.gpgServer;
+  if (server !== undefined) {
+    if (!server.exists) findings.push(bad('gpg:server:access', 'error', `${server.path} does not exist`, 'give fwknopd\'s access.conf with --access-conf'));
+    else if (server.stanzas.length === 0) findings.push(ok('gpg:server:access', `${server.path} has no GnuPG stanza`));
+    for (const s of server.stanzas) findings.push(...checkAccessGpgStanza(s, s.home === undefined ? undefined : server.rings.get(s.home), now, server.owners));
+  }
+  const stick = facts.gpgStick;
+  if (stick !== undefined && (stick.stanzas.length > 0 || stick.gnupg.dir !== undefined)) {
+    findings.push(checkKeyringDir('gpg:stick:home', stick.gnupg.path, stick.gnupg.dir, stick.owners));
+    for (const s of stick.stanzas) {
+      const ring = stick.rings.get(s.home);
+      if (ring !== undefined) findings.push(...checkStickGpgStanza(s, ring, now));
+    }
+  }
+  return findings;
+}
+
+export function diagnose(facts: Facts): Finding[] {
+  const gpg = checkGpg(facts);
   const conf = facts.knockdConf;
+  if (facts.fwknopdOnly === true) return [...gpg, ...(facts.stick === undefined ? [] : checkStick(facts.stick, facts))];
+  const findings: Finding[] = [];
   // The stick is still checked on a machine without knockd (the client, where it is mounted).
-  if (conf.text === null) return [bad('knockd.conf', 'error', `${conf.path} does not exist`, 'knockstick server init'), ...(facts.stick === undefined ? [] : checkStick(facts.stick, facts))];
+  if (conf.text === null) return [bad('knockd.conf', 'error', `${conf.path} does not exist`, 'knockstick server init'), ...gpg, ...(facts.stick === undefined ? [] : checkStick(facts.stick, facts))];
   const { conf: parsed, problems } = parseKnockdConf(conf.text, conf.path);
   findings.push(
     problems.length > 0
@@ -291,6 +337,7 @@ export function diagnose(facts: Facts): Finding[] {
   }
   if (facts.firewall !== undefined) findings.push(checkFirewall(facts.firewall, isRouter(parsed.doors)));
   if (facts.sshdT !== undefined) findings.push(checkSshd(facts.sshdT));
+  findings.push(...gpg);
   if (facts.stick !== undefined) findings.push(...checkStick(facts.stick, facts));
   return findings;
 }
@@ -328,6 +375,7 @@ function checkStick(stick: NonNullable<Facts['stick']>, facts: Facts): Finding[]
     else if (loose(key.mode)) findings.push(bad('stick:key', 'error', `${key.path} is readable by others (mode 0${key.mode.toString(8)}): ssh refuses such a key`, 'chmod 600 it (on vfat/exfat: mount with umask=077)'));
     else findings.push(ok('stick:key', `${key.path}: mode 0${key.mode.toString(8)}`));
   }
+  if (stick.spa === true) return findings;
   const seq = stick.sequences;
   if (seq.text === null) return [...findings, bad('stick:sequences', 'error', `${seq.path} does not exist`, 'seqgen')];
   const parsed = parseSequenceFile(seq.text, seq.path, 'stick');

@@ -1,6 +1,7 @@
 export function doctorHelp(cmd: string): string {
   return `Usage:
   ${cmd} [--knockd-conf PATH] [--stick DIR [--host ALIAS]] [--server-file PATH] [--offline] [--json]
+  ${cmd} --access-conf PATH [--stick DIR]                     (fwknopd with GnuPG keys)
 
 Checks, on the server: knockd.conf parses the way knockd reads it; every one_time_sequences file is
 valid (an invalid line makes knockd mark the wrong line, so a sequence works twice), ends with a
@@ -12,11 +13,20 @@ ones and does not accept SSH for everyone; sshd refuses passwords (sshd -T).
 On the stick (--stick): the ssh config entry, that its ProxyCommand, key and known_hosts name the
 stick where it is now, the key's permissions, sequences left, and lockstep with the server file
 (--server-file, else the first one-time file of knockd.conf).
+GnuPG SPA (--access-conf): for each access.conf stanza with GPG_* lines, its GPG_HOME_DIR is a real
+directory (not a link), mode 0700, owned by root or you; the GPG_DECRYPT_ID key has its secret key
+there, is neither expired nor revoked and can encrypt; each GPG_REMOTE_ID / GPG_FINGERPRINT_ID key is
+there, certified (fwknopd refuses an uncertified signer) and not expired; gpg.conf says
+"pinentry-mode loopback" when GPG_DECRYPT_PW is used. With --stick: STICK/.gnupg is mode 0700, and
+each USE_GPG stanza of STICK/.ssh/fwknoprc has its GPG_SIGNER secret key and a usable GPG_RECIPIENT
+public key. Keys are read with the real gpg (--with-colons); its gpg-agent is stopped afterwards.
+--access-conf without --knockd-conf is an fwknopd server: no knockd checks, no stick sequences.
 
 Every finding has a severity (ERROR, warning, ok), a one-line explanation and the fix.
 
 Options:
   --knockd-conf PATH     knockd's config (default: server settings, else /etc/knockd.conf)
+  --access-conf PATH     fwknopd's access.conf: check the GnuPG keyrings it names
   --server-config PATH   server settings (default /etc/knockstick/server.conf)
   --pidfile PATH         knockd's pidfile (default: settings, knockd.conf, else /run/knockd.pid)
   --interface IFACE      knockd's interface (default: knockd.conf [options] interface)

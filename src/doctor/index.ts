@@ -1,8 +1,9 @@
 // knockstick doctor: gathers facts about the server (and the stick) and prints the findings of
 // checks.ts, each with a severity, a one-line explanation and the fix.
 
+import { lstat } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseCommandLine, parseInteger } from '../core/args.js';
 import type { Command, CommandContext } from '../core/command.js';
 import { SERVER_CONFIG_PATH, readConfig } from '../core/config.js';
@@ -13,7 +14,11 @@ import { parseKnockdConf } from '../core/knockd-conf.js';
 import { probeKnockd } from '../core/knockd-probe.js';
 import { isProcessAlive } from '../core/process.js';
 import { hostConfigFrom } from '../core/ssh-config.js';
-import { DEFAULT_HOST, isValidHostAlias, sequencesFileFor, stateFileFor, verifyStick } from '../core/stick.js';
+import { DEFAULT_HOST, SPA_RC_NAME, isValidHostAlias, sequencesFileFor, stateFileFor, verifyStick } from '../core/stick.js';
+import { parseColonListing } from '../spa/gpg-colons.js';
+import { stopAgent } from '../spa/gpg.js';
+import { parseRcText } from '../spa/rc-file.js';
+import { parseAccessGpg, type DirFact, type KeyringFacts, type StickGpgStanza } from './gpg-checks.js';
 import { readCallhomeState } from '../core/callhome-state.js';
 import { describeRelocation, relocateStickConfig } from '../core/stick-relocate.js';
 import { configPathToFile } from '../core/stick-ssh-config.js';
@@ -23,6 +28,7 @@ import { doctorHelp } from './help.js';
 
 export const FLAGS = {
   'knockd-conf': { type: 'string' },
+  'access-conf': { type: 'string' },
   'server-config': { type: 'string' },
   pidfile: { type: 'string' },
   interface: { type: 'string' },
@@ -87,8 +93,63 @@ async function run(file: string, args: readonly string[]): Promise<string | null
   }
 }
 
+async function dirFact(path: string): Promise<DirFact | undefined> {
+  const st = await lstat(path).catch(() => null);
+  return st === null ? undefined : { isLink: st.isSymbolicLink(), isDirectory: st.isDirectory(), mode: st.mode, uid: st.uid };
+}
+
+/** A keyring as the real gpg lists it (--with-colons); the gpg-agent that listing starts is stopped again. */
+async function keyringFacts(home: string): Promise<KeyringFacts> {
+  const dir = await dirFact(home);
+  if (dir === undefined || dir.isLink || !dir.isDirectory) return { dir, publicKeys: [], secretKeys: [], gpgConf: null };
+  const list = async (which: string): Promise<string> => (await run('gpg', ['--homedir', home, '--batch', '--no-tty', '--no-permission-warning', '--with-colons', '--fixed-list-mode', which])) ?? '';
+  try {
+    return { dir, publicKeys: parseColonListing(await list('--list-keys')), secretKeys: parseColonListing(await list('--list-secret-keys')), gpgConf: await readTextIfExists(join(home, 'gpg.conf')) };
+  } finally {
+    await stopAgent(home);
+  }
+}
+
+const keyringOwners = (): number[] => [...new Set([0, process.getuid?.() ?? 0])];
+
+/** --access-conf: fwknopd's GnuPG stanzas and each keyring they name. */
+async function gatherGpgServer(path: string): Promise<NonNullable<Facts['gpgServer']>> {
+  const text = await readTextIfExists(path);
+  const stanzas = text === null ? [] : parseAccessGpg(text, path);
+  const rings = new Map<string, KeyringFacts>();
+  for (const s of stanzas) if (s.home !== undefined && !rings.has(s.home)) rings.set(s.home, await keyringFacts(s.home));
+  return { path, exists: text !== null, stanzas, rings, owners: keyringOwners() };
+}
+
+/** The stick's .gnupg and the USE_GPG stanzas of its .ssh/fwknoprc (GPG_HOMEDIR relative to that file). */
+async function gatherGpgStick(root: string, sshDir: string): Promise<NonNullable<Facts['gpgStick']>> {
+  const rcPath = join(sshDir, SPA_RC_NAME);
+  const text = await readTextIfExists(rcPath);
+  const gnupg = join(root, '.gnupg');
+  const stanzas: StickGpgStanza[] = [];
+  for (const st of text === null ? [] : parseRcText(text, rcPath)) {
+    if (!/^y/i.test(st.entries.get('USE_GPG')?.value ?? '')) continue;
+    const homedir = st.entries.get('GPG_HOMEDIR')?.value;
+    stanzas.push({ file: rcPath, name: st.name, line: st.line, home: homedir === undefined ? gnupg : resolve(dirname(rcPath), homedir), signer: st.entries.get('GPG_SIGNER'), recipient: st.entries.get('GPG_RECIPIENT') });
+  }
+  const rings = new Map<string, KeyringFacts>();
+  for (const s of stanzas) if (!rings.has(s.home)) rings.set(s.home, await keyringFacts(s.home));
+  return { gnupg: { path: gnupg, dir: await dirFact(gnupg) }, stanzas, rings, owners: keyringOwners() };
+}
+
 async function gather(values: Values, context: CommandContext): Promise<Facts> {
   const at = (p: string): string => resolve(context.cwd, p);
+  // --access-conf alone: an fwknopd server, which has no knockd to check.
+  const fwknopdOnly = values['access-conf'] !== undefined && values['knockd-conf'] === undefined;
+  const gpg = {
+    now: Math.floor(Date.now() / 1000),
+    ...(values['access-conf'] === undefined ? {} : { gpgServer: await gatherGpgServer(at(values['access-conf'])) }),
+    ...(fwknopdOnly ? { fwknopdOnly } : {}),
+  };
+  if (fwknopdOnly) {
+    const stick = values.stick === undefined ? undefined : await gatherStick(at(values.stick), context.env, values.host ?? DEFAULT_HOST, undefined, true);
+    return { knockdConf: { path: '(none: fwknopd)', text: null, mode: undefined }, oneTimeFiles: new Map(), warnBelow: 10, ...gpg, ...(stick === undefined ? {} : { stick, gpgStick: await gatherGpgStick(stick.root, join(stick.root, '.ssh')) }) };
+  }
   const settings = (await readConfig(at(values['server-config'] ?? SERVER_CONFIG_PATH), 'server')).global;
   const confPath = at(values['knockd-conf'] ?? settings.knockdConf ?? '/etc/knockd.conf');
   const { bytes: confBytes, ...confFact } = await fileFactWithBytes(confPath);
@@ -118,11 +179,16 @@ async function gather(values: Values, context: CommandContext): Promise<Facts> {
     };
   }
   const knockdProbe = confBytes === null ? undefined : await probeKnockd(confBytes);
-  return { knockdConf, oneTimeFiles, warnBelow, ...live, ...(knockdProbe === undefined ? {} : { knockdProbe }), ...(values.stick === undefined ? {} : { stick: await gatherStick(at(values.stick), context.env, values.host ?? DEFAULT_HOST, serverFile) }) };
+  const stick = values.stick === undefined ? undefined : await gatherStick(at(values.stick), context.env, values.host ?? DEFAULT_HOST, serverFile);
+  return {
+    knockdConf, oneTimeFiles, warnBelow, ...live, ...gpg,
+    ...(knockdProbe === undefined ? {} : { knockdProbe }),
+    ...(stick === undefined ? {} : { stick, gpgStick: await gatherGpgStick(stick.root, join(stick.root, '.ssh')) }),
+  };
 }
 
 /** The stick's facts; a directory that is not a stick (no .ssh/config, or a home) is refused (verifyStick). */
-async function gatherStick(root: string, env: NodeJS.ProcessEnv, alias: string, serverFile: string | undefined): Promise<NonNullable<Facts['stick']>> {
+async function gatherStick(root: string, env: NodeJS.ProcessEnv, alias: string, serverFile: string | undefined, spa = false): Promise<NonNullable<Facts['stick']>> {
   if (!isValidHostAlias(alias)) throw usageError(`--host must be an alias of the stick's ssh config, got ${JSON.stringify(alias)}`);
   const layout = await verifyStick(root, env);
   const configText = await readTextIfExists(layout.sshConfig);
@@ -146,7 +212,7 @@ async function gatherStick(root: string, env: NodeJS.ProcessEnv, alias: string, 
   const sequences = sequencesFileFor(layout, alias);
   const { state: callhomeState } = await readCallhomeState(stateFileFor(sequences));
   const { changes } = await relocateStickConfig(layout, { write: false });
-  return { root, alias, sshConfigError, identityFiles, sequences: { path: sequences, ...(await fileFact(sequences)) }, serverFile, callhomeState, stalePaths: describeRelocation(changes) };
+  return { root, alias, sshConfigError, identityFiles, sequences: { path: sequences, ...(await fileFact(sequences)) }, serverFile, callhomeState, stalePaths: describeRelocation(changes), ...(spa ? { spa } : {}) };
 }
 
 function format(findings: readonly Finding[], errors: number, warnings: number): string {

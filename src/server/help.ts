@@ -59,6 +59,11 @@ access.conf (GPG_DECRYPT_PW; gpg.conf gets "pinentry-mode loopback", which fwkno
 gpg 2.2), a new client key in the stick's .gnupg (no stick: gnupg.client to copy there), each side
 holding the other's public key, the client's certified by fwknopd's key. access.conf names the
 client by GPG_FINGERPRINT_ID (and GPG_REMOTE_ID); packets also carry an HMAC.
+With --gpg-server-key ID (a key already in that keyring) or --gpg-import FILE (an armored secret
+key, imported into it) fwknopd keeps its existing key: it must be there once, neither revoked nor
+expired, with an encryption subkey and its secret part, or nothing is written. A key with a
+passphrase needs --gpg-passphrase-file (it goes into access.conf as GPG_DECRYPT_PW, never argv);
+one without gets GPG_ALLOW_NO_PW Y.
 
 Options:
   -y, --yes              no questions: defaults and flags only
@@ -67,6 +72,10 @@ Options:
   --gpg                  with --method spa: GnuPG keys instead of a shared key
   --gpg-home-dir DIR     with --gpg: fwknopd's keyring (default /etc/fwknop/gnupg, or OUT/gnupg)
   --gpg-key-type T       with --gpg: rsa (default; fwknop's own client can use it too) or ed25519
+  --gpg-server-key ID    with --gpg: use this existing key of the keyring for fwknopd (fingerprint)
+  --gpg-import FILE      with --gpg: import this armored secret key for fwknopd and use it
+  --gpg-passphrase-file FILE
+                         the passphrase of that existing key, read from FILE (- for stdin)
   --interface IFACE      the interface knockd listens on (default: that of the default route)
   --out DIR              write every file into DIR instead, referring to each other there
   --dry-run              print every file, write nothing

@@ -25,7 +25,7 @@ import { serverHelp } from './help.js';
 import { WORD, askServerAnswers, type ServerAnswers } from './wizard.js';
 import { DEFAULT_DOOR_POLICY, isDoorPolicy, type DoorPolicy, type InnerHost } from '../core/firewall.js';
 import { SPA_SYSTEM_PATHS, initSpa, spaInitProblem, spaPathsIn } from './spa.js';
-import { GPG_SYSTEM_HOME } from './spa-gpg.js';
+import { GPG_SYSTEM_HOME, type SpaGpgOptions } from './spa-gpg.js';
 import { OLDER_TEMPLATE_NAMES, planBeforeSingleUse } from './older-doors.js';
 import { TEMPLATE_NAMES, SYSTEM_PATHS, doorNames, pathsIn, planServerFiles, sequencesFileOf, type PlannedFile, type ServerFirewall, type ServerPaths } from './plan.js';
 import { formatAllow, parseAllows, ufwAllowCommands, type AllowedService } from './allow.js';
@@ -55,6 +55,9 @@ export const FLAGS = {
   gpg: { type: 'boolean' },
   'gpg-home-dir': { type: 'string' },
   'gpg-key-type': { type: 'string' },
+  'gpg-server-key': { type: 'string' },
+  'gpg-import': { type: 'string' },
+  'gpg-passphrase-file': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -113,7 +116,7 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   if (values.method !== undefined && values.method !== 'knock' && values.method !== 'spa') throw usageError(`--method must be knock or spa, got ${JSON.stringify(values.method)}`);
   if (values.method === 'spa') return initSpaFromFlags(values, context);
   if (values['spa-server'] !== undefined) throw usageError('--spa-server goes with --method spa');
-  for (const flag of ['gpg', 'gpg-home-dir', 'gpg-key-type'] as const) if (values[flag] !== undefined) throw usageError(`--${flag} goes with --method spa`);
+  for (const flag of ['gpg', 'gpg-home-dir', 'gpg-key-type', 'gpg-server-key', 'gpg-import', 'gpg-passphrase-file'] as const) if (values[flag] !== undefined) throw usageError(`--${flag} goes with --method spa`);
   const interactive = values.yes !== true;
   if (interactive && !context.stderrIsTTY) {
     throw usageError('no terminal to ask questions on: pass --yes and give the answers as flags (see --help)');
@@ -480,15 +483,24 @@ async function initSpaFromFlags(values: Values, context: CommandContext): Promis
  * --gpg [--gpg-home-dir DIR] [--gpg-key-type rsa|ed25519] (src/server/spa-gpg.ts). With --out the
  * keyring goes there too (OUT/gnupg), like every other file, unless --gpg-home-dir says where.
  */
-function spaGpgFromFlags(values: Values, cwd: string, out: string | undefined): { serverHome: string; keyType: 'rsa' | 'ed25519' } | undefined {
+function spaGpgFromFlags(values: Values, cwd: string, out: string | undefined): Omit<SpaGpgOptions, 'clientHome'> | undefined {
   if (values.gpg !== true) {
-    for (const flag of ['gpg-home-dir', 'gpg-key-type'] as const) if (values[flag] !== undefined) throw usageError(`--${flag} goes with --gpg`);
+    for (const flag of ['gpg-home-dir', 'gpg-key-type', 'gpg-server-key', 'gpg-import', 'gpg-passphrase-file'] as const) if (values[flag] !== undefined) throw usageError(`--${flag} goes with --gpg`);
     return undefined;
   }
   const type = values['gpg-key-type'] ?? 'rsa';
   if (type !== 'rsa' && type !== 'ed25519') throw usageError(`--gpg-key-type must be rsa (fwknop's own client can use it too) or ed25519 (knockstick only), got ${JSON.stringify(type)}`);
   const home = checked(values['gpg-home-dir'] === undefined ? undefined : resolve(cwd, values['gpg-home-dir']), '--gpg-home-dir', SAFE_PATH) ?? (out === undefined ? GPG_SYSTEM_HOME : `${out.replace(/\/$/, '')}/gnupg`);
-  return { serverHome: home, keyType: type };
+  const id = values['gpg-server-key'];
+  if (id !== undefined && !/^[\x21-\x7e][\x20-\x7e]*$/.test(id)) throw usageError(`--gpg-server-key must be a fingerprint, key ID or user ID, got ${JSON.stringify(id)}`);
+  const importFile = values['gpg-import'] === undefined ? undefined : resolve(cwd, values['gpg-import']);
+  const passFlag = values['gpg-passphrase-file'];
+  if (passFlag !== undefined && id === undefined && importFile === undefined) {
+    throw usageError('--gpg-passphrase-file is the passphrase of an existing key: it goes with --gpg-server-key or --gpg-import (a new key gets a random one)');
+  }
+  if (id === undefined && importFile === undefined) return { serverHome: home, keyType: type };
+  const passphraseFile = passFlag === undefined ? undefined : passFlag === '-' ? '-' : resolve(cwd, passFlag);
+  return { serverHome: home, keyType: type, existing: { id, importFile, passphraseFile } };
 }
 
 /**

@@ -11,6 +11,8 @@ import { randomBytes } from 'node:crypto';
 import { formatStanza } from '../spa/rc-file.js';
 import { gpgAccessLines, makeGpgPair } from '../spa/gpg-setup.js';
 import type { GpgKeyType } from '../spa/gpg.js';
+import { readPassphraseFile } from '../core/secrets.js';
+import { takeExistingServerKey } from './spa-gpg-existing.js';
 
 export const GPG_SYSTEM_HOME = '/etc/fwknop/gnupg';
 /** The client keyring's name beside the client rc file when there is no stick (copied to STICK/.gnupg). */
@@ -22,20 +24,48 @@ export interface SpaGpgOptions {
   readonly serverHome: string;
   readonly clientHome: string;
   readonly keyType: GpgKeyType;
+  /** --gpg-server-key / --gpg-import / --gpg-passphrase-file: fwknopd's existing key (spa-gpg-existing.ts). */
+  readonly existing?: { readonly id?: string | undefined; readonly importFile?: string | undefined; readonly passphraseFile?: string | undefined } | undefined;
 }
 
 export interface SpaGpgKeys {
   readonly serverFingerprint: string;
   readonly clientFingerprint: string;
-  /** GPG_DECRYPT_PW (base64 of 24 random bytes: no character access.conf would misread). */
-  readonly serverPassphrase: string;
+  /** GPG_DECRYPT_PW (new keys: base64 of 24 random bytes, no character access.conf would misread); undefined: an existing key without one (GPG_ALLOW_NO_PW). */
+  readonly serverPassphrase?: string | undefined;
 }
 
 /** What --dry-run shows in place of keys that are not made. */
 export const PLACEHOLDER_KEYS: SpaGpgKeys = { serverFingerprint: '(new-server-key-fingerprint)', clientFingerprint: '(new-client-key-fingerprint)', serverPassphrase: '(new passphrase, not shown)' };
 
+/** The placeholders for --dry-run, naming the existing server key when there is one. */
+export function placeholderKeys(o: Pick<SpaGpgOptions, 'existing'>): SpaGpgKeys {
+  const e = o.existing;
+  if (e === undefined) return PLACEHOLDER_KEYS;
+  return {
+    ...PLACEHOLDER_KEYS,
+    serverFingerprint: e.id ?? `(the-key-in-${e.importFile ?? ''})`,
+    serverPassphrase: e.passphraseFile === undefined ? undefined : '(the passphrase given, not shown)',
+  };
+}
+
 /** Makes both keys and crosses them over (real gpg). */
 export async function makeSpaGpgKeys(o: SpaGpgOptions, spaServer: string): Promise<SpaGpgKeys> {
+  if (o.existing !== undefined) {
+    const e = o.existing;
+    const passphrase = e.passphraseFile === undefined ? undefined : await readPassphraseFile(e.passphraseFile, 'passphrase of the server key');
+    const serverKey = await takeExistingServerKey({ serverHome: o.serverHome, id: e.id, importFile: e.importFile, passphrase });
+    const pair = await makeGpgPair({
+      serverHome: o.serverHome,
+      clientHome: o.clientHome,
+      type: o.keyType,
+      serverUserId: '',
+      clientUserId: `knockstick stick for ${spaServer}`,
+      serverPassphrase: passphrase,
+      serverKey,
+    });
+    return { ...pair, serverPassphrase: passphrase?.toString('utf8') };
+  }
   const serverPassphrase = randomBytes(24).toString('base64');
   const pair = await makeGpgPair({
     serverHome: o.serverHome,

@@ -23,7 +23,7 @@ import { SPA_RC_NAME } from '../core/stick.js';
 import { doorPolicyWords, type DoorPolicy, type FirewallKind } from '../core/firewall.js';
 import type { PlannedFile } from './plan.js';
 import { iptablesAllowLines, nftAllowLines, type AllowedService } from './allow.js';
-import { GPG_CLIENT_HOME_NAME, GPG_SYSTEM_HOME, PLACEHOLDER_KEYS, gpgClientStanza, gpgEncryptionLines, makeSpaGpgKeys, type SpaGpgKeys, type SpaGpgOptions } from './spa-gpg.js';
+import { GPG_CLIENT_HOME_NAME, GPG_SYSTEM_HOME, gpgClientStanza, placeholderKeys, gpgEncryptionLines, makeSpaGpgKeys, type SpaGpgKeys, type SpaGpgOptions } from './spa-gpg.js';
 
 export const SPA_TEMPLATE_NAMES = ['fwknopd.conf', 'fwknop-access.conf', 'firewall-spa.nft', 'iptables-spa.rules', 'sshd-knockstick.conf'] as const;
 /** The nft set CMD_CYCLE_OPEN fills (in table inet knockstick). */
@@ -167,7 +167,8 @@ export async function initSpa(
   const keys = generateKeys();
   const templates = Object.fromEntries(await Promise.all(SPA_TEMPLATE_NAMES.map(async (n) => [n, await loadTemplate(n)] as const)));
   const gpgFiles = (gpgKeys: SpaGpgKeys): PlannedFile[] => planSpaFiles({ ...o, keys, gpg: o.gpg === undefined ? undefined : { home: o.gpg.serverHome, keys: gpgKeys } }, templates);
-  let files = gpgFiles(PLACEHOLDER_KEYS);
+  const placeholders = placeholderKeys(o.gpg ?? {});
+  let files = gpgFiles(placeholders);
   const out = context.stdout;
   const rcPath = o.stick === undefined ? o.paths.clientRc : join(stickLayout(o.stick).sshDir, SPA_RC_NAME);
   const clientHome = o.stick === undefined ? join(dirname(o.paths.clientRc), GPG_CLIENT_HOME_NAME) : join(o.stick, '.gnupg');
@@ -176,8 +177,8 @@ export async function initSpa(
     // The keys are new and would be thrown away: show the files with the keys blanked.
     const blank = (text: string): string => text.replace(/^((?:HMAC_)?KEY_BASE64\s+)\S+/gm, '$1(new key, not shown)');
     for (const f of files) out.write(`==> ${f.path} (mode 0${f.mode.toString(8)}): ${f.what}\n${blank(f.text)}\n`);
-    if (o.gpg !== undefined) out.write(`==> ${o.gpg.serverHome} (mode 0700): new ${o.gpg.keyType} key for fwknopd, the client's public key certified\n==> ${clientHome} (mode 0700): new ${o.gpg.keyType} client key, the server's public key\n`);
-    out.write(`==> ${rcPath} (mode 0600): the client stanza [home] with the same keys\n${blank(stanzaFor(PLACEHOLDER_KEYS))}\n`);
+    if (o.gpg !== undefined) out.write(`==> ${o.gpg.serverHome} (mode 0700): ${o.gpg.existing === undefined ? `new ${o.gpg.keyType} key` : o.gpg.existing.importFile === undefined ? `its key ${placeholders.serverFingerprint}` : `the key imported from ${o.gpg.existing.importFile}`} for fwknopd, the client's public key certified\n==> ${clientHome} (mode 0700): new ${o.gpg.keyType} client key, the server's public key\n`);
+    out.write(`==> ${rcPath} (mode 0600): the client stanza [home] with the same keys\n${blank(stanzaFor(placeholders))}\n`);
     return ExitCode.OK;
   }
   // A stick is a directory holding .ssh/config, never a home directory (stick.ts); nothing written yet.
@@ -195,7 +196,7 @@ export async function initSpa(
   if (rcText !== null && stanzaNames(parseRcText(rcText, rcPath)).some((n) => n.toLowerCase() === 'home')) {
     throw new KnockstickError('IO', `${rcPath} already has a stanza [home]; nothing was written`, { hint: 'remove that stanza (its keys stop working with the new server files) and run again' });
   }
-  let gpgKeys: SpaGpgKeys = PLACEHOLDER_KEYS;
+  let gpgKeys: SpaGpgKeys = placeholders;
   if (o.gpg !== undefined) {
     // All checks passed: now the keys (gpg refuses a keyring that is a link or open to others: gpg.ts).
     if (o.stick === undefined) await mkdir(dirname(clientHome), { recursive: true, mode: 0o700 });
