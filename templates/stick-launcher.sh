@@ -123,7 +123,7 @@ if [ -n "$fast" ]; then
     cd "$here" || exit 6
     KNOCKSTICK_LAUNCHER_DIR=$here KNOCKSTICK_CONNECT_STATUS=$status KNOCKSTICK_CONNECT='{"name":"callhome","report":true}'
     export KNOCKSTICK_LAUNCHER_DIR KNOCKSTICK_CONNECT_STATUS KNOCKSTICK_CONNECT
-    exec ssh -F "$here/.ssh/config" -o "ProxyCommand=$proxy" -o "UserKnownHostsFile=\"$files/.ssh/known_hosts\"" -o "IdentityFile=\"$files/.ssh/id_ed25519\"" "$alias" "$@"
+    exec ssh -F "$here/.ssh/config" -o "ProxyCommand=$proxy" -o "UserKnownHostsFile=\"$files/.ssh/known_hosts\"" -o "IdentityFile=\"$files/.ssh/id_ed25519\"" -o ConnectTimeout={{connect_timeout}} "$alias" "$@"
   )
   rc=$?
   if [ -f "$status/exit" ]; then

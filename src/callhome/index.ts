@@ -19,7 +19,7 @@ import { timing } from '../core/timing.js';
 import { doorDeps, openDoor, prepare, resolveDoorSettings, warnIfLow, type DoorDeps, type DoorSettings, type Prepared } from '../core/door/index.js';
 import { handoverOf } from '../core/door/handover.js';
 import { describeKnocks, gapForAttempt } from '../core/door/knock-method.js';
-import { makeStatusDir, proxiedSsh as proxiedSshFor, thisProgram, withProxyHandover } from '../core/door/proxied.js';
+import { makeStatusDir, proxiedConnectTimeout, proxiedSsh as proxiedSshFor, thisProgram, withProxyHandover } from '../core/door/proxied.js';
 import type { SshInvocation } from '../core/door/ssh-command.js';
 import type { SpaCallDeps } from '../core/door/spa-method.js';
 import { describeRelocation, relocateStickConfig } from '../core/stick-relocate.js';
@@ -63,7 +63,8 @@ export const callhomeCommand: Command = {
 
 /** ssh with callhome's ProxyCommand: what runs, and what --dry-run shows. */
 export function proxiedSsh(options: CallhomeOptions, prepared: Prepared, program: readonly string[]): SshInvocation {
-  return proxiedSshFor(options.ssh, options.sshArgs, prepared, program);
+  // ConnectTimeout: through the proxy it bounds the wait for the banner, knocking included.
+  return proxiedSshFor(options.ssh, options.sshArgs, prepared, program, proxiedConnectTimeout(options));
 }
 
 export async function callhome(

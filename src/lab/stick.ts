@@ -5,6 +5,8 @@ import { appendFile, copyFile, mkdir, readFile, writeFile } from 'node:fs/promis
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { SERVER_ADDR, SSH_PORT, type SshdHandle } from './lab.js';
+import { DOOR_DEFAULTS } from '../core/door/options.js';
+import { proxiedConnectTimeout } from '../core/door/proxied.js';
 import { proxyCommandFor } from '../core/door/proxy-command.js';
 import { BUNDLE_PATH, launcherText, ownBundle } from '../usbsetup/content.js';
 
@@ -55,7 +57,7 @@ export async function makeLabStick(root: string, sshd: SshdHandle, options: LabS
       '  IdentitiesOnly yes',
       `  UserKnownHostsFile ${at('.ssh/known_hosts')}`,
       '  StrictHostKeyChecking yes',
-      '  ConnectTimeout 10',
+      `  ConnectTimeout ${proxiedConnectTimeout(DOOR_DEFAULTS)}`,
       ...(options.extraConfig ?? []).map((l) => `  ${l}`),
       '',
     ].join('\n'),

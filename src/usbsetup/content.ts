@@ -41,6 +41,8 @@ import { clientStanza } from '../server/spa.js';
 import { generateKeys } from '../spa/keys.js';
 import type { ContentAnswers } from './options.js';
 import { writeGpgStick } from './spa-gpg.js';
+import { DOOR_DEFAULTS } from '../core/door/options.js';
+import { proxiedConnectTimeout } from '../core/door/proxied.js';
 
 export const BUNDLE_PATH = '.knockstick/knockstick.mjs';
 /** The CLI with `connect` alone (dist/stick/connect.mjs): ssh's ProxyCommand starts it, less to compile per connection. */
@@ -86,7 +88,9 @@ export function sshConfigText(answers: Pick<ContentAnswers, 'alias' | 'hostName'
     ['IdentitiesOnly', 'yes'],
     ['UserKnownHostsFile', paths.UserKnownHostsFile],
     ['StrictHostKeyChecking', 'ask'],
-    ['ConnectTimeout', '10'],
+    // Through the ProxyCommand, ssh's ConnectTimeout bounds the wait for the banner, which includes
+    // connect waiting for the stick's lock and knocking every attempt: 10 s would cut a slow door short.
+    ['ConnectTimeout', String(proxiedConnectTimeout(DOOR_DEFAULTS))],
     ...(answers.dynamicForward === undefined ? [] : [['DynamicForward', `127.0.0.1:${answers.dynamicForward}`] as [string, string]]),
   ];
   return [
@@ -117,7 +121,7 @@ export function knownHostsLine(publicKeyText: string, hostName: string, port: nu
 export async function launcherText(command: string | undefined): Promise<string> {
   const template = await loadTemplate('stick-launcher.sh');
   // `command` lands in `exec ... .mjs{{command}} "$@"` already quoted; `name` only in messages.
-  return render(template, { command: command === undefined ? '' : ` ${shellQuote(command)}`, name: command ?? 'knockstick' }, (value, name) => {
+  return render(template, { command: command === undefined ? '' : ` ${shellQuote(command)}`, name: command ?? 'knockstick', connect_timeout: String(proxiedConnectTimeout(DOOR_DEFAULTS)) }, (value, name) => {
     if (name === 'name' && !/^[a-z]+$/.test(value)) throw new Error(`launcher name ${JSON.stringify(value)}`);
     return value;
   });

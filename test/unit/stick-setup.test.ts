@@ -121,7 +121,7 @@ describe("the stick's ssh files", () => {
         '# The stick paths below are rewritten when the stick is mounted elsewhere (secureon, callhome).\n' +
         "Host home\n  HostName home.example.org\n  User alice\n  Port 2222\n  ProxyCommand '/mnt/secure/knockstick' connect %n %h %p\n" +
         '  IdentityFile "/mnt/secure/.ssh/id_ed25519"\n  IdentitiesOnly yes\n' +
-        '  UserKnownHostsFile "/mnt/secure/.ssh/known_hosts"\n  StrictHostKeyChecking ask\n  ConnectTimeout 10\n  DynamicForward 127.0.0.1:1080\n',
+        '  UserKnownHostsFile "/mnt/secure/.ssh/known_hosts"\n  StrictHostKeyChecking ask\n  ConnectTimeout 71\n  DynamicForward 127.0.0.1:1080\n',
     );
   });
   it('refuses a stick place its ssh config cannot name', () => {

@@ -30,8 +30,9 @@ export function thisProgram(): string[] {
  * wins over the stick config's own ProxyCommand, and an older stick's config without one gets in
  * the same way.
  */
-export function proxiedSsh(ssh: string, sshArgs: readonly string[], prepared: Prepared, program: readonly string[]): SshInvocation {
-  return sshInvocation(ssh, prepared.layout.sshConfig, prepared.layout.root, prepared.host, prepared.target, sshArgs, ['-o', `ProxyCommand=${proxyCommandFor(program)}`]);
+export function proxiedSsh(ssh: string, sshArgs: readonly string[], prepared: Prepared, program: readonly string[], connectTimeout?: number): SshInvocation {
+  const timeout = connectTimeout === undefined ? [] : ['-o', `ConnectTimeout=${connectTimeout}`];
+  return sshInvocation(ssh, prepared.layout.sshConfig, prepared.layout.root, prepared.host, prepared.target, sshArgs, ['-o', `ProxyCommand=${proxyCommandFor(program)}`, ...timeout]);
 }
 
 /** A private (0700) directory for the proxy's exit code. */
