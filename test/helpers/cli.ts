@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll } from '@jest/globals';
 import { execa } from 'execa';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -32,6 +33,12 @@ async function scratchDir(): Promise<string> {
   scratch ??= await mkdtemp(join(tmpdir(), 'knockstick-cwd-'));
   return scratch;
 }
+// Registered when a test file imports this module (a top-level hook of that file): the scratch
+// directory goes with the file's tests, whatever they did (hundreds were left in /tmp before).
+afterAll(async () => {
+  if (scratch !== undefined) await rm(scratch, { recursive: true, force: true });
+  scratch = undefined;
+});
 
 /** Runs `bin` (knockstick, seqgen, ...) with `args`; never throws on a non-zero exit. */
 export async function runBin(bin: string, args: readonly string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {

@@ -1,7 +1,7 @@
 // The doors server init generates: exactly which rules and knockd commands, per firewall and door
 // policy, and that what knockd runs through sh -c reaches the tools as the words we meant.
 
-import { beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execa } from 'execa';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -80,8 +80,9 @@ describe('what knockd runs through sh -c', () => {
       await writeFile(join(bin, tool), `#!/bin/sh\nfor w in "$@"; do printf '%s|' "$w"; done; echo\n`);
       await chmod(join(bin, tool), 0o700);
     }
-    return async () => rm(bin, { recursive: true, force: true });
   });
+  // (jest ignores a function returned by beforeAll: the stand-ins go here.)
+  afterAll(async () => rm(bin, { recursive: true, force: true }));
   const run = async (command: string) => (await execa('sh', ['-c', command.replaceAll('%IP%', '198.18.0.2')], { env: { PATH: `${bin}:/usr/bin:/bin` } })).stdout;
 
   it('the nft door reaches nft as separate words, braces included', async () => {
