@@ -7,6 +7,7 @@
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli } from '../cli.js';
+import { interrupt } from '../core/interrupt.js';
 import { formatSequence, parseSequenceFile } from '../core/sequences.js';
 import {
   CLIENT_ADDR,
@@ -42,7 +43,12 @@ async function main(): Promise<number> {
   // `on`, not `once`: execa's exit hook re-raises a signal nobody else listens to any more.
   const interrupted = (signal: NodeJS.Signals) => {
     say(`\n${signal === 'SIGINT' ? 'interrupted' : signal}: tearing the lab down`);
-    void cleanup().finally(() => process.exit(130));
+    // First the knockstick command running in this process (its children killed, its undo run:
+    // usbsetup's askpass directory in /tmp, a half-written stick), then the lab.
+    void interrupt(signal)
+      .catch(() => undefined)
+      .then(() => cleanup())
+      .finally(() => process.exit(130));
   };
   process.on('SIGINT', interrupted);
   process.on('SIGTERM', interrupted);

@@ -1,6 +1,8 @@
 // The README's first Quick start command runs this demo: keep it working and leaving nothing behind.
 
 import { describe, expect, it, jest } from '@jest/globals';
+import { readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { ROOT } from '../helpers/cli.js';
@@ -29,8 +31,10 @@ describe('the demo', () => {
     expect(await labNamespaces()).toEqual(before);
   });
 
-  it('tears the lab down when interrupted with Ctrl-C', async () => {
+  it('tears the lab down when interrupted with Ctrl-C, and undoes the knockstick command it was running', async () => {
     const before = await labNamespaces();
+    const askpassDirs = async () => (await readdir(tmpdir())).filter((n) => n.startsWith('knockstick-askpass-'));
+    const askpassBefore = await askpassDirs();
     const child = execa(process.execPath, [join(ROOT, 'dist', 'lab', 'demo.js')], { reject: false });
     let output = '';
     child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -40,5 +44,7 @@ describe('the demo', () => {
     const result = await child;
     expect(result.exitCode).toBe(130);
     expect(await labNamespaces()).toEqual(before);
+    // usbsetup's askpass directory (made while ssh-keygen runs) went with the undo.
+    expect(await askpassDirs()).toEqual(askpassBefore);
   });
 });
