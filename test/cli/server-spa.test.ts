@@ -45,7 +45,13 @@ describe('knockstick server init --method spa', () => {
   it.each([
     [['--out', '/tmp/x'], /needs --spa-server HOST/],
     [['--spa-server', 'h', '--count', '5'], /--count is for knockd/],
-    [['--spa-server', 'h', '--firewall', 'ufw'], /supports --firewall nftables or iptables/],
+    [['--spa-server', 'h', '--firewall', 'ufw', '--door-policy', 'single-use'], /with ufw the doors are ufw rules/],
+    [['--spa-server', 'h', '--firewall', 'pf'], /--firewall must be nftables, iptables or ufw/],
+    [['--spa-server', 'h', '--spa-port', '0'], /--spa-port must be a port number/],
+    [['--spa-server', 'h', '--require-username', 'a:b'], /--require-username/],
+    [['--spa-server', 'h', '--allow-command', '.*'], /allows every command/],
+    [['--spa-server', 'h', '--behind-router', 'router.lan'], /--behind-router must be this server's IPv4 address/],
+    [['--spa-server', 'h', '--inner', 'a=1.2.3.4'], /--behind-router ADDR/],
     [['--spa-server', 'h;reboot'], /needs --spa-server HOST/],
   ])('%j is a usage error', async (extra, message) => {
     const result = await knockstick([...BASE, ...extra]);
