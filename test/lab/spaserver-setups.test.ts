@@ -8,10 +8,10 @@
 //   3. behind a router: the router namespace forwards udp/SPA and tcp/SSH to the inner host
 
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { cp, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DIST_BIN, knockstick } from '../helpers/cli.js';
-import { CLIENT_ADDR, INNER_ADDRS, SERVER_ADDR, addInnerNetwork, createLab, runIn, waitFor, type Lab, type RunResult } from '../../src/lab/lab.js';
+import { CLIENT_ADDR, INNER_ADDRS, SERVER_ADDR, addInnerNetwork, createLab, isProcessAlive, runIn, waitFor, type Lab, type RunResult } from '../../src/lab/lab.js';
 import { startFwknopd, type FwknopdHandle } from '../../src/lab/fwknopd.js';
 
 jest.setTimeout(120_000);
@@ -133,6 +133,40 @@ describe('server init --method spa: the seed set-ups, run with the real fwknopd'
       expect(await stat(join(marks, 'evil')).catch(() => null)).toBeNull();
       // A command message opens no door.
       expect(await inSet()).toBe(false);
+    });
+
+    it("spa send --server-log prints fwknopd's answer to a command: its exit status, or the refusal", async () => {
+      // fwknopd's log here is its -f output, appended to a file as syslog would.
+      const log = join(lab.dir, 'fwknopd.log');
+      await writeFile(log, '');
+      fwknopd?.process.stderr?.on('data', (c: Buffer) => void appendFile(log, c));
+      fwknopd?.process.stdout?.on('data', (c: Buffer) => void appendFile(log, c));
+      const ok = await spaSend(lab, rc, ['--server-cmd', `touch ${marks}/fine`, '--server-log', log]);
+      expect(ok.exitCode === 0 ? 0 : ok).toBe(0);
+      expect(ok.stdout).toMatch(/^fwknopd: .*Processing SPA Command message: command='touch \S+\/fine'/m);
+      expect(ok.stdout).toMatch(/^fwknopd: .*CMD_EXEC: command returned 0, pid_status: 0$/m);
+      const evil = await spaSend(lab, rc, ['--server-cmd', `touch ${marks}/evil2`, '--server-log', log]);
+      expect(evil.stdout).toMatch(/^fwknopd: knockstick: refused SPA command \(not matching --allow-command\): touch \S+\/evil2$/m);
+      expect(evil.stdout).toMatch(/^fwknopd: .*CMD_EXEC: command returned \d+, pid_status: 126$/m);
+    });
+
+    it('fwknopd as the systemd drop-in starts it: a daemon with its pidfile; SIGTERM ends it with status 0 (no restart)', async () => {
+      await fwknopd?.stop();
+      expect((await fwknopd?.process)?.exitCode).toBe(0);
+      fwknopd = undefined;
+      const dropIn = await readFile(join(out, 'fwknopd.service.conf'), 'utf8');
+      expect(dropIn).toMatch(/^Type=forking$/m);
+      expect(dropIn).toMatch(/^Restart=on-failure$/m);
+      const exec = /^ExecStart=(\/usr\/sbin\/fwknopd .+)$/m.exec(dropIn)?.[1]?.split(' ') as string[];
+      const pidfile = /^PIDFile=(.+)$/m.exec(dropIn)?.[1] as string;
+      expect(exec).toContain(pidfile);
+      // Forks and returns, as Type=forking expects; the digest cache stays in the lab directory.
+      await lab.run(lab.serverNs, exec[0] as string, [...exec.slice(1), '-d', join(out, 'digest.cache'), '-r', out]);
+      expect(await waitFor(async () => /^\d+\s*$/.test(await readFile(pidfile, 'utf8').catch(() => '')), 5000)).toBe(true);
+      const pid = Number(await readFile(pidfile, 'utf8'));
+      expect(isProcessAlive(pid)).toBe(true);
+      process.kill(pid, 'SIGTERM');
+      expect(await waitFor(async () => !isProcessAlive(pid), 5000)).toBe(true);
     });
   });
 
