@@ -59,6 +59,20 @@ describe('knockstick server init --method spa', () => {
     expect(result.stderr).toMatch(message);
   });
 
+  it('without --yes the wizard needs a terminal: told so, after the flags were checked', async () => {
+    const result = await knockstick(['server', 'init', '--method', 'spa', '--interface', 'eth0']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/no terminal to ask questions on: pass --yes/);
+    const typo = await knockstick(['server', 'init', '--method', 'spa', '--spa-port', 'x']);
+    expect(typo.stderr).toMatch(/no terminal|--spa-port must be a port number/);
+  });
+
+  it('the SPA-only flags are refused with --method knock', async () => {
+    const result = await knockstick(['server', 'init', '--yes', '--interface', 'eth0', '--require-source']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/--require-source goes with --method spa/);
+  });
+
   it('--method must be knock or spa', async () => {
     const result = await knockstick(['server', 'init', '--yes', '--method', 'fwknop', '--interface', 'eth0']);
     expect(result.exitCode).toBe(2);
