@@ -368,7 +368,8 @@ export function spaInstallSteps(files: readonly PlannedFile[], paths: SpaPaths, 
   // Files that name other files (fwknopd.conf: the command filter; the drop-in: both configs) are
   // written for the staging directory: those paths change to the system ones as they are installed.
   const lines = files.map((f) => `       install --backup=numbered -D -m 0${f.mode.toString(8)} ${f.path} ${systemPath(f.path)}`);
-  const rewrites = files.filter((f) => f.text.includes(paths.firewallDir)).map((f) => systemPath(f.path));
+  // access.conf names only the GnuPG keyring (said separately below): it is left as it is.
+  const rewrites = files.filter((f) => f.path !== paths.accessConf && f.text.includes(paths.firewallDir)).map((f) => systemPath(f.path));
   const fw = systemPath(files.find((f) => /firewall-spa\.nft|iptables-spa\.rules|ufw-spa\.sh/.test(f.path))?.path ?? '');
   const apply = spaFirewallApply(firewall, fw);
   const undo = spaFirewallUndo(firewall);

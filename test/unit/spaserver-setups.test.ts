@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadTemplate } from '../../src/core/templates.js';
 import { parseConfig } from '../../src/core/config.js';
-import { SPA_TEMPLATE_NAMES, clientStanza, planSpaFiles, spaInitProblem, spaPathsIn, type SpaPlanOptions } from '../../src/server/spa.js';
+import { SPA_TEMPLATE_NAMES, clientStanza, planSpaFiles, spaInitProblem, spaInstallSteps, spaPathsIn, type SpaPlanOptions } from '../../src/server/spa.js';
 import { allowCommandProblem, renderCommandFilter, spaStanzaLines, ufwDoorLines } from '../../src/server/spa-setups.js';
 import { answerLines, isFinal } from '../../src/spa/server-log.js';
 import { parseRcText, resolveStanza } from '../../src/spa/rc-file.js';
@@ -194,6 +194,29 @@ describe('server init --method spa: what each option writes', () => {
     expect(config.global).toEqual({ method: 'spa', sshPort: 2222, spaPort: 40001, fwknopdConf: '/srv/spa/fwknopd.conf', accessConf: '/srv/spa/access.conf', pidfile: '/srv/spa/fwknopd.pid', firewall: 'nftables', doorPolicy: 'single-use' });
     expect(parseConfig('spa_port = 0\n', 's', 'server').problems[0]?.message).toMatch(/spa_port must be a port number/);
     expect(parseConfig('fwknopd_conf = x\n', 's', 'server').problems[0]?.message).toMatch(/absolute path/);
+  });
+});
+
+describe('server init --method spa --out: installing the staging copy', () => {
+  it('installs every file at its system path, then points the files that name others at the system paths', () => {
+    const files = plan({ allowCommand: 'true', firewall: 'ufw', doorPolicy: 'window' });
+    const steps = spaInstallSteps(files, base.paths, 'ufw');
+    expect(steps).toContain('install --backup=numbered -D -m 0644 /srv/spa/fwknopd.service.conf /etc/systemd/system/fwknop-server.service.d/knockstick.conf\n');
+    expect(steps).toContain('install --backup=numbered -D -m 0700 /srv/spa/spa-command-filter /etc/knockstick/spa-command-filter\n');
+    expect(steps).toContain('install --backup=numbered -D -m 0600 /srv/spa/server.conf /etc/knockstick/server.conf\n');
+    const sed = /sed -i '([^']+)' (.+)\n/.exec(steps);
+    expect(sed?.[2]).toBe('/etc/fwknop/fwknopd.conf /etc/systemd/system/fwknop-server.service.d/knockstick.conf /etc/knockstick/server.conf');
+    // The sed script, applied to the drop-in and fwknopd.conf, gives the system paths.
+    const apply = (text: string): string =>
+      (sed?.[1] ?? '').split('; ').reduce((t, cmd) => {
+        const [, from, to] = /^s\|(.+)\|(.+)\|g$/.exec(cmd) ?? [];
+        return t.split(from as string).join(to as string);
+      }, text);
+    expect(apply(file(files, 'fwknopd.service.conf').text)).toContain('ExecStart=/usr/sbin/fwknopd -c /etc/fwknop/fwknopd.conf -a /etc/fwknop/access.conf -p /run/fwknop/fwknopd.pid\n');
+    expect(apply(file(files, 'fwknopd.conf').text)).toMatch(/^SUDO_EXE +\/etc\/knockstick\/spa-command-filter;$/m);
+    expect(apply(file(files, 'server.conf').text)).toMatch(/^fwknopd_conf = \/etc\/fwknop\/fwknopd.conf\naccess_conf = \/etc\/fwknop\/access.conf\npidfile = \/run\/fwknop\/fwknopd.pid$/m);
+    expect(steps).toContain('sh /etc/knockstick/ufw-spa.sh\n');
+    expect(steps).toContain('ufw disable');
   });
 });
 
