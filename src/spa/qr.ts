@@ -39,6 +39,7 @@ export interface QrKeys {
 export async function spaQr(options: QrOptions, context: Pick<CommandContext, 'stdout' | 'stderr' | 'stdoutIsTTY' | 'env' | 'cwd'>): Promise<number> {
   const sources = [options.rcFile === undefined ? '' : '--rc-file', options.stick === undefined ? '' : '--stick', options.accessConf === undefined ? '' : '--access-conf'].filter((s) => s !== '');
   if (sources.length > 1) throw usageError(`${sources.join(' and ')}: give one place to read the keys from`);
+  if (options.png !== undefined && options.ascii) throw usageError('--ascii draws the code on the terminal; --png writes an image instead: give one');
   // Refused before any key is read: nothing secret is touched for a command that cannot show it.
   if (options.png === undefined && context.stdoutIsTTY !== true && !options.force) {
     throw usageError('standard output is not a terminal: the QR code holds the SPA keys, and would end up in a pipe, a file or a log', 'run it on a terminal, write a PNG with --png FILE, or add --force if the keys really should go there');
