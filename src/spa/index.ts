@@ -19,7 +19,6 @@ import { isIPv4 } from 'node:net';
 import type { HashType } from './cipher.js';
 import { looksLikeGpgWire } from './gpg-packet.js';
 import { decodeGpgSpa } from './gpg-decode.js';
-import { spaQr } from './qr.js';
 
 export const FLAGS = {
   'rc-file': { type: 'string' },
@@ -119,6 +118,8 @@ export const spaCommand: Command = {
         if (rest.length > 1) throw usageError(`unexpected argument ${JSON.stringify(rest[1])}`);
         onlyFor(['server', 'access', 'allow-ip', 'time-offset', 'save-packet', 'dry-run', 'verbose', 'server-cmd', 'unsafe-no-hmac', 'unsafe-legacy-iv', 'gpg-recip', 'gpg-sign', 'gpg-home-dir', 'gpg-agent'], 'send, keygen or decode');
         if (rest[0] !== undefined && stanza !== undefined) throw usageError('name the stanza once: as STANZA or with -n');
+        // Loaded only here: the QR library (qrcode, pngjs) is most of the spa module's size.
+        const { spaQr } = await import('./qr.js');
         return spaQr(
           {
             stanza: rest[0] ?? stanza,
