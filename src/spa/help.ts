@@ -51,8 +51,8 @@ so, and after scanning clear the screen and the scrollback. --png writes a new i
 (mode 0600, never replacing a file or following a link): delete it once scanned.
 
 Options:
-  --rc-file FILE        the rc file (default: $HOME/.fwknoprc)
-  -n, --named-config S  the stanza (default: [default] alone)
+  --rc-file FILE        the rc file (default: $HOME/.fwknoprc; qr: the stick's .ssh/fwknoprc)
+  -n, --named-config S  the stanza (default: [default] alone; qr: also as STANZA)
   --time-offset SECS    add SECS (may be negative, e.g. --time-offset=-60) to the packet's
                         timestamp, over the rc file's TIME_OFFSET (for a client clock that is off)
   --save-packet FILE    also write the packet to FILE (mode 0600), as fwknop -B does
