@@ -62,9 +62,10 @@ window doors), --require-username USER (REQUIRE_USERNAME; the stanza gets SPOOF_
 address it sends from, right when no NAT is in between), --ssh-port N (OPEN_PORTS, the firewall and
 a Port line in the sshd drop-in), --behind-router ADDR (router-spa.nft for a Linux router, and the
 port forwarding to set on any other: udp/SPA port and tcp/SSH port to ADDR). Command messages are
-refused unless --allow-command REGEX: then a command runs (as root, without a shell) only if the
-whole of it matches REGEX (POSIX extended), checked by spa-command-filter, fwknopd's SUDO_EXE
-(fwknopd 2.6 has no regex setting of its own). It also writes server.conf (method = spa, the ports,
+refused unless --allow-command REGEX: then a stanza with keys of its own (the stick's
+[home-command]: spa send -n home-command --server-cmd CMD) runs a command (as root, without a
+shell) only if the whole of it matches REGEX (POSIX extended), checked by spa-command-filter,
+fwknopd's SUDO_EXE (fwknopd 2.6 ignores CMD_REGEX, written there to say the regex). It also writes server.conf (method = spa, the ports,
 the firewall, the door policy, fwknopd's files) and the systemd drop-in
 /etc/systemd/system/fwknop-server.service.d/knockstick.conf (fwknopd with a pidfile, restarted on
 crashes, not when stopped). Each SPA run makes new keys, so it does not rerun: existing files need

@@ -31,31 +31,37 @@ export function ufwDoorLines(sshPort: number, doorSeconds: number): string {
   return [`CMD_CYCLE_OPEN          /usr/sbin/ufw allow ${rule}`, `CMD_CYCLE_CLOSE         /usr/sbin/ufw delete allow ${rule}`, `CMD_CYCLE_TIMER         ${doorSeconds}`].join('\n');
 }
 
-/** The access.conf lines for the stanza options, and the command stanza when one is needed. */
-export function spaStanzaLines(o: SpaStanzaOptions, door: { readonly firewall: SpaFirewall; readonly spaPort: number; readonly keyLines: string }): string {
+/** The rc stanza (on the stick) and access.conf stanza for command messages: keys of their own. */
+export const commandStanzaName = (name: string): string => `${name}-command`;
+
+/**
+ * The access.conf lines for the stanza options, and the command stanza when --allow-command asks for
+ * one. Command messages get a stanza (and keys) of their own: the door's key opens no command, and
+ * fwknopd hands every packet of a stanza with CMD_CYCLE_OPEN to that command, command messages too.
+ */
+export function spaStanzaLines(o: SpaStanzaOptions, command: { readonly spaPort: number; readonly keyLines: string }): string {
   const demands: string[] = [];
   if (o.requireUsername !== undefined) demands.push(`REQUIRE_USERNAME        ${checkedUsername(o.requireUsername)}`);
   if (o.requireSource === true) demands.push('REQUIRE_SOURCE_ADDRESS  Y');
-  if (o.allowCommand === undefined) return [...demands, '# Command messages (fwknop --server-cmd) are refused: ENABLE_CMD_EXEC is off.'].join('\n');
-  // The regex is not in this file: fwknopd 2.6 has no setting for it. fwknopd puts SUDO_EXE
-  // (fwknopd.conf: the command filter, which holds the regex) in front of every command.
-  const exec = ['ENABLE_CMD_EXEC         Y', 'ENABLE_CMD_SUDO_EXEC    Y'];
-  if (door.firewall === 'iptables') return [...demands, '# Command messages run through the command filter (fwknopd.conf SUDO_EXE), which checks --allow-command.', ...exec].join('\n');
-  // fwknopd hands every packet a stanza with CMD_CYCLE_OPEN matches to that command, command messages
-  // too (which fail there): they are run by a stanza of their own, the next one fwknopd tries.
+  const off = '# Command messages (fwknop --server-cmd) are refused: ENABLE_CMD_EXEC is off.';
+  if (o.allowCommand === undefined) return [...demands, off].join('\n');
   return [
     ...demands,
+    off,
     '',
-    '# Command messages (--allow-command), run through the command filter (fwknopd.conf SUDO_EXE). A stanza',
-    '# of their own: fwknopd gives every packet of a stanza with CMD_CYCLE_OPEN to that command, and a',
-    "# command message fails there and comes here. Its OPEN_PORTS is the SPA port, open to all anyway:",
-    '# an access request that ends up here opens nothing new.',
+    '# Command messages (--allow-command), with keys of their own (the stick\'s stanza [NAME-command]).',
+    '# fwknopd puts SUDO_EXE (fwknopd.conf: knockstick\'s command filter) in front of each command; the',
+    '# filter runs it only if the whole command matches the regex. fwknopd 2.6 ignores CMD_REGEX (it logs',
+    '# "Ignoring unknown access parameter"): it is here to say which regex the filter enforces.',
+    '# OPEN_PORTS is the SPA port, open to all anyway: an access request with these keys opens nothing new.',
     'SOURCE                  ANY',
-    `OPEN_PORTS              udp/${door.spaPort}`,
-    door.keyLines,
+    `OPEN_PORTS              udp/${command.spaPort}`,
+    command.keyLines,
     'FW_ACCESS_TIMEOUT       1',
     ...demands,
-    ...exec,
+    'ENABLE_CMD_EXEC         Y',
+    'ENABLE_CMD_SUDO_EXEC    Y',
+    `CMD_REGEX               ${o.allowCommand}`,
   ].join('\n');
 }
 

@@ -23,7 +23,7 @@ import { SPA_RC_NAME } from '../core/stick.js';
 import { doorPolicyWords, type DoorPolicy, type FirewallKind } from '../core/firewall.js';
 import type { PlannedFile } from './plan.js';
 import { iptablesAllowLines, nftAllowLines, type AllowedService } from './allow.js';
-import { DEFAULT_SPA_PORT, SPA_FIREWALLS, clientAllowIp, clientExtras, renderCommandFilter, routerForwardWords, spaServerConfig, spaStanzaLines, sshdDropInText, ufwDoorLines, ufwSpaAllowLines, type ClientStanzaOptions, type SpaFirewall, type SpaStanzaOptions } from './spa-setups.js';
+import { DEFAULT_SPA_PORT, SPA_FIREWALLS, clientAllowIp, commandStanzaName, clientExtras, renderCommandFilter, routerForwardWords, spaServerConfig, spaStanzaLines, sshdDropInText, ufwDoorLines, ufwSpaAllowLines, type ClientStanzaOptions, type SpaFirewall, type SpaStanzaOptions } from './spa-setups.js';
 import { GPG_CLIENT_HOME_NAME, GPG_SYSTEM_HOME, gpgClientStanza, placeholderKeys, gpgEncryptionLines, makeSpaGpgKeys, type SpaGpgKeys, type SpaGpgOptions } from './spa-gpg.js';
 
 export const SPA_TEMPLATE_NAMES = [
@@ -82,6 +82,8 @@ export interface SpaPlanOptions extends SpaStanzaOptions {
   /** SPA_SERVER for the client: the name or address the stick reaches this server at. */
   readonly spaServer: string;
   readonly keys: SpaKeys;
+  /** --allow-command: the command stanza's own keys (its GnuPG keys, if any, are the door's). */
+  readonly commandKeys?: SpaKeys | undefined;
   readonly paths: SpaPaths;
   /** Other inbound services the firewall keeps reachable (--allow). */
   readonly allow: readonly AllowedService[];
@@ -143,12 +145,15 @@ export function planSpaFiles(o: SpaPlanOptions, templates: Readonly<Record<strin
   };
   const spaPort = o.spaPort ?? DEFAULT_SPA_PORT;
   const encryption = o.gpg === undefined ? `KEY_BASE64              ${o.keys.encryption.toString('base64')}` : gpgEncryptionLines(o.gpg.home, o.gpg.keys);
-  const keyLines = `${encryption}\nHMAC_KEY_BASE64         ${fwknopValue(o.keys.hmac.toString('base64'), 'hmac_key')}`;
+  if (o.allowCommand !== undefined && o.commandKeys === undefined) throw new Error('--allow-command needs the command stanza\'s keys');
+  const commandKeys = o.commandKeys ?? o.keys;
+  const commandEncryption = o.gpg === undefined ? `KEY_BASE64              ${commandKeys.encryption.toString('base64')}` : gpgEncryptionLines(o.gpg.home, o.gpg.keys);
+  const keyLines = `${commandEncryption}\nHMAC_KEY_BASE64         ${fwknopValue(commandKeys.hmac.toString('base64'), 'hmac_key')}`;
   const files: PlannedFile[] = [
     {
       path: o.paths.fwknopdConf,
       mode: 0o600,
-      text: trimEnd(render(t('fwknopd.conf'), { interface: o.interface, spa_port: String(spaPort), command_filter: o.allowCommand === undefined ? '' : `SUDO_EXE                    ${commandFilterPath(o.paths)};` }, fwknopValue)),
+      text: trimEnd(render(t('fwknopd.conf'), { interface: o.interface, spa_port: String(spaPort), pidfile: o.paths.pidfile, command_filter: o.allowCommand === undefined ? '' : `SUDO_EXE                    ${commandFilterPath(o.paths)};` }, fwknopValue)),
       what: `fwknopd: UDP server on ${spaPort}, 120 s packet age, replay cache kept`,
     },
     {
@@ -159,7 +164,7 @@ export function planSpaFiles(o: SpaPlanOptions, templates: Readonly<Record<strin
         {
           ssh_port: String(o.sshPort),
           encryption,
-          hmac_key: o.keys.hmac.toString('base64'), door: spaDoorLines(o.firewall, o.doorSeconds, o.sshPort), options: spaStanzaLines(o, { firewall: o.firewall, spaPort, keyLines }) },
+          hmac_key: o.keys.hmac.toString('base64'), door: spaDoorLines(o.firewall, o.doorSeconds, o.sshPort), options: spaStanzaLines(o, { spaPort, keyLines }) },
         fwknopValue,
       ),
       what: `fwknopd access: new ${o.gpg === undefined ? 'keys' : 'GnuPG keys and HMAC key'}; a valid packet opens tcp/${o.sshPort} for its sender for ${o.doorSeconds} s${describeStanza(o)}`,
@@ -241,20 +246,26 @@ export async function initSpa(
   context: CommandContext,
 ): Promise<number> {
   const keys = generateKeys();
+  const commandKeys = o.allowCommand === undefined ? undefined : generateKeys();
   const templates = Object.fromEntries(await Promise.all(SPA_TEMPLATE_NAMES.map(async (n) => [n, await loadTemplate(n)] as const)));
-  const gpgFiles = (gpgKeys: SpaGpgKeys): PlannedFile[] => planSpaFiles({ ...o, keys, gpg: o.gpg === undefined ? undefined : { home: o.gpg.serverHome, keys: gpgKeys } }, templates);
+  const gpgFiles = (gpgKeys: SpaGpgKeys): PlannedFile[] => planSpaFiles({ ...o, keys, commandKeys, gpg: o.gpg === undefined ? undefined : { home: o.gpg.serverHome, keys: gpgKeys } }, templates);
   const placeholders = placeholderKeys(o.gpg ?? {});
   let files = gpgFiles(placeholders);
   const out = context.stdout;
   const rcPath = o.stick === undefined ? o.paths.clientRc : join(stickLayout(o.stick).sshDir, SPA_RC_NAME);
   const clientHome = o.stick === undefined ? join(dirname(o.paths.clientRc), GPG_CLIENT_HOME_NAME) : join(o.stick, '.gnupg');
-  const stanzaFor = (gpgKeys: SpaGpgKeys): string => (o.gpg === undefined ? clientStanza({ ...o, keys }) : gpgClientStanza({ ...o, hmac: keys.hmac }, gpgKeys));
+  const names = ['home', ...(commandKeys === undefined ? [] : [commandStanzaName('home')])];
+  const stanzaOf = (gpgKeys: SpaGpgKeys, k: SpaKeys, name: string): string => (o.gpg === undefined ? clientStanza({ ...o, keys: k }, name) : gpgClientStanza({ ...o, hmac: k.hmac }, gpgKeys, name));
+  // The command stanza asks for the SPA port, as the server's command stanza allows: it opens nothing.
+  const stanzaFor = (gpgKeys: SpaGpgKeys): string =>
+    [stanzaOf(gpgKeys, keys, 'home'), ...(commandKeys === undefined ? [] : [stanzaOf(gpgKeys, commandKeys, names[1] as string).replace(/^ACCESS +tcp\/\d+$/m, `ACCESS           udp/${o.spaPort}`)])].join('\n');
+  const stanzaWords = names.map((n) => `[${n}]`).join(' and ');
   if (o.dryRun) {
     // The keys are new and would be thrown away: show the files with the keys blanked.
     const blank = (text: string): string => text.replace(/^((?:HMAC_)?KEY_BASE64\s+)\S+/gm, '$1(new key, not shown)');
     for (const f of files) out.write(`==> ${f.path} (mode 0${f.mode.toString(8)}): ${f.what}\n${blank(f.text)}\n`);
     if (o.gpg !== undefined) out.write(`==> ${o.gpg.serverHome} (mode 0700): ${o.gpg.existing === undefined ? `new ${o.gpg.keyType} key` : o.gpg.existing.importFile === undefined ? `its key ${placeholders.serverFingerprint}` : `the key imported from ${o.gpg.existing.importFile}`} for fwknopd, the client's public key certified\n==> ${clientHome} (mode 0700): new ${o.gpg.keyType} client key, the server's public key\n`);
-    out.write(`==> ${rcPath} (mode 0600): the client stanza [home] with the same keys\n${blank(stanzaFor(placeholders))}\n`);
+    out.write(`==> ${rcPath} (mode 0600): the client stanza ${stanzaWords} with the same keys\n${blank(stanzaFor(placeholders))}\n`);
     return ExitCode.OK;
   }
   // A stick is a directory holding .ssh/config, never a home directory (stick.ts); nothing written yet.
@@ -269,8 +280,9 @@ export async function initSpa(
     throw new KnockstickError('IO', `these files exist already: ${existing.join(', ')}`, { hint: 'move them away, or write elsewhere with --out DIR; --force overwrites them' });
   }
   const rcText = await readTextIfExists(rcPath);
-  if (rcText !== null && stanzaNames(parseRcText(rcText, rcPath)).some((n) => n.toLowerCase() === 'home')) {
-    throw new KnockstickError('IO', `${rcPath} already has a stanza [home]; nothing was written`, { hint: 'remove that stanza (its keys stop working with the new server files) and run again' });
+  const taken = rcText === null ? undefined : stanzaNames(parseRcText(rcText, rcPath)).find((n) => names.includes(n.toLowerCase()));
+  if (taken !== undefined) {
+    throw new KnockstickError('IO', `${rcPath} already has a stanza [${taken}]; nothing was written`, { hint: 'remove that stanza (its keys stop working with the new server files) and run again' });
   }
   let gpgKeys: SpaGpgKeys = placeholders;
   if (o.gpg !== undefined) {
@@ -288,7 +300,7 @@ export async function initSpa(
   if (o.stick === undefined) await mkdir(dirname(rcPath), { recursive: true, mode: 0o700 });
   else await ensureDirectory(dirname(rcPath), { within: o.stick });
   await writeAtomically(rcPath, `${rcText === null || rcText === '' ? '' : `${rcText.replace(/\n*$/, '')}\n\n`}${stanzaFor(gpgKeys)}`);
-  out.write(`wrote ${rcPath}: the client stanza [home] with the same keys (mode 0600)\n`);
+  out.write(`wrote ${rcPath}: the client stanza ${stanzaWords} with the same keys (mode 0600)${commandKeys === undefined ? '' : `; commands: spa send -n ${names[1]} --server-cmd CMD`}\n`);
   if (o.stick !== undefined) {
     const confPath = join(stickLayout(o.stick).sshDir, STICK_CONFIG_NAME);
     await writeAtomically(confPath, setConfigValue((await readTextIfExists(confPath)) ?? '', 'home', 'method', 'spa'), { within: o.stick });

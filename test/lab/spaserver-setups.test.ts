@@ -18,9 +18,9 @@ jest.setTimeout(120_000);
 
 const ENV = (lab: Lab): Record<string, string> => ({ PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: lab.dir });
 
-/** `knockstick spa send` from the client namespace, with the stanza [home] of `rc`. */
-function spaSend(lab: Lab, rc: string, args: readonly string[] = []): Promise<RunResult> {
-  return runIn(lab.clientNs, process.execPath, [join(DIST_BIN, 'knockstick.js'), 'spa', 'send', '--rc-file', rc, '-n', 'home', ...args], { env: ENV(lab) });
+/** `knockstick spa send` from the client namespace, with the stanza [home] of `rc` (or another). */
+function spaSend(lab: Lab, rc: string, args: readonly string[] = [], stanza = 'home'): Promise<RunResult> {
+  return runIn(lab.clientNs, process.execPath, [join(DIST_BIN, 'knockstick.js'), 'spa', 'send', '--rc-file', rc, '-n', stanza, ...args], { env: ENV(lab) });
 }
 
 /** A copy of the client rc (0600) with one line changed: what a client with other settings sends. */
@@ -123,11 +123,16 @@ describe('server init --method spa: the seed set-ups, run with the real fwknopd'
     });
 
     it('a command matching --allow-command runs; one outside the regex does not', async () => {
-      const ok = await spaSend(lab, rc, ['--server-cmd', `touch ${marks}/ok`]);
+      // The door's stanza [home] runs no command: its keys open the door only.
+      const door = await spaSend(lab, rc, ['--server-cmd', `touch ${marks}/ok`]);
+      expect(door.exitCode).toBe(0);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await stat(join(marks, 'ok')).catch(() => null)).toBeNull();
+      const ok = await spaSend(lab, rc, ['--server-cmd', `touch ${marks}/ok`], 'home-command');
       expect(ok.exitCode === 0 ? 0 : ok).toBe(0);
       const ran = await waitFor(async () => (await stat(join(marks, 'ok')).catch(() => null)) !== null, 5000);
       expect(ran ? true : fwknopd?.output()).toBe(true);
-      const evil = await spaSend(lab, rc, ['--server-cmd', `touch ${marks}/evil`]);
+      const evil = await spaSend(lab, rc, ['--server-cmd', `touch ${marks}/evil`], 'home-command');
       expect(evil.exitCode).toBe(0);
       expect(await waitFor(async () => /refused SPA command \(not matching --allow-command\): touch \S+\/evil/.test(fwknopd?.output() ?? ''), 5000)).toBe(true);
       expect(await stat(join(marks, 'evil')).catch(() => null)).toBeNull();
@@ -141,11 +146,11 @@ describe('server init --method spa: the seed set-ups, run with the real fwknopd'
       await writeFile(log, '');
       fwknopd?.process.stderr?.on('data', (c: Buffer) => void appendFile(log, c));
       fwknopd?.process.stdout?.on('data', (c: Buffer) => void appendFile(log, c));
-      const ok = await spaSend(lab, rc, ['--server-cmd', `touch ${marks}/fine`, '--server-log', log]);
+      const ok = await spaSend(lab, rc, ['--server-cmd', `touch ${marks}/fine`, '--server-log', log], 'home-command');
       expect(ok.exitCode === 0 ? 0 : ok).toBe(0);
       expect(ok.stdout).toMatch(/^fwknopd: .*Processing SPA Command message: command='touch \S+\/fine'/m);
       expect(ok.stdout).toMatch(/^fwknopd: .*CMD_EXEC: command returned 0, pid_status: 0$/m);
-      const evil = await spaSend(lab, rc, ['--server-cmd', `touch ${marks}/evil2`, '--server-log', log]);
+      const evil = await spaSend(lab, rc, ['--server-cmd', `touch ${marks}/evil2`, '--server-log', log], 'home-command');
       expect(evil.stdout).toMatch(/^fwknopd: knockstick: refused SPA command \(not matching --allow-command\): touch \S+\/evil2$/m);
       expect(evil.stdout).toMatch(/^fwknopd: .*CMD_EXEC: command returned \d+, pid_status: 126$/m);
     });

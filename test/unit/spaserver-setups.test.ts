@@ -36,6 +36,7 @@ describe('server init --method spa: what each option writes', () => {
     expect(conf).toMatch(/^UDPSERV_PORT +62201;$/m);
     expect(conf).toMatch(/^PCAP_FILTER +udp port 62201;$/m);
     expect(conf).not.toContain('SUDO_EXE');
+    expect(conf).toMatch(/^FWKNOP_PID_FILE +\/srv\/spa\/fwknopd.pid;$/m);
     expect(conf.endsWith(';\n')).toBe(true);
     const access = file(files, 'access.conf').text;
     expect(access).not.toMatch(/^ENABLE_CMD_EXEC/m);
@@ -107,29 +108,31 @@ describe('server init --method spa: what each option writes', () => {
     expect(file(plan(), 'sshd-knockstick.conf').text).not.toMatch(/^Port/m);
   });
 
-  it('--allow-command: SUDO_EXE is the filter; command messages get a stanza of their own when the door is a CMD_CYCLE', () => {
-    const files = plan({ allowCommand: 'systemctl restart (nginx|ssh)', requireUsername: 'alice' });
-    expect(file(files, 'fwknopd.conf').text).toMatch(/^SUDO_EXE +\/srv\/spa\/spa-command-filter;$/m);
-    const access = file(files, 'access.conf').text;
-    const stanzas = access.split(/^(?=SOURCE )/m).slice(1);
-    expect(stanzas).toHaveLength(2);
-    expect(stanzas[0]).toMatch(/^CMD_CYCLE_OPEN/m);
-    expect(stanzas[0]).not.toMatch(/^ENABLE_CMD_EXEC/m);
-    // The command stanza can open nothing but the SPA port (open to all anyway), and demands the same.
-    expect(stanzas[1]).toMatch(/^OPEN_PORTS +udp\/62201$/m);
-    expect(stanzas[1]).not.toMatch(/^CMD_CYCLE/m);
-    expect(stanzas[1]).toMatch(/^REQUIRE_USERNAME +alice$/m);
-    expect(stanzas[1]).toMatch(/^ENABLE_CMD_EXEC +Y\nENABLE_CMD_SUDO_EXEC +Y/m);
-    expect(stanzas[1]).toContain(`KEY_BASE64              ${keys.encryption.toString('base64')}`);
-    expect(stanzas[1]).toContain(`HMAC_KEY_BASE64         ${keys.hmac.toString('base64')}`);
-    // iptables doors are fwknopd's own: one stanza does both.
-    const ipt = file(plan({ firewall: 'iptables', doorPolicy: 'window', allowCommand: 'true' }), 'access.conf').text;
-    expect(ipt.match(/^SOURCE /gm)).toHaveLength(1);
-    expect(ipt).toMatch(/^ENABLE_CMD_EXEC +Y$/m);
-    const filter = file(files, 'spa-command-filter');
+  it('--allow-command: SUDO_EXE is the filter; command messages get a stanza with keys of their own, and CMD_REGEX says the regex', () => {
+    const commandKeys = { encryption: Buffer.alloc(32, 3), hmac: Buffer.alloc(64, 4) };
+    for (const firewall of ['nftables', 'iptables', 'ufw'] as const) {
+      const files = plan({ firewall, doorPolicy: firewall === 'nftables' ? 'single-use' : 'window', allowCommand: 'systemctl restart (nginx|ssh)', requireUsername: 'alice', commandKeys });
+      expect(file(files, 'fwknopd.conf').text).toMatch(/^SUDO_EXE +\/srv\/spa\/spa-command-filter;$/m);
+      const access = file(files, 'access.conf').text;
+      const stanzas = access.split(/^(?=SOURCE )/m).slice(1);
+      expect(stanzas).toHaveLength(2);
+      expect(stanzas[0]).not.toMatch(/^ENABLE_CMD_EXEC/m);
+      expect(stanzas[0]).toContain(`KEY_BASE64              ${keys.encryption.toString('base64')}`);
+      // The command stanza: its own keys, can open nothing but the SPA port (open to all anyway), the same demands.
+      expect(stanzas[1]).toMatch(/^OPEN_PORTS +udp\/62201$/m);
+      expect(stanzas[1]).not.toMatch(/^CMD_CYCLE/m);
+      expect(stanzas[1]).toMatch(/^FW_ACCESS_TIMEOUT +1$/m);
+      expect(stanzas[1]).toMatch(/^REQUIRE_USERNAME +alice$/m);
+      expect(stanzas[1]).toMatch(/^ENABLE_CMD_EXEC +Y\nENABLE_CMD_SUDO_EXEC +Y\nCMD_REGEX +systemctl restart \(nginx\|ssh\)$/m);
+      expect(stanzas[1]).toContain(`KEY_BASE64              ${commandKeys.encryption.toString('base64')}`);
+      expect(stanzas[1]).toContain(`HMAC_KEY_BASE64         ${commandKeys.hmac.toString('base64')}`);
+      expect(stanzas[1]).not.toContain(keys.encryption.toString('base64'));
+    }
+    expect(() => plan({ allowCommand: 'true' })).toThrow(/command stanza's keys/);
+    const filter = file(plan({ allowCommand: 'systemctl restart (nginx|ssh)', commandKeys: keys }), 'spa-command-filter');
     expect(filter.mode).toBe(0o700);
     expect(filter.text).toContain("ALLOW='systemctl restart (nginx|ssh)'\n");
-    expect(spaStanzaLines({}, { firewall: 'nftables', spaPort: 1, keyLines: 'K' })).not.toContain('SOURCE');
+    expect(spaStanzaLines({}, { spaPort: 1, keyLines: 'K' })).not.toContain('SOURCE');
   });
 
   it('the regex is single-quoted for sh, and the filter runs a matching command and refuses others', () => {
@@ -199,7 +202,7 @@ describe('server init --method spa: what each option writes', () => {
 
 describe('server init --method spa --out: installing the staging copy', () => {
   it('installs every file at its system path, then points the files that name others at the system paths', () => {
-    const files = plan({ allowCommand: 'true', firewall: 'ufw', doorPolicy: 'window' });
+    const files = plan({ allowCommand: 'true', commandKeys: keys, firewall: 'ufw', doorPolicy: 'window' });
     const steps = spaInstallSteps(files, base.paths, 'ufw');
     expect(steps).toContain('install --backup=numbered -D -m 0644 /srv/spa/fwknopd.service.conf /etc/systemd/system/fwknop-server.service.d/knockstick.conf\n');
     expect(steps).toContain('install --backup=numbered -D -m 0700 /srv/spa/spa-command-filter /etc/knockstick/spa-command-filter\n');
