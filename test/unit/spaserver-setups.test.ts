@@ -13,6 +13,8 @@ import { SPA_TEMPLATE_NAMES, clientStanza, planSpaFiles, spaInitProblem, spaInst
 import { allowCommandProblem, renderCommandFilter, spaStanzaLines, ufwDoorLines } from '../../src/server/spa-setups.js';
 import { answerLines, isFinal } from '../../src/spa/server-log.js';
 import { parseRcText, resolveStanza } from '../../src/spa/rc-file.js';
+import { sendSpa } from '../../src/spa/client.js';
+import { decodeSpaPacket } from '../../src/spa/packet.js';
 import type { PlannedFile } from '../../src/server/plan.js';
 
 let templates: Record<string, string>;
@@ -220,6 +222,29 @@ describe('server init --method spa --out: installing the staging copy', () => {
     expect(apply(file(files, 'server.conf').text)).toMatch(/^fwknopd_conf = \/etc\/fwknop\/fwknopd.conf\naccess_conf = \/etc\/fwknop\/access.conf\npidfile = \/run\/fwknop\/fwknopd.pid$/m);
     expect(steps).toContain('sh /etc/knockstick/ufw-spa.sh\n');
     expect(steps).toContain('ufw disable');
+  });
+});
+
+describe('ALLOW_IP local (the stick\'s stanza for --require-source)', () => {
+  it('puts the address this machine sends from into the packet, and SPOOF_USER as the user', async () => {
+    const stanza = clientStanza({ spaServer: '198.18.0.1', sshPort: 2222, keys, requireUsername: 'alice', requireSource: true, spaPort: 40001 });
+    const config = resolveStanza(parseRcText(stanza, 'rc'), 'home', 'rc').config;
+    if (config === undefined) throw new Error('stanza did not resolve');
+    const sent: { port: number; wire: string }[] = [];
+    const deps = {
+      sender: { send: async (target: { port: number }, wire: string) => void sent.push({ port: target.port, wire }) },
+      now: () => 1_700_000_000_000,
+      resolveServer: async (host: string) => host,
+      username: () => 'root',
+      localAddress: async () => '192.0.2.5',
+    };
+    const err = { write: () => true, isTTY: false } as never;
+    await sendSpa(config, {}, deps, err);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.port).toBe(40001);
+    const fields = decodeSpaPacket(sent[0]?.wire as string, config.keys, config.modes);
+    expect(fields.message).toBe('192.0.2.5,tcp/2222');
+    expect(fields.username).toBe('alice');
   });
 });
 
