@@ -63,6 +63,8 @@ export interface FwknopProblem {
   readonly message: string;
   /** fatal: fwknopd refuses the file (access.conf) or stops. */
   readonly fatal: boolean;
+  /** unknown: the name as fwknopd reads it. */
+  readonly name?: string;
 }
 
 /** One fgets read: its text (newline included) and the file line it belongs to. */
@@ -96,6 +98,9 @@ export function scanLine(buf: string): { name: string; value: string } | null {
 
 const BOM = '\xEF\xBB\xBF';
 const shown = (name: string): string => JSON.stringify(name.replace(BOM, '<BOM>'));
+/** Why fwknopd ignores a name: an indented comment is a name to it (harmless, but not what it looks like). */
+const unknownWhy = (name: string): string =>
+  name.startsWith('#') ? `is an indented comment: fwknopd skips only lines whose first character is "#", and reads ${shown(name)} as a name it does not know (harmless)` : `sets ${shown(name)}, which fwknopd 2.6 does not know: it ignores the line`;
 
 export interface FwknopdConfModel {
   /** The value each name ends up with (last wins), with its line. */
@@ -119,7 +124,7 @@ export function readFwknopdConf(text: string): FwknopdConfModel {
     }
     const { name } = scanned;
     if (!FWKNOPD_CONF_NAMES.has(name)) {
-      problems.push({ kind: 'unknown', line: r.line, fatal: false, message: `sets ${shown(name)}, which fwknopd 2.6 does not know: it ignores the line` });
+      problems.push({ kind: 'unknown', line: r.line, fatal: false, name, message: unknownWhy(name) });
       continue;
     }
     let value = scanned.value;
@@ -145,6 +150,8 @@ export interface AccessStanza {
   readonly source: string;
   /** Every setting of the stanza by name (last wins), SOURCE included. */
   readonly values: ReadonlyMap<string, FwknopEntry>;
+  /** Lines of the stanza fwknopd ignores (unknown names, e.g. CMD_REGEX), by name. */
+  readonly ignored: ReadonlyMap<string, FwknopEntry>;
 }
 
 export interface AccessConfModel {
@@ -154,7 +161,7 @@ export interface AccessConfModel {
 
 /** access.conf as parse_access_file sees it (includes are reported, not followed). */
 export function readAccessConf(text: string): AccessConfModel {
-  const stanzas: Array<{ line: number; source: string; values: Map<string, FwknopEntry> }> = [];
+  const stanzas: Array<{ line: number; source: string; values: Map<string, FwknopEntry>; ignored: Map<string, FwknopEntry> }> = [];
   const problems: FwknopProblem[] = [];
   const { reads: rs, longLines } = reads(text);
   if (text.startsWith(BOM)) problems.push({ kind: 'bom', line: 1, fatal: false, message: 'starts with a byte-order mark: fwknopd reads it as part of the first name, which then matches nothing' });
@@ -176,7 +183,7 @@ export function readAccessConf(text: string): AccessConfModel {
       continue;
     }
     if (name === 'SOURCE') {
-      stanzas.push({ line: r.line, source: value, values: new Map([[name, { name, value, line: r.line }]]) });
+      stanzas.push({ line: r.line, source: value, values: new Map([[name, { name, value, line: r.line }]]), ignored: new Map() });
       continue;
     }
     if (cur === undefined) {
@@ -185,6 +192,7 @@ export function readAccessConf(text: string): AccessConfModel {
       continue;
     }
     if (!ACCESS_NAMES.has(name)) {
+      cur.ignored.set(name, { name, value, line: r.line });
       problems.push({
         kind: 'unknown',
         line: r.line,
@@ -192,7 +200,7 @@ export function readAccessConf(text: string): AccessConfModel {
         message:
           name === 'CMD_REGEX'
             ? 'sets CMD_REGEX, which fwknopd 2.6 (C) does not read (only the old Perl fwknopd did): it does not limit the commands ENABLE_CMD_EXEC runs'
-            : `sets ${shown(name)}, which fwknopd 2.6 does not know: it ignores the line`,
+            : unknownWhy(name),
       });
       continue;
     }

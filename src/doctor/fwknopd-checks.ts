@@ -134,7 +134,8 @@ function cmdExecFindings(path: string, s: AccessStanza): Finding[] {
   const exec = s.values.get('ENABLE_CMD_EXEC');
   if (!isYes(exec?.value) && !isYes(s.values.get('ENABLE_CMD_SUDO_EXEC')?.value)) return [];
   const line = exec?.line ?? s.values.get('ENABLE_CMD_SUDO_EXEC')?.line ?? s.line;
-  const regex = s.values.get('CMD_REGEX');
+  // fwknopd 2.6 itself ignores CMD_REGEX (access.conf:unknown says so); shown for what it means to you.
+  const regex = s.ignored.get('CMD_REGEX');
   const user = s.values.get('CMD_EXEC_USER')?.value.trim() ?? 'root';
   if (regex === undefined) {
     return [bad('access:cmd-exec', 'error', `${path}:${line} ENABLE_CMD_EXEC is on without a CMD_REGEX: a valid packet runs any command, as ${user}`, 'knockstick server init --method spa --allow-command REGEX, or ENABLE_CMD_EXEC N')];
