@@ -1,14 +1,14 @@
-// doctor on a real SPA server: the files `server init --method spa` writes, its iptables firewall
-// loaded in the lab's server namespace, the real fwknopd 2.6.10 running on them and the lab sshd's
+// doctor on a real SPA server: the files `server init --method spa` writes, its firewall (iptables:
+// fwknopd's own FWKNOP_INPUT doors; nftables: spa4 doors by CMD_CYCLE_OPEN) loaded in the lab's server namespace, the real fwknopd 2.6.10 running on them and the lab sshd's
 // config. doctor (run in that namespace) gives a clean bill; then the server is broken five ways at
 // once (access.conf mode 0644, no HMAC key, OPEN_PORTS on the wrong port, a firewall rule letting
-// SSH in for everyone, fwknopd killed) and doctor names each fault.
+// SSH in for everyone, fwknopd killed) and doctor names each fault (nftables: the SSH rule only).
 
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DIST_BIN, knockstick } from '../helpers/cli.js';
-import { SERVER_ADDR, createLab, runIn, startSshd, type Lab } from '../../src/lab/lab.js';
+import { SERVER_ADDR, createLab, runIn, startSshd, type FirewallKind, type Lab } from '../../src/lab/lab.js';
 import { startFwknopd, type FwknopdHandle } from '../../src/lab/fwknopd.js';
 import type { Finding } from '../../src/doctor/checks.js';
 
@@ -20,7 +20,7 @@ interface DoctorJson {
   readonly findings: readonly Finding[];
 }
 
-describe('doctor on an SPA server with the real fwknopd', () => {
+describe.each<FirewallKind>(['iptables', 'nftables'])('doctor on an SPA server with the real fwknopd (%s)', (kind) => {
   let lab: Lab;
   let fwknopd: FwknopdHandle | undefined;
   let out: string;
@@ -35,10 +35,11 @@ describe('doctor on an SPA server with the real fwknopd', () => {
       await mkdir(out);
       const init = await knockstick([
         'server', 'init', '--yes', '--method', 'spa', '--spa-server', SERVER_ADDR, '--interface', lab.serverIf,
-        '--out', out, '--firewall', 'iptables', '--door-policy', 'window', '--cmd-timeout', '3',
+        '--out', out, '--firewall', kind, '--cmd-timeout', '3', ...(kind === 'iptables' ? ['--door-policy', 'window'] : []),
       ]);
       expect({ exitCode: init.exitCode, stderr: init.stderr }).toEqual({ exitCode: 0, stderr: '' });
-      await lab.run(lab.serverNs, 'sh', ['-c', 'iptables-restore < "$1"', 'sh', join(out, 'iptables-spa.rules')]);
+      if (kind === 'nftables') await lab.run(lab.serverNs, 'nft', ['-f', join(out, 'firewall-spa.nft')]);
+      else await lab.run(lab.serverNs, 'sh', ['-c', 'iptables-restore < "$1"', 'sh', join(out, 'iptables-spa.rules')]);
       fwknopd = await startFwknopd(lab, { files: { conf: join(out, 'fwknopd.conf'), access: join(out, 'access.conf') }, name: 'fwknopd-doctor' });
     } catch (error) {
       await fwknopd?.stop();
@@ -65,14 +66,24 @@ describe('doctor on an SPA server with the real fwknopd', () => {
   }
   const problems = (r: DoctorJson): string[] => r.findings.filter((f) => f.severity !== 'ok').map((f) => `${f.severity} ${f.id}: ${f.message}`);
 
-  it('gives a clean bill for the server as server init made it, then names each of five faults', async () => {
+  it('gives a clean bill for the server as server init made it', async () => {
     const clean = await doctor(join(out, 'access.conf'));
     expect({ exitCode: clean.exitCode, problems: problems(clean) }).toEqual({ exitCode: 0, problems: [] });
     const ids = clean.findings.map((f) => f.id);
-    // Each check ran (with root here, the real fwknopd confirmed our reading).
-    for (const id of ['fwknopd.conf', 'access.conf', 'fwknopd:probe', 'access.conf:mode', 'access:key', 'access:hmac', 'access:open-ports', 'fwknopd:port', 'fwknopd', 'fwknopd:firewall', 'fwknopd:chain', 'sshd']) expect(ids).toContain(id);
+    // Each check ran (with root here, the real fwknopd confirmed our reading); FWKNOP_INPUT only with fwknopd's iptables doors.
+    for (const id of ['fwknopd.conf', 'access.conf', 'fwknopd:probe', 'access.conf:mode', 'access:key', 'access:hmac', 'access:open-ports', 'fwknopd:port', 'fwknopd', 'fwknopd:firewall', 'sshd']) expect(ids).toContain(id);
+    expect(ids.includes('fwknopd:chain')).toBe(kind === 'iptables');
+    expect(clean.findings.find((f) => f.id === 'fwknopd:probe')?.message).toMatch(/the real fwknopd reads .* as we do \(1 stanza\(s\)\)/);
     expect(JSON.stringify(clean)).not.toContain(/KEY_BASE64\s+(\S+)/.exec(await readFile(join(out, 'access.conf'), 'utf8'))?.[1]);
+  });
 
+  if (kind === 'nftables') it('names an nft rule letting SSH in for everyone', async () => {
+    await lab.run(lab.serverNs, 'nft', ['insert', 'rule', 'inet', 'knockstick', 'input', 'tcp', 'dport', '22', 'accept']);
+    const sick = await doctor(join(out, 'access.conf'));
+    expect({ exitCode: sick.exitCode, problems: problems(sick) }).toEqual({ exitCode: 9, problems: [expect.stringMatching(/^error fwknopd:firewall: the firewall accepts SSH \(port 22\) from anyone/)] });
+  });
+
+  if (kind === 'iptables') it('names each of five faults', async () => {
     // A broken copy of access.conf (the running fwknopd keeps its own): mode 0644, no HMAC key, OPEN_PORTS on 2222.
     const broken = join(lab.dir, 'broken-access.conf');
     await copyFile(join(out, 'access.conf'), broken);
