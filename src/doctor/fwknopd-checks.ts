@@ -168,6 +168,8 @@ function firewallFindings(fw: NonNullable<FwknopdFacts['firewall']>, port: numbe
   const open = sshPorts.filter((p) => acceptsFromAnyone(fw, 'tcp', p));
   if (open.length > 0) return [bad('fwknopd:firewall', 'error', `the firewall accepts SSH (port ${open.join(', ')}) from anyone: SPA protects nothing`, 'remove that rule; fwknopd opens the port per address')];
   if (!drops) return [bad('fwknopd:firewall', 'error', 'the firewall does not drop new connections on INPUT: SSH is visible to the world', 'load the firewall from `knockstick server init --method spa`')];
+  const established = /ct state (established,related|related,established|\{ established, related \})[^\n]*accept/.test(nft) || /--ctstate (RELATED,)?ESTABLISHED(,RELATED)? -j ACCEPT/.test(ipt);
+  if (!established) return [bad('fwknopd:firewall', 'error', 'the firewall does not accept established connections: a session dies when its door closes', 'accept ct state established,related first (the firewall from server init --method spa does)')];
   if (port === undefined) return [bad('fwknopd:firewall', 'warning', 'the SPA port is unknown (no port in PCAP_FILTER): not checked in the firewall', 'set PCAP_FILTER "udp port N"')];
   if (!acceptsFromAnyone(fw, 'udp', port)) return [bad('fwknopd:firewall', 'error', `the firewall drops udp/${port}: no SPA packet reaches fwknopd`, `accept udp dport ${port} (the firewall from server init --method spa does)`)];
   return [ok('fwknopd:firewall', `udp/${port} reaches fwknopd; every other new connection is dropped`)];

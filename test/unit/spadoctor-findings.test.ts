@@ -135,6 +135,7 @@ describe('one finding per fault', () => {
     expect(fw(IPT.replace('COMMIT', '-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT')).message).toMatch(/accepts SSH \(port 22\) from anyone/);
     expect(fw(IPT.replace(':INPUT DROP', ':INPUT ACCEPT')).message).toMatch(/does not drop new connections/);
     expect(fw(IPT.replace(/.*--dport 62201.*\n/, '')).message).toMatch(/drops udp\/62201/);
+    expect(fw(IPT.replace(/.*--ctstate RELATED,ESTABLISHED.*\n/, '')).message).toMatch(/does not accept established connections/);
   });
   it('fwknopd:chain: no chain, or no jump from INPUT', () => {
     expect(one(checkFwknopd(healthy({ firewall: { nft: null, iptables: IPT.replace(/.*FWKNOP_INPUT.*\n/g, '') } })), 'fwknopd:chain').message).toMatch(/no FWKNOP_INPUT chain/);
