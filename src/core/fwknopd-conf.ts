@@ -206,8 +206,8 @@ export function readAccessConf(text: string): AccessConfModel {
     }
     const before = cur.values.get(name);
     if (before !== undefined) problems.push({ kind: 'duplicate', line: r.line, fatal: false, message: `sets ${name} again in the stanza of line ${cur.line} (first on line ${before.line}): fwknopd keeps this later value` });
-    if (SECRET_NAMES.has(name) && /^__CHANGEME__$/i.test(value)) problems.push({ kind: 'fatal', line: r.line, fatal: true, message: `${name} is still __CHANGEME__: fwknopd refuses the file` });
-    if ((name === 'KEY_BASE64' || name === 'HMAC_KEY_BASE64') && !/^[A-Za-z0-9+/=]*$/.test(value)) {
+    if (SECRET_NAMES.has(name) && isPlaceholder(value)) problems.push({ kind: 'fatal', line: r.line, fatal: true, message: `${name} is still __CHANGEME__: fwknopd refuses the file` });
+    else if ((name === 'KEY_BASE64' || name === 'HMAC_KEY_BASE64') && !/^[A-Za-z0-9+/=]*$/.test(value)) {
       problems.push({ kind: 'fatal', line: r.line, fatal: true, message: `${name} is not base64 (a blank or other character after the key?): fwknopd refuses the file` });
     }
     cur.values.set(name, { name, value, line: r.line });
@@ -215,6 +215,9 @@ export function readAccessConf(text: string): AccessConfModel {
   if (stanzas.length === 0) problems.push({ kind: 'fatal', line: 0, fatal: true, message: 'has no SOURCE stanza: fwknopd refuses to start' });
   return { stanzas, problems };
 }
+
+/** The sample access.conf's placeholder key, which fwknopd refuses. */
+export const isPlaceholder = (value: string): boolean => /^__CHANGEME__$/i.test(value);
 
 /** fwknopd's booleans: "Y..." (any case) is yes, anything else no. */
 export const isYes = (value: string | undefined): boolean => value !== undefined && /^y/i.test(value);

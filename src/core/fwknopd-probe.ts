@@ -54,7 +54,7 @@ export function parseDump(stdout: string): { config: Map<string, string>; stanza
 export function redact(text: string, access: AccessConfModel): string {
   let out = text;
   for (const s of access.stanzas) for (const [name, e] of s.values) if (SECRET_NAMES.has(name) && e.value.trim() !== '') out = out.split(e.value.trim()).join('(secret)');
-  return out.replace(/(KEY\S* argument )'[^']*'/g, "$1'(secret)'").replace(/((?:HMAC_)?KEY(?:_BASE64)?|GPG_DECRYPT_PW)(:?[ \t]+)[^ \t'\n]+/g, '$1$2(secret)');
+  return out.replace(/(KEY\S* argument )'[^']*'/g, "$1'(secret)'").replace(/(- '\s*(?:(?:HMAC_)?KEY\S*|GPG_DECRYPT_PW:?)[ \t]+)[^'\n]*/g, '$1(secret)');
 }
 
 const notSet = (v: string | undefined): string => v ?? '<not set>';

@@ -5,7 +5,7 @@
 // unit test (test/unit/spadoctor-*.test.ts).
 
 import type { Finding } from './checks.js';
-import { isYes, keyBytes, openTcpPorts, readAccessConf, readFwknopdConf, spaPort, type AccessStanza, type FwknopProblem } from '../core/fwknopd-conf.js';
+import { isPlaceholder, isYes, keyBytes, openTcpPorts, readAccessConf, readFwknopdConf, spaPort, type AccessStanza, type FwknopProblem } from '../core/fwknopd-conf.js';
 import type { FwknopdProbeResult } from '../core/fwknopd-probe.js';
 
 export interface FwknopFileFact {
@@ -93,6 +93,8 @@ const isGpg = (s: AccessStanza): boolean => [...s.values.keys()].some((k) => k =
 
 function keyFindings(path: string, s: AccessStanza): Finding[] {
   const out: Finding[] = [];
+  // A placeholder key is already an error (fwknopd refuses the file): its length says nothing.
+  if (['KEY', 'KEY_BASE64', 'HMAC_KEY', 'HMAC_KEY_BASE64'].some((n) => isPlaceholder(s.values.get(n)?.value ?? ''))) return out;
   const key = keyBytes(s, 'KEY');
   const hmac = keyBytes(s, 'HMAC_KEY');
   const at = where(path, s);

@@ -100,5 +100,7 @@ describe('the real fwknopd against our reading', () => {
     expect(r).toMatchObject({ kind: 'agrees', accepted: false });
     expect(JSON.stringify(r)).not.toContain(KEY);
     expect(redact(`line - 'HMAC_KEY_BASE64 ${HMAC}'`, readAccessConf(ACCESS))).not.toContain(HMAC);
+    expect(redact(" - 'KEY other secret\n'", readAccessConf(ACCESS))).toBe(" - 'KEY (secret)\n'");
+    expect(redact("[*] KEY_BASE64 value is not properly set in stanza source 'ANY'", readAccessConf(ACCESS))).toBe("[*] KEY_BASE64 value is not properly set in stanza source 'ANY'");
   });
 });
