@@ -147,7 +147,7 @@ function cmdExecFindings(path: string, s: AccessStanza): Finding[] {
 
 function openPortsFindings(path: string, s: AccessStanza, sshPorts: readonly number[]): Finding[] {
   const open = s.values.get('OPEN_PORTS');
-  if (s.values.get('CMD_CYCLE_OPEN') !== undefined && open === undefined) return [];
+  // Also with CMD_CYCLE_OPEN: its $PORT is then whatever the packet asks for.
   if (open === undefined) return [bad('access:open-ports', 'error', `${where(path, s)} has no OPEN_PORTS: a valid packet may open any port it asks for`, 'add OPEN_PORTS tcp/SSHPORT')];
   if (sshPorts.length === 0) return [ok('access:open-ports', `${path}:${open.line} OPEN_PORTS ${open.value.trim()} (sshd's port unknown: not compared)`)];
   const tcp = openTcpPorts(open.value);

@@ -30,8 +30,8 @@ the real fwknopd reads them the same way (fwknopd -D on private copies, in a thr
 namespace with only lo, as root; any difference is an error); both are mode 0600 and root's; each
 stanza has a key of 16 bytes or more, an HMAC key (32 bytes or more; without one: an error, a
 warning for GnuPG stanzas), different from the key and from every other stanza's key; ENABLE_CMD_EXEC
-is a warning showing its CMD_REGEX (an error without one); OPEN_PORTS includes sshd's port (sshd -T,
-else the server settings' ssh_port); PCAP_FILTER's port agrees with UDPSERV_PORT. Unless --offline:
+is a warning showing its CMD_REGEX (an error without one); OPEN_PORTS includes sshd's port (sshd -T;
+with --offline the Port lines of --sshd-config; else the server settings' ssh_port); PCAP_FILTER's port agrees with UDPSERV_PORT. Unless --offline:
 fwknopd is running (its pidfile: --pidfile, FWKNOP_PID_FILE, FWKNOP_RUN_DIR/fwknopd.pid, else
 /var/run/fwknop/fwknopd.pid); the firewall accepts the SPA port, drops every other new connection and
 does not accept SSH from everyone; with fwknopd's iptables backend, INPUT jumps to FWKNOP_INPUT;
@@ -48,7 +48,8 @@ Options:
   --pidfile PATH         knockd's pidfile (default: settings, knockd.conf, else /run/knockd.pid);
                          on an SPA server, fwknopd's
   --interface IFACE      knockd's interface (default: knockd.conf [options] interface)
-  --sshd-config PATH     the sshd config to ask (default sshd's own)
+  --sshd-config PATH     the sshd config to ask (default sshd's own); SPA server with --offline:
+                         the file whose Port lines give sshd's port
   --stick DIR            also check the stick (a directory holding the stick's .ssh/config;
                          anything else, or a home directory, is refused: exit 6)
   --host ALIAS           the stick's alias (default home)

@@ -185,7 +185,9 @@ async function gatherSpa(values: Values, settings: { readonly sshPort?: number }
     sshdT = await run('/usr/sbin/sshd', ['-T', ...(values['sshd-config'] === undefined ? [] : ['-f', at(values['sshd-config'])])]);
     live = { daemon: { pidfile, pid, alive: pid !== null && isProcessAlive(pid) }, firewall: { nft: await run('nft', ['list', 'ruleset']), iptables: await run('iptables-save', []) } };
   }
-  const fromSshd = [...(sshdT ?? '').matchAll(/^port (\d+)$/gm)].map((m) => Number(m[1]));
+  // sshd -T's effective ports; --offline: the Port lines of --sshd-config (e.g. server init's drop-in).
+  const offlineSshd = values.offline === true && values['sshd-config'] !== undefined ? await readTextIfExists(at(values['sshd-config'])) : null;
+  const fromSshd = sshdT != null ? [...sshdT.matchAll(/^port (\d+)$/gm)].map((m) => Number(m[1])) : [...(offlineSshd ?? '').matchAll(/^[ \t]*Port[ \t]+(\d+)[ \t]*$/gim)].map((m) => Number(m[1]));
   const sshPorts = fromSshd.length > 0 ? fromSshd : settings.sshPort === undefined ? [] : [settings.sshPort];
   return {
     spa: { conf, access, sshPorts, ...live, ...(probe === undefined ? {} : { probe }) },
