@@ -65,6 +65,8 @@ export interface FwknopProblem {
   readonly fatal: boolean;
   /** unknown: the name as fwknopd reads it. */
   readonly name?: string;
+  /** 'key': about a stanza's keys, which doctor's key checks report in their own words. */
+  readonly topic?: 'key';
 }
 
 /** One fgets read: its text (newline included) and the file line it belongs to. */
@@ -213,7 +215,30 @@ export function readAccessConf(text: string): AccessConfModel {
     cur.values.set(name, { name, value, line: r.line });
   }
   if (stanzas.length === 0) problems.push({ kind: 'fatal', line: 0, fatal: true, message: 'has no SOURCE stanza: fwknopd refuses to start' });
+  for (const st of stanzas) problems.push(...stanzaRefusals(st));
   return { stanzas, problems };
+}
+
+/** What fwknopd's acc_data_is_valid / set_acc_defaults refuse in a whole stanza (access.c). */
+function stanzaRefusals(s: AccessStanza): FwknopProblem[] {
+  const out: FwknopProblem[] = [];
+  const refuse = (message: string, topic?: 'key'): void => void out.push({ kind: 'fatal', line: s.line, fatal: true, message: `(the stanza of SOURCE ${s.source.trim()}) ${message}`, ...(topic === undefined ? {} : { topic }) });
+  const v = (n: string): string | undefined => s.values.get(n)?.value;
+  const gpgPw = v('GPG_DECRYPT_PW');
+  const allowNoPw = isYes(v('GPG_ALLOW_NO_PW'));
+  const key = keyBytes(s, 'KEY');
+  const hmac = keyBytes(s, 'HMAC_KEY');
+  if ((key === undefined || key.length === 0) && (gpgPw === undefined || gpgPw === '') && !allowNoPw) refuse('has no key: fwknopd refuses the file ("No keys found")', 'key');
+  else if (key !== undefined && hmac !== undefined && key.length > 0 && key.equals(hmac)) refuse('uses its encryption key as HMAC key: fwknopd refuses the file', 'key');
+  const open = v('CMD_CYCLE_OPEN');
+  const close = v('CMD_CYCLE_CLOSE');
+  if (open !== undefined && close === undefined) refuse('has CMD_CYCLE_OPEN without CMD_CYCLE_CLOSE (NONE for none): fwknopd refuses the file');
+  if (close !== undefined && open === undefined) refuse('has CMD_CYCLE_CLOSE without CMD_CYCLE_OPEN: fwknopd refuses the file');
+  if (open !== undefined && close !== undefined && !close.startsWith('NONE') && Number(v('CMD_CYCLE_TIMER') ?? 0) <= 0) refuse('has CMD_CYCLE_CLOSE but no CMD_CYCLE_TIMER: fwknopd refuses the file');
+  if ((gpgPw !== undefined || allowNoPw) && !isYes(v('GPG_DISABLE_SIG')) && v('GPG_REMOTE_ID') === undefined && v('GPG_FINGERPRINT_ID') === undefined) {
+    refuse('uses GnuPG without GPG_REMOTE_ID or GPG_FINGERPRINT_ID: fwknopd will not start');
+  }
+  return out;
 }
 
 /** The sample access.conf's placeholder key, which fwknopd refuses. */

@@ -60,7 +60,8 @@ const PROBLEM_FIX: Record<FwknopProblem['kind'], string> = {
 };
 
 function problemFindings(file: 'fwknopd.conf' | 'access.conf', path: string, problems: readonly FwknopProblem[]): Finding[] {
-  return problems.map((p) => {
+  // Key refusals: the key checks (access:key, access:hmac) say them with the stanza's line.
+  return problems.filter((p) => p.topic !== 'key').map((p) => {
     // invalid lines are fatal in access.conf only (fwknopd refuses the whole file there).
     const severity = p.fatal ? 'error' : PROBLEM_SEVERITY[p.kind];
     return bad(p.kind === 'fatal' ? file : `${file}:${p.kind}`, severity, `${path}${p.line > 0 ? `:${p.line}` : ''} ${p.message}`, PROBLEM_FIX[p.kind]);

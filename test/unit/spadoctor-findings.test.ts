@@ -92,6 +92,16 @@ describe('one finding per fault', () => {
   it('access.conf:before-source', () => expect(one(checkFwknopd(withAccess(`REQUIRE_SOURCE_ADDRESS Y\n${ACCESS}`)), 'access.conf:before-source').message).toMatch(/:1 sets "REQUIRE_SOURCE_ADDRESS" before any SOURCE/));
   it('access.conf:include', () => expect(one(checkFwknopd(withAccess(`${ACCESS}%include_keys /etc/fwknop/keys.conf\n`)), 'access.conf:include').severity).toBe('warning'));
   it('access.conf (fatal: a key that is not base64)', () => expect(one(checkFwknopd(withAccess(ACCESS.replace(KEY, `${KEY} x`))), 'access.conf').message).toMatch(/KEY_BASE64 is not base64/));
+  it.each<[string, string, RegExp]>([
+    ['CMD_CYCLE_OPEN without CMD_CYCLE_CLOSE', 'CMD_CYCLE_OPEN /bin/true\n', /CMD_CYCLE_OPEN without CMD_CYCLE_CLOSE/],
+    ['CMD_CYCLE_CLOSE without CMD_CYCLE_TIMER', 'CMD_CYCLE_OPEN /bin/true\nCMD_CYCLE_CLOSE /bin/true\n', /no CMD_CYCLE_TIMER/],
+  ])('access.conf (a stanza fwknopd refuses: %s, as the real fwknopd 2.6.10 does)', (_what, extra, message) => {
+    expect(one(checkFwknopd(withAccess(`${ACCESS}${extra}`)), 'access.conf').message).toMatch(message);
+  });
+  it('access.conf (a GnuPG stanza without GPG_REMOTE_ID or GPG_FINGERPRINT_ID)', () => {
+    const gpg = 'SOURCE ANY\nOPEN_PORTS tcp/22\nGPG_HOME_DIR /etc/fwknop/gnupg\nGPG_DECRYPT_ID ABCD\nGPG_ALLOW_NO_PW Y\nHMAC_KEY_BASE64 ' + HMAC + '\n';
+    expect(one(checkFwknopd(withAccess(gpg)), 'access.conf').message).toMatch(/GnuPG without GPG_REMOTE_ID or GPG_FINGERPRINT_ID/);
+  });
   it('fwknopd:probe differs / skipped', () => {
     expect(one(checkFwknopd(healthy({ probe: { kind: 'differs', differences: ['fwknopd reads 2 stanza(s), we read 1'] } })), 'fwknopd:probe').severity).toBe('error');
     expect(one(checkFwknopd(healthy({ probe: { kind: 'skipped', reason: 'not root' } })), 'fwknopd:probe').severity).toBe('warning');
