@@ -164,7 +164,7 @@ function acceptsFromAnyone(fw: NonNullable<FwknopdFacts['firewall']>, proto: 'tc
   return ipt || nft;
 }
 
-function firewallFindings(fw: NonNullable<FwknopdFacts['firewall']>, port: number | undefined, sshPorts: readonly number[]): Finding[] {
+function firewallFindings(fw: NonNullable<FwknopdFacts['firewall']>, port: number | undefined, udpServer: boolean, sshPorts: readonly number[]): Finding[] {
   const nft = fw.nft ?? '';
   const ipt = fw.iptables ?? '';
   const drops = /hook input[^\n]*policy drop/.test(nft) || /^:INPUT DROP/m.test(ipt) || /^-A INPUT .*-j (DROP|REJECT)\s*$/m.test(ipt);
@@ -173,6 +173,8 @@ function firewallFindings(fw: NonNullable<FwknopdFacts['firewall']>, port: numbe
   if (!drops) return [bad('fwknopd:firewall', 'error', 'the firewall does not drop new connections on INPUT: SSH is visible to the world', 'load the firewall from `knockstick server init --method spa`')];
   const established = /ct state (established,related|related,established|\{ established, related \})[^\n]*accept/.test(nft) || /--ctstate (RELATED,)?ESTABLISHED(,RELATED)? -j ACCEPT/.test(ipt);
   if (!established) return [bad('fwknopd:firewall', 'error', 'the firewall does not accept established connections: a session dies when its door closes', 'accept ct state established,related first (the firewall from server init --method spa does)')];
+  // libpcap sees a packet before the firewall does: the SPA port may (and had better) stay dropped.
+  if (!udpServer) return [ok('fwknopd:firewall', `every new connection is dropped; fwknopd sniffs SPA packets${port === undefined ? '' : ` on udp/${port}`} with libpcap, before the firewall`)];
   if (port === undefined) return [bad('fwknopd:firewall', 'warning', 'the SPA port is unknown (no port in PCAP_FILTER): not checked in the firewall', 'set PCAP_FILTER "udp port N"')];
   if (!acceptsFromAnyone(fw, 'udp', port)) return [bad('fwknopd:firewall', 'error', `the firewall drops udp/${port}: no SPA packet reaches fwknopd`, `accept udp dport ${port} (the firewall from server init --method spa does)`)];
   return [ok('fwknopd:firewall', `udp/${port} reaches fwknopd; every other new connection is dropped`)];
@@ -231,7 +233,7 @@ export function checkFwknopd(facts: FwknopdFacts): Finding[] {
     );
   }
   if (facts.firewall !== undefined) {
-    findings.push(...firewallFindings(facts.firewall, port.port, facts.sshPorts));
+    findings.push(...firewallFindings(facts.firewall, port.port, port.udpServer, facts.sshPorts));
     // The iptables backend is in use when a stanza opens doors without its own CMD_CYCLE_OPEN.
     const usesIptables = accessModel.stanzas.some((s) => s.values.get('CMD_CYCLE_OPEN') === undefined);
     if (usesIptables && facts.firewall.iptables !== null) findings.push(chainFinding(facts.firewall.iptables));

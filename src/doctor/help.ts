@@ -25,17 +25,18 @@ public key. Keys are read with the real gpg (--with-colons); its gpg-agent is st
 SPA server (fwknopd; --fwknopd-conf, or server settings "method = spa", or /etc/fwknop/fwknopd.conf
 and no /etc/knockd.conf): fwknopd.conf and access.conf parse the way fwknopd 2.6 reads them (lines
 of at most 1022 characters, comments only in the first column, no byte-order mark, no unknown or
-repeated names, access.conf settings after a SOURCE line; CMD_REGEX is not read by fwknopd 2.6);
-the real fwknopd reads them the same way (fwknopd -D on private copies, in a throwaway network
-namespace with only lo, as root; any difference is an error); both are mode 0600 and root's; each
-stanza has a key of 16 bytes or more, an HMAC key (32 bytes or more; without one: an error, a
-warning for GnuPG stanzas), different from the key and from every other stanza's key; ENABLE_CMD_EXEC
-is a warning showing its CMD_REGEX (an error without one); OPEN_PORTS includes sshd's port (sshd -T;
-with --offline the Port lines of --sshd-config; else the server settings' ssh_port); PCAP_FILTER's port agrees with UDPSERV_PORT. Unless --offline:
-fwknopd is running (its pidfile: --pidfile, FWKNOP_PID_FILE, FWKNOP_RUN_DIR/fwknopd.pid, else
-/var/run/fwknop/fwknopd.pid); the firewall accepts the SPA port, drops every other new connection and
-does not accept SSH from everyone; with fwknopd's iptables backend, INPUT jumps to FWKNOP_INPUT;
-sshd refuses passwords. The GnuPG checks of access.conf run too.
+repeated names, access.conf settings after a SOURCE line; CMD_REGEX is not read by fwknopd 2.6); the
+real fwknopd reads them the same way (fwknopd -D on private copies, in a throwaway network namespace
+with only lo, as root; any difference is an error); both are mode 0600 and root's; each stanza has a
+key of 16 bytes or more, an HMAC key (32 bytes or more; without one: an error, a warning for GnuPG
+stanzas), different from the key and from every other stanza's key; ENABLE_CMD_EXEC is a warning
+showing its CMD_REGEX (an error without one); OPEN_PORTS includes sshd's port (sshd -T; with
+--offline the Port lines of --sshd-config; else the server settings' ssh_port); PCAP_FILTER's port
+agrees with UDPSERV_PORT. Unless --offline: fwknopd is running (its pidfile: --pidfile,
+FWKNOP_PID_FILE, FWKNOP_RUN_DIR/fwknopd.pid, else /var/run/fwknop/fwknopd.pid); the firewall accepts
+the SPA port (UDP server; libpcap reads before the firewall), drops every other new connection,
+accepts established ones and does not accept SSH from everyone; with fwknopd's iptables backend,
+INPUT jumps to FWKNOP_INPUT; sshd refuses passwords. The GnuPG checks of access.conf run too.
 
 Every finding has a severity (ERROR, warning, ok), a one-line explanation and the fix.
 

@@ -146,6 +146,9 @@ describe('one finding per fault', () => {
     expect(fw(IPT.replace(':INPUT DROP', ':INPUT ACCEPT')).message).toMatch(/does not drop new connections/);
     expect(fw(IPT.replace(/.*--dport 62201.*\n/, '')).message).toMatch(/drops udp\/62201/);
     expect(fw(IPT.replace(/.*--ctstate RELATED,ESTABLISHED.*\n/, '')).message).toMatch(/does not accept established connections/);
+    // libpcap (no UDP server) reads packets before the firewall: the port may stay dropped.
+    const pcap = checkFwknopd({ ...withConf(CONF.replace('ENABLE_UDP_SERVER           Y;\n', 'PCAP_FILTER udp port 40001;\n')), firewall: { nft: null, iptables: IPT.replace(/.*--dport 62201.*\n/, '') } });
+    expect(pcap.find((f) => f.id === 'fwknopd:firewall')).toMatchObject({ severity: 'ok', message: expect.stringMatching(/udp\/40001 with libpcap, before the firewall/) });
   });
   it('fwknopd:chain: no chain, or no jump from INPUT', () => {
     expect(one(checkFwknopd(healthy({ firewall: { nft: null, iptables: IPT.replace(/.*FWKNOP_INPUT.*\n/g, '') } })), 'fwknopd:chain').message).toMatch(/no FWKNOP_INPUT chain/);
