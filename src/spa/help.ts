@@ -18,7 +18,8 @@ than 120 s are refused) and needs no sequence file.
 Settings come from fwknop's own rc file format (~/.fwknoprc): [default] then the stanza named by
 -n. Supported: SPA_SERVER, SPA_SERVER_PORT, SPA_SERVER_PROTO (udp, tcp; udpraw, tcpraw, icmp
 with SPOOF_SOURCE_IP are built but not sent), ACCESS (tcp/22,udp/53), ALLOW_IP (an address, or
-"source" for the address the packet comes from), KEY_BASE64, KEY or KEY_FILE, HMAC_KEY_BASE64
+"source" for the address the packet comes from, or "local" for the address this machine
+sends from: knockstick only, for servers with REQUIRE_SOURCE_ADDRESS), KEY_BASE64, KEY or KEY_FILE, HMAC_KEY_BASE64
 or HMAC_KEY, USE_HMAC, HMAC_DIGEST_TYPE and DIGEST_TYPE (md5, sha1, sha256, sha384, sha512,
 sha3_256, sha3_512), ENCRYPTION_MODE (cbc, ecb, cfb, ofb, ctr, legacy), FW_TIMEOUT (seconds
 the server keeps the door open), NAT_ACCESS HOST[:PORT], NAT_LOCAL, NAT_PORT, NAT_RAND_PORT,
@@ -62,6 +63,9 @@ Options:
   --access SPEC         ACCESS (send: as fwknop -A; keygen: default tcp/22)
   --allow-ip IP         ALLOW_IP (send: as fwknop -a; keygen: default source)
   --server-cmd CMD      send: ask fwknopd to run CMD (fwknop --server-cmd; ENABLE_CMD_EXEC)
+  --server-log FILE     send --server-cmd: then print what fwknopd logged about the packet (the
+                        command's exit status, or why it was refused), read from FILE (fwknopd's
+                        syslog file) or "journal"; run on the server itself it reads the journal
   --unsafe-no-hmac      send: allow a stanza without HMAC key. Unsafe: nothing authenticates
                         the packet, anyone on the path can alter it and fwknopd cannot tell
   --unsafe-legacy-iv    send: allow ENCRYPTION_MODE legacy. Unsafe: a key shorter than 16

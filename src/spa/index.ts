@@ -13,7 +13,8 @@ import { formatKeyLines, generateKeys } from './keys.js';
 import { decodeSpaPacket, parseAccess, SpaDecodeError } from './packet.js';
 import { defaultUsername, describeRequest, formatFields, sendSpa, type SpaSendOptions, type SpaSendDeps } from './client.js';
 import { formatStanza, isTooOpen, parseRcText, readRcFile, readRcKeys, stanzaNames, type SpaClientConfig, type SpaKeyConfig } from './rc-file.js';
-import { resolveSpaServer, udpSpaSender } from './send.js';
+import { localAddressFor, resolveSpaServer, udpSpaSender } from './send.js';
+import { fwknopdAnswer, isLocalAddress, logMark, type ServerLog } from './server-log.js';
 import { spaHelp } from './help.js';
 import { isIPv4 } from 'node:net';
 import type { HashType } from './cipher.js';
@@ -31,6 +32,7 @@ export const FLAGS = {
   access: { type: 'string' },
   'allow-ip': { type: 'string' },
   'server-cmd': { type: 'string' },
+  'server-log': { type: 'string' },
   'unsafe-no-hmac': { type: 'boolean' },
   'unsafe-legacy-iv': { type: 'boolean' },
   'gpg-recip': { type: 'string' },
@@ -86,13 +88,14 @@ export const spaCommand: Command = {
             verbose: values.verbose === true,
             command,
           },
+          serverLogFlag(values['server-log'], command, context.cwd),
           { sender: udpSpaSender, now: () => Date.now(), resolveServer: resolveSpaServer, username: () => defaultUsername(context.env) },
           context,
         );
       }
       case 'keygen':
         if (rest.length > 0) throw usageError(`unexpected argument ${JSON.stringify(rest[0])}`);
-        onlyFor(['time-offset', 'save-packet', 'dry-run', 'verbose', 'server-cmd', 'unsafe-no-hmac', 'unsafe-legacy-iv', 'gpg-recip', 'gpg-sign', 'gpg-home-dir', 'gpg-agent'], 'send');
+        onlyFor(['time-offset', 'save-packet', 'dry-run', 'verbose', 'server-cmd', 'server-log', 'unsafe-no-hmac', 'unsafe-legacy-iv', 'gpg-recip', 'gpg-sign', 'gpg-home-dir', 'gpg-agent'], 'send');
         if (values['rc-file'] === undefined) {
           if (stanza !== undefined || values.server !== undefined) throw usageError('-n and --server go with --rc-file (a stanza is added to that file)');
           context.stdout.write(formatKeyLines(generateKeys()));
@@ -102,7 +105,7 @@ export const spaCommand: Command = {
         return keygenIntoFile(rcFile, stanza, values, context);
       case 'decode': {
         if (rest.length > 1) throw usageError(`unexpected argument ${JSON.stringify(rest[1])}`);
-        onlyFor(['server', 'access', 'allow-ip', 'time-offset', 'save-packet', 'dry-run', 'server-cmd', 'unsafe-no-hmac', 'unsafe-legacy-iv', 'gpg-recip', 'gpg-sign', 'gpg-agent'], 'send or keygen');
+        onlyFor(['server', 'access', 'allow-ip', 'time-offset', 'save-packet', 'dry-run', 'server-cmd', 'server-log', 'unsafe-no-hmac', 'unsafe-legacy-iv', 'gpg-recip', 'gpg-sign', 'gpg-agent'], 'send or keygen');
         // A named rc stanza is read first (its problems come before the packet's); the default one
         // only when the packet is not a GnuPG one, which can be described without any key.
         const named = values['rc-file'] !== undefined || stanza !== undefined ? await readRcKeys(rcFile, stanza) : undefined;
@@ -172,9 +175,34 @@ function parseOffsetFlag(text: string): number {
   return Number(text.trim());
 }
 
-async function spaSend(config: SpaClientConfig, options: SpaSendOptions, deps: SpaSendDeps, context: CommandContext): Promise<number> {
+/** --server-log FILE|journal (only with --server-cmd); 'auto': not given (on the server itself: the journal). */
+function serverLogFlag(value: string | undefined, command: string | undefined, cwd: string): ServerLog | 'auto' | undefined {
+  if (value === undefined) return command === undefined ? undefined : 'auto';
+  if (command === undefined) throw usageError('--server-log goes with --server-cmd: it shows what fwknopd answered to the command');
+  return value === 'journal' ? { kind: 'journal' } : { kind: 'file', path: resolve(cwd, value) };
+}
+
+async function spaSend(config: SpaClientConfig, options: SpaSendOptions, serverLog: ServerLog | 'auto' | undefined, deps: SpaSendDeps, context: CommandContext): Promise<number> {
+  // The log's end before sending: only fwknopd's lines about this packet are shown.
+  const given = serverLog === 'auto' ? undefined : serverLog;
+  const mark = given === undefined || options.dryRun === true ? undefined : await logMark(given);
+  const since = Math.floor(Date.now() / 1000) - 1;
   const { target, wire, request } = await sendSpa(config, options, deps, context.stderr);
   context.stderr.write(`${options.dryRun ? 'dry run: would send' : 'sent'} ${describeRequest(config, target, request)} (${wire.length} bytes)\n`);
+  if (serverLog === undefined || options.dryRun === true) return ExitCode.OK;
+  // On the server itself fwknopd's answer is in the journal (its syslog identity: fwknopd).
+  const log = given ?? (isLocalAddress(target.address) ? ({ kind: 'journal' } as const) : undefined);
+  if (log === undefined) return ExitCode.OK;
+  let lines: string[];
+  try {
+    lines = await fwknopdAnswer(log, mark ?? since, await localAddressFor(target));
+  } catch (error) {
+    // Not asked for (--server-log): the packet went out, which is what send is for.
+    if (given !== undefined || !(error instanceof KnockstickError)) throw error;
+    context.stderr.write(`(fwknopd's answer is not readable here: ${error.message})\n`);
+    return ExitCode.OK;
+  }
+  context.stdout.write(lines.length === 0 ? `fwknopd: nothing about this packet in ${log.kind === 'journal' ? 'the journal' : log.path} within 3 s\n` : lines.map((l) => `fwknopd: ${l.trim()}\n`).join(''));
   return ExitCode.OK;
 }
 
