@@ -15,10 +15,11 @@ import type { Command, CommandContext } from '../core/command.js';
 import { SERVER_CONFIG_PATH, STICK_CONFIG_NAME, readConfig, setConfigValue, settingsFor, type Settings } from '../core/config.js';
 import { ExitCode, InvalidFileError, KnockstickError, ioError, usageError } from '../core/errors.js';
 import { readTextIfExists, refuseLinksAmong, writeAtomically } from '../core/files.js';
-import { DNAT_CHAIN, NFT_NAT_TABLE, RECENT_DIR, RECENT_LIST, flushDnatCommand, flushRecentCommand, isFirewallKind, type FirewallKind } from '../core/firewall.js';
+import { DNAT_CHAIN, NFT_NAT_TABLE, type FwknopdPanic, RECENT_DIR, RECENT_LIST, flushDnatCommand, flushRecentCommand, isFirewallKind, type FirewallKind } from '../core/firewall.js';
 import { DEFAULT_RANGE, cryptoRandom, generateSequences } from '../core/generate.js';
 import { attemptPackets, netKnocker } from '../core/knock.js';
 import { probeKnockd } from '../core/knockd-probe.js';
+import { readFwknopdConf } from '../core/fwknopd-conf.js';
 import { lineLimitError, parseKnockdConf, withPanicStanza, type KnockdDoor } from '../core/knockd-conf.js';
 import { formatSequence, parseSequenceFile, unusedLines, type Sequence } from '../core/sequences.js';
 import { checkHostName, describeChar } from '../core/names.js';
@@ -273,6 +274,8 @@ interface ServerSide {
   readonly pidfile: string;
   readonly firewall: FirewallKind;
   readonly serverConfigPath: string;
+  /** fwknopd, when it runs on this server too: panic stops it and closes its doors. */
+  readonly fwknopd: FwknopdPanic | undefined;
 }
 
 /**
@@ -294,12 +297,40 @@ async function serverSide(ctx: Context): Promise<ServerSide> {
   // ufw's doors are iptables' (the xt_recent list in ufw's own chain).
   const firewall = ctx.values.firewall ?? (settings.firewall === 'ufw' ? 'iptables' : settings.firewall) ?? 'iptables';
   if (!isFirewallKind(firewall)) throw usageError(`--firewall must be iptables or nftables, got ${JSON.stringify(firewall)}`);
+  // On an SPA server, server.conf's pidfile is fwknopd's; knockd (there only for the panic knock) has its own.
+  const spa = settings.method === 'spa';
   return {
     knockdConf: resolve(ctx.command.cwd, ctx.values['knockd-conf'] ?? settings.knockdConf ?? DEFAULT_KNOCKD_CONF),
-    pidfile: resolve(ctx.command.cwd, ctx.values.pidfile ?? settings.pidfile ?? DEFAULT_PIDFILE),
+    pidfile: resolve(ctx.command.cwd, ctx.values.pidfile ?? (spa ? undefined : settings.pidfile) ?? DEFAULT_PIDFILE),
     firewall,
     serverConfigPath: resolve(ctx.command.cwd, ctx.values['server-config'] ?? SERVER_CONFIG_PATH),
+    fwknopd: await fwknopdSide(ctx, settings),
   };
+}
+
+/** Where fwknopd-conf and fwknopd's pidfile are when the server settings do not say (fwknop-server's own). */
+export const DEFAULT_FWKNOPD_CONF = '/etc/fwknop/fwknopd.conf';
+export const DEFAULT_FWKNOPD_PIDFILE = '/run/fwknop/fwknopd.pid';
+
+/**
+ * Does fwknopd run here, and where are its pidfile and doors? Yes on an SPA server (server.conf
+ * "method = spa"), on a server whose settings name an fwknopd_conf (a knock server with SPA sticks
+ * too), and, with the system's server.conf, where fwknopd's default pidfile exists (fwknopd runs, or
+ * ran, on this machine). The pidfile: fwknopd.conf's FWKNOP_PID_FILE (what the drop-in's PIDFile
+ * is), else server.conf's pidfile on an SPA server, else fwknop's default. Its doors: the SPA
+ * server's firewall; on a knock server, knockd's (its SPA doors are in knockd's own door set, flushed anyway).
+ */
+async function fwknopdSide(ctx: Context, settings: Settings): Promise<FwknopdPanic | undefined> {
+  const systemSettings = ctx.values['server-config'] === undefined;
+  const spa = settings.method === 'spa';
+  const seen = spa || settings.fwknopdConf !== undefined || (systemSettings && (await stat(DEFAULT_FWKNOPD_PIDFILE).catch(() => null)) !== null);
+  if (!seen) return undefined;
+  const confPath = settings.fwknopdConf === undefined ? DEFAULT_FWKNOPD_CONF : resolve(ctx.command.cwd, settings.fwknopdConf);
+  const confText = await readTextIfExists(confPath).catch(() => null);
+  const fromConf = confText === null ? undefined : readFwknopdConf(confText).values.get('FWKNOP_PID_FILE')?.value.trim();
+  const pidfile = checkPidfile(fromConf || (spa ? settings.pidfile : undefined) || DEFAULT_FWKNOPD_PIDFILE, `fwknopd's pidfile (FWKNOP_PID_FILE in ${confPath}, or server.conf)`);
+  const firewall = settings.firewall ?? 'iptables';
+  return { pidfile, firewall: spa ? firewall : firewall === 'ufw' ? 'iptables' : firewall, sshPort: settings.sshPort ?? 22 };
 }
 
 /** What the pidfile came from, for a message: the flag, else the settings, else the default. */
@@ -310,7 +341,7 @@ function pidfileSource(ctx: Context): string {
 async function stanza(ctx: Context): Promise<number> {
   const side = await serverSide(ctx);
   const sequence = await panicSequence(ctx);
-  const text = renderPanicStanza(await loadTemplate('knockd-panic.conf'), sequence, side.firewall, side.pidfile);
+  const text = renderPanicStanza(await loadTemplate('knockd-panic.conf'), sequence, side.firewall, side.pidfile, '', undefined, side.fwknopd);
   const tooLong = lineLimitError(text, 'the stanza', pidfileSource(ctx));
   if (tooLong !== undefined) throw tooLong;
   ctx.command.stdout.write(text);
@@ -398,7 +429,7 @@ async function rotate(ctx: Context): Promise<number> {
 
   const newConf = withPanicStanza(
     confText,
-    renderPanicStanza(await loadTemplate('knockd-panic.conf'), sequence, side.firewall, side.pidfile, forwardingFlush(current.conf.doors)),
+    renderPanicStanza(await loadTemplate('knockd-panic.conf'), sequence, side.firewall, side.pidfile, forwardingFlush(current.conf.doors), undefined, side.fwknopd),
   );
   const tooLong = lineLimitError(newConf, side.knockdConf, pidfileSource(ctx));
   if (tooLong !== undefined) throw tooLong;
