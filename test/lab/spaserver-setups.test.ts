@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { appendFile, cp, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DIST_BIN, knockstick } from '../helpers/cli.js';
-import { CLIENT_ADDR, INNER_ADDRS, SERVER_ADDR, addInnerNetwork, createLab, isProcessAlive, runIn, waitFor, type Lab, type RunResult } from '../../src/lab/lab.js';
+import { CLIENT_ADDR, INNER_ADDRS, SERVER_ADDR, addInnerNetwork, createLab, isProcessAlive, runIn, startKnockdDaemon, waitFor, type Lab, type RunResult } from '../../src/lab/lab.js';
 import { startFwknopd, type FwknopdHandle } from '../../src/lab/fwknopd.js';
 
 jest.setTimeout(120_000);
@@ -172,6 +172,45 @@ describe('server init --method spa: the seed set-ups, run with the real fwknopd'
       expect(isProcessAlive(pid)).toBe(true);
       process.kill(pid, 'SIGTERM');
       expect(await waitFor(async () => !isProcessAlive(pid), 5000)).toBe(true);
+    });
+
+    it('panic: the [panic] knock stops fwknopd (by its pidfile) and closes its open door; a new SPA packet then opens nothing', async () => {
+      // fwknopd as the drop-in starts it, and a door open for the client.
+      const dropIn = await readFile(join(out, 'fwknopd.service.conf'), 'utf8');
+      const exec = /^ExecStart=(\/usr\/sbin\/fwknopd .+)$/m.exec(dropIn)?.[1]?.split(' ') as string[];
+      const pidfile = /^PIDFile=(.+)$/m.exec(dropIn)?.[1] as string;
+      await lab.run(lab.serverNs, exec[0] as string, [...exec.slice(1), '-d', join(out, 'digest.cache'), '-r', out]);
+      expect(await waitFor(async () => /^\d+\s*$/.test(await readFile(pidfile, 'utf8').catch(() => '')), 5000)).toBe(true);
+      const fwPid = Number(await readFile(pidfile, 'utf8'));
+      const sent = await spaSend(lab, rc);
+      expect(sent.exitCode === 0 ? 0 : sent).toBe(0);
+      expect(await waitFor(inSet, 5000)).toBe(true);
+      // knockd listens for the panic knock only; its [panic] stanza from the SPA server's server.conf.
+      const sequence = '41011,41012,41013';
+      const stanza = await knockstick(['panic', 'stanza', '--server-config', join(out, 'server.conf'), '--sequence', sequence, '--pidfile', join(lab.dir, 'knockd-panic.pid')]);
+      expect(stanza.exitCode).toBe(0);
+      expect(stanza.stdout).toContain(`: knockstick stops fwknopd too; kill -TERM "$(cat '${pidfile}')"`);
+      expect(stanza.stdout).toContain('nft flush set inet knockstick spa4');
+      const knockdConf = join(lab.dir, 'knockd-panic.conf');
+      const knockdLog = join(lab.dir, 'knockd-panic.log');
+      await writeFile(knockdConf, `[options]\n  logfile = ${knockdLog}\n${stanza.stdout}`);
+      const knockdPid = await startKnockdDaemon(lab, knockdConf, join(lab.dir, 'knockd-panic.pid'), knockdLog);
+      try {
+        const panic = await runIn(lab.clientNs, process.execPath, [join(DIST_BIN, 'knockstick.js'), 'panic', 'send', '--hostname', SERVER_ADDR, '--sequence', sequence], { env: ENV(lab) });
+        expect(panic.exitCode === 0 ? 0 : panic).toBe(0);
+        expect(await waitFor(async () => !isProcessAlive(fwPid), 8000) ? 'gone' : await readFile(knockdLog, 'utf8')).toBe('gone');
+        expect(await waitFor(async () => !(await inSet()), 5000)).toBe(true);
+        expect(await connects(lab, SERVER_ADDR, 2222)).toBe(false);
+        expect(await waitFor(async () => !isProcessAlive(knockdPid), 8000)).toBe(true);
+        // A fresh, valid packet: nobody reads it, nothing opens.
+        expect((await spaSend(lab, rc)).exitCode).toBe(0);
+        await new Promise((r) => setTimeout(r, 1000));
+        expect(await inSet()).toBe(false);
+        expect(await connects(lab, SERVER_ADDR, 2222)).toBe(false);
+      } finally {
+        if (isProcessAlive(knockdPid)) process.kill(knockdPid, 'SIGKILL');
+        if (isProcessAlive(fwPid)) process.kill(fwPid, 'SIGKILL');
+      }
     });
   });
 
