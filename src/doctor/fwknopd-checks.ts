@@ -27,6 +27,50 @@ export interface FwknopdFacts {
   readonly firewall?: { readonly nft: string | null; readonly iptables: string | null };
   /** The ports sshd listens on (sshd -T, else server settings); empty: unknown. */
   readonly sshPorts: readonly number[];
+  /** The file fwknopd.conf's SUDO_EXE names (knockstick's command filter, when --allow-command made it); undefined: no SUDO_EXE. */
+  readonly commandFilter?: FwknopFileFact | undefined;
+}
+
+/** The file name server init --method spa --allow-command gives the command filter. */
+export const COMMAND_FILTER_NAME = 'spa-command-filter';
+
+/**
+ * The regex knockstick's command filter (templates/spa-command-filter.sh) enforces: its ALLOW line,
+ * single-quoted for sh. undefined: not such a filter (another SUDO_EXE, or edited beyond recognition).
+ */
+export function commandFilterRegex(text: string): string | undefined {
+  if (!text.includes('grep -Ezqx -e "$ALLOW"')) return undefined;
+  const m = /^ALLOW='((?:[^']|'\\'')*)'$/m.exec(text);
+  return m === null ? undefined : (m[1] as string).replace(/'\\''/g, "'");
+}
+
+/**
+ * How a stanza's command messages are limited: by knockstick's command filter (fwknopd.conf SUDO_EXE
+ * naming it and the stanza's ENABLE_CMD_SUDO_EXEC Y: fwknopd runs "FILTER COMMAND"), or not at all.
+ * fwknopd 2.6 ignores CMD_REGEX, so the filter is what makes the regex mean something.
+ */
+type FilterState =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'enforced'; readonly regex: string; readonly path: string }
+  | { readonly kind: 'broken'; readonly finding: Finding };
+
+function filterState(path: string, s: AccessStanza, line: number, filter: FwknopFileFact | undefined): FilterState {
+  if (filter === undefined || !isYes(s.values.get('ENABLE_CMD_SUDO_EXEC')?.value)) return { kind: 'none' };
+  const ours = filter.path.endsWith(`/${COMMAND_FILTER_NAME}`);
+  if (filter.text === null) {
+    return ours
+      ? { kind: 'broken', finding: bad('access:cmd-exec', 'error', `${path}:${line} command messages go through fwknopd's SUDO_EXE ${filter.path}, which does not exist: every command fails`, 'run server init --method spa --allow-command REGEX again (it writes the filter), or ENABLE_CMD_EXEC N') }
+      : { kind: 'none' };
+  }
+  const regex = commandFilterRegex(filter.text);
+  if (regex === undefined) return { kind: 'none' };
+  if (filter.mode !== undefined && (filter.mode & 0o100) === 0) {
+    return { kind: 'broken', finding: bad('access:cmd-exec', 'error', `${path}:${line} command messages go through the command filter ${filter.path}, which is not executable (mode ${octal(filter.mode)}): every command fails`, `chmod 700 ${filter.path}`) };
+  }
+  if (filter.mode !== undefined && (filter.mode & 0o022) !== 0) {
+    return { kind: 'broken', finding: bad('access:cmd-exec', 'error', `${path}:${line} the command filter ${filter.path} is writable by others (mode ${octal(filter.mode)}): anyone who edits it runs commands as root`, `chmod 700 ${filter.path}`) };
+  }
+  return { kind: 'enforced', regex, path: filter.path };
 }
 
 const ok = (id: string, message: string): Finding => ({ id, severity: 'ok', message, fix: '' });
@@ -133,23 +177,36 @@ function sharedKeyFindings(path: string, stanzas: readonly AccessStanza[]): Find
   return out;
 }
 
-function cmdExecFindings(path: string, s: AccessStanza): Finding[] {
+function cmdExecFindings(path: string, s: AccessStanza, filter?: FwknopFileFact): Finding[] {
   const exec = s.values.get('ENABLE_CMD_EXEC');
   if (!isYes(exec?.value) && !isYes(s.values.get('ENABLE_CMD_SUDO_EXEC')?.value)) return [];
   const line = exec?.line ?? s.values.get('ENABLE_CMD_SUDO_EXEC')?.line ?? s.line;
   // fwknopd 2.6 itself ignores CMD_REGEX (access.conf:unknown says so); shown for what it means to you.
   const regex = s.ignored.get('CMD_REGEX');
   const user = s.values.get('CMD_EXEC_USER')?.value.trim() ?? 'root';
+  const state = filterState(path, s, line, filter);
+  if (state.kind === 'broken') return [state.finding];
+  if (state.kind === 'enforced') {
+    if (regex !== undefined && regex.value.trim() !== state.regex) {
+      return [bad('access:cmd-exec', 'warning', `${path}:${regex.line} CMD_REGEX says ${JSON.stringify(regex.value.trim())}, but the command filter ${state.path} enforces ${JSON.stringify(state.regex)}`, `make CMD_REGEX say what the filter enforces (or run server init --method spa --allow-command again)`)];
+    }
+    return [ok('access:cmd-exec', `${path}:${line} command messages run only if the whole command matches ${JSON.stringify(state.regex)}${regex === undefined ? '' : ` (CMD_REGEX, line ${regex.line})`}: enforced by the command filter ${state.path} (fwknopd's SUDO_EXE), as root`)];
+  }
   if (regex === undefined) {
     return [bad('access:cmd-exec', 'error', `${path}:${line} ENABLE_CMD_EXEC is on without a CMD_REGEX: a valid packet runs any command, as ${user}`, 'knockstick server init --method spa --allow-command REGEX, or ENABLE_CMD_EXEC N')];
   }
   return [bad('access:cmd-exec', 'warning', `${path}:${line} ENABLE_CMD_EXEC is on: a valid packet runs a command as ${user}; CMD_REGEX (line ${regex.line}) is ${JSON.stringify(regex.value.trim())}`, 'keep it only if you send commands (spa send --server-cmd); ENABLE_CMD_EXEC N otherwise')];
 }
 
-function openPortsFindings(path: string, s: AccessStanza, sshPorts: readonly number[]): Finding[] {
+function openPortsFindings(path: string, s: AccessStanza, sshPorts: readonly number[], spaUdpPort?: number): Finding[] {
   const open = s.values.get('OPEN_PORTS');
   // Also with CMD_CYCLE_OPEN: its $PORT is then whatever the packet asks for.
   if (open === undefined) return [bad('access:open-ports', 'error', `${where(path, s)} has no OPEN_PORTS: a valid packet may open any port it asks for`, 'add OPEN_PORTS tcp/SSHPORT')];
+  // A command stanza (server init --allow-command) opens only the SPA port, which is open to all anyway.
+  const words = open.value.split(/[\s,]+/).filter((w) => w !== '');
+  if (isYes(s.values.get('ENABLE_CMD_EXEC')?.value) && spaUdpPort !== undefined && words.length > 0 && words.every((w) => w.toLowerCase() === `udp/${spaUdpPort}`)) {
+    return [ok('access:open-ports', `${path}:${open.line} OPEN_PORTS ${open.value.trim()}: a command stanza; it opens only the SPA port, open to all anyway`)];
+  }
   if (sshPorts.length === 0) return [ok('access:open-ports', `${path}:${open.line} OPEN_PORTS ${open.value.trim()} (sshd's port unknown: not compared)`)];
   const tcp = openTcpPorts(open.value);
   return tcp.some((p) => sshPorts.includes(p))
@@ -207,16 +264,24 @@ export function checkFwknopd(facts: FwknopdFacts): Finding[] {
   if (conf.text === null || access.text === null) return findings;
   const confModel = readFwknopdConf(conf.text);
   const accessModel = readAccessConf(access.text);
-  findings.push(...problemFindings('fwknopd.conf', conf.path, confModel.problems), ...problemFindings('access.conf', access.path, accessModel.problems));
+  // A CMD_REGEX that knockstick's command filter enforces is not the unknown line fwknopd ignores.
+  const enforcedRegexLines = new Set(
+    accessModel.stanzas.flatMap((s) => {
+      const regex = s.ignored.get('CMD_REGEX');
+      return regex !== undefined && filterState(access.path, s, s.line, facts.commandFilter).kind === 'enforced' ? [regex.line] : [];
+    }),
+  );
+  const accessProblems = accessModel.problems.filter((p) => !(p.kind === 'unknown' && enforcedRegexLines.has(p.line)));
+  findings.push(...problemFindings('fwknopd.conf', conf.path, confModel.problems), ...problemFindings('access.conf', access.path, accessProblems));
   if (!confModel.problems.some((p) => PROBLEM_SEVERITY[p.kind] === 'error')) findings.push(ok('fwknopd.conf', `${conf.path} parses`));
-  if (!accessModel.problems.some((p) => p.fatal || PROBLEM_SEVERITY[p.kind] === 'error')) findings.push(ok('access.conf', `${access.path} parses: ${accessModel.stanzas.length} stanza(s)`));
+  if (!accessProblems.some((p) => p.fatal || PROBLEM_SEVERITY[p.kind] === 'error')) findings.push(ok('access.conf', `${access.path} parses: ${accessModel.stanzas.length} stanza(s)`));
   if (facts.probe !== undefined) findings.push(probeFinding(facts.probe, `${conf.path} and ${access.path}`));
   findings.push(...modeFindings('fwknopd.conf', conf), ...modeFindings('access.conf', access));
 
-  for (const s of accessModel.stanzas) findings.push(...keyFindings(access.path, s), ...cmdExecFindings(access.path, s), ...openPortsFindings(access.path, s, facts.sshPorts));
+  const port = spaPort(confModel);
+  for (const s of accessModel.stanzas) findings.push(...keyFindings(access.path, s), ...cmdExecFindings(access.path, s, facts.commandFilter), ...openPortsFindings(access.path, s, facts.sshPorts, port.udpServer ? port.port : undefined));
   findings.push(...sharedKeyFindings(access.path, accessModel.stanzas));
 
-  const port = spaPort(confModel);
   const filter = confModel.values.get('PCAP_FILTER');
   if (port.udpServer && filter !== undefined && port.filterPort !== undefined && port.filterPort !== port.port) {
     findings.push(bad('fwknopd:port', 'warning', `${conf.path}:${filter.line} PCAP_FILTER names port ${port.filterPort}, but the UDP server listens on ${port.port} (UDPSERV_PORT): one of them is stale`, `make both say the same port (UDPSERV_PORT ${port.filterPort}; or PCAP_FILTER udp port ${port.port})`));

@@ -174,6 +174,9 @@ async function gatherSpa(values: Values, settings: { readonly sshPort?: number }
   const model = conf.text === null ? undefined : readFwknopdConf(conf.text);
   const access = await fwknopFileFact(at(values['access-conf'] ?? model?.values.get('ACCESS_FILE')?.value.trim() ?? FWKNOP_ACCESS_PATH));
   const probe = conf.text === null || access.text === null ? undefined : await probeFwknopd(conf.text, access.text, { conf: conf.path, access: access.path });
+  // SUDO_EXE: knockstick's command filter (--allow-command), which enforces the command stanza's regex.
+  const sudoExe = model?.values.get('SUDO_EXE')?.value.trim();
+  const commandFilter = sudoExe === undefined || sudoExe === '' ? undefined : await fwknopFileFact(at(sudoExe));
   let live: Partial<FwknopdFacts> = {};
   let sshdT: string | null | undefined;
   if (values.offline !== true) {
@@ -190,7 +193,7 @@ async function gatherSpa(values: Values, settings: { readonly sshPort?: number }
   const fromSshd = sshdT != null ? [...sshdT.matchAll(/^port (\d+)$/gm)].map((m) => Number(m[1])) : [...(offlineSshd ?? '').matchAll(/^[ \t]*Port[ \t]+(\d+)[ \t]*$/gim)].map((m) => Number(m[1]));
   const sshPorts = fromSshd.length > 0 ? fromSshd : settings.sshPort === undefined ? [] : [settings.sshPort];
   return {
-    spa: { conf, access, sshPorts, ...live, ...(probe === undefined ? {} : { probe }) },
+    spa: { conf, access, sshPorts, ...live, ...(probe === undefined ? {} : { probe }), ...(commandFilter === undefined ? {} : { commandFilter }) },
     ...(sshdT === undefined ? {} : { sshdT }),
     ...(access.text === null ? {} : { gpgServer: await gatherGpgServer(access.path) }),
   };
