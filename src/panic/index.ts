@@ -264,7 +264,7 @@ async function send(ctx: Context): Promise<number> {
   }
   ctx.command.stdout.write(
     `Sent the panic knock (${knocks.length} ports) to ${host} (${target.address}).\n` +
-      'knockd should now be stopped and every door closed; nothing opens until knockd is restarted on the server.\n',
+      'knockd (and fwknopd, where it runs) should now be stopped and every door closed; nothing opens until they are restarted on the server.\n',
   );
   return ExitCode.OK;
 }
