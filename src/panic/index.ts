@@ -276,6 +276,8 @@ interface ServerSide {
   readonly serverConfigPath: string;
   /** fwknopd, when it runs on this server too: panic stops it and closes its doors. */
   readonly fwknopd: FwknopdPanic | undefined;
+  /** An SPA server (server.conf method = spa): knockd there is for the panic knock only. */
+  readonly spa: boolean;
 }
 
 /**
@@ -305,8 +307,12 @@ async function serverSide(ctx: Context): Promise<ServerSide> {
     firewall,
     serverConfigPath: resolve(ctx.command.cwd, ctx.values['server-config'] ?? SERVER_CONFIG_PATH),
     fwknopd: await fwknopdSide(ctx, settings),
+    spa,
   };
 }
+
+/** knockd.conf of an SPA server, before rotate adds the [panic] stanza: knockd listens for the panic knock only. */
+export const SPA_PANIC_KNOCKD_CONF = '# knockd on an SPA server (knockstick panic rotate): it listens for the panic knock only; fwknopd opens the doors.\n[options]\n  UseSyslog\n';
 
 /** Where fwknopd-conf and fwknopd's pidfile are when the server settings do not say (fwknop-server's own). */
 export const DEFAULT_FWKNOPD_CONF = '/etc/fwknop/fwknopd.conf';
@@ -409,7 +415,9 @@ async function rotate(ctx: Context): Promise<number> {
     await verifyStick(resolveStickRoot({ flag: ctx.values.stick, env: ctx.command.env, cwd: ctx.command.cwd }), ctx.command.env);
   }
   const side = await serverSide(ctx);
-  const confText = await readTextIfExists(side.knockdConf);
+  // An SPA server has no knockd.conf of its own: the first rotate makes one for the panic knock only.
+  const existingConf = await readTextIfExists(side.knockdConf);
+  const confText = existingConf ?? (side.spa ? SPA_PANIC_KNOCKD_CONF : null);
   if (confText === null) throw ioError('read', side.knockdConf, Object.assign(new Error('missing'), { code: 'ENOENT' }));
   const current = parseKnockdConf(confText, side.knockdConf);
   if (current.problems.length > 0) throw new InvalidFileError(current.problems, 'fix knockd.conf first; nothing was written');
@@ -488,6 +496,12 @@ async function rotate(ctx: Context): Promise<number> {
     out.write(`No script written (${noScript}): run \`knockstick panic script --hostname ADDR\` for the new one.\n`);
   }
 
+  if (existingConf === null) {
+    out.write(
+      `${side.knockdConf} is new: knockd there listens for the panic knock only (fwknopd opens the doors). Start it as root, e.g. ` +
+        `knockd -d -c ${side.knockdConf} -i INTERFACE -p ${side.pidfile} (or under systemd with knockstick's knockd drop-in, templates/knockd.service.conf).\n`,
+    );
+  }
   if (ctx.values['no-reload'] === true) {
     out.write('Not reloaded (--no-reload): the new panic sequence is armed at knockd\'s next start or SIGHUP.\n');
     return ExitCode.OK;

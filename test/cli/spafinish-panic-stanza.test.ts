@@ -2,7 +2,7 @@
 // and doors it names (server.conf, fwknopd.conf's FWKNOP_PID_FILE).
 
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { knockstick, tempDir } from '../helpers/cli.js';
 
@@ -45,5 +45,26 @@ describe('panic stanza on a server with fwknopd', () => {
 
   it('a knock server without fwknopd: no fwknopd part', async () => {
     expect(await stanza('firewall = nftables\n')).not.toContain('fwknopd');
+  });
+});
+
+describe('panic rotate on an SPA server', () => {
+  it('makes a knockd.conf for the panic knock only (fwknopd stopped first), and keeps the panic sequence in server.conf', async () => {
+    await writeFile(join(dir, 'server.conf'), `method = spa\nssh_port = 22\npidfile = ${join(dir, 'fwknopd.pid')}\nfirewall = nftables\n`);
+    const knockdConf = join(dir, 'knockd.conf');
+    const result = await knockstick(['panic', 'rotate', '--server-config', join(dir, 'server.conf'), '--knockd-conf', knockdConf, '--pidfile', join(dir, 'knockd.pid'), '--sequence', SEQ, '--no-reload']);
+    expect(result.exitCode === 0 ? 0 : result.stderr).toBe(0);
+    expect(result.stdout).toContain(`${knockdConf} is new: knockd there listens for the panic knock only`);
+    const conf = await readFile(knockdConf, 'utf8');
+    expect(conf).toMatch(/^\[options\]\n {2}UseSyslog\n\n\[panic\]\n/m);
+    expect(conf).toMatch(/sequence += 41011,41012,41013\n/);
+    expect(conf).toContain(`command     = : knockstick stops fwknopd too; kill -TERM "$(cat '${join(dir, 'fwknopd.pid')}')" 2>/dev/null; nft flush set inet knockstick spa4`);
+    expect(await readFile(join(dir, 'server.conf'), 'utf8')).toMatch(/^method = spa\n[\s\S]*^panic_sequence = 41011,41012,41013$/m);
+  });
+
+  it('a knock server without knockd.conf is still refused (nothing to add the stanza to)', async () => {
+    await writeFile(join(dir, 'server.conf'), 'firewall = nftables\n');
+    const result = await knockstick(['panic', 'rotate', '--server-config', join(dir, 'server.conf'), '--knockd-conf', join(dir, 'knockd.conf'), '--sequence', SEQ, '--no-reload']);
+    expect(result.exitCode).toBe(6);
   });
 });

@@ -243,15 +243,17 @@ describe('server init --method spa: the seed set-ups, run with the real fwknopd'
       const sent = await spaSend(lab, rc);
       expect(sent.exitCode === 0 ? 0 : sent).toBe(0);
       expect(await waitFor(inSet, 5000)).toBe(true);
-      // knockd listens for the panic knock only; its [panic] stanza from the SPA server's server.conf.
+      // knockd listens for the panic knock only: panic rotate makes its knockd.conf from the SPA server's server.conf.
       const sequence = '41011,41012,41013';
-      const stanza = await knockstick(['panic', 'stanza', '--server-config', join(out, 'server.conf'), '--sequence', sequence, '--pidfile', join(lab.dir, 'knockd-panic.pid')]);
-      expect(stanza.exitCode).toBe(0);
-      expect(stanza.stdout).toContain(`: knockstick stops fwknopd too; kill -TERM "$(cat '${pidfile}')"`);
-      expect(stanza.stdout).toContain('nft flush set inet knockstick spa4');
       const knockdConf = join(lab.dir, 'knockd-panic.conf');
       const knockdLog = join(lab.dir, 'knockd-panic.log');
-      await writeFile(knockdConf, `[options]\n  logfile = ${knockdLog}\n${stanza.stdout}`);
+      const rotate = await knockstick(['panic', 'rotate', '--server-config', join(out, 'server.conf'), '--knockd-conf', knockdConf, '--sequence', sequence, '--pidfile', join(lab.dir, 'knockd-panic.pid'), '--no-reload']);
+      expect(rotate.exitCode === 0 ? 0 : rotate.stderr).toBe(0);
+      const conf = await readFile(knockdConf, 'utf8');
+      expect(conf).toContain(`: knockstick stops fwknopd too; kill -TERM "$(cat '${pidfile}')"`);
+      expect(conf).toContain('nft flush set inet knockstick spa4');
+      // Its log into a file here (syslog on a server), to see knockd start.
+      await writeFile(knockdConf, conf.replace('[options]\n', `[options]\n  logfile = ${knockdLog}\n`));
       const knockdPid = await startKnockdDaemon(lab, knockdConf, join(lab.dir, 'knockd-panic.pid'), knockdLog);
       try {
         const panic = await runIn(lab.clientNs, process.execPath, [join(DIST_BIN, 'knockstick.js'), 'panic', 'send', '--hostname', SERVER_ADDR, '--sequence', sequence], { env: ENV(lab) });
