@@ -12,7 +12,7 @@ before is closed too. After a panic, no knock opens anything until you restart k
 Where fwknopd runs too (server.conf "method = spa" or fwknopd_conf, or /run/fwknop/fwknopd.pid
 exists), the command first stops fwknopd by its pidfile (fwknopd.conf's FWKNOP_PID_FILE) and closes
 its doors (the nft set spa4, the FWKNOP_INPUT chain, or the ufw rules its CMD_CYCLE_OPEN added). An
-SPA server runs knockd for the panic knock only: put the stanza into a knockd.conf of its own.
+SPA server runs knockd for the panic knock only: there, rotate makes that knockd.conf when it is missing.
 
   script   writes a standalone POSIX sh file (default ./panic, mode 0600) for a shell account you
            can reach from anywhere. Run it there with \`sh panic\` (no exec permission, no node
