@@ -7,6 +7,7 @@
 import type { Finding } from './checks.js';
 import { isPlaceholder, isYes, keyBytes, openTcpPorts, readAccessConf, readFwknopdConf, spaPort, type AccessStanza, type FwknopProblem } from '../core/fwknopd-conf.js';
 import type { FwknopdProbeResult } from '../core/fwknopd-probe.js';
+import { parseRcText } from '../spa/rc-file.js';
 
 export interface FwknopFileFact {
   readonly path: string;
@@ -27,6 +28,8 @@ export interface FwknopdFacts {
   readonly firewall?: { readonly nft: string | null; readonly iptables: string | null };
   /** The ports sshd listens on (sshd -T, else server settings); empty: unknown. */
   readonly sshPorts: readonly number[];
+  /** --stick: the stick's .ssh/fwknoprc (text null: missing) and the stanza it sends with (the --host alias). */
+  readonly stickRc?: { readonly path: string; readonly text: string | null; readonly stanza: string } | undefined;
   /** The file fwknopd.conf's SUDO_EXE names (knockstick's command filter, when --allow-command made it); undefined: no SUDO_EXE. */
   readonly commandFilter?: FwknopFileFact | undefined;
 }
@@ -256,6 +259,35 @@ function probeFinding(probe: FwknopdProbeResult, paths: string): Finding {
   }
 }
 
+/**
+ * --stick: what the stick's stanza sends against what the access.conf stanza holding its key demands:
+ * the port, the user name (REQUIRE_USERNAME: fwknop sends the local login unless SPOOF_USER), and an
+ * address in the packet (REQUIRE_SOURCE_ADDRESS: not ALLOW_IP source, 0.0.0.0).
+ */
+function stickRcFindings(rc: NonNullable<FwknopdFacts['stickRc']>, accessPath: string, stanzas: readonly AccessStanza[], port: number | undefined): Finding[] {
+  const at = `the stick's [${rc.stanza}] (${rc.path})`;
+  if (rc.text === null) return [bad('stick:spa', 'error', `${rc.path} does not exist: the stick sends no SPA packet`, 'knockstick server init --method spa --stick DIR writes it')];
+  const stanza = parseRcText(rc.text, rc.path).find((x) => x.name === rc.stanza);
+  if (stanza === undefined) return [bad('stick:spa', 'error', `${rc.path} has no stanza [${rc.stanza}]`, `--host names the stanza; or add [${rc.stanza}] (server init --method spa --stick DIR)`)];
+  const get = (name: string): string | undefined => stanza.entries.get(name)?.value;
+  const key = get('KEY_BASE64');
+  // A GnuPG stanza (no KEY_BASE64) is the GnuPG checks' (gpg-checks.ts): not compared here.
+  if (key === undefined) return [];
+  const server = stanzas.find((x) => keyBytes(x, 'KEY')?.equals(Buffer.from(key, 'base64')) === true);
+  if (server === undefined) return [bad('stick:spa', 'error', `${at}: no stanza of ${accessPath} has its KEY_BASE64: fwknopd refuses its packets`, 'copy the keys from the server (server init --method spa --stick DIR writes both)')];
+  const out: Finding[] = [];
+  const sends = Number(get('SPA_SERVER_PORT') ?? 62201);
+  if (port !== undefined && sends !== port) out.push(bad('stick:spa', 'error', `${at} sends to udp/${sends}, but fwknopd reads udp/${port}`, `SPA_SERVER_PORT ${port} in the stick's [${rc.stanza}]`));
+  const user = server.values.get('REQUIRE_USERNAME')?.value.trim();
+  if (user !== undefined && get('SPOOF_USER') !== user) {
+    out.push(bad('stick:spa', 'error', `${at} sends ${get('SPOOF_USER') === undefined ? 'no SPOOF_USER (fwknop then sends the local login name)' : `the user ${get('SPOOF_USER') as string}`}, but ${accessPath}:${server.values.get('REQUIRE_USERNAME')?.line ?? server.line} REQUIRE_USERNAME ${user} refuses anyone else`, `SPOOF_USER ${user} in the stick's [${rc.stanza}]`));
+  }
+  if (isYes(server.values.get('REQUIRE_SOURCE_ADDRESS')?.value) && (get('ALLOW_IP') ?? 'source') === 'source') {
+    out.push(bad('stick:spa', 'error', `${at} asks for the address it comes from (ALLOW_IP source, 0.0.0.0), but ${accessPath} REQUIRE_SOURCE_ADDRESS refuses that`, `ALLOW_IP local (knockstick), or the address, in the stick's [${rc.stanza}]`));
+  }
+  return out.length > 0 ? out : [ok('stick:spa', `${at} matches ${accessPath}:${server.line}: its key, port${user === undefined ? '' : ', user'}`)];
+}
+
 export function checkFwknopd(facts: FwknopdFacts): Finding[] {
   const findings: Finding[] = [];
   const { conf, access } = facts;
@@ -281,6 +313,7 @@ export function checkFwknopd(facts: FwknopdFacts): Finding[] {
   const port = spaPort(confModel);
   for (const s of accessModel.stanzas) findings.push(...keyFindings(access.path, s), ...cmdExecFindings(access.path, s, facts.commandFilter), ...openPortsFindings(access.path, s, facts.sshPorts, port.udpServer ? port.port : undefined));
   findings.push(...sharedKeyFindings(access.path, accessModel.stanzas));
+  if (facts.stickRc !== undefined) findings.push(...stickRcFindings(facts.stickRc, access.path, accessModel.stanzas, port.port));
 
   const filter = confModel.values.get('PCAP_FILTER');
   if (port.udpServer && filter !== undefined && port.filterPort !== undefined && port.filterPort !== port.port) {

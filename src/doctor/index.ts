@@ -205,9 +205,13 @@ async function gather(values: Values, context: CommandContext): Promise<Facts> {
     const settings = (await readConfig(at(values['server-config'] ?? SERVER_CONFIG_PATH), 'server')).global;
     if (await isSpaServer(values, settings)) {
       const stick = values.stick === undefined ? undefined : await gatherStick(at(values.stick), context.env, values.host ?? DEFAULT_HOST, undefined, true);
+      const gathered = await gatherSpa(values, settings, at);
+      // --stick: its fwknoprc stanza is compared with the access.conf stanza holding its key.
+      const rcPath = stick === undefined ? undefined : join(stick.root, '.ssh', SPA_RC_NAME);
+      const spaFacts = stick === undefined || rcPath === undefined || gathered.spa === undefined ? gathered : { ...gathered, spa: { ...gathered.spa, stickRc: { path: rcPath, text: await readTextIfExists(rcPath), stanza: stick.alias } } };
       return {
         knockdConf: { path: '(none: fwknopd)', text: null, mode: undefined }, oneTimeFiles: new Map(), warnBelow: 10, now: Math.floor(Date.now() / 1000),
-        ...(await gatherSpa(values, settings, at)),
+        ...spaFacts,
         ...(stick === undefined ? {} : { stick, gpgStick: await gatherGpgStick(stick.root, join(stick.root, '.ssh')) }),
       };
     }

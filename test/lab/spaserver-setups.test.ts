@@ -55,9 +55,9 @@ interface DoctorJson {
  * firewall and the pidfile as they are there). sshd -T wants /run/sshd: a tmpfs on /run inside `ip
  * netns exec`'s private mount namespace gives it one without touching the host.
  */
-async function doctor(ns: string, out: string, pidfile: string, over: { conf?: string } = {}): Promise<DoctorJson & { exitCode: number; problems: string[] }> {
+async function doctor(ns: string, out: string, pidfile: string, over: { conf?: string; args?: readonly string[] } = {}): Promise<DoctorJson & { exitCode: number; problems: string[] }> {
   const args = [join(DIST_BIN, 'knockstick.js'), 'doctor', '--json', '--fwknopd-conf', over.conf ?? join(out, 'fwknopd.conf'), '--access-conf', join(out, 'access.conf'),
-    '--server-config', join(out, 'server.conf'), '--sshd-config', join(out, 'sshd-knockstick.conf'), '--pidfile', pidfile];
+    '--server-config', join(out, 'server.conf'), '--sshd-config', join(out, 'sshd-knockstick.conf'), '--pidfile', pidfile, ...(over.args ?? [])];
   const result = await runIn(ns, 'sh', ['-c', 'mount -t tmpfs tmpfs /run && mkdir -p /run/sshd && exec "$@"', 'sh', process.execPath, ...args], { env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: out } });
   let json: DoctorJson;
   try {
@@ -126,7 +126,7 @@ describe('server init --method spa: the seed set-ups, run with the real fwknopd'
       expect(clean.findings.find((f) => f.id === 'fwknopd:firewall')?.message).toMatch(/udp\/40001 reaches fwknopd/);
     });
 
-    it('doctor names the faults of broken variants: PCAP_FILTER on another port than UDPSERV_PORT, the filter not executable, the filter missing', async () => {
+    it('doctor names the faults of broken variants: PCAP_FILTER on another port than UDPSERV_PORT, the filter not executable, a stick without SPOOF_USER, the filter missing', async () => {
       const filter = join(out, 'spa-command-filter');
       const conf = join(lab.dir, 'custom-broken-fwknopd.conf');
       await writeFile(conf, (await readFile(join(out, 'fwknopd.conf'), 'utf8')).replace(/^PCAP_FILTER .*$/m, 'PCAP_FILTER                 udp port 40009;'), { mode: 0o600 });
@@ -141,6 +141,13 @@ describe('server init --method spa: the seed set-ups, run with the real fwknopd'
       } finally {
         await chmod(filter, 0o700);
       }
+      // A stick whose [home] lost its SPOOF_USER (fwknop then sends the login name): REQUIRE_USERNAME refuses it.
+      const stick = join(lab.dir, 'custom-stick');
+      await mkdir(join(stick, '.ssh'), { recursive: true, mode: 0o700 });
+      await writeFile(join(stick, '.ssh', 'config'), `Host home\n  HostName ${SERVER_ADDR}\n  Port 2222\n`, { mode: 0o600 });
+      await writeFile(join(stick, '.ssh', 'fwknoprc'), (await readFile(rc, 'utf8')).replace(/^SPOOF_USER .*\n/m, ''), { mode: 0o600 });
+      const noUser = await doctor(lab.serverNs, out, join(fwknopd?.dir ?? '', 'fwknopd.pid'), { args: ['--stick', stick] });
+      expect(errorsOf(noUser)).toEqual(expect.arrayContaining([expect.stringMatching(/^stick:spa: the stick's \[home\] .* sends no SPOOF_USER .* REQUIRE_USERNAME alice refuses anyone else/)]));
       await rename(filter, `${filter}.away`);
       try {
         const gone = await doctor(lab.serverNs, out, join(fwknopd?.dir ?? '', 'fwknopd.pid'));

@@ -86,3 +86,30 @@ describe('access:cmd-exec with the command filter', () => {
     expect(cmdExec(noSudo).map((f) => f.severity)).toEqual(['warning']);
   });
 });
+
+describe('stick:spa (--stick): the stick stanza against the access.conf stanza holding its key', () => {
+  const rc = (lines: string): NonNullable<FwknopdFacts['stickRc']> => ({ path: '/mnt/s/.ssh/fwknoprc', stanza: 'home', text: `[home]\nSPA_SERVER 192.0.2.1\n${lines}KEY_BASE64 ${KEY}\nHMAC_KEY_BASE64 ${HMAC}\nUSE_HMAC Y\n` });
+  const demanding = ACCESS.replace('FW_ACCESS_TIMEOUT 10\n', 'FW_ACCESS_TIMEOUT 10\nREQUIRE_USERNAME alice\nREQUIRE_SOURCE_ADDRESS Y\n');
+  const stickFindings = (r: NonNullable<FwknopdFacts['stickRc']>, access = demanding): string[] =>
+    checkFwknopd({ ...facts(undefined, access), conf: { path: '/etc/fwknop/fwknopd.conf', text: 'ENABLE_UDP_SERVER Y;\nUDPSERV_PORT 40001;\n', mode: 0o600, uid: 0 }, stickRc: r })
+      .filter((f) => f.id === 'stick:spa').map((f) => `${f.severity} ${f.message}`);
+
+  it('matches: ok', () => {
+    expect(stickFindings(rc('SPA_SERVER_PORT 40001\nSPOOF_USER alice\nALLOW_IP local\n'))).toEqual([expect.stringMatching(/^ok the stick's \[home\] .* matches \/etc\/fwknop\/access\.conf:1: its key, port, user$/)]);
+  });
+
+  it('REQUIRE_USERNAME but the stick sends no SPOOF_USER; ALLOW_IP source with REQUIRE_SOURCE_ADDRESS; another port: each an error', () => {
+    expect(stickFindings(rc(''))).toEqual([
+      expect.stringMatching(/^error .* sends to udp\/62201, but fwknopd reads udp\/40001$/),
+      expect.stringMatching(/^error .* sends no SPOOF_USER \(fwknop then sends the local login name\), but \/etc\/fwknop\/access\.conf:6 REQUIRE_USERNAME alice refuses anyone else$/),
+      expect.stringMatching(/^error .* asks for the address it comes from \(ALLOW_IP source, 0\.0\.0\.0\), but .* REQUIRE_SOURCE_ADDRESS refuses that$/),
+    ]);
+  });
+
+  it('a key no stanza has: an error; no fwknoprc or no such stanza: an error; a GnuPG stanza: not compared', () => {
+    expect(stickFindings({ ...rc(''), text: `[home]\nKEY_BASE64 ${Buffer.alloc(32, 1).toString('base64')}\n` })).toEqual([expect.stringMatching(/^error .*: no stanza of \/etc\/fwknop\/access\.conf has its KEY_BASE64/)]);
+    expect(stickFindings({ ...rc(''), text: null })).toEqual([expect.stringMatching(/^error \/mnt\/s\/\.ssh\/fwknoprc does not exist/)]);
+    expect(stickFindings({ ...rc(''), stanza: 'work' })).toEqual([expect.stringMatching(/^error .* has no stanza \[work\]/)]);
+    expect(stickFindings({ ...rc(''), text: '[home]\nUSE_GPG Y\nGPG_RECIPIENT ABCD\n' })).toEqual([]);
+  });
+});
