@@ -66,6 +66,7 @@ export async function addMember(o: AddOptions, context: CommandContext): Promise
     const state = await loadServer(o.serverConfig, now);
     refuseRouter(state);
     const door = doorNameFor(o.name);
+    withMember(state.registry, { name: o.name, method: 'knock', door, created: now }); // a taken name is refused first
     if (state.knockdConf.doors.some((d) => d.name === door)) throw usageError(`${state.knockdConfPath} has a door [${door}] already, which no member owns`, 'see knockstick doctor (an orphan door)');
     const oneTimeFile = oneTimeFileIn(doorDirectory(state), door);
     if ((await lstat(oneTimeFile).catch(() => null)) !== null) throw usageError(`${oneTimeFile} exists already, though no door names it`, 'see knockstick doctor (an orphan file); remove it if it is not needed');

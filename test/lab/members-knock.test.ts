@@ -7,7 +7,7 @@
 // still stops everything.
 
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DIST_BIN, knockstick } from '../helpers/cli.js';
 import { CLIENT_ADDR, SERVER_ADDR, createLab, isProcessAlive, runIn, startKnockdDaemon, startSshd, waitFor, type Lab, type SshdHandle } from '../../src/lab/lab.js';
@@ -73,6 +73,8 @@ describe('several sticks on one knockd server (stick add / list / revoke)', () =
     // Window doors: callhome probes the door, then ssh connects (test/lab/server-init.test.ts).
     const init = await knockstick(['server', 'init', '--yes', '--interface', lab.serverIf, '--out', out, '--stick', first.root, '--firewall', 'nftables', '--door-policy', 'window', '--cmd-timeout', '3', '--count', '8']);
     expect({ exitCode: init.exitCode, stderr: init.stderr }).toEqual({ exitCode: 0, stderr: '' });
+    // A server made before members: no sticks.conf (today's server init writes one).
+    await rm(join(out, 'sticks.conf'));
     await lab.run(lab.serverNs, 'nft', ['-f', join(out, 'firewall.nft')]);
     pid = await startKnockdDaemon(lab, join(out, 'knockd.conf'), join(out, 'knockd.pid'), join(out, 'knockd.log'));
     await lab.run(lab.clientNs, 'ip', ['addr', 'add', `${SECOND_ADDR}/32`, 'dev', lab.clientIf]);
@@ -83,6 +85,7 @@ describe('several sticks on one knockd server (stick add / list / revoke)', () =
       const added = await stick('add', name, '--stick', s.root, '--count', '8');
       expect({ exitCode: added.exitCode, stderr: added.stderr }).toEqual({ exitCode: 0, stderr: '' });
       expect(added.stdout).toMatch(new RegExp(`Reloaded knockd \\(pid ${pid}, unchanged\\)`));
+      if (name === 'alice') expect(added.stdout).toContain('Registered the existing door [ssh] as member "ssh"');
     }
   });
   afterAll(async () => {
