@@ -65,8 +65,13 @@ describe('knockstick stick', () => {
     const list = JSON.parse((await stick('list', '--json')).stdout) as { members: { name: string; unused: number }[] };
     expect(list.members.map((m) => [m.name, m.unused])).toEqual([['ssh', 6], ['alice', 4]]);
     // The stick knows its door: a plain seqgen refills its own file, from its own pool.
+    const pool = /ports = (\d+)-(\d+)/.exec(await readFile(at('alice/.ssh/knockstick.conf'), 'utf8'));
+    expect(await readFile(at('alice/.ssh/knockstick.conf'), 'utf8')).toBe(`[home]\nserver_file = ${join(out, 'stick-alice')}\nports = ${pool?.[1]}-${pool?.[2]}\n`);
+    expect(Number(pool?.[2]) - Number(pool?.[1])).toBe(4031);
     const refill = await knockstick(['seqgen', '2', '--stick', alice, '--server-config', join(out, 'server.conf')]);
     expect({ exitCode: refill.exitCode, stdout: refill.stdout }).toEqual({ exitCode: 0, stdout: expect.stringContaining(`server ${join(out, 'stick-alice')}: 4 -> 6 unused`) });
+    expect(refill.stdout).toContain(`from ${pool?.[1]}-${pool?.[2]}, this door's pool`);
+    for (const port of (await readFile(join(out, 'stick-alice'), 'utf8')).match(/\d+/g) ?? []) expect(Number(port) >= Number(pool?.[1]) && Number(port) <= Number(pool?.[2])).toBe(true);
     // doctor sees both members and no orphan.
     const doctor = JSON.parse((await knockstick(['doctor', '--offline', '--json', '--knockd-conf', join(out, 'knockd.conf'), '--server-config', join(out, 'server.conf'), '--warn-below', '1'])).stdout) as { findings: { id: string; severity: string; message: string }[] };
     expect(doctor.findings.find((f) => f.id === 'members')?.message).toBe(`members: ssh (knock, door ssh), alice (knock, door stick-alice)`);
