@@ -3,7 +3,7 @@
 
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { execa } from 'execa';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { knockstick, makeStick, tempDir } from '../helpers/cli.js';
 
@@ -116,6 +116,24 @@ describe('knockstick stick', () => {
     const before = await snapshot();
     const result = await stick('add', 'bob', '--stick', bob);
     expect({ exitCode: result.exitCode, stderr: result.stderr }).toEqual({ exitCode: 3, stderr: expect.stringMatching(/sticks\.conf:\d+: unknown key "colour"/) });
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('a write that fails half-way is undone: every file as it was (add and revoke)', async () => {
+    const alice = await newStick('alice');
+    expect((await stick('add', 'alice', '--stick', alice, '--count', '4')).exitCode).toBe(0);
+    await writeFile(at('authorized_keys'), await readFile(at('alice/.ssh/id_ed25519.pub'), 'utf8'), { mode: 0o600 });
+    // sticks.conf behind a symlink: read through it, never replaced through it (the write fails
+    // after the sequences, the stick's settings and knockd.conf were dealt with).
+    await rename(join(out, 'sticks.conf'), at('sticks.real'));
+    await symlink(at('sticks.real'), join(out, 'sticks.conf'));
+    const bob = await newStick('bob');
+    const before = await snapshot();
+    const added = await stick('add', 'bob', '--stick', bob, '--count', '4');
+    expect({ exitCode: added.exitCode, stderr: added.stderr }).toEqual({ exitCode: 6, stderr: expect.stringMatching(/symbolic link/) });
+    expect(await snapshot()).toEqual(before);
+    const revoked = await stick('revoke', 'alice', '--authorized-keys', at('authorized_keys'));
+    expect({ exitCode: revoked.exitCode, stderr: revoked.stderr }).toEqual({ exitCode: 6, stderr: expect.stringMatching(/symbolic link/) });
     expect(await snapshot()).toEqual(before);
   });
 
