@@ -119,6 +119,16 @@ describe('knockstick stick', () => {
     expect(await snapshot()).toEqual(before);
   });
 
+  it('server init run again keeps the added sticks\' doors (knockd.conf unchanged)', async () => {
+    const alice = await newStick('alice');
+    expect((await stick('add', 'alice', '--stick', alice, '--count', '4')).exitCode).toBe(0);
+    const conf = await readFile(join(out, 'knockd.conf'), 'utf8');
+    const again = await knockstick(['server', 'init', '--yes', '--interface', 'lo', '--out', out, '--stick', at('first'), '--count', '6']);
+    expect({ exitCode: again.exitCode, stderr: again.stderr }).toEqual({ exitCode: 0, stderr: '' });
+    expect(again.stdout).toContain(`unchanged ${join(out, 'knockd.conf')}`);
+    expect(await readFile(join(out, 'knockd.conf'), 'utf8')).toBe(conf);
+  });
+
   it('a write that fails half-way is undone: every file as it was (add and revoke)', async () => {
     const alice = await newStick('alice');
     expect((await stick('add', 'alice', '--stick', alice, '--count', '4')).exitCode).toBe(0);
