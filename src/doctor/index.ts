@@ -6,7 +6,7 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseCommandLine, parseInteger } from '../core/args.js';
 import type { Command, CommandContext } from '../core/command.js';
-import { SERVER_CONFIG_PATH, readConfig } from '../core/config.js';
+import { SERVER_CONFIG_PATH, STICK_CONFIG_NAME, readConfig, settingsFor } from '../core/config.js';
 import { ExitCode, InterruptedError, usageError } from '../core/errors.js';
 import { runAllowingFailure } from '../core/run.js';
 import { assertRegularOrMissing, fileMode, readBytesIfExists, readTextIfExists } from '../core/files.js';
@@ -159,7 +159,9 @@ async function gather(values: Values, context: CommandContext): Promise<Facts> {
   const parsed = knockdConf.text === null ? undefined : parseKnockdConf(knockdConf.text, confPath).conf;
   const oneTimeFiles = new Map<string, FileFact>();
   for (const door of parsed?.doors ?? []) if (door.oneTimeFile !== null) oneTimeFiles.set(door.oneTimeFile, await fileFact(door.oneTimeFile));
-  const serverFile = values['server-file'] === undefined ? undefined : at(values['server-file']);
+  // Without --server-file, a member stick names its own door's file (stick add writes server_file).
+  const stickServerFile = values.stick === undefined || values['server-file'] !== undefined ? undefined : await readConfig(join(at(values.stick), '.ssh', STICK_CONFIG_NAME), 'stick').then((c) => settingsFor(c, values.host ?? DEFAULT_HOST).serverFile, () => undefined);
+  const serverFile = values['server-file'] === undefined ? stickServerFile : at(values['server-file']);
   if (serverFile !== undefined && !oneTimeFiles.has(serverFile)) oneTimeFiles.set(serverFile, await fileFact(serverFile));
   const warnBelow = values['warn-below'] === undefined ? 10 : parseInteger('--warn-below', values['warn-below'], 0, 100_000);
 

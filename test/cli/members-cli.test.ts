@@ -76,6 +76,9 @@ describe('knockstick stick', () => {
     const doctor = JSON.parse((await knockstick(['doctor', '--offline', '--json', '--knockd-conf', join(out, 'knockd.conf'), '--server-config', join(out, 'server.conf'), '--warn-below', '1'])).stdout) as { findings: { id: string; severity: string; message: string }[] };
     expect(doctor.findings.find((f) => f.id === 'members')?.message).toBe(`members: ssh (knock, door ssh), alice (knock, door stick-alice)`);
     expect(doctor.findings.filter((f) => f.id.startsWith('members:'))).toEqual([]);
+    // With the stick, doctor compares it with its own door's file (server_file), not [ssh]'s.
+    const withStick = JSON.parse((await knockstick(['doctor', '--offline', '--json', '--knockd-conf', join(out, 'knockd.conf'), '--server-config', join(out, 'server.conf'), '--warn-below', '1', '--stick', alice])).stdout) as { findings: { id: string; severity: string; message: string }[] };
+    expect(withStick.findings.find((f) => f.id === 'lockstep')).toMatchObject({ severity: 'ok' });
   });
 
   it('refuses, changing nothing: a bad name, a taken name, a stick with sequences already, unknown and last members', async () => {
