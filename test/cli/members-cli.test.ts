@@ -111,6 +111,10 @@ describe('knockstick stick', () => {
     expect(await snapshot()).toEqual(afterRevoke);
     const again = await stick('add', 'alice', '--stick', bob);
     expect(again.stderr).toMatch(/never reused/);
+    // A second door on a stick, under an alias its ssh config does not have yet: done, with a note.
+    const spare = await stick('add', 'spare', '--stick', bob, '--host', 'spare', '--count', '3');
+    expect({ exitCode: spare.exitCode, stdout: spare.stdout }).toEqual({ exitCode: 0, stdout: expect.stringContaining('has no usable Host spare entry yet') });
+    expect(await readFile(at('bob/.ssh/sequences.spare'), 'utf8')).toMatch(/^( \d+(,\d+){4}\n){3}$/);
   });
 
   it('an invalid sticks.conf is refused naming file and line, nothing written', async () => {
