@@ -4,64 +4,24 @@
 // And a torn server line neutralised by repair is skipped by knockd without its "#" landing on it.
 
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DIST_BIN, knockstick, makeStick } from '../helpers/cli.js';
-import {
-  SERVER_ADDR,
-  createLab,
-  knockdConfig,
-  runIn,
-  setupFirewall,
-  shellQuote,
-  startKnockd,
-  startSshd,
-  waitFor,
-  type Firewall,
-  type KnockdHandle,
-  type Lab,
-  type RunResult,
-  type SshdHandle,
-} from '../../src/lab/lab.js';
-import { askpassEnv, makeLabStick, type LabStick } from '../../src/lab/stick.js';
+import { closeDoorNow, explain as explainRun, lockstepStatus, setUpDoorLab, shutDoor, startDoorKeeper, tearDownDoorLab, type DoorLab } from '../helpers/door-lab.js';
+import { SERVER_ADDR, runIn, shellQuote, startKnockd, waitFor, type RunResult } from '../../src/lab/lab.js';
 import { WINDOW } from '../../src/core/policy.js';
 import { formatSequence, parseSequenceFile } from '../../src/core/sequences.js';
 
 jest.setTimeout(120_000);
 
-const PASSPHRASE = 'lab passphrase, not a real one';
-
-interface Door {
-  lab: Lab;
-  sshd: SshdHandle;
-  firewall: Firewall;
-  stick: LabStick;
-  serverFile: string;
-  env: Record<string, string>;
-  knockd?: KnockdHandle;
-}
-
-let door: Door;
+let door: DoorLab;
 
 beforeAll(async () => {
-  const lab = await createLab();
-  try {
-    const sshd = await startSshd(lab);
-    const firewall = await setupFirewall(lab, 'iptables');
-    const stick = await makeLabStick(join(lab.dir, 'stick'), sshd, { passphrase: PASSPHRASE });
-    const home = join(lab.dir, 'home');
-    await mkdir(home);
-    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, ...(await askpassEnv(lab.dir, PASSPHRASE)) };
-    door = { lab, sshd, firewall, stick, serverFile: join(lab.dir, 'server-ssh'), env };
-  } catch (error) {
-    await lab.teardown();
-    throw error;
-  }
+  door = await setUpDoorLab({ firewall: 'iptables' });
 });
 
 afterAll(async () => {
-  await door?.knockd?.stop();
-  await door?.lab.teardown();
+  await tearDownDoorLab(door);
 });
 
 const files = () => ['--server-file', door.serverFile, '--stick', door.stick.root];
@@ -80,29 +40,22 @@ function spend(text: string, n: number): string {
  * has marked `stickUsed` (as after callhomes killed at the wrong moment); knockd started on them.
  */
 async function driftedDoor(count: number, serverUsed: number, stickUsed: number): Promise<void> {
-  await door.knockd?.stop();
-  await waitFor(async () => !(await door.firewall.doorOpen()), 10_000, 100);
+  await shutDoor(door);
   for (const f of [door.serverFile, door.stick.sequences, `${door.stick.sequences}.state`]) await rm(f, { force: true });
   expect((await knockstick(['seqgen', String(count), ...files()])).exitCode).toBe(0);
   const text = await readFile(door.serverFile, 'utf8');
   await writeFile(door.serverFile, spend(text, serverUsed));
   await writeFile(door.stick.sequences, spend(text, stickUsed));
-  const config = join(door.lab.dir, 'knockd.conf');
-  await writeFile(config, knockdConfig(door.lab, { sequencesFile: door.serverFile, firewall: door.firewall, cmdTimeout: 2 }));
-  door.knockd = await startKnockd(door.lab, config);
+  await startDoorKeeper(door, 2);
 }
 
 function callhome(args: readonly string[]): Promise<RunResult> {
   return runIn(door.lab.clientNs, process.execPath, [join(DIST_BIN, 'callhome.js'), '--stick', door.stick.root, ...args], { env: door.env });
 }
 
-async function status(): Promise<{ exitCode: number; lockstep: unknown; heal: { by: string; command: string | null } }> {
-  const result = await knockstick(['seqgen', 'status', '--json', ...files()]);
-  return { exitCode: result.exitCode, ...JSON.parse(result.stdout) };
-}
+const status = () => lockstepStatus(door);
 
-const explain = (result: RunResult) =>
-  result.exitCode === 0 ? { exitCode: 0 } : { exitCode: result.exitCode, stderr: result.stderr, knockd: door.knockd?.output() };
+const explain = (result: RunResult) => explainRun(door, result);
 
 describe('the drift rule with the real knockd', () => {
   it(`a stick ${WINDOW} behind (the most status calls healed by callhome): the next callhome gets a shell, in step after`, async () => {
@@ -124,7 +77,8 @@ describe('the drift rule with the real knockd', () => {
     expect(result.stderr).toMatch(new RegExp(`line 1, ${WINDOW} back, unconfirmed`));
     expect(await status()).toMatchObject({ exitCode: 0, lockstep: { state: 'in-step' } });
     // And the next one takes the next line at once.
-    await waitFor(async () => !(await door.firewall.doorOpen()), 10_000, 100);
+    // Shut at once (knockd keeps running), so that it must knock: an open door would answer its probe.
+    await closeDoorNow(door);
     const next = await callhome(['--door-window', '0', '--', 'true']);
     expect(explain(next)).toEqual({ exitCode: 0 });
     expect(next.stderr).toMatch(/line 2, the next sequence\)/);
@@ -163,8 +117,7 @@ describe('seqgen --remote and a torn server line', () => {
 
 describe('a torn server line neutralised by seqgen repair, read by the real knockd', () => {
   it('knockd skips it, and the next sequence opens the door once, not twice', async () => {
-    await door.knockd?.stop();
-    await waitFor(async () => !(await door.firewall.doorOpen()), 10_000, 100);
+    await shutDoor(door);
     const serverFile = join(door.lab.dir, 'torn-ssh');
     const stickRoot = join(door.lab.dir, 'torn-stick');
     const opened = join(door.lab.dir, 'torn-opened');
@@ -208,7 +161,7 @@ describe('a torn server line neutralised by seqgen repair, read by the real knoc
   });
 
   it('a torn line completed by repair while knockd runs is knocked in its turn, like any other', async () => {
-    await door.knockd?.stop();
+    await shutDoor(door);
     const serverFile = join(door.lab.dir, 'cut-ssh');
     const stickRoot = join(door.lab.dir, 'cut-stick');
     const opened = join(door.lab.dir, 'cut-opened');
