@@ -116,14 +116,33 @@ describe('seqgen --remote and a torn server line', () => {
 });
 
 describe('a torn server line neutralised by seqgen repair, read by the real knockd', () => {
-  it('knockd skips it, and the next sequence opens the door once, not twice', async () => {
+  /**
+   * A server file and stick of their own (NAME-ssh, NAME-stick), and a knockd on that file whose
+   * door only records each opening (a line in NAME-opened): what the torn-line cases knock against.
+   */
+  const recordingDoor = async (name: string) => {
     await shutDoor(door);
-    const serverFile = join(door.lab.dir, 'torn-ssh');
-    const stickRoot = join(door.lab.dir, 'torn-stick');
-    const opened = join(door.lab.dir, 'torn-opened');
+    const serverFile = join(door.lab.dir, `${name}-ssh`);
+    const stickRoot = join(door.lab.dir, `${name}-stick`);
+    const opened = join(door.lab.dir, `${name}-opened`);
     await makeStick(stickRoot); // a stick is a directory with its .ssh/config
     await writeFile(opened, '');
-    const tornFiles = ['--server-file', serverFile, '--stick', stickRoot];
+    const startKnockdOnFile = async (): Promise<void> => {
+      const config = join(door.lab.dir, `${name}-knockd.conf`);
+      await writeFile(
+        config,
+        `[options]\n  logfile = ${join(door.lab.dir, `${name}-knockd.log`)}\n[door]\n  one_time_sequences = ${serverFile}\n  seq_timeout = 5\n  tcpflags = syn\n` +
+          `  start_command = echo %IP% >> ${shellQuote(opened)}\n  cmd_timeout = 1\n  stop_command = true\n`,
+      );
+      door.knockd = await startKnockd(door.lab, config);
+    };
+    const knock = (sequence: string) => door.lab.run(door.lab.clientNs, 'knock', [SERVER_ADDR, ...sequence.split(',')]);
+    const openings = async () => (await readFile(opened, 'utf8')).split('\n').filter(Boolean).length;
+    return { serverFile, stickRoot, files: ['--server-file', serverFile, '--stick', stickRoot], startKnockdOnFile, knock, openings };
+  };
+
+  it('knockd skips it, and the next sequence opens the door once, not twice', async () => {
+    const { serverFile, stickRoot, files: tornFiles, startKnockdOnFile, knock, openings } = await recordingDoor('torn');
     expect((await knockstick(['seqgen', '2', ...tornFiles])).exitCode).toBe(0);
     // An append of lines the stick never got (a --remote refill killed mid-write), torn after
     // " 9001,90": a valid two-port line to knockd, of a length it does not expect.
@@ -131,17 +150,9 @@ describe('a torn server line neutralised by seqgen repair, read by the real knoc
     const repaired = await knockstick(['seqgen', 'repair', ...tornFiles]);
     expect(repaired.stdout).toMatch(/neutralised the torn/);
     expect((await knockstick(['seqgen', '2', ...tornFiles])).exitCode).toBe(0);
-    const config = join(door.lab.dir, 'torn-knockd.conf');
-    await writeFile(
-      config,
-      `[options]\n  logfile = ${join(door.lab.dir, 'torn-knockd.log')}\n[door]\n  one_time_sequences = ${serverFile}\n  seq_timeout = 5\n  tcpflags = syn\n` +
-        `  start_command = echo %IP% >> ${shellQuote(opened)}\n  cmd_timeout = 1\n  stop_command = true\n`,
-    );
-    door.knockd = await startKnockd(door.lab, config);
+    await startKnockdOnFile();
     const stickLines = parseSequenceFile(await readFile(join(stickRoot, '.ssh', 'sequences'), 'utf8'), 's', 'stick').file.lines;
     const sequences = stickLines.filter((l) => l.sequence !== null).map((l) => formatSequence(l.sequence ?? []));
-    const knock = (s: string) => door.lab.run(door.lab.clientNs, 'knock', [SERVER_ADDR, ...s.split(',')]);
-    const openings = async () => (await readFile(opened, 'utf8')).split('\n').filter(Boolean).length;
     // Every line in order, the two after the torn line included; each opens exactly once.
     for (const [i, sequence] of sequences.slice(0, 3).entries()) {
       await knock(sequence);
@@ -161,32 +172,18 @@ describe('a torn server line neutralised by seqgen repair, read by the real knoc
   });
 
   it('a torn line completed by repair while knockd runs is knocked in its turn, like any other', async () => {
-    await shutDoor(door);
-    const serverFile = join(door.lab.dir, 'cut-ssh');
-    const stickRoot = join(door.lab.dir, 'cut-stick');
-    const opened = join(door.lab.dir, 'cut-opened');
-    await makeStick(stickRoot); // a stick is a directory with its .ssh/config
-    await writeFile(opened, '');
-    const cutFiles = ['--server-file', serverFile, '--stick', stickRoot];
+    const { serverFile, files: cutFiles, startKnockdOnFile, knock, openings } = await recordingDoor('cut');
     expect((await knockstick(['seqgen', '4', ...cutFiles])).exitCode).toBe(0);
     // A seqgen killed mid-append: the server got two lines and 8 bytes of the third.
     const full = await readFile(serverFile, 'utf8');
     const cut = full.split('\n').slice(0, 2).join('\n').length + 1 + 8;
     await writeFile(serverFile, full.slice(0, cut));
-    const config = join(door.lab.dir, 'cut-knockd.conf');
-    await writeFile(
-      config,
-      `[options]\n  logfile = ${join(door.lab.dir, 'cut-knockd.log')}\n[door]\n  one_time_sequences = ${serverFile}\n  seq_timeout = 5\n  tcpflags = syn\n` +
-        `  start_command = echo %IP% >> ${shellQuote(opened)}\n  cmd_timeout = 1\n  stop_command = true\n`,
-    );
-    door.knockd = await startKnockd(door.lab, config);
+    await startKnockdOnFile();
     // Repaired while knockd holds the file open: an append, which it reads at its next rescan.
     const repaired = await knockstick(['seqgen', 'repair', ...cutFiles]);
     expect(repaired.stdout).toMatch(/completed the torn .* line 3 .*; copied 1 sequence/);
     expect(await readFile(serverFile, 'utf8')).toBe(full);
     const sequences = full.split('\n').filter(Boolean).map((l) => l.trim());
-    const knock = (s: string) => door.lab.run(door.lab.clientNs, 'knock', [SERVER_ADDR, ...s.split(',')]);
-    const openings = async () => (await readFile(opened, 'utf8')).split('\n').filter(Boolean).length;
     for (const [i, sequence] of sequences.slice(0, 3).entries()) {
       await knock(sequence);
       expect({ i, opened: await waitFor(async () => (await openings()) === i + 1, 5000), knockd: '' }).toEqual({ i, opened: true, knockd: '' });
