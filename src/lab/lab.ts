@@ -176,11 +176,13 @@ export async function startKnockdDaemon(lab: Lab, configFile: string, pidfile: s
 /**
  * Kills every process named `name` in a namespace (by `ip netns pids`, never by name host-wide):
  * e.g. knockd's door keepers left behind by a knockd killed in a panic, which would otherwise run
- * their stop_command later and close a door opened since.
+ * their stop_command later and close a door opened since. `except`: pids to spare (a knockd that
+ * should keep running while its door keepers go).
  */
-export async function killInNamespace(ns: string, name: string): Promise<void> {
+export async function killInNamespace(ns: string, name: string, except: readonly number[] = []): Promise<void> {
   const pids = String((await execa('ip', ['netns', 'pids', ns], { reject: false })).stdout).split(/\s+/).filter(Boolean);
   for (const pid of pids) {
+    if (except.includes(Number(pid))) continue;
     const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
     if (comm.trim() === name) {
       try {
