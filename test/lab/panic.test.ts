@@ -140,13 +140,12 @@ describe.each<FirewallKind>(['iptables', 'nftables'])('panic with the real knock
     const pid = await doorOpenWithKnockd(w);
     const [file, ...pre] = shell.split(' ');
     const env: Record<string, string> = { PATH: w.env.PATH as string, ...(method === '' ? {} : { PANIC_METHOD: method }) };
-    const started = Date.now();
+    // timeoutMs bounds a hanging sender (the run then fails); no wall-clock assertion.
     const result = await runIn(w.lab.clientNs, file as string, [...pre, w.panicScript], { env, timeoutMs: 30_000 });
     expect({ exitCode: result.exitCode, stderr: result.stderr }).toEqual({
       exitCode: 0,
       stderr: expect.stringMatching(new RegExp(`sent the panic knock \\(5 ports\\) to ${SERVER_ADDR.replace(/\./g, '\\.')} with ${method || '\\w+'}`)),
     });
-    expect(Date.now() - started).toBeLessThan(20_000);
     expect(await waitFor(async () => !isProcessAlive(pid), 5000, 50)).toBe(true);
     expect(await w.firewall.doorOpen()).toBe(false);
     expect(await readFile(w.logFile, 'utf8')).toMatch(/panic: OPEN SESAME/);
