@@ -162,11 +162,29 @@ export async function createAnsibleLab(options: { count?: number; cmdTimeout?: n
       serverFile: (h) => join(h.root, 'etc', 'knockstick', 'ssh'),
       playbook: (playbook, args = [], timeoutMs) => controller('ansible-playbook', ['-i', inventory, playbook, ...args], timeoutMs),
       controller,
-      teardown: () => lab.teardown(),
+      async teardown() {
+        // First every process the plays left in the namespaces (knockd -d, fwknopd, the rollback's
+        // sleeping job, ssh masters): some hold a pipe of a lab child open, which the lab's own
+        // teardown would wait on until they exit by themselves.
+        for (const ns of [controllerNs, ...namespaces.map((n) => n.ns)]) await killAll(ns);
+        await lab.teardown();
+      },
     };
   } catch (error) {
     await lab.teardown();
     throw error;
+  }
+}
+
+/** SIGKILL to every process in a namespace of this lab (by `ip netns pids`, never by name). */
+async function killAll(ns: string): Promise<void> {
+  const pids = String((await execa('ip', ['netns', 'pids', ns], { reject: false })).stdout).split(/\s+/).filter(Boolean);
+  for (const pid of pids) {
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // gone already
+    }
   }
 }
 
