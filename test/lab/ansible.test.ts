@@ -2,8 +2,9 @@
 // (ks1 knock + nftables, ks2 knock + iptables, ks3 SPA + nftables; sshd in each namespace, nothing
 // else until the role installs it) from a controller namespace that reaches them only through
 // their doors once the role is done: a first converge, a second one through the doors that changes
-// nothing and spends one sequence per host, a shell on each through its door, check mode, a
-// firewall whose confirmation never comes and goes back by itself, and ansible-lint.
+// nothing and spends one sequence per host, a shell on each through its door, a refill of every
+// host in one play, check mode, a firewall whose confirmation never comes and goes back by itself,
+// and ansible-lint. One lab for the file: each step builds on the one before.
 
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { existsSync } from 'node:fs';
@@ -49,9 +50,19 @@ const knockHosts = (): AnsibleLabHost[] => alab.hosts.filter((h) => h.method ===
 
 /** Sequences used so far on the stick and in the server's file, and whether they are in step. */
 async function used(h: AnsibleLabHost): Promise<{ server: number; stick: number; state: string }> {
-  const r = await knockstick(['seqgen', 'status', '--json', '--server-file', alab.serverFile(h), '--stick', h.stick, '--host', h.alias]);
-  const status = JSON.parse(r.stdout) as { lockstep: { state: string }; server: { used: number }; stick: { used: number } };
+  const status = await seqStatus(h);
   return { server: status.server.used, stick: status.stick.used, state: status.lockstep.state };
+}
+
+interface SeqStatus {
+  lockstep: { state: string };
+  server: { used: number; unused: number };
+  stick: { used: number; unused: number };
+}
+
+async function seqStatus(h: AnsibleLabHost): Promise<SeqStatus> {
+  const r = await knockstick(['seqgen', 'status', '--json', '--server-file', alab.serverFile(h), '--stick', h.stick, '--host', h.alias]);
+  return JSON.parse(r.stdout) as SeqStatus;
 }
 
 const ruleset = (h: AnsibleLabHost): Promise<string> => alab.lab.run(h.ns, 'nft', ['list', 'ruleset']);
@@ -101,6 +112,18 @@ describe('the knockstick_server role converges three lab servers through their d
       expect(shell.stdout).toContain(h.address);
       if (before !== undefined) expect((await used(h)).stick).toBe(before.stick + 1);
     }
+  });
+
+  it('one play refills every knock host through its door (seqgen --remote per host), appending on both sides', async () => {
+    const before = await Promise.all(knockHosts().map(seqStatus));
+    const result = await alab.playbook('playbooks/refill.yml', ['-e', 'knockstick_refill=5']);
+    expect(explain(result)).toEqual({ exitCode: 0 });
+    const after = await Promise.all(knockHosts().map(seqStatus));
+    after.forEach((a, i) => {
+      const b = before[i] as SeqStatus;
+      // One sequence spent to get in, five appended.
+      expect({ state: a.lockstep.state, server: a.server.unused, stick: a.stick.unused }).toEqual({ state: 'in-step', server: b.server.unused + 4, stick: b.stick.unused + 4 });
+    });
   });
 
   it('check mode reports what would change and changes nothing', async () => {
