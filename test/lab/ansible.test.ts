@@ -1,14 +1,15 @@
 // The knockstick_server Ansible role with Debian's real ansible-playbook, against three lab servers
 // (ks1 knock + nftables, ks2 knock + iptables, ks3 SPA + nftables; sshd in each namespace, nothing
 // else until the role installs it) from a controller namespace that reaches them only through
-// their doors once the role is done: a first converge, a second one through the doors that changes
-// nothing and spends one sequence per host, a shell on each through its door, a refill of every
-// host in one play, check mode, a firewall whose confirmation never comes and goes back by itself,
-// and ansible-lint. One lab for the file: each step builds on the one before.
+// their doors once the role is done: check mode before anything exists, a first converge, a second
+// one through the doors that changes nothing and spends one sequence per host, a shell on each
+// through its door, a refill of every host in one play, check mode, a firewall whose confirmation
+// never comes and goes back by itself, and ansible-lint. One lab for the file: each step builds on
+// the one before.
 
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -72,6 +73,16 @@ const ssh = (h: AnsibleLabHost, options: readonly string[], command: string): Pr
   alab.controller('ssh', ['-F', join(h.stick, '.ssh', 'config'), ...options, h.alias, command], 60_000);
 
 describe('the knockstick_server role converges three lab servers through their doors', () => {
+  it('check mode before any converge writes nothing: no stage, no host files, the stick untouched', async () => {
+    const stickFiles = async () => (await Promise.all(alab.hosts.map((h) => readdir(join(h.stick, '.ssh'))))).map((l) => l.sort());
+    const sticksBefore = await stickFiles();
+    const result = await alab.playbook('playbooks/converge.yml', ['--check']);
+    expect(explain(result)).toEqual({ exitCode: 0 });
+    for (const h of alab.hosts) expect(recap(result.stdout)[h.name]).toMatchObject({ failed: 0, unreachable: 0 });
+    expect({ stage: existsSync(alab.stage), roots: alab.hosts.map((h) => existsSync(h.root)) }).toEqual({ stage: false, roots: [false, false, false] });
+    expect(await stickFiles()).toEqual(sticksBefore);
+  });
+
   it('a first converge installs all three and confirms each firewall with a new connection through its door', async () => {
     const result = await alab.playbook('playbooks/converge.yml');
     expect(explain(result)).toEqual({ exitCode: 0 });
