@@ -15,7 +15,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { CLIENT_ADDR, SERVER_ADDR, SSH_PORT, createLab, startSshd, type Lab, type RunResult, type SshdHandle } from './lab.js';
+import { SERVER_ADDR, SSH_PORT, createLab, startSshd, type Lab, type RunResult, type SshdHandle } from './lab.js';
 import { makeLabStick } from './stick.js';
 import { proxyCommandFor } from '../core/door/proxy-command.js';
 import { DOOR_DEFAULTS } from '../core/door/options.js';
@@ -82,7 +82,7 @@ export async function createAnsibleLab(options: { count?: number; cmdTimeout?: n
   const lab = await createLab();
   try {
     const controllerNs = lab.clientNs;
-    const namespaces = [{ ns: lab.serverNs, address: SERVER_ADDR }];
+    const namespaces: { ns: string; address: string }[] = [{ ns: lab.serverNs, address: SERVER_ADDR }];
     for (const extra of EXTRA) {
       const ns = await lab.addNamespace(extra.suffix);
       // The server side is ks-srv in every server namespace: the same --interface for all three.
@@ -98,7 +98,8 @@ export async function createAnsibleLab(options: { count?: number; cmdTimeout?: n
     const sshds: SshdHandle[] = [];
     for (const [i, n] of namespaces.entries()) sshds.push(await startSshd(lab, { ns: n.ns, listen: n.address, name: `sshd-ks${i + 1}`, hideHostHome: true }));
     const [sshd1, sshd2, sshd3] = sshds as [SshdHandle, SshdHandle, SshdHandle];
-    const [n1, n2, n3] = namespaces as [(typeof namespaces)[0], (typeof namespaces)[0], (typeof namespaces)[0]];
+    type Namespace = { ns: string; address: string };
+    const [n1, n2, n3] = namespaces as [Namespace, Namespace, Namespace];
 
     // Stick A: ks1 and ks2 under their own aliases (one key, authorized on both).
     const stickA = join(lab.dir, 'stick-a');
@@ -113,8 +114,8 @@ export async function createAnsibleLab(options: { count?: number; cmdTimeout?: n
 
     const host = (i: number, method: 'knock' | 'spa', firewall: 'nftables' | 'iptables', stick: string, alias: string): AnsibleLabHost => ({
       name: `ks${i + 1}`,
-      ns: (namespaces[i] as (typeof namespaces)[0]).ns,
-      address: (namespaces[i] as (typeof namespaces)[0]).address,
+      ns: (namespaces[i] as Namespace).ns,
+      address: (namespaces[i] as Namespace).address,
       method,
       firewall,
       root: join(lab.dir, `root-ks${i + 1}`),
@@ -221,4 +222,3 @@ function inventoryText(hosts: readonly AnsibleLabHost[], o: { stage: string; lab
   return `${lines.join('\n')}\n`;
 }
 
-export { CLIENT_ADDR };
