@@ -27,8 +27,10 @@ export const STICK_CONFIG_NAME = 'knockstick.conf';
 export type ConfigKind = 'server' | 'stick';
 
 const KEYS: Record<ConfigKind, readonly string[]> = {
-  server: ['ssh_port', 'exclude', 'panic_sequence', 'knockd_conf', 'pidfile', 'firewall', 'door_policy'],
-  stick: ['ssh_port', 'exclude', 'panic_sequence', 'panic_host', 'method', 'door_policy'],
+  // method, spa_port, fwknopd_conf, access_conf: an SPA server (server init --method spa).
+  server: ['ssh_port', 'exclude', 'panic_sequence', 'knockd_conf', 'pidfile', 'firewall', 'door_policy', 'method', 'spa_port', 'fwknopd_conf', 'access_conf'],
+  // server_file, ports: a member stick's own door (knockstick stick add).
+  stick: ['ssh_port', 'exclude', 'panic_sequence', 'panic_host', 'method', 'door_policy', 'server_file', 'ports'],
 };
 
 export interface Settings {
@@ -38,7 +40,12 @@ export interface Settings {
   readonly panicHost?: string;
   readonly knockdConf?: string;
   readonly pidfile?: string;
-  readonly firewall?: 'iptables' | 'nftables';
+  /** ufw: only an SPA server's (its doors are fwknopd's CMD_CYCLE commands running ufw). */
+  readonly firewall?: 'iptables' | 'nftables' | 'ufw';
+  /** An SPA server: fwknopd's UDP port and its two config files. */
+  readonly spaPort?: number;
+  readonly fwknopdConf?: string;
+  readonly accessConf?: string;
   /** How callhome opens the door for this host: knock sequences, or an fwknop SPA packet (keys in STICK/.ssh/fwknoprc). */
   readonly method?: 'knock' | 'spa';
   /**
@@ -47,6 +54,16 @@ export interface Settings {
    * it tells callhome/connect whether a door opened a moment ago may be reused; missing = window.
    */
   readonly doorPolicy?: DoorPolicy;
+  /**
+   * Stick only: this stick's one-time file on the server (its door's, `knockstick stick add`
+   * writes it), so seqgen refills the right file without --server-file.
+   */
+  readonly serverFile?: string;
+  /**
+   * Stick only: the ports this alias's sequences come from (LOW-HIGH): its door's pool on the
+   * server (`knockstick stick add` writes it), seqgen's default --ports, also over --remote.
+   */
+  readonly ports?: { readonly low: number; readonly high: number };
 }
 
 import type { DoorPolicy } from './firewall.js';
@@ -70,10 +87,11 @@ interface Raw {
 function parseValue(key: string, raw: Raw, problem: (line: number, message: string) => void): Partial<Record<keyof Settings, unknown>> {
   const { value, line } = raw;
   switch (key) {
-    case 'ssh_port': {
+    case 'ssh_port':
+    case 'spa_port': {
       const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
-      if (!(port >= 1 && port <= 65535)) problem(line, `ssh_port must be a port number 1-65535, got ${JSON.stringify(value)}`);
-      return { sshPort: port };
+      if (!(port >= 1 && port <= 65535)) problem(line, `${key} must be a port number 1-65535, got ${JSON.stringify(value)}`);
+      return key === 'ssh_port' ? { sshPort: port } : { spaPort: port };
     }
     case 'exclude': {
       const ports: number[] = [];
@@ -100,12 +118,24 @@ function parseValue(key: string, raw: Raw, problem: (line: number, message: stri
       // A leading "-" would be read as an option by nc and the other senders of the panic script.
       if (!/^[A-Za-z0-9.:][A-Za-z0-9.:-]*$/.test(value)) problem(line, `panic_host must be a host name or address (not starting with "-"), got ${JSON.stringify(value)}`);
       return { panicHost: value };
+    case 'ports': {
+      const m = /^(\d{1,5})\s*-\s*(\d{1,5})$/.exec(value);
+      const low = Number(m?.[1]);
+      const high = Number(m?.[2]);
+      if (m === null || !(low >= 1 && high <= 65535 && low <= high)) problem(line, `ports must be LOW-HIGH within 1-65535, got ${JSON.stringify(value)}`);
+      return { ports: { low, high } };
+    }
+    case 'server_file':
+      if (!/^\/[A-Za-z0-9._/-]+$/.test(value)) problem(line, `server_file must be an absolute path (letters, digits, . _ - /), got ${JSON.stringify(value)}`);
+      return { serverFile: value };
     case 'knockd_conf':
     case 'pidfile':
+    case 'fwknopd_conf':
+    case 'access_conf':
       if (!value.startsWith('/')) problem(line, `${key} must be an absolute path`);
-      return key === 'pidfile' ? { pidfile: value } : { knockdConf: value };
+      return { [{ knockd_conf: 'knockdConf', pidfile: 'pidfile', fwknopd_conf: 'fwknopdConf', access_conf: 'accessConf' }[key]]: value };
     case 'firewall':
-      if (value !== 'iptables' && value !== 'nftables') problem(line, `firewall must be iptables or nftables, got ${JSON.stringify(value)}`);
+      if (value !== 'iptables' && value !== 'nftables' && value !== 'ufw') problem(line, `firewall must be iptables, nftables or ufw, got ${JSON.stringify(value)}`);
       return { firewall: value };
     case 'door_policy':
       if (value !== 'single-use' && value !== 'window') problem(line, `door_policy must be single-use or window, got ${JSON.stringify(value)}`);

@@ -8,8 +8,10 @@ import { parseKnockdConf, type KnockdDoor } from '../core/knockd-conf.js';
 import { formatProblem } from '../core/errors.js';
 import type { ProbeResult } from '../core/knockd-probe.js';
 import { parseSequenceFile, unusedLines } from '../core/sequences.js';
+import { checkFwknopd, type FwknopdFacts } from './fwknopd-checks.js';
 import { checkAccessGpgStanza, checkKeyringDir, checkStickGpgStanza, type AccessGpgStanza, type DirFact, type KeyringFacts, type StickGpgStanza } from './gpg-checks.js';
 
+import { checkMembers, type MembersFacts } from './members-checks.js';
 export type Severity = 'error' | 'warning' | 'ok';
 
 export interface Finding {
@@ -28,6 +30,8 @@ export interface FileFact {
 
 export interface Facts {
   readonly knockdConf: { readonly path: string } & FileFact;
+  /** An SPA server (fwknopd.conf and access.conf, fwknopd-checks.ts): no knockd checks. */
+  readonly spa?: FwknopdFacts;
   /** An fwknopd server (--access-conf without --knockd-conf): no knockd checks. */
   readonly fwknopdOnly?: boolean;
   /** --access-conf: its GnuPG stanzas and their keyrings by GPG_HOME_DIR (gpg-checks.ts). */
@@ -80,6 +84,8 @@ export interface Facts {
   readonly warnBelow: number;
   /** What the real knockd made of knockd.conf (knockd-probe.ts); undefined when not asked. */
   readonly knockdProbe?: ProbeResult;
+  /** The member registry and the files beside the doors' (members-checks.ts); undefined: not checked. */
+  readonly members?: MembersFacts;
 }
 
 const ok = (id: string, message: string): Finding => ({ id, severity: 'ok', message, fix: '' });
@@ -268,7 +274,7 @@ function checkFirewall(fw: NonNullable<Facts['firewall']>, router: boolean): Fin
   return ok('firewall', 'new connections are dropped, established ones accepted');
 }
 
-function checkSshd(sshdT: string | null): Finding {
+export function checkSshd(sshdT: string | null): Finding {
   if (sshdT === null) return bad('sshd', 'warning', 'could not ask sshd for its effective settings (sshd -T)', 'run doctor as root on the server');
   const value = (key: string): string | undefined => new RegExp(`^${key} (\\S+)$`, 'm').exec(sshdT)?.[1];
   if (value('passwordauthentication') !== 'no' || value('kbdinteractiveauthentication') === 'yes') {
@@ -301,6 +307,9 @@ function checkGpg(facts: Facts): Finding[] {
 export function diagnose(facts: Facts): Finding[] {
   const gpg = checkGpg(facts);
   const conf = facts.knockdConf;
+  if (facts.spa !== undefined) {
+    return [...checkFwknopd(facts.spa), ...(facts.sshdT === undefined ? [] : [checkSshd(facts.sshdT)]), ...gpg, ...(facts.stick === undefined ? [] : checkStick(facts.stick, facts))];
+  }
   if (facts.fwknopdOnly === true) return [...gpg, ...(facts.stick === undefined ? [] : checkStick(facts.stick, facts))];
   const findings: Finding[] = [];
   // The stick is still checked on a machine without knockd (the client, where it is mounted).
@@ -317,6 +326,7 @@ export function diagnose(facts: Facts): Finding[] {
     if (door.oneTimeFile !== null) findings.push(...checkOneTimeFile(door, door.oneTimeFile, facts.oneTimeFiles.get(door.oneTimeFile), facts.warnBelow));
   }
   findings.push(...checkDoors(parsed.doors), ...checkDoorPolicy(parsed.doors, facts.firewall), ...checkPanic(parsed.doors, facts.oneTimeFiles));
+  if (facts.members !== undefined && !isRouter(parsed.doors)) findings.push(...checkMembers(parsed.doors, facts.members, facts.oneTimeFiles));
   if (facts.knockd !== undefined) {
     const k = facts.knockd;
     findings.push(

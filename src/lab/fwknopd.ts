@@ -4,8 +4,8 @@
 // of the lab, so lab.teardown() kills it whatever a test did.
 //
 // ENABLE_UDP_SERVER Y: fwknopd binds UDP 62201 instead of sniffing with libpcap, so no capture
-// permissions or interface quirks. fwknopd 2.6.10 has no UDP_SERVER_PORT setting (it warns about
-// an unknown parameter): the port is 62201.
+// permissions or interface quirks. The port is 62201 here; fwknopd 2.6.10 calls its setting
+// UDPSERV_PORT (not UDP_SERVER_PORT, which it warns about as unknown): server init --spa-port writes it.
 
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -291,7 +291,8 @@ async function serverSide(ctx: Context): Promise<ServerSide> {
   const settings = await serverSettings(ctx);
   if (ctx.values.pidfile !== undefined) checkPidfile(ctx.values.pidfile, '--pidfile');
   else if (settings.pidfile !== undefined) checkPidfile(settings.pidfile, `pidfile in ${resolve(ctx.command.cwd, ctx.values['server-config'] ?? SERVER_CONFIG_PATH)}`);
-  const firewall = ctx.values.firewall ?? settings.firewall ?? 'iptables';
+  // ufw's doors are iptables' (the xt_recent list in ufw's own chain).
+  const firewall = ctx.values.firewall ?? (settings.firewall === 'ufw' ? 'iptables' : settings.firewall) ?? 'iptables';
   if (!isFirewallKind(firewall)) throw usageError(`--firewall must be iptables or nftables, got ${JSON.stringify(firewall)}`);
   return {
     knockdConf: resolve(ctx.command.cwd, ctx.values['knockd-conf'] ?? settings.knockdConf ?? DEFAULT_KNOCKD_CONF),

@@ -4,7 +4,8 @@ export function serverHelp(cmd: string): string {
   ${cmd} init --yes [--interface IFACE] [--stick DIR] [options]
   ${cmd} init --yes --interface IFACE --out DIR                (a staging copy to test first)
   ${cmd} init --yes --interface IFACE --dry-run                (print every file)
-  ${cmd} init --yes --method spa --spa-server HOST [--stick DIR] [options]   (fwknopd, no knockd)
+  ${cmd} init --method spa                                     (fwknopd, no knockd; a wizard asks)
+  ${cmd} init --yes --method spa --spa-server HOST [--stick DIR] [options]
 
 Writes the server side from templates/:
   /etc/knockd.conf                        [options] (interface, logfile, pidfile), the SSH door with
@@ -52,7 +53,23 @@ inet knockstick spa4, filled by CMD_CYCLE_OPEN with a timeout, single-use unless
 window) or iptables-spa.rules (fwknopd's own FWKNOP_INPUT chain: window doors), both letting only udp/62201 in, the sshd drop-in, and the same keys in the
 stick's .ssh/fwknoprc [home] with "method = spa" in its knockstick.conf (no stick: fwknoprc.client
 to copy). --cmd-timeout is then how long fwknopd keeps a door open. --dry-run hides the keys.
-Each SPA run makes new keys, so it does not rerun: existing files need --force.
+The set-ups of the fwknop documents: --spa-port N (UDPSERV_PORT and a matching PCAP_FILTER; the
+firewall lets only that udp port in; the stick's stanza gets SPA_SERVER_PORT), --firewall ufw
+(ufw-spa.sh denies incoming but the SPA port; fwknopd's doors are CMD_CYCLE_OPEN "ufw allow proto
+tcp from $SRC to any port SSH" and CMD_CYCLE_CLOSE "ufw delete allow ..." after --cmd-timeout:
+window doors), --require-username USER (REQUIRE_USERNAME; the stanza gets SPOOF_USER USER),
+--require-source (REQUIRE_SOURCE_ADDRESS Y; the stanza gets ALLOW_IP local: knockstick puts in the
+address it sends from, right when no NAT is in between), --ssh-port N (OPEN_PORTS, the firewall and
+a Port line in the sshd drop-in), --behind-router ADDR (router-spa.nft for a Linux router, and the
+port forwarding to set on any other: udp/SPA port and tcp/SSH port to ADDR). Command messages are
+refused unless --allow-command REGEX: then a stanza with keys of its own (the stick's
+[home-command]: spa send -n home-command --server-cmd CMD) runs a command (as root, without a
+shell) only if the whole of it matches REGEX (POSIX extended), checked by spa-command-filter,
+fwknopd's SUDO_EXE (fwknopd 2.6 ignores CMD_REGEX, written there to say the regex). It also writes server.conf (method = spa, the ports,
+the firewall, the door policy, fwknopd's files) and the systemd drop-in
+/etc/systemd/system/fwknop-server.service.d/knockstick.conf (fwknopd with a pidfile, restarted on
+crashes, not when stopped). Each SPA run makes new keys, so it does not rerun: existing files need
+--force.
 With --gpg the shared key is replaced by GnuPG keys made with the real gpg: a new key for fwknopd in
 /etc/fwknop/gnupg (--out: OUT/gnupg; or --gpg-home-dir; mode 0700) with a random passphrase in
 access.conf (GPG_DECRYPT_PW; gpg.conf gets "pinentry-mode loopback", which fwknopd 2.6 needs with
@@ -76,10 +93,20 @@ Options:
   --gpg-import FILE      with --gpg: import this armored secret key for fwknopd and use it
   --gpg-passphrase-file FILE
                          the passphrase of that existing key, read from FILE (- for stdin)
+  --spa-port N           with --method spa: fwknopd's UDP port (default 62201)
+  --require-username USER
+                         with --method spa: packets must carry this user name (REQUIRE_USERNAME)
+  --require-source       with --method spa: packets must name the address to open
+                         (REQUIRE_SOURCE_ADDRESS; the stick sends its own: ALLOW_IP local)
+  --allow-command REGEX  with --method spa: run command messages whose whole command matches REGEX
+                         (POSIX extended, as root, no shell); without it they are refused
+  --behind-router ADDR   with --method spa: this server is ADDR behind a router, which forwards
+                         the SPA port and SSH here (router-spa.nft and the words for any router)
   --interface IFACE      the interface knockd listens on (default: that of the default route)
   --out DIR              write every file into DIR instead, referring to each other there
   --dry-run              print every file, write nothing
-  --firewall KIND        nftables (default), iptables or ufw
+  --firewall KIND        nftables (default), iptables or ufw (with --method spa: ufw doors are
+                         windows that fwknopd opens and closes with ufw)
   --ssh-port N           sshd's port (default 22)
   --seq-timeout S        seconds to finish a knock (default 15)
   --cmd-timeout S        seconds a door stays open (default 10)
@@ -109,6 +136,8 @@ Examples:
   ${cmd} init --yes --interface eth0 --out /tmp/ks --stick /mnt/secure --firewall iptables
   ${cmd} init --yes --interface eth0 --stick /mnt/secure --allow tcp/443 --allow udp/51820
   ${cmd} init --yes --method spa --spa-server home.example.org --interface eth0 --stick /mnt/secure
+  ${cmd} init --yes --method spa --spa-server home.example.org --firewall ufw --spa-port 40001 \
+      --ssh-port 2222 --require-username alice --behind-router 192.168.1.10 --stick /mnt/secure
   ${cmd} init --yes --interface wan0 --stick /mnt/secure --inner web=192.168.1.10 --inner nas=192.168.1.20
 
 Exit codes:

@@ -4,7 +4,9 @@
 // never applies a firewall itself, so it cannot lock out the session it runs in.
 
 import { lstat, mkdir, stat } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
+import { LEGACY_DOOR, activeMembers, adoptLegacyDoor, parseKeyBlob } from '../core/members.js';
+import { readRegistry, registryPathFor, writeRegistry } from '../core/members-io.js';
 import { parseCommandLine, parseInteger } from '../core/args.js';
 import type { Command, CommandContext } from '../core/command.js';
 import { ExitCode, InterruptedError, KnockstickError, usageError } from '../core/errors.js';
@@ -25,6 +27,8 @@ import { serverHelp } from './help.js';
 import { WORD, askServerAnswers, type ServerAnswers } from './wizard.js';
 import { DEFAULT_DOOR_POLICY, isDoorPolicy, type DoorPolicy, type InnerHost } from '../core/firewall.js';
 import { SPA_SYSTEM_PATHS, initSpa, spaInitProblem, spaPathsIn } from './spa.js';
+import { DEFAULT_SPA_PORT, type SpaFirewall } from './spa-setups.js';
+import { askSpaAnswers, spaChecks, type SpaAnswers } from './spa-wizard.js';
 import { GPG_SYSTEM_HOME, type SpaGpgOptions } from './spa-gpg.js';
 import { OLDER_TEMPLATE_NAMES, planBeforeSingleUse } from './older-doors.js';
 import { TEMPLATE_NAMES, SYSTEM_PATHS, doorNames, pathsIn, planServerFiles, sequencesFileOf, type PlannedFile, type ServerFirewall, type ServerPaths } from './plan.js';
@@ -58,6 +62,11 @@ export const FLAGS = {
   'gpg-server-key': { type: 'string' },
   'gpg-import': { type: 'string' },
   'gpg-passphrase-file': { type: 'string' },
+  'spa-port': { type: 'string' },
+  'require-username': { type: 'string' },
+  'require-source': { type: 'boolean' },
+  'allow-command': { type: 'string' },
+  'behind-router': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -114,9 +123,11 @@ async function interfaces(): Promise<string[]> {
 
 async function init(values: Values, context: CommandContext, prompts: Prompts): Promise<number> {
   if (values.method !== undefined && values.method !== 'knock' && values.method !== 'spa') throw usageError(`--method must be knock or spa, got ${JSON.stringify(values.method)}`);
-  if (values.method === 'spa') return initSpaFromFlags(values, context);
+  if (values.method === 'spa') return initSpaFromFlags(values, context, prompts);
   if (values['spa-server'] !== undefined) throw usageError('--spa-server goes with --method spa');
-  for (const flag of ['gpg', 'gpg-home-dir', 'gpg-key-type', 'gpg-server-key', 'gpg-import', 'gpg-passphrase-file'] as const) if (values[flag] !== undefined) throw usageError(`--${flag} goes with --method spa`);
+  for (const flag of ['gpg', 'gpg-home-dir', 'gpg-key-type', 'gpg-server-key', 'gpg-import', 'gpg-passphrase-file', 'spa-port', 'require-username', 'require-source', 'allow-command', 'behind-router'] as const) {
+    if (values[flag] !== undefined) throw usageError(`--${flag} goes with --method spa`);
+  }
   const interactive = values.yes !== true;
   if (interactive && !context.stderrIsTTY) {
     throw usageError('no terminal to ask questions on: pass --yes and give the answers as flags (see --help)');
@@ -192,7 +203,10 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   const sequenceFiles = doors.map((door) => sequencesFileOf(paths, door));
 
   const templates = Object.fromEntries(await Promise.all([...TEMPLATE_NAMES, ...OLDER_TEMPLATE_NAMES].map(async (n) => [n, await loadTemplate(n)] as const)));
-  const planOptions = (panicSequence: Sequence) => ({ interface: iface, firewall, sshPort, seqTimeout, cmdTimeout, doorPolicy, panicSequence, ddns, inner, allow, paths });
+  // A rerun keeps the doors of the sticks added since (knockstick stick add): knockd.conf holds them too.
+  const registry = inner.length > 0 ? undefined : await readRegistry(registryPathFor(paths.serverConfig)).catch((error: unknown) => (values['dry-run'] === true ? undefined : Promise.reject(error)));
+  const memberDoors = (registry === undefined ? [] : activeMembers(registry.registry)).flatMap((m) => (m.method === 'knock' && m.door !== LEGACY_DOOR && m.oneTimeFile !== undefined ? [{ name: m.door, sequencesFile: m.oneTimeFile }] : []));
+  const planOptions = (panicSequence: Sequence) => ({ interface: iface, firewall, sshPort, seqTimeout, cmdTimeout, doorPolicy, panicSequence, ddns, inner, allow, paths, memberDoors });
   const plan = (panicSequence: Sequence): PlannedFile[] => planServerFiles(planOptions(panicSequence), templates);
   // A line knockd would read in pieces (a long --out) is a usage error before any file is read.
   // The panic sequence is the longest a new one can be, so its line is never shorter than the real one.
@@ -354,8 +368,22 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
     }
     await addSequences(count, { serverFile: file, stickRoot: stick, serverConfig: paths.serverConfig, ...(door === 'ssh' ? {} : { host: door }) }, { ...context, invokedAs: 'seqgen' });
   }
+  // The first stick is the server's first member (core/members.ts): door [ssh], every port no
+  // later member's pool takes. Router mode has no members (stick add refuses it).
+  if (inner.length === 0 && newSequenceFiles.includes(paths.sequences)) await registerFirstMember(paths, stick ?? undefined, stdout);
   stdout.write(nextSteps({ firewall, files, paths, out, iface, allow, sequenceFiles: sequenceFiles.filter((f) => existingSequences.get(f) !== null || newSequenceFiles.includes(f)), install: installFlags({ iface, firewall, sshPort, seqTimeout, cmdTimeout, doorPolicy, allow, inner, ddns }) }));
   return ExitCode.OK;
+}
+
+/** Writes sticks.conf with the door [ssh] as member "ssh", unless there is one already. */
+async function registerFirstMember(paths: ServerPaths, stick: string | undefined, stdout: { write(text: string): void }): Promise<void> {
+  const registryPath = registryPathFor(paths.serverConfig);
+  if ((await readRegistry(registryPath)).exists) return;
+  const { registry } = adoptLegacyDoor({ members: [] }, [{ name: LEGACY_DOOR, oneTimeFile: paths.sequences }], new Date().toISOString());
+  const pub = stick === undefined ? null : await readTextIfExists(join(stickLayout(stick).sshDir, 'id_ed25519.pub')).catch(() => null);
+  const sshKey = pub === null ? undefined : parseKeyBlob(pub);
+  await writeRegistry(registryPath, { members: registry.members.map((m) => ({ ...m, ...(sshKey === undefined ? {} : { sshKey }) })) });
+  stdout.write(`wrote ${registryPath}: the stick of door [ssh] is member "ssh" (more sticks: knockstick stick add NAME)\n`);
 }
 
 /** What an upgrade from the doors before single-use ones changes, said once before the diffs. */
@@ -451,28 +479,58 @@ function installFlags(o: {
   ];
 }
 
-/** server init --method spa: fwknopd instead of knockd (flags only; src/server/spa.ts). */
-async function initSpaFromFlags(values: Values, context: CommandContext): Promise<number> {
-  if (values.yes !== true) throw usageError('--method spa asks no questions yet: pass --yes and the answers as flags (see --help)');
-  const problem = spaInitProblem(values);
+/** server init --method spa: fwknopd instead of knockd (src/server/spa.ts); the wizard asks what the flags do not say. */
+async function initSpaFromFlags(values: Values, context: CommandContext, prompts: Prompts): Promise<number> {
+  const interactive = values.yes !== true;
+  if (interactive && !context.stderrIsTTY) throw usageError('no terminal to ask questions on: pass --yes and give the answers as flags (see --help)');
+  // Every flag is checked before the first question: a typo should not cost a whole wizard.
+  const problem = spaInitProblem(values, interactive);
   if (problem !== undefined) throw usageError(problem);
   const out = values.out === undefined ? undefined : checked(resolve(context.cwd, values.out), '--out', SAFE_PATH);
-  const iface = checked(values.interface, '--interface', INTERFACE) ?? (await defaultInterface());
-  if (iface === undefined) throw usageError('no --interface given and no default route to guess it from');
+  const port = (flag: 'ssh-port' | 'spa-port'): number | undefined => (values[flag] === undefined ? undefined : spaChecks.port(values[flag], `--${flag}`));
+  const known: SpaAnswers = {
+    interface: checked(values.interface, '--interface', INTERFACE),
+    spaServer: values['spa-server'] === undefined ? undefined : spaChecks.spaServer(values['spa-server']),
+    firewall: values.firewall as SpaFirewall | undefined,
+    doorPolicy: parseDoorPolicy(values['door-policy']) ?? (values.firewall === 'iptables' || values.firewall === 'ufw' ? 'window' : undefined),
+    spaPort: port('spa-port'),
+    sshPort: port('ssh-port'),
+    requireUsername: values['require-username'] === undefined ? undefined : spaChecks.username(values['require-username']),
+    requireSource: values['require-source'],
+    allowCommand: values['allow-command'] === undefined ? undefined : spaChecks.allowCommand(values['allow-command']),
+    behindRouter: values['behind-router'] === undefined ? undefined : spaChecks.address(values['behind-router']),
+    stick: values.stick === undefined ? undefined : resolve(context.cwd, values.stick),
+  };
+  const answers: SpaAnswers = interactive
+    ? await askSpaAnswers(prompts, known, {
+        interfaces: await interfaces(),
+        defaultInterface: await defaultInterface(),
+        isDirectory: async (p) => (await stat(p).catch(() => null))?.isDirectory() === true,
+      })
+    : { ...known, interface: known.interface ?? (await defaultInterface()) };
+  if (answers.interface === undefined) throw usageError('no --interface given and no default route to guess it from');
+  if (answers.spaServer === undefined) throw usageError('--method spa needs --spa-server HOST: the name or IPv4 address the stick sends its packets to');
+  const firewall = answers.firewall ?? 'nftables';
+  const sshPort = answers.sshPort ?? 22;
   return initSpa(
     {
-      interface: iface,
-      firewall: values.firewall === 'iptables' ? 'iptables' : 'nftables',
-      sshPort: values['ssh-port'] === undefined ? 22 : parseInteger('--ssh-port', values['ssh-port'], 1, 65535),
+      interface: answers.interface,
+      firewall,
+      spaPort: answers.spaPort ?? DEFAULT_SPA_PORT,
+      sshPort,
       doorSeconds: values['cmd-timeout'] === undefined ? 10 : parseInteger('--cmd-timeout', values['cmd-timeout'], 1, 3600),
-      // iptables: fwknopd's own doors, always windows (spaInitProblem refuses an explicit single-use).
-      doorPolicy: values.firewall === 'iptables' ? 'window' : (parseDoorPolicy(values['door-policy']) ?? DEFAULT_DOOR_POLICY),
-      spaServer: values['spa-server'] as string,
+      // iptables and ufw: fwknopd's own doors, always windows (spaInitProblem refuses an explicit single-use).
+      doorPolicy: firewall === 'nftables' ? (answers.doorPolicy ?? DEFAULT_DOOR_POLICY) : 'window',
+      spaServer: answers.spaServer,
+      requireUsername: answers.requireUsername ?? undefined,
+      requireSource: answers.requireSource === true,
+      allowCommand: answers.allowCommand ?? undefined,
+      behindRouter: answers.behindRouter ?? undefined,
       paths: out === undefined ? SPA_SYSTEM_PATHS : spaPathsIn(out),
-      stick: values.stick === undefined ? undefined : resolve(context.cwd, values.stick),
+      stick: answers.stick ?? undefined,
       dryRun: values['dry-run'] === true,
       force: values.force === true,
-      allow: parseAllows(values.allow ?? [], values['ssh-port'] === undefined ? 22 : parseInteger('--ssh-port', values['ssh-port'], 1, 65535)),
+      allow: parseAllows(values.allow ?? [], sshPort),
       gpg: spaGpgFromFlags(values, context.cwd, out),
     },
     context,

@@ -7,6 +7,7 @@
 // client's (fwknopd refuses signatures by keys it does not consider valid). The packets still carry
 // an HMAC: fwknopd then runs gpg only on packets made with the stick's HMAC key.
 
+import { clientAllowIp, clientExtras, type ClientStanzaOptions } from './spa-setups.js';
 import { randomBytes } from 'node:crypto';
 import { formatStanza } from '../spa/rc-file.js';
 import { gpgAccessLines, makeGpgPair } from '../spa/gpg-setup.js';
@@ -85,11 +86,12 @@ export function gpgEncryptionLines(home: string, keys: SpaGpgKeys): string {
 }
 
 /** The client's GnuPG stanza for STICK/.ssh/fwknoprc. */
-export function gpgClientStanza(o: { spaServer: string; sshPort: number; hmac: Buffer }, keys: SpaGpgKeys, name = 'home'): string {
+export function gpgClientStanza(o: { spaServer: string; sshPort: number; hmac: Buffer } & ClientStanzaOptions, keys: SpaGpgKeys, name = 'home'): string {
   return formatStanza(name, [
     ['SPA_SERVER', o.spaServer],
+    ...clientExtras(o),
     ['ACCESS', `tcp/${o.sshPort}`],
-    ['ALLOW_IP', 'source'],
+    ['ALLOW_IP', clientAllowIp(o)],
     ['USE_GPG', 'Y'],
     ['GPG_RECIPIENT', keys.serverFingerprint],
     ['GPG_SIGNER', keys.clientFingerprint],

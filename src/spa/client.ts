@@ -7,10 +7,10 @@ import type { Output } from '../core/command.js';
 import { KnockstickError, ioError } from '../core/errors.js';
 import { assertPlainFileOrMissing } from '../core/files.js';
 import { SALT_LENGTH } from './cipher.js';
-import { cryptoRandomSource, decodeSpaPacket, isValidUsername, requestFields, sealFields, USE_SOURCE_ADDRESS, type RandomSource, type SpaFields, type SpaRequest } from './packet.js';
+import { ALLOW_IP_LOCAL, cryptoRandomSource, decodeSpaPacket, isValidUsername, requestFields, sealFields, USE_SOURCE_ADDRESS, type RandomSource, type SpaFields, type SpaRequest } from './packet.js';
 import type { SpaClientConfig } from './rc-file.js';
 import { buildGpgSpaPacket } from './gpg.js';
-import type { SpaSender, SpaTarget } from './send.js';
+import { localAddressFor, type SpaSender, type SpaTarget } from './send.js';
 
 /** The login name fwknop would put in the packet (SPOOF_USER overrides it). */
 export function defaultUsername(env: NodeJS.ProcessEnv): string {
@@ -28,6 +28,8 @@ export interface SpaSendDeps {
   readonly now: () => number;
   readonly resolveServer: (host: string) => Promise<string>;
   readonly username: () => string;
+  /** ALLOW_IP local: the address this machine sends from towards the target (send.ts localAddressFor). */
+  readonly localAddress?: ((target: SpaTarget) => Promise<string>) | undefined;
 }
 
 export interface SpaSendOptions {
@@ -85,7 +87,7 @@ function describeModes(config: SpaClientConfig): string {
 /** One line saying what the packet asks for, with no secret in it. */
 export function describeRequest(config: SpaClientConfig, target: SpaTarget, request?: SpaRequest): string {
   const access = (request?.access ?? config.access).map((a) => `${a.protocol}/${a.port}`).join(',');
-  const who = config.allowIp === USE_SOURCE_ADDRESS ? 'the address it comes from' : config.allowIp;
+  const who = config.allowIp === USE_SOURCE_ADDRESS ? 'the address it comes from' : config.allowIp === ALLOW_IP_LOCAL ? `this machine's address${request === undefined || request.allowIp === ALLOW_IP_LOCAL ? '' : ` (${request.allowIp})`}` : config.allowIp;
   const what = request?.command !== undefined ? `run a command (as ${who})` : `open ${access} for ${who}${config.clientTimeout ? ` for ${config.clientTimeout} s` : ''}` +
     `${config.natAccess ? ` via ${config.natAccess.local === true ? 'local ' : ''}NAT to ${config.natAccess.host}:${config.natAccess.port}` : ''}`;
   return `SPA packet for [${config.stanza}] to ${config.server}${config.server === target.address ? '' : ` (${target.address})`} ${config.proto === 'udp' || config.proto === 'tcp' ? target.proto ?? config.proto : config.proto}/${target.port}: ${what}${describeModes(config)}`;
@@ -117,7 +119,8 @@ export async function sendSpa(config: SpaClientConfig, options: SpaSendOptions, 
   const random = options.random ?? cryptoRandomSource;
   const port = config.randPort === true ? randomPort(random) : config.port;
   const target: SpaTarget = { address: await deps.resolveServer(config.server), port, proto: config.proto === 'tcp' ? 'tcp' : 'udp' };
-  const request = requestFromConfig(config, deps.now(), deps.username(), options.timeOffset, { command: options.command, random });
+  const built = requestFromConfig(config, deps.now(), deps.username(), options.timeOffset, { command: options.command, random });
+  const request = config.allowIp === ALLOW_IP_LOCAL ? { ...built, allowIp: await (deps.localAddress ?? localAddressFor)(target) } : built;
   if (config.gpg !== undefined) {
     // GnuPG mode (gpg.ts): only the server's key opens the packet, so -v shows the fields as built.
     const built = await buildGpgSpaPacket(request, config.gpg, random);

@@ -1,4 +1,4 @@
-// knockstick spa: send an fwknop-compatible SPA packet, make keys, decode a packet.
+// knockstick spa: send an fwknop-compatible SPA packet, make keys, decode a packet, show keys as a QR code.
 // Read (rc file) → compute (pure packet builder) → act (one datagram), as callhome does.
 
 import { refuseUserSshDir } from '../core/stick.js';
@@ -13,7 +13,8 @@ import { formatKeyLines, generateKeys } from './keys.js';
 import { decodeSpaPacket, parseAccess, SpaDecodeError } from './packet.js';
 import { defaultUsername, describeRequest, formatFields, sendSpa, type SpaSendOptions, type SpaSendDeps } from './client.js';
 import { formatStanza, isTooOpen, parseRcText, readRcFile, readRcKeys, stanzaNames, type SpaClientConfig, type SpaKeyConfig } from './rc-file.js';
-import { resolveSpaServer, udpSpaSender } from './send.js';
+import { localAddressFor, resolveSpaServer, udpSpaSender } from './send.js';
+import { fwknopdAnswer, isLocalAddress, logMark, type ServerLog } from './server-log.js';
 import { spaHelp } from './help.js';
 import { isIPv4 } from 'node:net';
 import type { HashType } from './cipher.js';
@@ -31,12 +32,18 @@ export const FLAGS = {
   access: { type: 'string' },
   'allow-ip': { type: 'string' },
   'server-cmd': { type: 'string' },
+  'server-log': { type: 'string' },
   'unsafe-no-hmac': { type: 'boolean' },
   'unsafe-legacy-iv': { type: 'boolean' },
   'gpg-recip': { type: 'string' },
   'gpg-sign': { type: 'string' },
   'gpg-home-dir': { type: 'string' },
   'gpg-agent': { type: 'boolean' },
+  stick: { type: 'string' },
+  'access-conf': { type: 'string' },
+  png: { type: 'string' },
+  ascii: { type: 'boolean' },
+  force: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -56,6 +63,8 @@ export const spaCommand: Command = {
     const onlyFor = (flags: readonly (keyof typeof values)[], subcommand: string): void => {
       for (const flag of flags) if (values[flag] !== undefined) throw usageError(`--${flag} is only for \`spa ${subcommand}\``);
     };
+    const qrOnly = ['stick', 'access-conf', 'png', 'ascii', 'force'] as const;
+    if (sub !== 'qr') onlyFor(qrOnly, 'qr');
     switch (sub) {
       case 'send': {
         if (rest.length > 0) throw usageError(`unexpected argument ${JSON.stringify(rest[0])}`);
@@ -79,13 +88,14 @@ export const spaCommand: Command = {
             verbose: values.verbose === true,
             command,
           },
+          serverLogFlag(values['server-log'], command, context.cwd),
           { sender: udpSpaSender, now: () => Date.now(), resolveServer: resolveSpaServer, username: () => defaultUsername(context.env) },
           context,
         );
       }
       case 'keygen':
         if (rest.length > 0) throw usageError(`unexpected argument ${JSON.stringify(rest[0])}`);
-        onlyFor(['time-offset', 'save-packet', 'dry-run', 'verbose', 'server-cmd', 'unsafe-no-hmac', 'unsafe-legacy-iv', 'gpg-recip', 'gpg-sign', 'gpg-home-dir', 'gpg-agent'], 'send');
+        onlyFor(['time-offset', 'save-packet', 'dry-run', 'verbose', 'server-cmd', 'server-log', 'unsafe-no-hmac', 'unsafe-legacy-iv', 'gpg-recip', 'gpg-sign', 'gpg-home-dir', 'gpg-agent'], 'send');
         if (values['rc-file'] === undefined) {
           if (stanza !== undefined || values.server !== undefined) throw usageError('-n and --server go with --rc-file (a stanza is added to that file)');
           context.stdout.write(formatKeyLines(generateKeys()));
@@ -95,7 +105,7 @@ export const spaCommand: Command = {
         return keygenIntoFile(rcFile, stanza, values, context);
       case 'decode': {
         if (rest.length > 1) throw usageError(`unexpected argument ${JSON.stringify(rest[1])}`);
-        onlyFor(['server', 'access', 'allow-ip', 'time-offset', 'save-packet', 'dry-run', 'server-cmd', 'unsafe-no-hmac', 'unsafe-legacy-iv', 'gpg-recip', 'gpg-sign', 'gpg-agent'], 'send or keygen');
+        onlyFor(['server', 'access', 'allow-ip', 'time-offset', 'save-packet', 'dry-run', 'server-cmd', 'server-log', 'unsafe-no-hmac', 'unsafe-legacy-iv', 'gpg-recip', 'gpg-sign', 'gpg-agent'], 'send or keygen');
         // A named rc stanza is read first (its problems come before the packet's); the default one
         // only when the packet is not a GnuPG one, which can be described without any key.
         const named = values['rc-file'] !== undefined || stanza !== undefined ? await readRcKeys(rcFile, stanza) : undefined;
@@ -107,10 +117,29 @@ export const spaCommand: Command = {
         if (config.gpg !== undefined) throw new KnockstickError('INVALID_FILE', `[${config.stanza}] is a GnuPG stanza (USE_GPG Y), but this packet is not a GnuPG one (under 400 characters, or no session key)`);
         return spaDecode(wire, config, Date.now(), context);
       }
+      case 'qr': {
+        if (rest.length > 1) throw usageError(`unexpected argument ${JSON.stringify(rest[1])}`);
+        onlyFor(['server', 'access', 'allow-ip', 'time-offset', 'save-packet', 'dry-run', 'verbose', 'server-cmd', 'unsafe-no-hmac', 'unsafe-legacy-iv', 'gpg-recip', 'gpg-sign', 'gpg-home-dir', 'gpg-agent'], 'send, keygen or decode');
+        if (rest[0] !== undefined && stanza !== undefined) throw usageError('name the stanza once: as STANZA or with -n');
+        // Loaded only here: the QR library (qrcode, pngjs) is most of the spa module's size.
+        const { spaQr } = await import('./qr.js');
+        return spaQr(
+          {
+            stanza: rest[0] ?? stanza,
+            rcFile: values['rc-file'],
+            stick: values.stick,
+            accessConf: values['access-conf'],
+            png: values.png,
+            ascii: values.ascii === true,
+            force: values.force === true,
+          },
+          context,
+        );
+      }
       case undefined:
-        throw usageError('missing subcommand: send, keygen or decode', `see \`${context.invokedAs} --help\``);
+        throw usageError('missing subcommand: send, keygen, decode or qr', `see \`${context.invokedAs} --help\``);
       default:
-        throw usageError(`unknown subcommand ${JSON.stringify(sub)} (send, keygen or decode)`, `see \`${context.invokedAs} --help\``);
+        throw usageError(`unknown subcommand ${JSON.stringify(sub)} (send, keygen, decode or qr)`, `see \`${context.invokedAs} --help\``);
     }
   },
 };
@@ -146,9 +175,34 @@ function parseOffsetFlag(text: string): number {
   return Number(text.trim());
 }
 
-async function spaSend(config: SpaClientConfig, options: SpaSendOptions, deps: SpaSendDeps, context: CommandContext): Promise<number> {
+/** --server-log FILE|journal (only with --server-cmd); 'auto': not given (on the server itself: the journal). */
+function serverLogFlag(value: string | undefined, command: string | undefined, cwd: string): ServerLog | 'auto' | undefined {
+  if (value === undefined) return command === undefined ? undefined : 'auto';
+  if (command === undefined) throw usageError('--server-log goes with --server-cmd: it shows what fwknopd answered to the command');
+  return value === 'journal' ? { kind: 'journal' } : { kind: 'file', path: resolve(cwd, value) };
+}
+
+async function spaSend(config: SpaClientConfig, options: SpaSendOptions, serverLog: ServerLog | 'auto' | undefined, deps: SpaSendDeps, context: CommandContext): Promise<number> {
+  // The log's end before sending: only fwknopd's lines about this packet are shown.
+  const given = serverLog === 'auto' ? undefined : serverLog;
+  const mark = given === undefined || options.dryRun === true ? undefined : await logMark(given);
+  const since = Math.floor(Date.now() / 1000) - 1;
   const { target, wire, request } = await sendSpa(config, options, deps, context.stderr);
   context.stderr.write(`${options.dryRun ? 'dry run: would send' : 'sent'} ${describeRequest(config, target, request)} (${wire.length} bytes)\n`);
+  if (serverLog === undefined || options.dryRun === true) return ExitCode.OK;
+  // On the server itself fwknopd's answer is in the journal (its syslog identity: fwknopd).
+  const log = given ?? (isLocalAddress(target.address) ? ({ kind: 'journal' } as const) : undefined);
+  if (log === undefined) return ExitCode.OK;
+  let lines: string[];
+  try {
+    lines = await fwknopdAnswer(log, mark ?? since, await localAddressFor(target));
+  } catch (error) {
+    // Not asked for (--server-log): the packet went out, which is what send is for.
+    if (given !== undefined || !(error instanceof KnockstickError)) throw error;
+    context.stderr.write(`(fwknopd's answer is not readable here: ${error.message})\n`);
+    return ExitCode.OK;
+  }
+  context.stdout.write(lines.length === 0 ? `fwknopd: nothing about this packet in ${log.kind === 'journal' ? 'the journal' : log.path} within 3 s\n` : lines.map((l) => `fwknopd: ${l.trim()}\n`).join(''));
   return ExitCode.OK;
 }
 

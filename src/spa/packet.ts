@@ -43,6 +43,12 @@ export const MAX_NAT_LENGTH = 128;
 export const MAX_WIRE_LENGTH = 1500;
 /** "source": fwknopd opens the door for the packet's source address. */
 export const USE_SOURCE_ADDRESS = '0.0.0.0';
+/**
+ * ALLOW_IP local (knockstick's, not fwknop's): the address this machine sends from towards the
+ * server, found when the packet is sent. For a server with REQUIRE_SOURCE_ADDRESS that is the
+ * address to name when no NAT is in between.
+ */
+export const ALLOW_IP_LOCAL = 'local';
 
 export const MessageType = {
   COMMAND: 0,

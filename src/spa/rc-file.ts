@@ -24,7 +24,7 @@ import { ENCRYPTION_MODES, HASH_TYPES, isHashType, type EncryptionMode, type Has
 import { keyFromBase64, keysProblem, type SpaKeys } from './keys.js';
 import { GPG_VARIABLES, resolveGpgSettings } from './gpg-rc.js';
 import type { GpgSettings } from './gpg.js';
-import { DEFAULT_SPA_PORT, USE_SOURCE_ADDRESS, isValidNatHost, isValidUsername, parseAccess, type NatAccess, type PortSpec, type SpaModes } from './packet.js';
+import { ALLOW_IP_LOCAL, DEFAULT_SPA_PORT, USE_SOURCE_ADDRESS, isValidNatHost, isValidUsername, parseAccess, type NatAccess, type PortSpec, type SpaModes } from './packet.js';
 
 export const DEFAULT_STANZA = 'default';
 
@@ -381,8 +381,9 @@ export function resolveStanza(stanzas: readonly RcStanza[], name: string | undef
   const allowWhere = options.allowIp === undefined ? allow : undefined;
   if (allowText === undefined) problem(undefined, `${where} sets no ALLOW_IP (an IPv4 address, or "source"; or give --allow-ip)`);
   else if (allowText.toLowerCase() === 'source') allowIp = USE_SOURCE_ADDRESS;
+  else if (allowText.toLowerCase() === 'local') allowIp = ALLOW_IP_LOCAL;
   else if (allowText.toLowerCase() === 'resolve') problem(allowWhere, 'ALLOW_IP resolve asks a web service for our address; knockstick does not: use ALLOW_IP source, or an address');
-  else if (!isIPv4(allowText)) problem(allowWhere, `ALLOW_IP must be an IPv4 address or "source", got ${JSON.stringify(allowText)}`);
+  else if (!isIPv4(allowText)) problem(allowWhere, `ALLOW_IP must be an IPv4 address, "source" or "local", got ${JSON.stringify(allowText)}`);
   else allowIp = allowText;
   // fwknop: an explicit allow address (-a) wins over asking a web service for ours.
   for (const key of ['RESOLVE_IP_HTTP', 'RESOLVE_IP_HTTPS']) {
@@ -463,7 +464,7 @@ export function isTooOpen(mode: number): boolean {
 }
 
 /** Reads a file holding SPA keys, refusing one that group or others may read or write (fwknop only warns). */
-async function readKeyHoldingFile(path: string, what: string): Promise<string> {
+export async function readKeyHoldingFile(path: string, what: string): Promise<string> {
   try {
     // O_NONBLOCK: a FIFO here must be refused (below), not waited on.
     const handle = await fs.open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);

@@ -56,6 +56,26 @@ export const udpSpaSender: SpaSender = {
     }),
 };
 
+/**
+ * The address this machine sends from towards the target (ALLOW_IP local): a UDP socket connected
+ * to it (which sends nothing) is bound to the source address the routing table picks.
+ */
+export function localAddressFor(target: SpaTarget): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket('udp4');
+    const fail = (error: Error): void => {
+      socket.close();
+      reject(new KnockstickError('IO', `cannot find this machine's address towards ${target.address} (ALLOW_IP local): ${error.message}`, { cause: error, hint: 'check the route to the server, or name the address: ALLOW_IP ADDR or --allow-ip ADDR' }));
+    };
+    socket.once('error', fail);
+    socket.connect(target.port, target.address, () => {
+      const { address } = socket.address();
+      socket.close();
+      resolve(address);
+    });
+  });
+}
+
 /** SPA_SERVER → an IPv4 address (fwknop 2.6 SPA is IPv4 only). */
 export async function resolveSpaServer(host: string): Promise<string> {
   const literal = isIP(host);

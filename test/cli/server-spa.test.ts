@@ -45,12 +45,32 @@ describe('knockstick server init --method spa', () => {
   it.each([
     [['--out', '/tmp/x'], /needs --spa-server HOST/],
     [['--spa-server', 'h', '--count', '5'], /--count is for knockd/],
-    [['--spa-server', 'h', '--firewall', 'ufw'], /supports --firewall nftables or iptables/],
+    [['--spa-server', 'h', '--firewall', 'ufw', '--door-policy', 'single-use'], /with ufw the doors are ufw rules/],
+    [['--spa-server', 'h', '--firewall', 'pf'], /--firewall must be nftables, iptables or ufw/],
+    [['--spa-server', 'h', '--spa-port', '0'], /--spa-port must be a port number/],
+    [['--spa-server', 'h', '--require-username', 'a:b'], /--require-username/],
+    [['--spa-server', 'h', '--allow-command', '.*'], /allows every command/],
+    [['--spa-server', 'h', '--behind-router', 'router.lan'], /--behind-router must be this server's IPv4 address/],
+    [['--spa-server', 'h', '--inner', 'a=1.2.3.4'], /--behind-router ADDR/],
     [['--spa-server', 'h;reboot'], /needs --spa-server HOST/],
   ])('%j is a usage error', async (extra, message) => {
     const result = await knockstick([...BASE, ...extra]);
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toMatch(message);
+  });
+
+  it('without --yes the wizard needs a terminal: told so, after the flags were checked', async () => {
+    const result = await knockstick(['server', 'init', '--method', 'spa', '--interface', 'eth0']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/no terminal to ask questions on: pass --yes/);
+    const typo = await knockstick(['server', 'init', '--method', 'spa', '--spa-port', 'x']);
+    expect(typo.stderr).toMatch(/no terminal|--spa-port must be a port number/);
+  });
+
+  it('the SPA-only flags are refused with --method knock', async () => {
+    const result = await knockstick(['server', 'init', '--yes', '--interface', 'eth0', '--require-source']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/--require-source goes with --method spa/);
   });
 
   it('--method must be knock or spa', async () => {

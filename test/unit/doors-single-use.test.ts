@@ -22,7 +22,7 @@ import {
 } from '../../src/core/firewall.js';
 import { loadTemplate } from '../../src/core/templates.js';
 import { TEMPLATE_NAMES, pathsIn, planServerFiles, type ServerFirewall, type Templates } from '../../src/server/plan.js';
-import { planSpaFiles, spaDoorLines, spaDoorRule, spaPathsIn } from '../../src/server/spa.js';
+import { SPA_TEMPLATE_NAMES, planSpaFiles, spaDoorLines, spaDoorRule, spaPathsIn } from '../../src/server/spa.js';
 
 const web = { name: 'web', address: '192.168.1.10' };
 
@@ -169,7 +169,7 @@ describe('server init files', () => {
 
   it('SPA files render for both policies', async () => {
     const spaTemplates = Object.fromEntries(
-      await Promise.all(['fwknopd.conf', 'fwknop-access.conf', 'firewall-spa.nft', 'iptables-spa.rules', 'sshd-knockstick.conf'].map(async (n) => [n, await loadTemplate(n)] as const)),
+      await Promise.all(SPA_TEMPLATE_NAMES.map(async (n) => [n, await loadTemplate(n)] as const)),
     );
     const keys = { encryption: Buffer.alloc(32, 1), hmac: Buffer.alloc(64, 2) };
     for (const doorPolicy of ['single-use', 'window'] as const) {
