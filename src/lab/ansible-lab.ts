@@ -44,6 +44,8 @@ export interface AnsibleLab {
   readonly lab: Lab;
   readonly controllerNs: string;
   readonly hosts: readonly AnsibleLabHost[];
+  /** A second stick for ks1 (knockstick_sticks): its own door [stick-NAME] and one-time file. */
+  readonly member: { readonly name: string; readonly stick: string; readonly host: AnsibleLabHost };
   readonly inventory: string;
   /** Where the role's stage directories go (knockstick_stage_dir). */
   readonly stage: string;
@@ -107,6 +109,10 @@ export async function createAnsibleLab(options: { count?: number; cmdTimeout?: n
     await writeFile(sshd2.authorizedKeys, await readFile(join(stickA, '.ssh', 'id_ed25519.pub'), 'utf8'), { flag: 'a' });
     await writeFile(join(stickA, '.ssh', 'known_hosts'), sshd1.knownHostsLine + sshd2.knownHostsLine, { mode: 0o600 });
     await writeFile(a.config, hostEntry(stickA, 'ks1', n1.address) + hostEntry(stickA, 'ks2', n2.address), { mode: 0o600 });
+    // Stick C: a second stick for ks1 (a member, `stick add` by the role), under the same alias.
+    const stickC = join(lab.dir, 'stick-c');
+    const c = await makeLabStick(stickC, sshd1, { proxyCommand: true });
+    await writeFile(c.config, hostEntry(stickC, 'ks1', n1.address), { mode: 0o600 });
     // Stick B: ks3 as "home" (SPA).
     const stickB = join(lab.dir, 'stick-b');
     const b = await makeLabStick(stickB, sshd3, { proxyCommand: true });
@@ -128,7 +134,8 @@ export async function createAnsibleLab(options: { count?: number; cmdTimeout?: n
     const home = join(lab.dir, 'controller-home');
     await mkdir(home, { recursive: true, mode: 0o700 });
     const inventory = join(lab.dir, 'inventory.yml');
-    await writeFile(inventory, inventoryText(hosts, { stage, lab, count: options.count ?? 20, cmdTimeout: options.cmdTimeout ?? 5 }));
+    const member = { name: 'carol', stick: stickC, host: hosts[0] as AnsibleLabHost };
+    await writeFile(inventory, inventoryText(hosts, { stage, lab, count: options.count ?? 20, cmdTimeout: options.cmdTimeout ?? 5, member }));
 
     let runs = 0;
     const controller = async (file: string, args: readonly string[], timeoutMs = 300_000): Promise<RunResult> => {
@@ -158,6 +165,7 @@ export async function createAnsibleLab(options: { count?: number; cmdTimeout?: n
       lab,
       controllerNs,
       hosts,
+      member,
       inventory,
       stage,
       serverFile: (h) => join(h.root, 'etc', 'knockstick', 'ssh'),
@@ -190,7 +198,7 @@ async function killAll(ns: string): Promise<void> {
 }
 
 /** The lab's inventory: what a user writes for their own servers, plus the lab's install roots. */
-function inventoryText(hosts: readonly AnsibleLabHost[], o: { stage: string; lab: Lab; count: number; cmdTimeout: number }): string {
+function inventoryText(hosts: readonly AnsibleLabHost[], o: { stage: string; lab: Lab; count: number; cmdTimeout: number; member: AnsibleLab['member'] }): string {
   const q = (v: string | number) => JSON.stringify(v);
   const lines = [
     'knockstick_servers:',
@@ -217,6 +225,7 @@ function inventoryText(hosts: readonly AnsibleLabHost[], o: { stage: string; lab
       `      knockstick_firewall: ${h.firewall}`,
       `      knockstick_sshd_config: ${q(join(o.lab.dir, `sshd-${h.name}`, 'sshd_config'))}`,
       ...(h.method === 'spa' ? [`      knockstick_spa_server: ${h.address}`] : []),
+      ...(o.member.host === h ? [`      knockstick_sticks: [{ name: ${o.member.name}, stick: ${q(o.member.stick)}, count: 10 }]`] : []),
     );
   }
   return `${lines.join('\n')}\n`;

@@ -3,9 +3,9 @@
 // else until the role installs it) from a controller namespace that reaches them only through
 // their doors once the role is done: check mode before anything exists, a first converge, a second
 // one through the doors that changes nothing and spends one sequence per host, a shell on each
-// through its door, a refill of every host in one play, check mode, a firewall whose confirmation
-// never comes and goes back by itself, and ansible-lint. One lab for the file: each step builds on
-// the one before.
+// through its door, a second stick (member) of one host through its own door, a refill of every
+// host in one play, check mode, a firewall whose confirmation never comes and goes back by itself,
+// and ansible-lint. One lab for the file: each step builds on the one before.
 
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { existsSync } from 'node:fs';
@@ -123,6 +123,23 @@ describe('the knockstick_server role converges three lab servers through their d
       expect(shell.stdout).toContain(h.address);
       if (before !== undefined) expect((await used(h)).stick).toBe(before.stick + 1);
     }
+  });
+
+  it("a second stick of ks1 (knockstick_sticks) gets in through its own door, spending its own file's sequence", async () => {
+    const m = alab.member;
+    const status = async () => {
+      const r = await knockstick(['seqgen', 'status', '--json', '--server-file', join(m.host.root, 'etc/knockstick', `stick-${m.name}`), '--stick', m.stick, '--host', m.host.alias]);
+      return JSON.parse(r.stdout) as SeqStatus;
+    };
+    const before = await status();
+    const firstStick = await used(m.host);
+    const shell = await alab.controller('ssh', ['-F', join(m.stick, '.ssh', 'config'), '-o', 'BatchMode=yes', m.host.alias, 'echo member in'], 60_000);
+    expect(explain(shell)).toEqual({ exitCode: 0 });
+    const after = await status();
+    expect({ state: after.lockstep.state, server: after.server.used, stick: after.stick.used }).toEqual({ state: 'in-step', server: before.server.used + 1, stick: before.stick.used + 1 });
+    expect(await used(m.host)).toEqual(firstStick);
+    // The stick refills the host's file, not the controller's stage.
+    expect(await readFile(join(m.stick, '.ssh', 'knockstick.conf'), 'utf8')).toContain(`server_file = ${join(m.host.root, 'etc/knockstick', `stick-${m.name}`)}`);
   });
 
   it('one play refills every knock host through its door (seqgen --remote per host), appending on both sides', async () => {
