@@ -32,8 +32,11 @@ export interface Lab {
   run(ns: string, file: string, args: readonly string[]): Promise<string>;
   /** Starts a long-running process in a namespace; it is killed at teardown. */
   spawn(ns: string, file: string, args: readonly string[]): ResultPromise;
-  /** Creates one more namespace of this lab (name `${id}${suffix}`), removed at teardown. */
-  addNamespace(suffix: 'i'): Promise<string>;
+  /**
+   * Creates one more namespace of this lab (name `${id}${suffix}`), removed at teardown: "i" the
+   * router tests' inner network, "a" and "b" the Ansible lab's second and third servers.
+   */
+  addNamespace(suffix: 'i' | 'a' | 'b'): Promise<string>;
   teardown(): Promise<void>;
 }
 
@@ -66,7 +69,7 @@ export async function removeLeftovers(): Promise<string[]> {
   const removed: string[] = [];
   for (const line of String(list.stdout).split('\n')) {
     const ns = line.split(' ')[0] ?? '';
-    const match = new RegExp(`^${LAB_PREFIX}(\\d+)x\\d+[sci]$`).exec(ns);
+    const match = new RegExp(`^${LAB_PREFIX}(\\d+)x\\d+[sciab]$`).exec(ns);
     if (match !== null && !isProcessAlive(Number(match[1]))) {
       await deleteNamespace(ns);
       removed.push(ns);
