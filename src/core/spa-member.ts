@@ -1,0 +1,204 @@
+// An SPA stick as a member of a server: its own access.conf stanza (SOURCE ANY, its own
+// KEY_BASE64 / HMAC_KEY_BASE64), so fwknopd admits each stick on its own keys (access-conf.ts says
+// how fwknopd walks the stanzas), and removing one stanza takes exactly that stick's keys away.
+//
+// Doors: the member's stanza opens the same door as the server's other SPA stanzas (same port,
+// same time), read from the stanza already there. With nftables, CMD_CYCLE_OPEN tags the spa4
+// element with the member's door name (an nft element comment), so `stick revoke` can close the
+// doors that stick opened and none other. With iptables the doors are fwknopd's own FWKNOP_INPUT
+// rules, which name no stanza: they close by themselves after FW_ACCESS_TIMEOUT.
+//
+// Reload: fwknopd re-reads its files on SIGHUP (what `fwknopd -R` sends, by the pidfile) and exits
+// if access.conf has an error then, so the new text is first read by the real fwknopd with
+// --exit-parse-config (a copy beside the file; nothing else touched), and only then put in place.
+// The replay cache (ENABLE_DIGEST_PERSISTENCE, server init sets it) survives the reload: a packet
+// seen before stays refused.
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { addMemberStanza, parseAccessConf, removeMemberStanza, type AccessStanza, type ParsedAccess } from './access-conf.js';
+import { InvalidFileError, KnockstickError } from './errors.js';
+import { assertNotSymlink, readTextIfExists, writeAtomically } from './files.js';
+import { isProcessAlive } from './process.js';
+import { runAllowingFailure } from './run.js';
+import type { FirewallKind } from './firewall.js';
+
+/** The nft set of the SPA doors (table inet knockstick), as server init --method spa makes it. */
+export const SPA_SET = 'spa4';
+/** fwknopd's pidfile when fwknopd.conf names none (Debian's fwknop-server: FWKNOP_RUN_DIR /var/run/fwknop). */
+export const DEFAULT_FWKNOPD_PIDFILE = '/var/run/fwknop/fwknopd.pid';
+
+export interface SpaDoor {
+  readonly sshPort: number;
+  /** nftables: CMD_CYCLE_OPEN adds to spa4; iptables: fwknopd's own rules (FW_ACCESS_TIMEOUT). */
+  readonly firewall: Extract<FirewallKind, 'nftables' | 'iptables'>;
+  readonly doorSeconds: number;
+}
+
+/** The door the server's SPA stanzas open, read from the first one that says. Pure. */
+export function spaDoorOf(parsed: ParsedAccess): SpaDoor | undefined {
+  for (const s of parsed.stanzas) {
+    const get = (v: string): string | undefined => s.entries.find((e) => e.variable === v)?.value;
+    const port = /^tcp\/(\d{1,5})$/.exec(get('OPEN_PORTS') ?? '')?.[1];
+    if (port === undefined) continue;
+    const cycle = get('CMD_CYCLE_OPEN');
+    const timer = Number(get('CMD_CYCLE_TIMER') ?? get('FW_ACCESS_TIMEOUT'));
+    if (!Number.isInteger(timer) || timer <= 0) continue;
+    if (cycle !== undefined && cycle.includes(` ${SPA_SET} `)) return { sshPort: Number(port), firewall: 'nftables', doorSeconds: timer };
+    if (cycle === undefined && get('FW_ACCESS_TIMEOUT') !== undefined) return { sshPort: Number(port), firewall: 'iptables', doorSeconds: timer };
+  }
+  return undefined;
+}
+
+/** The access.conf entries of member `door` (its door name, e.g. stick-alice). Pure. */
+export function memberAccessEntries(door: string, spaDoor: SpaDoor, keys: { encryption: Buffer; hmac: Buffer }): [string, string][] {
+  if (!/^[a-z][a-z0-9-]{0,63}$/.test(door)) throw new Error(`door name ${JSON.stringify(door)}`);
+  const entries: [string, string][] = [
+    ['SOURCE', 'ANY'],
+    ['OPEN_PORTS', `tcp/${spaDoor.sshPort}`],
+    ['KEY_BASE64', keys.encryption.toString('base64')],
+    ['HMAC_KEY_BASE64', keys.hmac.toString('base64')],
+  ];
+  if (spaDoor.firewall === 'iptables') return [...entries, ['FW_ACCESS_TIMEOUT', String(spaDoor.doorSeconds)]];
+  // fwknopd splits the command on blanks and runs it without a shell; the comment is one word.
+  return [
+    ...entries,
+    ['CMD_CYCLE_OPEN', `/usr/sbin/nft add element inet knockstick ${SPA_SET} { $SRC timeout ${spaDoor.doorSeconds}s comment ${door} }`],
+    ['CMD_CYCLE_CLOSE', 'NONE'],
+    ['CMD_CYCLE_TIMER', String(spaDoor.doorSeconds)],
+  ];
+}
+
+/** The stanza of member `name`, if access.conf has one. */
+export function memberStanza(parsed: ParsedAccess, name: string): AccessStanza | undefined {
+  return parsed.stanzas.find((s) => s.member === name);
+}
+
+async function readAccess(path: string): Promise<string> {
+  await assertNotSymlink(path);
+  const text = await readTextIfExists(path);
+  if (text === null) throw new KnockstickError('IO', `${path} does not exist`, { hint: 'set up fwknopd first (knockstick server init --method spa), or name the file with --access-conf' });
+  return text;
+}
+
+/**
+ * Has the real fwknopd read `text` as access.conf (with `fwknopdConf`), without starting: a copy
+ * written 0600 beside the file, fwknopd --exit-parse-config, the copy removed. Returns what it
+ * said on failure, or undefined when fwknopd is not installed (our own reader then is the check).
+ */
+export async function fwknopdRefuses(fwknopdConf: string, accessPath: string, text: string): Promise<string | false | undefined> {
+  const copy = join(dirname(accessPath), `.${accessPath.slice(accessPath.lastIndexOf('/') + 1)}.check.${process.pid}.${randomBytes(4).toString('hex')}`);
+  const run = await mkdtemp(join(tmpdir(), 'knockstick-fwknopd-check-'));
+  try {
+    await writeAtomically(copy, text, { mode: 0o600 });
+    // -r/-p/-d: a throwaway run directory, so the check touches nothing the running fwknopd uses.
+    const result = await runAllowingFailure({
+      file: 'fwknopd',
+      args: ['--exit-parse-config', '-c', fwknopdConf, '-a', copy, '-r', run, '-p', join(run, 'pid'), '-d', join(run, 'digest')],
+      purpose: 'let fwknopd read the new access.conf',
+    }).catch((error: unknown) => {
+      if (error instanceof KnockstickError && /not installed/.test(error.message)) return undefined;
+      throw error;
+    });
+    if (result === undefined) return undefined;
+    return result.exitCode === 0 ? false : `${result.stdout}\n${result.stderr}`.split('\n').filter((l) => /\[\*\]|rror/.test(l)).join('\n').trim() || `exit status ${result.exitCode}`;
+  } finally {
+    await rm(copy, { force: true });
+    await rm(run, { recursive: true, force: true });
+  }
+}
+
+export interface AccessChange {
+  readonly accessConf: string;
+  readonly fwknopdConf: string;
+}
+
+/** Puts `text` in place of access.conf once fwknopd has read it. Returns a note on how it was checked. */
+async function replaceChecked(o: AccessChange, text: string): Promise<string> {
+  const refused = await fwknopdRefuses(o.fwknopdConf, o.accessConf, text);
+  if (typeof refused === 'string') {
+    throw new KnockstickError('INVALID_FILE', `fwknopd refuses the new ${o.accessConf}; nothing was written:\n${refused}`, { hint: `check ${o.accessConf} and ${o.fwknopdConf} (fwknopd --exit-parse-config -c ${o.fwknopdConf} -a ${o.accessConf})` });
+  }
+  await writeAtomically(o.accessConf, text, { mode: 0o600 });
+  return refused === undefined ? 'fwknopd is not installed here: checked by knockstick\'s reader only' : 'read by fwknopd --exit-parse-config first';
+}
+
+/** Adds member `name`'s stanza (door `door`) with new keys. The keys are the caller's (the stick gets the same). */
+export async function addSpaStanza(o: AccessChange & { name: string; door: string; keys: { encryption: Buffer; hmac: Buffer }; spaDoor?: SpaDoor | undefined }): Promise<{ spaDoor: SpaDoor; checked: string }> {
+  const text = await readAccess(o.accessConf);
+  const parsed = parseAccessConf(text, o.accessConf);
+  if (parsed.problems.length > 0) throw new InvalidFileError(parsed.problems, `fix ${o.accessConf}; nothing was written`);
+  const spaDoor = o.spaDoor ?? spaDoorOf(parsed);
+  if (spaDoor === undefined) {
+    throw new KnockstickError('INVALID_FILE', `${o.accessConf} has no stanza to copy the door from (OPEN_PORTS tcp/PORT with CMD_CYCLE_OPEN into ${SPA_SET}, or FW_ACCESS_TIMEOUT)`, { hint: 'make it with knockstick server init --method spa' });
+  }
+  const edited = addMemberStanza(text, o.accessConf, o.name, memberAccessEntries(o.door, spaDoor, o.keys));
+  if ('problems' in edited) throw new InvalidFileError(edited.problems, 'nothing was written');
+  return { spaDoor, checked: await replaceChecked(o, edited.text) };
+}
+
+/** Removes member `name`'s stanza. */
+export async function removeSpaStanza(o: AccessChange & { name: string }): Promise<{ checked: string }> {
+  const text = await readAccess(o.accessConf);
+  const edited = removeMemberStanza(text, o.accessConf, o.name);
+  if ('problems' in edited) throw new InvalidFileError(edited.problems, 'nothing was written');
+  return { checked: await replaceChecked(o, edited.text) };
+}
+
+/** FWKNOP_PID_FILE, or FWKNOP_RUN_DIR/fwknopd.pid, from fwknopd.conf; else Debian's default. */
+export function fwknopdPidfileOf(fwknopdConfText: string): string {
+  const get = (name: string): string | undefined => new RegExp(`^${name}\\s+([^;\\s]+)`, 'm').exec(fwknopdConfText)?.[1];
+  return get('FWKNOP_PID_FILE') ?? (get('FWKNOP_RUN_DIR') === undefined ? DEFAULT_FWKNOPD_PIDFILE : join(get('FWKNOP_RUN_DIR') as string, 'fwknopd.pid'));
+}
+
+/**
+ * SIGHUP fwknopd by its pidfile (what `fwknopd -R` does), then check it is still there once it has
+ * re-read its files (it waits 1 s after the signal). Returns what happened, for the report.
+ */
+export async function reloadFwknopd(pidfile: string, settleMs = 2000): Promise<string> {
+  const text = await readTextIfExists(pidfile);
+  const pid = text === null ? NaN : Number(text.trim());
+  if (!Number.isInteger(pid) || pid <= 1 || !isProcessAlive(pid)) return `fwknopd is not running (no live pid in ${pidfile}): it reads the new access.conf when it starts`;
+  process.kill(pid, 'SIGHUP');
+  await new Promise((r) => setTimeout(r, settleMs));
+  if (!isProcessAlive(pid)) {
+    throw new KnockstickError('INTERNAL', `fwknopd (pid ${pid}) died while re-reading its files`, { hint: 'check its log (journalctl -u fwknop-server); fwknopd --exit-parse-config had accepted them, so please report this' });
+  }
+  return `reloaded fwknopd (pid ${pid}, still running)`;
+}
+
+/**
+ * Closes the doors member `door` opened: the spa4 elements tagged with its name. Returns how many;
+ * none when there is no such set (an iptables server, or the firewall not loaded).
+ */
+export async function closeSpaDoors(door: string): Promise<number> {
+  const listed = await runAllowingFailure({ file: 'nft', args: ['-j', 'list', 'set', 'inet', 'knockstick', SPA_SET], purpose: 'list the SPA doors' }).catch(() => undefined);
+  if (listed === undefined || listed.exitCode !== 0) return 0;
+  const addresses = spaDoorsTagged(listed.stdout, door);
+  for (const address of addresses) {
+    // Already gone (its timeout, or the connection used it): no matter.
+    await runAllowingFailure({ file: 'nft', args: ['delete', 'element', 'inet', 'knockstick', SPA_SET, '{', address, '}'], purpose: `close ${door}'s door for ${address}` });
+  }
+  return addresses.length;
+}
+
+/** The addresses in `nft -j list set` output whose element comment is `door`. Pure. */
+export function spaDoorsTagged(json: string, door: string): string[] {
+  let data: unknown;
+  try {
+    data = JSON.parse(json);
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const item of (data as { nftables?: unknown[] }).nftables ?? []) {
+    const elems = (item as { set?: { elem?: unknown[] } }).set?.elem ?? [];
+    for (const e of elems) {
+      const elem = (e as { elem?: { val?: unknown; comment?: unknown } }).elem;
+      if (elem?.comment === door && typeof elem.val === 'string' && /^[0-9.]+$/.test(elem.val)) out.push(elem.val);
+    }
+  }
+  return out;
+}
