@@ -8,13 +8,13 @@
 // doors that stick opened and none other. With iptables the doors are fwknopd's own FWKNOP_INPUT
 // rules, which name no stanza: they close by themselves after FW_ACCESS_TIMEOUT.
 //
-// Reload: fwknopd re-reads its files on SIGHUP (what `fwknopd -R` sends, by the pidfile) and exits
-// if access.conf has an error then, so the new text is first read by the real fwknopd with
+// Reload: see reloadFwknopd (SIGHUP, or a restart in UDP server mode). fwknopd exits if access.conf
+// has an error when it reads it, so the new text is first read by the real fwknopd with
 // --exit-parse-config (a copy beside the file; nothing else touched), and only then put in place.
 // The replay cache (ENABLE_DIGEST_PERSISTENCE, server init sets it) survives the reload: a packet
 // seen before stays refused.
 
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -22,7 +22,7 @@ import { addMemberStanza, parseAccessConf, removeMemberStanza, type AccessStanza
 import { InvalidFileError, KnockstickError } from './errors.js';
 import { assertNotSymlink, readTextIfExists, writeAtomically } from './files.js';
 import { isProcessAlive } from './process.js';
-import { runAllowingFailure } from './run.js';
+import { run, runAllowingFailure } from './run.js';
 import type { FirewallKind } from './firewall.js';
 
 /** The nft set of the SPA doors (table inet knockstick), as server init --method spa makes it. */
@@ -153,20 +153,74 @@ export function fwknopdPidfileOf(fwknopdConfText: string): string {
   return get('FWKNOP_PID_FILE') ?? (get('FWKNOP_RUN_DIR') === undefined ? DEFAULT_FWKNOPD_PIDFILE : join(get('FWKNOP_RUN_DIR') as string, 'fwknopd.pid'));
 }
 
-/**
- * SIGHUP fwknopd by its pidfile (what `fwknopd -R` does), then check it is still there once it has
- * re-read its files (it waits 1 s after the signal). Returns what happened, for the report.
- */
-export async function reloadFwknopd(pidfile: string, settleMs = 2000): Promise<string> {
+/** Whether fwknopd.conf turns on the UDP server (which, in 2.6.10, stops on SIGHUP instead of re-reading). */
+export function usesUdpServer(fwknopdConfText: string): boolean {
+  return /^ENABLE_UDP_SERVER\s+Y/im.test(fwknopdConfText);
+}
+
+/** The systemd service a process runs in, from /proc/PID/cgroup ("0::/system.slice/fwknop-server.service"). Pure. */
+export function serviceOf(cgroup: string): string | undefined {
+  return /\/([A-Za-z0-9@._-]+\.service)$/m.exec(cgroup.trim())?.[1];
+}
+
+async function livePid(pidfile: string): Promise<number | undefined> {
   const text = await readTextIfExists(pidfile);
   const pid = text === null ? NaN : Number(text.trim());
-  if (!Number.isInteger(pid) || pid <= 1 || !isProcessAlive(pid)) return `fwknopd is not running (no live pid in ${pidfile}): it reads the new access.conf when it starts`;
-  process.kill(pid, 'SIGHUP');
-  await new Promise((r) => setTimeout(r, settleMs));
-  if (!isProcessAlive(pid)) {
-    throw new KnockstickError('INTERNAL', `fwknopd (pid ${pid}) died while re-reading its files`, { hint: 'check its log (journalctl -u fwknop-server); fwknopd --exit-parse-config had accepted them, so please report this' });
+  return Number.isInteger(pid) && pid > 1 && isProcessAlive(pid) ? pid : undefined;
+}
+
+async function waitFor(check: () => Promise<boolean> | boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 50));
   }
-  return `reloaded fwknopd (pid ${pid}, still running)`;
+}
+
+/**
+ * Makes the running fwknopd read the new access.conf. fwknopd re-reads its files on SIGHUP (what
+ * `fwknopd -R` sends, by the pidfile) in pcap mode; with ENABLE_UDP_SERVER (what server init
+ * writes) fwknopd 2.6.10's UDP loop ends on any signal and the daemon shuts down ("udp_server:
+ * terminating signal received, will stop"), so there it is restarted instead: by systemd when it
+ * runs as a service, else with the command line it was started with (/proc/PID/cmdline). The
+ * replay cache is a file (ENABLE_DIGEST_PERSISTENCE), so a restart forgets no packet.
+ */
+export async function reloadFwknopd(pidfile: string, fwknopdConfText: string, settleMs = 2000): Promise<string> {
+  const pid = await livePid(pidfile);
+  if (pid === undefined) return `fwknopd is not running (no live pid in ${pidfile}): it reads the new access.conf when it starts`;
+  if (!usesUdpServer(fwknopdConfText)) {
+    process.kill(pid, 'SIGHUP');
+    await new Promise((r) => setTimeout(r, settleMs)); // it waits 1 s after the signal, then re-reads
+    if (!isProcessAlive(pid)) {
+      throw new KnockstickError('INTERNAL', `fwknopd (pid ${pid}) died while re-reading its files`, { hint: 'check its log (journalctl -u fwknop-server); fwknopd --exit-parse-config had accepted them, so please report this' });
+    }
+    return `reloaded fwknopd (SIGHUP; pid ${pid}, still running)`;
+  }
+  const [cmdline, exe, cgroup] = await Promise.all([
+    readFile(`/proc/${pid}/cmdline`).catch(() => undefined),
+    readlink(`/proc/${pid}/exe`).catch(() => undefined),
+    readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => ''),
+  ]);
+  const args = cmdline === undefined ? [] : cmdline.toString('utf8').split('\0').slice(1, -1);
+  const service = serviceOf(cgroup);
+  if (service !== undefined) {
+    await run({ file: 'systemctl', args: ['restart', service], purpose: `restart fwknopd (${service}) so that it reads the new access.conf` });
+  } else {
+    if (exe === undefined || args.some((a) => a === '-f' || a === '--foreground')) {
+      return `fwknopd (pid ${pid}) was NOT restarted: it runs in the foreground of something else; restart it yourself (with ENABLE_UDP_SERVER it only reads access.conf when it starts)`;
+    }
+    process.kill(pid, 'SIGTERM');
+    if (!(await waitFor(() => !isProcessAlive(pid), 10_000))) throw new KnockstickError('INTERNAL', `fwknopd (pid ${pid}) did not stop within 10 s of SIGTERM`, { hint: `stop it (kill ${pid}) and start it again` });
+    // fwknopd daemonizes itself: the command returns once the daemon is started.
+    await run({ file: exe, args, purpose: 'start fwknopd again with the command line it had' });
+  }
+  let fresh: number | undefined;
+  const up = await waitFor(async () => (fresh = await livePid(pidfile)) !== undefined && fresh !== pid, 10_000);
+  if (!up || fresh === undefined) throw new KnockstickError('INTERNAL', `fwknopd did not come back after the restart (no new live pid in ${pidfile})`, { hint: 'start it (systemctl start fwknop-server) and check its log' });
+  await new Promise((r) => setTimeout(r, 300));
+  if (!isProcessAlive(fresh)) throw new KnockstickError('INTERNAL', `fwknopd (pid ${fresh}) exited right after the restart`, { hint: 'check its log (journalctl -u fwknop-server)' });
+  return `restarted fwknopd (UDP server mode does not survive SIGHUP; pid ${pid} -> ${fresh}, running)`;
 }
 
 /**

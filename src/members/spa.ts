@@ -43,8 +43,10 @@ export interface SpaAddOptions extends SpaServerOptions {
   readonly sshKey?: string | undefined;
 }
 
-async function pidfileFor(o: SpaServerOptions): Promise<string> {
-  return o.fwknopdPidfile ?? fwknopdPidfileOf((await readTextIfExists(o.fwknopdConf)) ?? '');
+/** Reloads (or restarts) the fwknopd that runs with these files. */
+async function reload(o: SpaServerOptions): Promise<string> {
+  const conf = (await readTextIfExists(o.fwknopdConf)) ?? '';
+  return reloadFwknopd(o.fwknopdPidfile ?? fwknopdPidfileOf(conf), conf);
 }
 
 export async function addSpaMember(o: SpaAddOptions, context: CommandContext): Promise<number> {
@@ -82,7 +84,7 @@ export async function addSpaMember(o: SpaAddOptions, context: CommandContext): P
       const registryBefore = await readTextIfExists(registryPath);
       await writeRegistry(registryPath, registry);
       undo.push(restore(registryPath, registryBefore));
-      const reloaded = await reloadFwknopd(await pidfileFor(o));
+      const reloaded = await reload(o);
       out.write(
         `Added stick ${o.name} (SPA): its own stanza in ${o.accessConf} (${checked}), new keys; a packet made with them opens tcp/${spaDoor.sshPort} for ${spaDoor.doorSeconds} s.\n` +
           `  The stick has the same keys: ${rcPath} [${o.host}] (mode 0600), and "method = spa" under [${o.host}] in ${settingsPath}.\n` +
@@ -100,7 +102,7 @@ export async function addSpaMember(o: SpaAddOptions, context: CommandContext): P
 /** The revoke steps for an SPA member, the registry lock held by the caller. Returns the report lines. */
 export async function revokeSpaDoor(o: SpaServerOptions, member: Member): Promise<string[]> {
   const { checked } = await removeSpaStanza({ ...o, name: member.name });
-  const reloaded = await reloadFwknopd(await pidfileFor(o));
+  const reloaded = await reload(o);
   const closed = await closeSpaDoors(member.door);
   return [
     `removed its stanza from ${o.accessConf} (${checked}): its keys open nothing now`,
