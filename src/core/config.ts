@@ -28,7 +28,7 @@ export type ConfigKind = 'server' | 'stick';
 
 const KEYS: Record<ConfigKind, readonly string[]> = {
   server: ['ssh_port', 'exclude', 'panic_sequence', 'knockd_conf', 'pidfile', 'firewall', 'door_policy'],
-  stick: ['ssh_port', 'exclude', 'panic_sequence', 'panic_host', 'method', 'door_policy'],
+  stick: ['ssh_port', 'exclude', 'panic_sequence', 'panic_host', 'method', 'door_policy', 'server_file'],
 };
 
 export interface Settings {
@@ -47,6 +47,11 @@ export interface Settings {
    * it tells callhome/connect whether a door opened a moment ago may be reused; missing = window.
    */
   readonly doorPolicy?: DoorPolicy;
+  /**
+   * Stick only: this stick's one-time file on the server (its door's, `knockstick stick add`
+   * writes it), so seqgen refills the right file without --server-file.
+   */
+  readonly serverFile?: string;
 }
 
 import type { DoorPolicy } from './firewall.js';
@@ -100,6 +105,9 @@ function parseValue(key: string, raw: Raw, problem: (line: number, message: stri
       // A leading "-" would be read as an option by nc and the other senders of the panic script.
       if (!/^[A-Za-z0-9.:][A-Za-z0-9.:-]*$/.test(value)) problem(line, `panic_host must be a host name or address (not starting with "-"), got ${JSON.stringify(value)}`);
       return { panicHost: value };
+    case 'server_file':
+      if (!/^\/[A-Za-z0-9._/-]+$/.test(value)) problem(line, `server_file must be an absolute path (letters, digits, . _ - /), got ${JSON.stringify(value)}`);
+      return { serverFile: value };
     case 'knockd_conf':
     case 'pidfile':
       if (!value.startsWith('/')) problem(line, `${key} must be an absolute path`);

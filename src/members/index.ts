@@ -1,0 +1,73 @@
+// knockstick stick: the members of a server (add, list, revoke), each with a door of its own.
+// The model is core/members.ts; the actions live in add.ts, list.ts, revoke.ts.
+
+import { resolve } from 'node:path';
+import { parseCommandLine, parseInteger } from '../core/args.js';
+import type { Command } from '../core/command.js';
+import { SERVER_CONFIG_PATH } from '../core/config.js';
+import { ExitCode, usageError } from '../core/errors.js';
+import { DEFAULT_HOST, isValidHostAlias, resolveStickRoot } from '../core/stick.js';
+import { addMember } from './add.js';
+import { stickHelp } from './help.js';
+import { listMembers } from './list.js';
+import { revokeMember } from './revoke.js';
+
+export const FLAGS = {
+  stick: { type: 'string' },
+  host: { type: 'string' },
+  count: { type: 'string' },
+  key: { type: 'string' },
+  'server-config': { type: 'string' },
+  json: { type: 'boolean' },
+  'authorized-keys': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const ONLY: Record<string, readonly string[]> = {
+  stick: ['add'],
+  host: ['add'],
+  count: ['add'],
+  key: ['add'],
+  json: ['list'],
+  'authorized-keys': ['revoke'],
+};
+
+export const stickCommand: Command = {
+  name: 'stick',
+  help: stickHelp,
+  flags: FLAGS,
+  async run(context) {
+    const { values, positionals } = parseCommandLine(context.args, FLAGS, context.invokedAs);
+    if (values.help === true) {
+      context.stdout.write(stickHelp(context.invokedAs));
+      return ExitCode.OK;
+    }
+    const [action, name, ...rest] = positionals;
+    if (action !== 'add' && action !== 'list' && action !== 'revoke') {
+      throw usageError(action === undefined ? 'missing subcommand: add, list or revoke' : `unknown subcommand ${JSON.stringify(action)} (add, list or revoke)`, `see \`${context.invokedAs} --help\``);
+    }
+    for (const [flag, actions] of Object.entries(ONLY)) {
+      if ((values as Record<string, unknown>)[flag] !== undefined && !actions.includes(action)) throw usageError(`--${flag} does not apply to \`${context.invokedAs} ${action}\``);
+    }
+    const wantsName = action !== 'list';
+    if (wantsName && name === undefined) throw usageError(`${action} needs the stick's NAME`);
+    if (rest.length > 0 || (!wantsName && name !== undefined)) throw usageError(`unexpected argument ${JSON.stringify(wantsName ? rest[0] : name)}`);
+    const serverConfig = resolve(context.cwd, values['server-config'] ?? SERVER_CONFIG_PATH);
+    if (action === 'list') return listMembers({ serverConfig, json: values.json === true }, context);
+    if (action === 'revoke') return revokeMember({ name: name as string, serverConfig, authorizedKeys: values['authorized-keys'] === undefined ? undefined : resolve(context.cwd, values['authorized-keys']) }, context);
+    if (values.stick === undefined) throw usageError('add needs --stick DIR: the stick that gets the new door\'s sequences');
+    const host = values.host ?? DEFAULT_HOST;
+    if (!isValidHostAlias(host)) throw usageError(`--host must be an alias of the stick's ssh config (letters, digits, . _ -), got ${JSON.stringify(host)}`);
+    return addMember(
+      {
+        name: name as string,
+        serverConfig,
+        stickRoot: resolveStickRoot({ flag: values.stick, env: context.env, cwd: context.cwd }),
+        host,
+        count: values.count === undefined ? 50 : parseInteger('--count', values.count, 2, 100_000),
+        keyFile: values.key === undefined ? undefined : resolve(context.cwd, values.key),
+      },
+      context,
+    );
+  },
+};
