@@ -1,6 +1,7 @@
 export function stickHelp(cmd: string): string {
   return `Usage:
   ${cmd} add NAME --stick DIR [--host ALIAS] [--count N] [--key FILE] [--server-config PATH]
+  ${cmd} add NAME --method spa --spa-server HOST --stick DIR [--host ALIAS] [--key FILE] [SPA paths]
   ${cmd} list [--json] [--server-config PATH]
   ${cmd} revoke NAME [--authorized-keys FILE] [--server-config PATH]
 
@@ -29,6 +30,20 @@ listed in sticks.conf next to the server settings (/etc/knockstick/sticks.conf, 
            changes. Revoke a lost or retired stick; when you cannot tell who has your sticks, or
            someone is in already, use panic (it stops knockd and closes every door).
 
+SPA (--method spa, fwknopd): each SPA stick gets its own access.conf stanza (SOURCE ANY, its own
+new KEY_BASE64 and HMAC_KEY_BASE64), framed by two comment lines "# knockstick stick NAME: ..." and
+"# knockstick end of stick NAME"; fwknopd tries the stanzas in turn, so each stick is admitted on
+its own keys. add copies the door (port, seconds, nftables or iptables) from the stanza already
+there, writes the same keys into the stick's .ssh/fwknoprc [ALIAS] and "method = spa" into its
+.ssh/knockstick.conf. revoke removes the stanza (the rest of access.conf byte for byte) and closes
+the spa4 doors that stick opened (nftables: each door is tagged with its stanza's name). Every new
+access.conf is first read by the real fwknopd (--exit-parse-config) and only then written (0600);
+then fwknopd reads it: SIGHUP, or, with ENABLE_UDP_SERVER (fwknopd 2.6.10 stops on SIGHUP in that
+mode), a restart (systemctl restart of its unit, or its own command line again). The replay cache
+is a file, so a revoked stick's old packets stay refused too. A server without fwknopd set up is
+refused: make it with server init --method spa first (the stanza it writes is stick "home"'s, not
+managed here).
+
 A server made by server init before members has one door, [ssh]: it is the member "ssh" (pool:
 every port no other door's pool has) as it is, and its stick needs no change. Router mode
 (server init --inner: a door per inner host) is refused: a member there would need a door per
@@ -42,6 +57,12 @@ Options:
                          or id_rsa.pub), recorded for revoke --authorized-keys
   --server-config PATH   the server settings (default /etc/knockstick/server.conf); knockd.conf and the
                          pidfile come from there, sticks.conf is next to it
+  --method knock|spa     add: a knockd door (default) or an fwknopd access.conf stanza
+  --spa-server HOST      add --method spa: the name or IPv4 address the stick sends its SPA packets to
+  --access-conf PATH     SPA: fwknopd's access.conf (default /etc/fwknop/access.conf)
+  --fwknopd-conf PATH    SPA: fwknopd.conf (default /etc/fwknop/fwknopd.conf)
+  --fwknopd-pidfile PATH  SPA: fwknopd's pidfile (default: from fwknopd.conf, else
+                         /var/run/fwknop/fwknopd.pid)
   --json                 list: machine-readable output
   --authorized-keys FILE  revoke: also remove the stick's key from this authorized_keys file
   -h, --help             this help
@@ -50,16 +71,19 @@ Options:
 Examples:
   ${cmd} add alice --stick /mnt/alice
   ${cmd} add spare --stick /mnt/secure --host spare --count 100
+  ${cmd} add carol --method spa --spa-server home.example.org --stick /mnt/carol
   ${cmd} list
   ${cmd} revoke spare --authorized-keys /home/me/.ssh/authorized_keys
 
 Exit codes:
   0  done
   2  bad command line, a name that is taken or unknown, router mode, or the last door
-  3  knockd.conf, the settings or sticks.conf is invalid (file and line named); nothing written
+  3  knockd.conf, access.conf, the settings or sticks.conf is invalid (file and line named), or
+     fwknopd refuses the new access.conf; nothing written
   4  the stick's sequences and the new server file are out of step (add)
   5  another stick command (or seqgen) holds the lock
   6  a file could not be read or written, or the stick is not there
-  1  unexpected error (e.g. knockd died at reload: the old files are back, start knockd)
+  1  unexpected error (e.g. knockd died at reload: the old files are back, start knockd; or fwknopd
+     did not come back after its restart)
 `;
 }

@@ -7,7 +7,8 @@ import type { Command } from '../core/command.js';
 import { SERVER_CONFIG_PATH } from '../core/config.js';
 import { ExitCode, usageError } from '../core/errors.js';
 import { DEFAULT_HOST, isValidHostAlias, resolveStickRoot } from '../core/stick.js';
-import { addMember } from './add.js';
+import { addMember, stickKey } from './add.js';
+import { addSpaMember, isSpaMember, revokeSpaMember, spaServerOptions } from './spa.js';
 import { stickHelp } from './help.js';
 import { listMembers } from './list.js';
 import { revokeMember } from './revoke.js';
@@ -20,6 +21,11 @@ export const FLAGS = {
   'server-config': { type: 'string' },
   json: { type: 'boolean' },
   'authorized-keys': { type: 'string' },
+  method: { type: 'string' },
+  'spa-server': { type: 'string' },
+  'access-conf': { type: 'string' },
+  'fwknopd-conf': { type: 'string' },
+  'fwknopd-pidfile': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -30,6 +36,11 @@ const ONLY: Record<string, readonly string[]> = {
   key: ['add'],
   json: ['list'],
   'authorized-keys': ['revoke'],
+  method: ['add'],
+  'spa-server': ['add'],
+  'access-conf': ['add', 'revoke'],
+  'fwknopd-conf': ['add', 'revoke'],
+  'fwknopd-pidfile': ['add', 'revoke'],
 };
 
 export const stickCommand: Command = {
@@ -54,10 +65,25 @@ export const stickCommand: Command = {
     if (rest.length > 0 || (!wantsName && name !== undefined)) throw usageError(`unexpected argument ${JSON.stringify(wantsName ? rest[0] : name)}`);
     const serverConfig = resolve(context.cwd, values['server-config'] ?? SERVER_CONFIG_PATH);
     if (action === 'list') return listMembers({ serverConfig, json: values.json === true }, context);
+    // SPA members (spa.ts): their own access.conf stanza instead of a knockd door.
+    const spa = spaServerOptions(values, context.cwd, serverConfig);
+    if (action === 'revoke') {
+      const authorizedKeys = values['authorized-keys'] === undefined ? undefined : resolve(context.cwd, values['authorized-keys']);
+      if (await isSpaMember(serverConfig, name as string)) return revokeSpaMember({ ...spa, name: name as string, authorizedKeys }, context);
+    }
     if (action === 'revoke') return revokeMember({ name: name as string, serverConfig, authorizedKeys: values['authorized-keys'] === undefined ? undefined : resolve(context.cwd, values['authorized-keys']) }, context);
     if (values.stick === undefined) throw usageError('add needs --stick DIR: the stick that gets the new door\'s sequences');
     const host = values.host ?? DEFAULT_HOST;
     if (!isValidHostAlias(host)) throw usageError(`--host must be an alias of the stick's ssh config (letters, digits, . _ -), got ${JSON.stringify(host)}`);
+    const method = values.method ?? 'knock';
+    if (method !== 'knock' && method !== 'spa') throw usageError(`--method must be knock or spa, got ${JSON.stringify(method)}`);
+    if (method === 'knock' && values['spa-server'] !== undefined) throw usageError('--spa-server is for --method spa');
+    if (method === 'spa') {
+      if (values.count !== undefined) throw usageError('--count is for knock members: an SPA stick has keys, not sequences');
+      if (values['spa-server'] === undefined) throw usageError('--method spa needs --spa-server HOST: the name or IPv4 address the stick sends its packets to');
+      const stickRoot = resolveStickRoot({ flag: values.stick, env: context.env, cwd: context.cwd });
+      return addSpaMember({ ...spa, name: name as string, stickRoot, host, spaServer: values['spa-server'], sshKey: await stickKey(stickRoot, values.key === undefined ? undefined : resolve(context.cwd, values.key)) }, context);
+    }
     return addMember(
       {
         name: name as string,

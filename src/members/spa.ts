@@ -7,8 +7,8 @@
 // the spa4 doors that stick opened are closed. Its keys then match no stanza: its next packet, and
 // any replay, is refused (a replay also by fwknopd's digest cache).
 
-import { unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { stat, unlink } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { CommandContext } from '../core/command.js';
 import { STICK_CONFIG_NAME, setConfigValue } from '../core/config.js';
 import { KnockstickError, usageError } from '../core/errors.js';
@@ -20,6 +20,7 @@ import { SPA_RC_NAME, stickLayout, verifyStick } from '../core/stick.js';
 import { generateKeys } from '../spa/keys.js';
 import { parseRcText, stanzaNames } from '../spa/rc-file.js';
 import { clientStanza } from '../server/spa.js';
+import { withoutKey } from './revoke.js';
 
 export const SPA_DEFAULTS = { accessConf: '/etc/fwknop/access.conf', fwknopdConf: '/etc/fwknop/fwknopd.conf' } as const;
 
@@ -44,6 +45,23 @@ export interface SpaAddOptions extends SpaServerOptions {
 }
 
 /** Reloads (or restarts) the fwknopd that runs with these files. */
+/** The SPA paths from the command line (defaults: Debian's fwknop-server files). */
+export function spaServerOptions(values: { 'access-conf'?: string | undefined; 'fwknopd-conf'?: string | undefined; 'fwknopd-pidfile'?: string | undefined }, cwd: string, serverConfig: string): SpaServerOptions {
+  const at = (v: string | undefined, d: string): string => resolve(cwd, v ?? d);
+  return {
+    serverConfig,
+    accessConf: at(values['access-conf'], SPA_DEFAULTS.accessConf),
+    fwknopdConf: at(values['fwknopd-conf'], SPA_DEFAULTS.fwknopdConf),
+    fwknopdPidfile: values['fwknopd-pidfile'] === undefined ? undefined : resolve(cwd, values['fwknopd-pidfile']),
+  };
+}
+
+/** Whether sticks.conf (beside server.conf) names `name` as an SPA member. */
+export async function isSpaMember(serverConfig: string, name: string): Promise<boolean> {
+  const { registry } = await readRegistry(registryPathFor(serverConfig));
+  return findMember(registry, name)?.method === 'spa';
+}
+
 async function reload(o: SpaServerOptions): Promise<string> {
   const conf = (await readTextIfExists(o.fwknopdConf)) ?? '';
   return reloadFwknopd(o.fwknopdPidfile ?? fwknopdPidfileOf(conf), conf);
@@ -111,17 +129,29 @@ export async function revokeSpaDoor(o: SpaServerOptions, member: Member): Promis
   ];
 }
 
-/** stick revoke NAME for an SPA member on a server without knockd. */
-export async function revokeSpaMember(o: SpaServerOptions & { name: string }, context: CommandContext): Promise<number> {
+/** stick revoke NAME for an SPA member (on an SPA server, or a knockd server with SPA members too). */
+export async function revokeSpaMember(o: SpaServerOptions & { name: string; authorizedKeys?: string | undefined }, context: CommandContext): Promise<number> {
   const registryPath = registryPathFor(o.serverConfig);
   return withRegistryLock(registryPath, async () => {
     const { registry } = await readRegistry(registryPath);
     const member = findMember(registry, o.name);
-    if (member === undefined || !isActive(member)) throw usageError(`no active stick named ${o.name} in ${registryPath}`, 'see knockstick stick list');
-    if (member.method !== 'spa') throw usageError(`stick ${o.name} is a knock member`, 'revoke it with knockstick stick revoke on the knockd server');
+    if (member === undefined || !isActive(member)) throw usageError(`no active stick named ${o.name} in ${registryPath}`, 'see knockstick stick list; nothing was changed');
+    if (member.method !== 'spa') throw usageError(`stick ${o.name} is a knock member`, 'nothing was changed');
+    // The key file is read (and its line found) before anything changes.
+    let keys: { path: string; before: string; after: string; removed: number; mode: number; uid: number; gid: number } | undefined;
+    if (o.authorizedKeys !== undefined) {
+      if (member.sshKey === undefined) throw usageError(`the record of ${o.name} has no ssh key (ssh_key in ${registryPath}), so its line in ${o.authorizedKeys} is not known`, 'remove it by hand, or revoke without --authorized-keys; nothing was changed');
+      const before = await readTextIfExists(o.authorizedKeys);
+      if (before === null) throw usageError(`--authorized-keys ${o.authorizedKeys}: no such file`, 'nothing was changed');
+      const st = await stat(o.authorizedKeys);
+      const { text, removed } = withoutKey(before, member.sshKey);
+      keys = { path: o.authorizedKeys, before, after: text, removed, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+    }
     const lines = await revokeSpaDoor(o, member);
     await writeRegistry(registryPath, withRevoked(registry, o.name, new Date().toISOString()));
-    context.stdout.write(`Revoked stick ${o.name}:\n${lines.map((l) => `  ${l}\n`).join('')}`);
+    if (keys !== undefined && keys.removed > 0) await writeAtomically(keys.path, keys.after, { mode: keys.mode, owner: { uid: keys.uid, gid: keys.gid } });
+    if (keys !== undefined) lines.push(keys.removed > 0 ? `removed its key from ${keys.path} (${keys.removed} line(s))` : `its key was not in ${keys.path}: nothing to remove`);
+    context.stdout.write(`Revoked stick ${o.name} (SPA), record marked revoked in ${registryPath}:\n${lines.map((l) => `  ${l}\n`).join('')}`);
     return 0;
   });
 }

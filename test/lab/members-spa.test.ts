@@ -13,7 +13,7 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DIST_BIN, ROOT, knockstick } from '../helpers/cli.js';
+import { DIST_BIN, knockstick } from '../helpers/cli.js';
 import { CLIENT_ADDR, SERVER_ADDR, createLab, isProcessAlive, runIn, startSshd, waitFor, type Lab } from '../../src/lab/lab.js';
 import { makeLabStick, type LabStick } from '../../src/lab/stick.js';
 
@@ -26,16 +26,9 @@ describe('SPA members: three sticks, three stanzas, one fwknopd', () => {
   const sticks: Record<string, LabStick> = {};
   const env = (): Record<string, string> => ({ PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: join(lab.dir, 'home') });
 
-  /** A members operation run as the server does it: inside the server namespace, as root. */
-  const onServer = async (fn: 'addSpaMember' | 'revokeSpaMember', options: Record<string, unknown>) => {
-    const script = `
-      const m = await import(${JSON.stringify(join(ROOT, 'dist', 'members', 'spa.js'))});
-      const context = { args: [], env: process.env, cwd: process.cwd(), stdout: process.stdout, stderr: process.stderr, stderrIsTTY: false, invokedAs: 'knockstick stick' };
-      try { process.exitCode = await m.${fn}(JSON.parse(process.argv[1]), context); }
-      catch (e) { process.stderr.write(String(e.message) + '\\n' + (e.hint ?? '') + '\\n'); process.exitCode = e.exitCode ?? 1; }`;
-    return runIn(lab.serverNs, process.execPath, ['--input-type=module', '-e', script, JSON.stringify(options)], { env: env() });
-  };
-  const serverPaths = () => ({ serverConfig: join(out, 'server.conf'), accessConf: join(out, 'access.conf'), fwknopdConf: join(out, 'fwknopd.conf'), fwknopdPidfile: join(run, 'fwknopd.pid') });
+  /** `knockstick stick ...` as the server runs it: inside the server namespace, as root. */
+  const stickCommand = (args: string[]) =>
+    runIn(lab.serverNs, process.execPath, [join(DIST_BIN, 'knockstick.js'), 'stick', ...args, '--server-config', join(out, 'server.conf'), '--access-conf', join(out, 'access.conf'), '--fwknopd-conf', join(out, 'fwknopd.conf'), '--fwknopd-pidfile', join(run, 'fwknopd.pid')], { env: env() });
   const callhome = (name: string, command: string[] = ['echo', `in-${name}`]) =>
     runIn(lab.clientNs, process.execPath, [join(DIST_BIN, 'callhome.js'), '--stick', (sticks[name] as LabStick).root, '--', ...command], { env: env() });
   const spa4 = async (): Promise<string> => lab.run(lab.serverNs, 'nft', ['list', 'set', 'inet', 'knockstick', 'spa4']);
@@ -88,7 +81,7 @@ describe('SPA members: three sticks, three stanzas, one fwknopd', () => {
   it('stick add gives two more sticks their own stanza and keys; fwknopd is restarted on them and runs', async () => {
     for (const name of ['bob', 'carol']) {
       const pid = await fwknopdPid();
-      const added = await onServer('addSpaMember', { ...serverPaths(), name, stickRoot: (sticks[name] as LabStick).root, host: 'home', spaServer: SERVER_ADDR });
+      const added = await stickCommand(['add', name, '--method', 'spa', '--spa-server', SERVER_ADDR, '--stick', (sticks[name] as LabStick).root]);
       expect({ exitCode: added.exitCode, stderr: added.stderr }).toEqual({ exitCode: 0, stderr: '' });
       expect(added.stdout).toMatch(/read by fwknopd --exit-parse-config first/);
       expect(added.stdout).toMatch(new RegExp(`restarted fwknopd .*pid ${pid} -> \\d+, running`));
@@ -126,7 +119,7 @@ describe('SPA members: three sticks, three stanzas, one fwknopd', () => {
     // bob is in a session while carol is revoked.
     const session = callhome('bob', ['sh', '-c', 'sleep 5; echo bob-still-here']);
     await new Promise((r) => setTimeout(r, 2500));
-    const revoked = await onServer('revokeSpaMember', { ...serverPaths(), name: 'carol' });
+    const revoked = await stickCommand(['revoke', 'carol']);
     expect({ exitCode: revoked.exitCode, stderr: revoked.stderr }).toEqual({ exitCode: 0, stderr: '' });
     expect(revoked.stdout).toMatch(/closed its 1 open door/);
     expect(revoked.stdout).toMatch(new RegExp(`restarted fwknopd .*pid ${pid} -> \\d+, running`));
