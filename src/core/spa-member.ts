@@ -35,6 +35,12 @@ export interface SpaDoor {
   /** nftables: CMD_CYCLE_OPEN adds to spa4; iptables: fwknopd's own rules (FW_ACCESS_TIMEOUT). */
   readonly firewall: Extract<FirewallKind, 'nftables' | 'iptables'>;
   readonly doorSeconds: number;
+  /**
+   * nftables: the set CMD_CYCLE_OPEN fills: spa4 on an SPA server (server init --method spa), doors4
+   * on a knockd server with SPA members too (knockd's own door set: its door rule and panic's flush
+   * then cover SPA doors as well).
+   */
+  readonly set?: string | undefined;
 }
 
 /** The door the server's SPA stanzas open, read from the first one that says. Pure. */
@@ -46,7 +52,8 @@ export function spaDoorOf(parsed: ParsedAccess): SpaDoor | undefined {
     const cycle = get('CMD_CYCLE_OPEN');
     const timer = Number(get('CMD_CYCLE_TIMER') ?? get('FW_ACCESS_TIMEOUT'));
     if (!Number.isInteger(timer) || timer <= 0) continue;
-    if (cycle !== undefined && cycle.includes(` ${SPA_SET} `)) return { sshPort: Number(port), firewall: 'nftables', doorSeconds: timer };
+    const set = / add element inet knockstick (spa4|doors4) \{ /.exec(cycle ?? '')?.[1];
+    if (set !== undefined) return { sshPort: Number(port), firewall: 'nftables', doorSeconds: timer, set };
     if (cycle === undefined && get('FW_ACCESS_TIMEOUT') !== undefined) return { sshPort: Number(port), firewall: 'iptables', doorSeconds: timer };
   }
   return undefined;
@@ -65,7 +72,7 @@ export function memberAccessEntries(door: string, spaDoor: SpaDoor, keys: { encr
   // fwknopd splits the command on blanks and runs it without a shell; the comment is one word.
   return [
     ...entries,
-    ['CMD_CYCLE_OPEN', `/usr/sbin/nft add element inet knockstick ${SPA_SET} { $SRC timeout ${spaDoor.doorSeconds}s comment ${door} }`],
+    ['CMD_CYCLE_OPEN', `/usr/sbin/nft add element inet knockstick ${spaDoor.set ?? SPA_SET} { $SRC timeout ${spaDoor.doorSeconds}s comment ${door} }`],
     ['CMD_CYCLE_CLOSE', 'NONE'],
     ['CMD_CYCLE_TIMER', String(spaDoor.doorSeconds)],
   ];
@@ -224,18 +231,22 @@ export async function reloadFwknopd(pidfile: string, fwknopdConfText: string, se
 }
 
 /**
- * Closes the doors member `door` opened: the spa4 elements tagged with its name. Returns how many;
- * none when there is no such set (an iptables server, or the firewall not loaded).
+ * Closes the doors member `door` opened: the spa4 (or doors4) elements tagged with its name.
+ * Returns how many; none when there is no such set (an iptables server, or no firewall loaded).
  */
 export async function closeSpaDoors(door: string): Promise<number> {
-  const listed = await runAllowingFailure({ file: 'nft', args: ['-j', 'list', 'set', 'inet', 'knockstick', SPA_SET], purpose: 'list the SPA doors' }).catch(() => undefined);
-  if (listed === undefined || listed.exitCode !== 0) return 0;
-  const addresses = spaDoorsTagged(listed.stdout, door);
-  for (const address of addresses) {
-    // Already gone (its timeout, or the connection used it): no matter.
-    await runAllowingFailure({ file: 'nft', args: ['delete', 'element', 'inet', 'knockstick', SPA_SET, '{', address, '}'], purpose: `close ${door}'s door for ${address}` });
+  let closed = 0;
+  for (const set of [SPA_SET, 'doors4']) {
+    const listed = await runAllowingFailure({ file: 'nft', args: ['-j', 'list', 'set', 'inet', 'knockstick', set], purpose: 'list the SPA doors' }).catch(() => undefined);
+    if (listed === undefined || listed.exitCode !== 0) continue;
+    const addresses = spaDoorsTagged(listed.stdout, door);
+    for (const address of addresses) {
+      // Already gone (its timeout, or the connection used it): no matter.
+      await runAllowingFailure({ file: 'nft', args: ['delete', 'element', 'inet', 'knockstick', set, '{', address, '}'], purpose: `close ${door}'s door for ${address}` });
+    }
+    closed += addresses.length;
   }
-  return addresses.length;
+  return closed;
 }
 
 /** The addresses in `nft -j list set` output whose element comment is `door`. Pure. */

@@ -40,9 +40,13 @@ the spa4 doors that stick opened (nftables: each door is tagged with its stanza'
 access.conf is first read by the real fwknopd (--exit-parse-config) and only then written (0600);
 then fwknopd reads it: SIGHUP, or, with ENABLE_UDP_SERVER (fwknopd 2.6.10 stops on SIGHUP in that
 mode), a restart (systemctl restart of its unit, or its own command line again). The replay cache
-is a file, so a revoked stick's old packets stay refused too. A server without fwknopd set up is
-refused: make it with server init --method spa first (the stanza it writes is stick "home"'s, not
-managed here).
+is a file, so a revoked stick's old packets stay refused too. The stanza server init --method spa
+writes is the first stick's and is not managed here.
+On a knockd server without fwknopd (no access.conf), add --method spa sets up what is missing
+(nftables only): fwknopd.conf, access.conf, "udp dport 62201 accept" in firewall.nft and in the
+running table; the SPA doors go into knockd's door set doors4 (same door rule, same policy), and
+the [panic] command also stops fwknopd (checked, knockd reloaded). Then start fwknopd
+(systemctl enable --now fwknop-server). panic rotate renders [panic] anew without that part.
 
 A server made by server init before members has one door, [ssh]: it is the member "ssh" (pool:
 every port no other door's pool has) as it is, and its stick needs no change. Router mode

@@ -21,6 +21,7 @@ import { generateKeys } from '../spa/keys.js';
 import { parseRcText, stanzaNames } from '../spa/rc-file.js';
 import { clientStanza } from '../server/spa.js';
 import { withoutKey } from './revoke.js';
+import { finishMixedSetup, startMixedSetup } from './spa-mixed.js';
 
 export const SPA_DEFAULTS = { accessConf: '/etc/fwknop/access.conf', fwknopdConf: '/etc/fwknop/fwknopd.conf' } as const;
 
@@ -91,8 +92,16 @@ export async function addSpaMember(o: SpaAddOptions, context: CommandContext): P
     const undo: Array<() => Promise<void>> = [];
     const restore = (path: string, before: string | null, within?: string) => async () => (before === null ? unlink(path) : writeAtomically(path, before, within === undefined ? {} : { within }));
     try {
-      const { spaDoor, checked } = await addSpaStanza({ ...o, door, keys });
-      undo.push(restore(o.accessConf, accessBefore));
+      // A knockd server without fwknopd yet: set up what it lacks (spa-mixed.ts).
+      const mixed = accessBefore === null ? await startMixedSetup(o) : undefined;
+      if (mixed !== undefined) undo.push(...mixed.undo.splice(0));
+      const { spaDoor, checked } = await addSpaStanza({ ...o, door, keys, spaDoor: mixed?.spaDoor });
+      if (accessBefore !== null) undo.push(restore(o.accessConf, accessBefore));
+      if (mixed !== undefined) {
+        const conf = (await readTextIfExists(o.fwknopdConf)) ?? '';
+        await finishMixedSetup({ serverConfig: o.serverConfig, fwknopdPidfile: o.fwknopdPidfile ?? fwknopdPidfileOf(conf) }, mixed);
+        undo.push(...mixed.undo);
+      }
       await ensureDirectory(layout.sshDir, { within: layout.root });
       const stanza = clientStanza({ spaServer: o.spaServer, sshPort: spaDoor.sshPort, keys }, o.host);
       await writeAtomically(rcPath, `${rcBefore === null || rcBefore === '' ? '' : `${rcBefore.replace(/\n*$/, '')}\n\n`}${stanza}`, { within: layout.root });
@@ -106,7 +115,8 @@ export async function addSpaMember(o: SpaAddOptions, context: CommandContext): P
       out.write(
         `Added stick ${o.name} (SPA): its own stanza in ${o.accessConf} (${checked}), new keys; a packet made with them opens tcp/${spaDoor.sshPort} for ${spaDoor.doorSeconds} s.\n` +
           `  The stick has the same keys: ${rcPath} [${o.host}] (mode 0600), and "method = spa" under [${o.host}] in ${settingsPath}.\n` +
-          `  ${reloaded}.\n`,
+          `  ${reloaded}.\n` +
+          (mixed === undefined ? '' : `${mixed.report.map((l) => `  ${l}\n`).join('')}  Start fwknopd: systemctl enable --now fwknop-server   (or: fwknopd -c ${o.fwknopdConf} -a ${o.accessConf})\n`),
       );
       return 0;
     } catch (error) {
