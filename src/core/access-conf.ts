@@ -160,9 +160,10 @@ export function addMemberStanza(text: string, path: string, name: string, entrie
 
 /**
  * Removes `name`'s stanza (its frame, and the one blank line addMemberStanza put before it).
- * Every other byte stays; the stanzas left are the ones fwknopd had, in the same order.
+ * Every other byte stays; the stanzas left are the ones fwknopd had, in the same order. The last
+ * stanza is only removed with allowEmpty (fwknopd is then stopped: a knockd server's last SPA stick).
  */
-export function removeMemberStanza(text: string, path: string, name: string): EditResult {
+export function removeMemberStanza(text: string, path: string, name: string, options: { allowEmpty?: boolean } = {}): EditResult {
   const parsed = parseAccessConf(text, path);
   if (parsed.problems.length > 0) return { problems: parsed.problems };
   const frame = parsed.frames.find((f) => f.name === name);
@@ -175,6 +176,6 @@ export function removeMemberStanza(text: string, path: string, name: string): Ed
   // A stanza left with no SOURCE at all would make fwknopd refuse to start ("could not find any
   // valid access.conf stanzas"): say so rather than write it.
   const after = parseAccessConf(result, path);
-  if (after.stanzas.length === 0) return { problems: [{ file: path, line: frame.begin + 1, message: `stick ${name}'s stanza is the last one: fwknopd does not start without a stanza` }] };
+  if (after.stanzas.length === 0 && options.allowEmpty !== true) return { problems: [{ file: path, line: frame.begin + 1, message: `stick ${name}'s stanza is the last one: fwknopd does not start without a stanza` }] };
   return { text: result };
 }

@@ -146,12 +146,31 @@ export async function addSpaStanza(o: AccessChange & { name: string; door: strin
   return { spaDoor, checked: await replaceChecked(o, edited.text) };
 }
 
-/** Removes member `name`'s stanza. */
-export async function removeSpaStanza(o: AccessChange & { name: string }): Promise<{ checked: string }> {
+/**
+ * Removes member `name`'s stanza. `allowEmpty`: the last stanza may go (a knockd server's last SPA
+ * stick): fwknopd will not start on that file, so it is not asked, and `empty` tells the caller to
+ * stop it.
+ */
+export async function removeSpaStanza(o: AccessChange & { name: string; allowEmpty?: boolean }): Promise<{ checked: string; empty: boolean }> {
   const text = await readAccess(o.accessConf);
-  const edited = removeMemberStanza(text, o.accessConf, o.name);
+  const edited = removeMemberStanza(text, o.accessConf, o.name, { allowEmpty: o.allowEmpty === true });
   if ('problems' in edited) throw new InvalidFileError(edited.problems, 'nothing was written');
-  return { checked: await replaceChecked(o, edited.text) };
+  if (parseAccessConf(edited.text, o.accessConf).stanzas.length === 0) {
+    await writeAtomically(o.accessConf, edited.text, { mode: 0o600 });
+    return { checked: 'no stanza left', empty: true };
+  }
+  return { checked: await replaceChecked(o, edited.text), empty: false };
+}
+
+/** Stops fwknopd (its systemd unit, else SIGTERM by the pidfile): no SPA stick is left. */
+export async function stopFwknopd(pidfile: string): Promise<string> {
+  const pid = await livePid(pidfile);
+  if (pid === undefined) return 'fwknopd is not running';
+  const service = serviceOf(await readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => ''));
+  if (service !== undefined) await run({ file: 'systemctl', args: ['stop', service], purpose: 'stop fwknopd: no SPA stick is left' });
+  else process.kill(pid, 'SIGTERM');
+  const gone = await waitFor(() => !isProcessAlive(pid), 10_000);
+  return gone ? `stopped fwknopd (pid ${pid}): no SPA stick is left${service === undefined ? '' : ` (systemctl disable ${service} to keep it stopped)`}` : `fwknopd (pid ${pid}) did not stop within 10 s: stop it (kill ${pid})`;
 }
 
 /** FWKNOP_PID_FILE, or FWKNOP_RUN_DIR/fwknopd.pid, from fwknopd.conf; else Debian's default. */

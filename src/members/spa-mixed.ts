@@ -72,7 +72,7 @@ export interface MixedSetup {
  * access.conf with only a header (the caller adds the member's stanza). Firewall and panic come
  * after the stanza (finishMixedSetup), so that a refused stanza leaves them as they were.
  */
-export async function startMixedSetup(o: { serverConfig: string; accessConf: string; fwknopdConf: string }): Promise<MixedSetup> {
+export async function startMixedSetup(o: { serverConfig: string; accessConf: string; fwknopdConf: string; accessExists?: boolean }): Promise<MixedSetup> {
   if ((await readTextIfExists(o.serverConfig)) === null) {
     throw new KnockstickError('IO', `${o.accessConf} does not exist, and there is no knockd server (${o.serverConfig}) to add SPA to`, {
       hint: 'set up fwknopd first: knockstick server init --method spa (its stanza is the first stick\'s), or name the files with --access-conf / --fwknopd-conf / --server-config',
@@ -94,8 +94,11 @@ export async function startMixedSetup(o: { serverConfig: string; accessConf: str
     undo.push(async () => rm(o.fwknopdConf, { force: true }));
     report.push(`wrote ${o.fwknopdConf}: fwknopd's UDP server on 62201 (interface ${iface}), replay cache kept`);
   }
-  await writeAtomically(o.accessConf, '# knockstick: fwknopd access.conf, one stanza per SPA stick (stick add --method spa). Keys: mode 0600, no semicolons.\n', { mode: 0o600 });
-  undo.push(async () => rm(o.accessConf, { force: true }));
+  // A file left without stanzas by the revoke of the last SPA stick is kept (the caller restores it).
+  if (o.accessExists !== true) {
+    await writeAtomically(o.accessConf, '# knockstick: fwknopd access.conf, one stanza per SPA stick (stick add --method spa). Keys: mode 0600, no semicolons.\n', { mode: 0o600 });
+    undo.push(async () => rm(o.accessConf, { force: true }));
+  }
   return { spaDoor, undo, report };
 }
 

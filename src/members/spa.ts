@@ -15,7 +15,8 @@ import { KnockstickError, usageError } from '../core/errors.js';
 import { assertNotSymlink, ensureDirectory, readTextIfExists, writeAtomically } from '../core/files.js';
 import { checkMemberName, doorNameFor, findMember, isActive, withMember, withRevoked, type Member } from '../core/members.js';
 import { readRegistry, registryPathFor, withRegistryLock, writeRegistry } from '../core/members-io.js';
-import { addSpaStanza, closeSpaDoors, fwknopdPidfileOf, reloadFwknopd, removeSpaStanza } from '../core/spa-member.js';
+import { parseAccessConf } from '../core/access-conf.js';
+import { addSpaStanza, closeSpaDoors, fwknopdPidfileOf, reloadFwknopd, removeSpaStanza, stopFwknopd } from '../core/spa-member.js';
 import { SPA_RC_NAME, stickLayout, verifyStick } from '../core/stick.js';
 import { generateKeys } from '../spa/keys.js';
 import { parseRcText, stanzaNames } from '../spa/rc-file.js';
@@ -93,7 +94,7 @@ export async function addSpaMember(o: SpaAddOptions, context: CommandContext): P
     const restore = (path: string, before: string | null, within?: string) => async () => (before === null ? unlink(path) : writeAtomically(path, before, within === undefined ? {} : { within }));
     try {
       // A knockd server without fwknopd yet: set up what it lacks (spa-mixed.ts).
-      const mixed = accessBefore === null ? await startMixedSetup(o) : undefined;
+      const mixed = accessBefore === null || parseAccessConf(accessBefore, o.accessConf).stanzas.length === 0 ? await startMixedSetup({ ...o, accessExists: accessBefore !== null }) : undefined;
       if (mixed !== undefined) undo.push(...mixed.undo.splice(0));
       const { spaDoor, checked } = await addSpaStanza({ ...o, door, keys, spaDoor: mixed?.spaDoor });
       if (accessBefore !== null) undo.push(restore(o.accessConf, accessBefore));
@@ -129,8 +130,12 @@ export async function addSpaMember(o: SpaAddOptions, context: CommandContext): P
 
 /** The revoke steps for an SPA member, the registry lock held by the caller. Returns the report lines. */
 export async function revokeSpaDoor(o: SpaServerOptions, member: Member): Promise<string[]> {
-  const { checked } = await removeSpaStanza({ ...o, name: member.name });
-  const reloaded = await reload(o);
+  // On a knockd server, the last SPA stick may go (the knock sticks keep the server reachable);
+  // on an SPA-only server, that would lock everyone out: panic's job, refused here.
+  const knockServer = (await readTextIfExists(o.serverConfig)) !== null;
+  const { checked, empty } = await removeSpaStanza({ ...o, name: member.name, allowEmpty: knockServer });
+  const conf = (await readTextIfExists(o.fwknopdConf)) ?? '';
+  const reloaded = empty ? await stopFwknopd(o.fwknopdPidfile ?? fwknopdPidfileOf(conf)) : await reload(o);
   const closed = await closeSpaDoors(member.door);
   return [
     `removed its stanza from ${o.accessConf} (${checked}): its keys open nothing now`,

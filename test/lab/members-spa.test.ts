@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DIST_BIN, knockstick } from '../helpers/cli.js';
-import { CLIENT_ADDR, SERVER_ADDR, createLab, isProcessAlive, runIn, startSshd, waitFor, type Lab } from '../../src/lab/lab.js';
+import { CLIENT_ADDR, SERVER_ADDR, createLab, isProcessAlive, runIn, startKnockdDaemon, startSshd, waitFor, type Lab } from '../../src/lab/lab.js';
 import { makeLabStick, type LabStick } from '../../src/lab/stick.js';
 
 jest.setTimeout(120_000);
@@ -139,5 +139,143 @@ describe('SPA members: three sticks, three stanzas, one fwknopd', () => {
       expect((await callhome(name)).stdout.trim()).toBe(`in-${name}`);
     }
     expect(await readFile(join(out, 'access.conf'), 'utf8')).not.toMatch(/stick carol/);
+  });
+});
+
+// The issue's lab: a knockd server made by server init (stick "home", door [ssh]), a second knock
+// stick added with stick add, and an SPA stick added to the same server, which sets up fwknopd's
+// side (fwknopd.conf, access.conf, udp/62201 in the firewall, panic stopping fwknopd too).
+describe('a knockd server with two knock sticks and one SPA stick', () => {
+  let lab: Lab;
+  let out: string;
+  let run: string;
+  let knockdPid: number;
+  const sticks: Record<string, LabStick> = {};
+  const env = (): Record<string, string> => ({ PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: join(lab.dir, 'home') });
+  const stick = (args: string[]) =>
+    runIn(lab.serverNs, process.execPath, [join(DIST_BIN, 'knockstick.js'), 'stick', ...args, '--server-config', join(out, 'server.conf')], { env: env() });
+  const spaPaths = () => ['--access-conf', join(out, 'access.conf'), '--fwknopd-conf', join(out, 'fwknopd.conf'), '--fwknopd-pidfile', join(run, 'fwknopd.pid')];
+  const callhome = (name: string, command: string[] = ['echo', `in-${name}`]) =>
+    runIn(lab.clientNs, process.execPath, [join(DIST_BIN, 'callhome.js'), '--stick', (sticks[name] as LabStick).root, '--', ...command], { env: env(), timeoutMs: 60_000 });
+  const flushDoors = async (): Promise<void> => void (await lab.run(lab.serverNs, 'nft', ['flush', 'set', 'inet', 'knockstick', 'doors4']));
+  const doors = async (): Promise<string[]> => {
+    const json = JSON.parse(await lab.run(lab.serverNs, 'nft', ['-j', 'list', 'set', 'inet', 'knockstick', 'doors4'])) as { nftables: { set?: { elem?: ({ elem: { val: string; comment?: string } } | string)[] } }[] };
+    return json.nftables.flatMap((i) => i.set?.elem ?? []).map((e) => (typeof e === 'string' ? 'knockd' : (e.elem.comment ?? 'knockd')));
+  };
+  const fwknopdPid = async (): Promise<number> => Number((await readFile(join(run, 'fwknopd.pid'), 'utf8')).trim());
+  const spaSend = (name: string, save: string) =>
+    runIn(lab.clientNs, process.execPath, [join(DIST_BIN, 'knockstick.js'), 'spa', 'send', '--rc-file', join((sticks[name] as LabStick).root, '.ssh', 'fwknoprc'), '-n', 'home', '--save-packet', save], { env: env() });
+  const replay = async (saved: string): Promise<void> => {
+    const wire = (await readFile(saved, 'utf8')).trim();
+    await runIn(lab.clientNs, process.execPath, ['-e', `const s=require('node:dgram').createSocket('udp4');s.send(process.argv[1],62201,${JSON.stringify(SERVER_ADDR)},()=>s.close())`, wire], { env: env() });
+  };
+  const startFwknopdDaemon = async (): Promise<void> => {
+    await lab.run(lab.serverNs, '/usr/sbin/fwknopd', ['-c', join(out, 'fwknopd.conf'), '-a', join(out, 'access.conf'), '-d', join(run, 'digest.cache'), '-p', join(run, 'fwknopd.pid'), '-r', run]);
+    expect(await waitFor(async () => (await lab.run(lab.serverNs, 'ss', ['-Hlun', 'sport = :62201'])).includes('62201'), 10_000)).toBe(true);
+  };
+
+  beforeAll(async () => {
+    lab = await createLab();
+    try {
+      const sshd = await startSshd(lab);
+      for (const name of ['home', 'bob', 'carol', 'dave']) sticks[name] = await makeLabStick(join(lab.dir, `stick-${name}`), sshd);
+      out = join(lab.dir, 'server');
+      run = join(lab.dir, 'fwknopd-run');
+      await mkdir(run, { mode: 0o700 });
+      await mkdir(join(lab.dir, 'home'));
+      // Window doors: the three sticks share the lab's one client address (see the first describe).
+      const init = await knockstick(['server', 'init', '--yes', '--interface', lab.serverIf, '--out', out, '--stick', (sticks.home as LabStick).root, '--firewall', 'nftables', '--door-policy', 'window', '--cmd-timeout', '10', '--count', '8']);
+      expect({ exitCode: init.exitCode, stderr: init.stderr }).toEqual({ exitCode: 0, stderr: '' });
+      await lab.run(lab.serverNs, 'nft', ['-f', join(out, 'firewall.nft')]);
+      knockdPid = await startKnockdDaemon(lab, join(out, 'knockd.conf'), join(out, 'knockd.pid'), join(out, 'knockd.log'));
+    } catch (error) {
+      await lab.teardown();
+      throw error;
+    }
+  });
+  afterAll(async () => {
+    await lab?.teardown();
+  });
+
+  it('stick add (knock) and stick add --method spa on the knockd server: fwknopd\'s side is set up, knockd keeps its pid', async () => {
+    const bob = await stick(['add', 'bob', '--stick', (sticks.bob as LabStick).root, '--count', '8']);
+    expect({ exitCode: bob.exitCode, stderr: bob.stderr }).toEqual({ exitCode: 0, stderr: '' });
+    const carol = await stick(['add', 'carol', '--method', 'spa', '--spa-server', SERVER_ADDR, '--stick', (sticks.carol as LabStick).root, ...spaPaths()]);
+    expect({ exitCode: carol.exitCode, stderr: carol.stderr }).toEqual({ exitCode: 0, stderr: '' });
+    expect(carol.stdout).toContain(`Reloaded knockd (pid ${knockdPid}, unchanged)`);
+    expect(carol.stdout).toContain('the running firewall lets SPA packets in now');
+    expect(carol.stdout).toMatch(/fwknopd is not running/);
+    expect(await readFile(join(out, 'firewall.nft'), 'utf8')).toContain('udp dport 62201 accept');
+    expect(await readFile(join(out, 'knockd.conf'), 'utf8')).toMatch(/command\s*=\s*: knockstick stops fwknopd too; kill -TERM "\$\(cat '[^']+fwknopd\.pid'\)"/);
+    expect(isProcessAlive(knockdPid)).toBe(true);
+    // A spare SPA stick, so that fwknopd keeps a stanza when carol's goes.
+    const dave = await stick(['add', 'dave', '--method', 'spa', '--spa-server', SERVER_ADDR, '--stick', (sticks.dave as LabStick).root, ...spaPaths()]);
+    expect({ exitCode: dave.exitCode, stderr: dave.stderr }).toEqual({ exitCode: 0, stderr: '' });
+    const list = JSON.parse((await stick(['list', '--json'])).stdout) as { members: { name: string; method: string }[] };
+    expect(list.members.map((m) => `${m.name}:${m.method}`)).toEqual(['ssh:knock', 'bob:knock', 'carol:spa', 'dave:spa']);
+    await startFwknopdDaemon();
+  });
+
+  it('all three get in, one after the other, and a knock stick and an SPA stick at the same moment', async () => {
+    for (const name of ['carol', 'home', 'bob']) {
+      await flushDoors();
+      const r = await callhome(name);
+      expect(r.exitCode === 0 ? r.stdout.trim() : { exitCode: r.exitCode, stderr: r.stderr }).toBe(`in-${name}`);
+      expect(await doors()).toEqual([name === 'carol' ? 'stick-carol' : 'knockd']);
+    }
+    await flushDoors();
+    const both = await Promise.all(['home', 'carol'].map((n) => callhome(n)));
+    expect(both.map((r) => (r.exitCode === 0 ? r.stdout.trim() : r.stderr))).toEqual(['in-home', 'in-carol']);
+  });
+
+  it('stick revoke carol (SPA) while bob (knock) has a session: her packets open nothing, knockd keeps its pid, bob and home go on', async () => {
+    await flushDoors();
+    const saved = join(lab.dir, 'carol.packet');
+    expect((await spaSend('carol', saved)).exitCode).toBe(0);
+    expect(await waitFor(async () => (await doors()).includes('stick-carol'), 10_000)).toBe(true);
+    const session = callhome('bob', ['sh', '-c', 'sleep 5; echo bob-still-here']);
+    await new Promise((r) => setTimeout(r, 2500));
+    const revoked = await stick(['revoke', 'carol', ...spaPaths()]);
+    expect({ exitCode: revoked.exitCode, stderr: revoked.stderr }).toEqual({ exitCode: 0, stderr: '' });
+    expect(revoked.stdout).toMatch(/closed its 1 open door/);
+    expect(revoked.stdout).toMatch(/restarted fwknopd .*running/);
+    expect(await doors()).not.toContain('stick-carol');
+    expect((await session).stdout.trim()).toBe('bob-still-here');
+    expect(isProcessAlive(knockdPid)).toBe(true);
+    await flushDoors();
+    await replay(saved);
+    expect((await spaSend('carol', join(lab.dir, 'carol-after.packet'))).exitCode).toBe(0);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await doors()).toEqual([]);
+    for (const name of ['home', 'bob']) {
+      await flushDoors();
+      expect((await callhome(name)).stdout.trim()).toBe(`in-${name}`);
+    }
+  });
+
+  it('panic still stops everything: knockd and fwknopd exit, every door closes, no packet opens one', async () => {
+    await flushDoors();
+    const daveSend = (save: string) => spaSend('dave', save);
+    expect((await daveSend(join(lab.dir, 'dave1.packet'))).exitCode).toBe(0);
+    expect(await waitFor(async () => (await doors()).includes('stick-dave'), 10_000)).toBe(true);
+    const fwPid = await fwknopdPid();
+    const panic = /panic_sequence = (\S+)/.exec(await readFile(join(out, 'server.conf'), 'utf8'))?.[1]?.split(',') ?? [];
+    await lab.run(lab.clientNs, 'knock', [SERVER_ADDR, ...panic]);
+    expect(await waitFor(async () => !isProcessAlive(knockdPid), 10_000)).toBe(true);
+    expect(await waitFor(async () => !isProcessAlive(fwPid), 10_000)).toBe(true);
+    expect(await doors()).toEqual([]);
+    expect((await daveSend(join(lab.dir, 'dave2.packet'))).exitCode).toBe(0);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await doors()).toEqual([]);
+  });
+
+  it('revoking the last SPA stick of a knockd server stops fwknopd; stick add --method spa sets it up again', async () => {
+    const revoked = await stick(['revoke', 'dave', ...spaPaths()]);
+    expect({ exitCode: revoked.exitCode, stderr: revoked.stderr }).toEqual({ exitCode: 0, stderr: '' });
+    expect(revoked.stdout).toMatch(/fwknopd is not running/); // panic stopped it already
+    expect((await readFile(join(out, 'access.conf'), 'utf8')).match(/^SOURCE/gm)).toBeNull();
+    const again = await stick(['add', 'erin', '--method', 'spa', '--spa-server', SERVER_ADDR, '--stick', (sticks.carol as LabStick).root, '--host', 'spare', ...spaPaths()]);
+    expect({ exitCode: again.exitCode, stderr: again.stderr }).toEqual({ exitCode: 0, stderr: '' });
+    expect((await readFile(join(out, 'access.conf'), 'utf8')).match(/^SOURCE/gm)).toHaveLength(1);
   });
 });
