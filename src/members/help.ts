@@ -63,8 +63,10 @@ Options:
                          pidfile come from there, sticks.conf is next to it
   --method knock|spa     add: a knockd door (default) or an fwknopd access.conf stanza
   --spa-server HOST      add --method spa: the name or IPv4 address the stick sends its SPA packets to
-  --access-conf PATH     SPA: fwknopd's access.conf (default /etc/fwknop/access.conf)
-  --fwknopd-conf PATH    SPA: fwknopd.conf (default /etc/fwknop/fwknopd.conf)
+  --access-conf PATH     SPA: fwknopd's access.conf (default /etc/fwknop/access.conf; with
+                         another --server-config: access.conf next to it, as server init --out puts it)
+  --fwknopd-conf PATH    SPA: fwknopd.conf (default /etc/fwknop/fwknopd.conf; likewise next to
+                         another --server-config)
   --fwknopd-pidfile PATH  SPA: fwknopd's pidfile (default: from fwknopd.conf, else
                          /var/run/fwknop/fwknopd.pid)
   --json                 list: machine-readable output

@@ -8,9 +8,9 @@
 // any replay, is refused (a replay also by fwknopd's digest cache).
 
 import { stat, unlink } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { CommandContext } from '../core/command.js';
-import { STICK_CONFIG_NAME, setConfigValue } from '../core/config.js';
+import { SERVER_CONFIG_PATH, STICK_CONFIG_NAME, setConfigValue } from '../core/config.js';
 import { KnockstickError, usageError } from '../core/errors.js';
 import { assertNotSymlink, ensureDirectory, readTextIfExists, writeAtomically } from '../core/files.js';
 import { checkMemberName, doorNameFor, findMember, isActive, withMember, withRevoked, type Member } from '../core/members.js';
@@ -47,13 +47,18 @@ export interface SpaAddOptions extends SpaServerOptions {
 }
 
 /** Reloads (or restarts) the fwknopd that runs with these files. */
-/** The SPA paths from the command line (defaults: Debian's fwknop-server files). */
+/**
+ * The SPA paths from the command line. Defaults: Debian's fwknop-server files for the system's
+ * server.conf; beside server.conf for any other (a staging copy made by server init --out, which
+ * writes access.conf and fwknopd.conf into the same directory).
+ */
 export function spaServerOptions(values: { 'access-conf'?: string | undefined; 'fwknopd-conf'?: string | undefined; 'fwknopd-pidfile'?: string | undefined }, cwd: string, serverConfig: string): SpaServerOptions {
-  const at = (v: string | undefined, d: string): string => resolve(cwd, v ?? d);
+  const system = serverConfig === SERVER_CONFIG_PATH;
+  const at = (v: string | undefined, name: keyof typeof SPA_DEFAULTS, file: string): string => resolve(cwd, v ?? (system ? SPA_DEFAULTS[name] : join(dirname(serverConfig), file)));
   return {
     serverConfig,
-    accessConf: at(values['access-conf'], SPA_DEFAULTS.accessConf),
-    fwknopdConf: at(values['fwknopd-conf'], SPA_DEFAULTS.fwknopdConf),
+    accessConf: at(values['access-conf'], 'accessConf', 'access.conf'),
+    fwknopdConf: at(values['fwknopd-conf'], 'fwknopdConf', 'fwknopd.conf'),
     fwknopdPidfile: values['fwknopd-pidfile'] === undefined ? undefined : resolve(cwd, values['fwknopd-pidfile']),
   };
 }
