@@ -37,6 +37,10 @@ export interface SpaServerOptions {
 
 export interface SpaAddOptions extends SpaServerOptions {
   readonly name: string;
+  /**
+   * The stick that gets the keys. Undefined: `stick add --keys-stdin` run over ssh by a remote
+   * `stick add` (members/remote.ts), which made the keys and writes the stick on its side.
+   */
   readonly stickRoot: string;
   /** The stick's ssh alias for this server (its fwknoprc stanza and knockstick.conf section). */
   readonly host: string;
@@ -172,6 +176,36 @@ export async function revokeSpaMember(o: SpaServerOptions & { name: string; auth
     if (keys !== undefined && keys.removed > 0) await writeAtomically(keys.path, keys.after, { mode: keys.mode, owner: { uid: keys.uid, gid: keys.gid } });
     if (keys !== undefined) lines.push(keys.removed > 0 ? `removed its key from ${keys.path} (${keys.removed} line(s))` : `its key was not in ${keys.path}: nothing to remove`);
     context.stdout.write(`Revoked stick ${o.name} (SPA), record marked revoked in ${registryPath}:\n${lines.map((l) => `  ${l}\n`).join('')}`);
+    return 0;
+  });
+}
+
+/**
+ * The server's half of a remote `stick add NAME --method spa` (members/remote.ts): the keys come
+ * on stdin (two lines, KEY_BASE64 and HMAC_KEY_BASE64 values: never in argv), the stanza is added
+ * and fwknopd reloaded as by addSpaMember, and what the stick needs (port) goes to stdout as JSON.
+ */
+export async function addSpaMemberFromStdin(o: SpaServerOptions & { name: string; stdin: string; sshKey?: string | undefined }, context: CommandContext): Promise<number> {
+  checkMemberName(o.name);
+  const [encryption, hmac] = o.stdin.split('\n').map((l) => Buffer.from(l.trim(), 'base64'));
+  if (encryption === undefined || hmac === undefined || encryption.length !== 32 || hmac.length !== 64) throw usageError('--keys-stdin: expected two lines on stdin, a 32-byte and a 64-byte key in base64');
+  const keys = { encryption, hmac };
+  const registryPath = registryPathFor(o.serverConfig);
+  return withRegistryLock(registryPath, async () => {
+    const loaded = await readRegistry(registryPath);
+    const door = doorNameFor(o.name);
+    const registry = withMember(loaded.registry, { name: o.name, method: 'spa', door, created: new Date().toISOString(), sshKey: o.sshKey });
+    const accessBefore = await readTextIfExists(o.accessConf);
+    if (accessBefore === null) throw usageError(`${o.accessConf} does not exist: set up SPA on the server first (stick add --method spa there), then add from afar`);
+    const { spaDoor, checked } = await addSpaStanza({ ...o, door, keys });
+    try {
+      await writeRegistry(registryPath, registry);
+    } catch (error) {
+      await writeAtomically(o.accessConf, accessBefore, { mode: 0o600 });
+      throw error;
+    }
+    const reloaded = await reload(o);
+    context.stdout.write(`${JSON.stringify({ name: o.name, door, sshPort: spaDoor.sshPort, doorSeconds: spaDoor.doorSeconds, checked, reloaded })}\n`);
     return 0;
   });
 }

@@ -11,7 +11,7 @@
 // door (one element per address in spa4) would be spent by whichever ssh connects first.
 
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DIST_BIN, knockstick } from '../helpers/cli.js';
 import { CLIENT_ADDR, SERVER_ADDR, createLab, isProcessAlive, runIn, startKnockdDaemon, startSshd, waitFor, type Lab } from '../../src/lab/lab.js';
@@ -55,7 +55,7 @@ describe('SPA members: three sticks, three stanzas, one fwknopd', () => {
     lab = await createLab();
     try {
       const sshd = await startSshd(lab);
-      for (const name of ['home', 'bob', 'carol']) sticks[name] = await makeLabStick(join(lab.dir, `stick-${name}`), sshd);
+      for (const name of ['home', 'bob', 'carol', 'erin']) sticks[name] = await makeLabStick(join(lab.dir, `stick-${name}`), sshd);
       out = join(lab.dir, 'server');
       await mkdir(join(lab.dir, 'home'));
       const init = await knockstick([
@@ -94,6 +94,26 @@ describe('SPA members: three sticks, three stanzas, one fwknopd', () => {
     expect(new Set(keys).size).toBe(3);
     for (const k of keys) expect(access).toContain(k);
     expect(await readFile(join(out, 'sticks.conf'), 'utf8')).toMatch(/\[bob\]\nmethod = spa\ndoor = stick-bob/);
+  });
+
+  it('stick add --remote: a spare stick is added from afar, over the connection of a stick that gets in', async () => {
+    // The server's knockstick, as installed there (here: this build, run by node).
+    const wrapper = join(lab.dir, 'knockstick-on-server');
+    await writeFile(wrapper, `#!/bin/sh\nexec ${process.execPath} ${join(DIST_BIN, 'knockstick.js')} "$@"\n`, { mode: 0o755 });
+    await flushDoors();
+    const r = await runIn(lab.clientNs, process.execPath, [
+      join(DIST_BIN, 'knockstick.js'), 'stick', 'add', 'erin', '--method', 'spa', '--spa-server', SERVER_ADDR, '--stick', (sticks.erin as LabStick).root,
+      '--remote', '--via', (sticks.home as LabStick).root, '--remote-knockstick', wrapper,
+      '--server-config', join(out, 'server.conf'), '--access-conf', join(out, 'access.conf'), '--fwknopd-conf', join(out, 'fwknopd.conf'), '--fwknopd-pidfile', join(run, 'fwknopd.pid'),
+    ], { env: env() });
+    expect({ exitCode: r.exitCode, stderr: r.exitCode === 0 ? '' : r.stderr }).toEqual({ exitCode: 0, stderr: '' });
+    expect(r.stdout).toMatch(/Added stick erin \(SPA\) on home over ssh/);
+    expect(await readFile(join(out, 'sticks.conf'), 'utf8')).toMatch(/\[erin\]\nmethod = spa/);
+    expect(await waitFor(async () => isProcessAlive(await fwknopdPid()), 10_000)).toBe(true);
+    await flushDoors();
+    const erin = await callhome('erin');
+    expect(erin.exitCode === 0 ? erin.stdout.trim() : erin.stderr).toBe('in-erin');
+    expect(await openedBy()).toEqual(['stick-erin']);
   });
 
   it('each stick gets in on its own keys, one after the other and all at the same moment', async () => {
