@@ -10,6 +10,7 @@ import type { ProbeResult } from '../core/knockd-probe.js';
 import { parseSequenceFile, unusedLines } from '../core/sequences.js';
 import { checkAccessGpgStanza, checkKeyringDir, checkStickGpgStanza, type AccessGpgStanza, type DirFact, type KeyringFacts, type StickGpgStanza } from './gpg-checks.js';
 
+import { checkMembers, type MembersFacts } from './members-checks.js';
 export type Severity = 'error' | 'warning' | 'ok';
 
 export interface Finding {
@@ -80,6 +81,8 @@ export interface Facts {
   readonly warnBelow: number;
   /** What the real knockd made of knockd.conf (knockd-probe.ts); undefined when not asked. */
   readonly knockdProbe?: ProbeResult;
+  /** The member registry and the files beside the doors' (members-checks.ts); undefined: not checked. */
+  readonly members?: MembersFacts;
 }
 
 const ok = (id: string, message: string): Finding => ({ id, severity: 'ok', message, fix: '' });
@@ -317,6 +320,7 @@ export function diagnose(facts: Facts): Finding[] {
     if (door.oneTimeFile !== null) findings.push(...checkOneTimeFile(door, door.oneTimeFile, facts.oneTimeFiles.get(door.oneTimeFile), facts.warnBelow));
   }
   findings.push(...checkDoors(parsed.doors), ...checkDoorPolicy(parsed.doors, facts.firewall), ...checkPanic(parsed.doors, facts.oneTimeFiles));
+  if (facts.members !== undefined && !isRouter(parsed.doors)) findings.push(...checkMembers(parsed.doors, facts.members, facts.oneTimeFiles));
   if (facts.knockd !== undefined) {
     const k = facts.knockd;
     findings.push(

@@ -1,7 +1,7 @@
 // knockstick doctor: gathers facts about the server (and the stick) and prints the findings of
 // checks.ts, each with a severity, a one-line explanation and the fix.
 
-import { lstat } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseCommandLine, parseInteger } from '../core/args.js';
@@ -24,6 +24,8 @@ import { describeRelocation, relocateStickConfig } from '../core/stick-relocate.
 import { configPathToFile } from '../core/stick-ssh-config.js';
 import SSHConfig from 'ssh-config';
 import { diagnose, type Facts, type FileFact, type Finding } from './checks.js';
+import type { MembersFacts } from './members-checks.js';
+import { registryPathFor } from '../core/members-io.js';
 import { doctorHelp } from './help.js';
 
 export const FLAGS = {
@@ -179,12 +181,23 @@ async function gather(values: Values, context: CommandContext): Promise<Facts> {
     };
   }
   const knockdProbe = confBytes === null ? undefined : await probeKnockd(confBytes);
+  const members = parsed === undefined ? undefined : await gatherMembers(at(values['server-config'] ?? SERVER_CONFIG_PATH), parsed.doors);
   const stick = values.stick === undefined ? undefined : await gatherStick(at(values.stick), context.env, values.host ?? DEFAULT_HOST, serverFile);
   return {
     knockdConf, oneTimeFiles, warnBelow, ...live, ...gpg,
     ...(knockdProbe === undefined ? {} : { knockdProbe }),
+    ...(members === undefined ? {} : { members }),
     ...(stick === undefined ? {} : { stick, gpgStick: await gatherGpgStick(stick.root, join(stick.root, '.ssh')) }),
   };
+}
+
+/** sticks.conf next to the settings, and the files beside the doors' one-time files (members-checks.ts). */
+async function gatherMembers(serverConfigPath: string, doors: readonly { oneTimeFile: string | null }[]): Promise<MembersFacts> {
+  const registryPath = registryPathFor(serverConfigPath);
+  const dirs = [...new Set(doors.flatMap((d) => (d.oneTimeFile === null ? [] : [dirname(d.oneTimeFile)])))];
+  const files: string[] = [];
+  for (const dir of dirs) for (const name of await readdir(dir).catch(() => [] as string[])) files.push(join(dir, name));
+  return { registryPath, registryText: await readTextIfExists(registryPath).catch(() => null), filesInDoorDirs: files };
 }
 
 /** The stick's facts; a directory that is not a stick (no .ssh/config, or a home) is refused (verifyStick). */

@@ -66,6 +66,7 @@ export async function addMember(o: AddOptions, context: CommandContext): Promise
     const state = await loadServer(o.serverConfig, now);
     refuseRouter(state);
     const door = doorNameFor(o.name);
+    withMember(state.registry, { name: o.name, method: 'knock', door, created: now }); // a taken name is refused first
     if (state.knockdConf.doors.some((d) => d.name === door)) throw usageError(`${state.knockdConfPath} has a door [${door}] already, which no member owns`, 'see knockstick doctor (an orphan door)');
     const oneTimeFile = oneTimeFileIn(doorDirectory(state), door);
     if ((await lstat(oneTimeFile).catch(() => null)) !== null) throw usageError(`${oneTimeFile} exists already, though no door names it`, 'see knockstick doctor (an orphan file); remove it if it is not needed');
@@ -76,7 +77,8 @@ export async function addMember(o: AddOptions, context: CommandContext): Promise
     if (tooLong !== undefined) throw tooLong;
     const stickSettingsPath = join(layout.sshDir, STICK_CONFIG_NAME);
     const stickSettingsBefore = await readTextIfExists(stickSettingsPath);
-    const stickSettings = setConfigValue(stickSettingsBefore ?? '', o.host, 'server_file', oneTimeFile);
+    const pool = member.pool?.kind === 'ranges' ? member.pool.ranges[0] : undefined;
+    const stickSettings = setConfigValue(setConfigValue(stickSettingsBefore ?? '', o.host, 'server_file', oneTimeFile), o.host, 'ports', pool === undefined ? '1024-65535' : `${pool.low}-${pool.high}`);
 
     // 1. The sequences, on both sides, from the member's pool.
     await addSequences(o.count, { serverFile: oneTimeFile, stickRoot: layout.root, host: o.host, serverConfig: o.serverConfig, draw: memberDraw(registry, member, await otherDoorsPorts(registry, member)) }, context);
@@ -96,7 +98,7 @@ export async function addMember(o: AddOptions, context: CommandContext): Promise
       out.write(
         `${state.adopted ? `Registered the existing door [ssh] as member "ssh" (its stick keeps working as it is).\n` : ''}` +
           `Added stick ${o.name}: door [${door}] in ${state.knockdConfPath}, one-time file ${oneTimeFile}, ports ${formatPool(member.pool ?? { kind: 'rest' })}.\n` +
-          `  The stick knows its door: ${stickSettingsPath} [${o.host}] server_file = ${oneTimeFile} (seqgen refills it).\n` +
+          `  The stick knows its door: ${stickSettingsPath} [${o.host}] server_file = ${oneTimeFile}, ports = its pool (seqgen refills it, --remote too).\n` +
           `${sshKey === undefined ? '  No ssh public key found on the stick: revoke --authorized-keys will not know its key.\n' : ''}` +
           `${describeReload(reload, `the new door opens`)}\n`,
       );

@@ -14,15 +14,20 @@ import { join } from 'node:path';
 import type { SeqgenOptions } from './options.js';
 
 /**
- * Without --server-file: the file the stick's settings name for this alias (a member's own door,
- * written by `knockstick stick add`), else the default. A missing or unreadable stick is left to
- * the action, which says so properly.
+ * What the stick's settings say for this alias when the flags do not: its server file (a member's
+ * own door, written by `knockstick stick add`), else the default; and its ports (that door's pool).
+ * A missing or unreadable stick is left to the action, which says so properly.
  */
 async function withStickServerFile(options: SeqgenOptions): Promise<SeqgenOptions> {
-  if (options.serverFileGiven === true || options.action.kind === 'help') return options;
+  if (options.action.kind === 'help') return options;
   const config = await readConfig(join(stickLayout(options.stickRoot).sshDir, STICK_CONFIG_NAME), 'stick').catch(() => undefined);
-  const file = config === undefined ? undefined : settingsFor(config, options.host).serverFile;
-  return file === undefined ? options : { ...options, serverFile: file, remoteServerFile: file };
+  const settings = config === undefined ? {} : settingsFor(config, options.host);
+  const file = options.serverFileGiven === true ? undefined : settings.serverFile;
+  return {
+    ...options,
+    ...(file === undefined ? {} : { serverFile: file, remoteServerFile: file }),
+    ...(options.portsGiven === true || settings.ports === undefined ? {} : { range: settings.ports }),
+  };
 }
 
 export const seqgenCommand: Command = {

@@ -32,6 +32,8 @@ export interface SeqgenOptions {
    * alias (written by `knockstick stick add`) names the file, else /etc/knockd/ssh.
    */
   readonly serverFileGiven?: boolean;
+  /** Whether --ports was given; without it the stick's knockstick.conf `ports` for the alias applies. */
+  readonly portsGiven?: boolean;
   /** --remote: refill the server over ssh (in through callhome's ProxyCommand). */
   readonly remote: boolean;
   /** The server file as given (a path on the server), for --remote. */
@@ -114,6 +116,7 @@ export function parseSeqgenArgs(
     host,
     serverFile: resolve(context.cwd, values['server-file'] ?? DEFAULT_SERVER_FILE),
     serverFileGiven: values['server-file'] !== undefined,
+    portsGiven: values.ports !== undefined,
     remote,
     remoteServerFile: values['server-file'] ?? DEFAULT_SERVER_FILE,
     sudo: values['no-sudo'] !== true,
