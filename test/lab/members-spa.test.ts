@@ -94,6 +94,9 @@ describe('SPA members: three sticks, three stanzas, one fwknopd', () => {
     expect(new Set(keys).size).toBe(3);
     for (const k of keys) expect(access).toContain(k);
     expect(await readFile(join(out, 'sticks.conf'), 'utf8')).toMatch(/\[bob\]\nmethod = spa\ndoor = stick-bob/);
+    const listed = await knockstick(['stick', 'list', '--json', '--server-config', join(out, 'server.conf')]);
+    const list = JSON.parse(listed.stdout) as { members: { name: string; method: string; state: string }[] };
+    expect(list.members.map((m) => `${m.name}:${m.method}:${m.state}`)).toEqual(['bob:spa:active', 'carol:spa:active']);
   });
 
   it('stick add --remote: a spare stick is added from afar, over the connection of a stick that gets in', async () => {
