@@ -26,6 +26,7 @@ import SSHConfig from 'ssh-config';
 import { diagnose, type Facts, type FileFact, type Finding } from './checks.js';
 import type { MembersFacts } from './members-checks.js';
 import { registryPathFor } from '../core/members-io.js';
+import { spaServerOptions } from '../members/spa.js';
 import { doctorHelp } from './help.js';
 
 export const FLAGS = {
@@ -197,7 +198,13 @@ async function gatherMembers(serverConfigPath: string, doors: readonly { oneTime
   const dirs = [...new Set(doors.flatMap((d) => (d.oneTimeFile === null ? [] : [dirname(d.oneTimeFile)])))];
   const files: string[] = [];
   for (const dir of dirs) for (const name of await readdir(dir).catch(() => [] as string[])) files.push(join(dir, name));
-  return { registryPath, registryText: await readTextIfExists(registryPath).catch(() => null), filesInDoorDirs: files };
+  const registryText = await readTextIfExists(registryPath).catch(() => null);
+  // SPA members' stanzas: in access.conf where stick add looks for it (members/spa.ts), checked
+  // only when the registry has SPA members or that file exists.
+  const spa = spaServerOptions({}, dirname(serverConfigPath), serverConfigPath);
+  const accessText = await readTextIfExists(spa.accessConf).catch(() => null);
+  const spaAccess = accessText !== null || /^method = spa$/m.test(registryText ?? '') ? { path: spa.accessConf, text: accessText } : undefined;
+  return { registryPath, registryText, filesInDoorDirs: files, spaAccess };
 }
 
 /** The stick's facts; a directory that is not a stick (no .ssh/config, or a home) is refused (verifyStick). */

@@ -61,3 +61,17 @@ describe('SPA on a knockd server', () => {
     expect(firewallWithSpaPort('table inet x {}\n')).toBeUndefined();
   });
 });
+
+describe('doctor: SPA members', () => {
+  it('finds a member without its stanza and a stanza without its member', async () => {
+    const { checkSpaMembers } = await import('../../src/doctor/spa-members-checks.js');
+    const { addMemberStanza } = await import('../../src/core/access-conf.js');
+    const registry = '[carol]\nmethod = spa\ndoor = stick-carol\ncreated = 2026-12-01T00:00:00Z\n\n[dave]\nmethod = spa\ndoor = stick-dave\ncreated = 2026-12-01T00:00:00Z\n';
+    const r = addMemberStanza('', 'a', 'carol', [['SOURCE', 'ANY'], ['KEY_BASE64', 'QQ']]);
+    const withCarol = 'text' in r ? r.text : '';
+    const r2 = addMemberStanza(withCarol, 'a', 'erin', [['SOURCE', 'ANY'], ['KEY_BASE64', 'Qg']]);
+    const access = 'text' in r2 ? r2.text : '';
+    expect(checkSpaMembers('sticks.conf', registry, { path: 'a', text: access }).map((f) => `${f.severity} ${f.id}`)).toEqual(['error members:spa-no-stanza:dave', 'warning members:spa-orphan:erin']);
+    expect(checkSpaMembers('sticks.conf', registry, { path: 'a', text: withCarol.replace(/\n$/, '') + '\n' }).map((f) => f.id)).toEqual(['members:spa-no-stanza:dave']);
+  });
+});
