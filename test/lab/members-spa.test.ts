@@ -60,7 +60,7 @@ describe('SPA members: three sticks, three stanzas, one fwknopd', () => {
       await mkdir(join(lab.dir, 'home'));
       const init = await knockstick([
         'server', 'init', '--yes', '--method', 'spa', '--spa-server', SERVER_ADDR, '--interface', lab.serverIf,
-        '--out', out, '--firewall', 'nftables', '--door-policy', 'window', '--stick', (sticks.home as LabStick).root, '--cmd-timeout', '20',
+        '--out', out, '--firewall', 'nftables', '--door-policy', 'window', '--stick', (sticks.home as LabStick).root, '--cmd-timeout', '40',
       ]);
       expect({ exitCode: init.exitCode, stderr: init.stderr }).toEqual({ exitCode: 0, stderr: '' });
       await lab.run(lab.serverNs, 'nft', ['-f', join(out, 'firewall-spa.nft')]);
@@ -207,7 +207,7 @@ describe('a knockd server with two knock sticks and one SPA stick', () => {
       await mkdir(run, { mode: 0o700 });
       await mkdir(join(lab.dir, 'home'));
       // Window doors: the three sticks share the lab's one client address (see the first describe).
-      const init = await knockstick(['server', 'init', '--yes', '--interface', lab.serverIf, '--out', out, '--stick', (sticks.home as LabStick).root, '--firewall', 'nftables', '--door-policy', 'window', '--cmd-timeout', '10', '--count', '8']);
+      const init = await knockstick(['server', 'init', '--yes', '--interface', lab.serverIf, '--out', out, '--stick', (sticks.home as LabStick).root, '--firewall', 'nftables', '--door-policy', 'window', '--cmd-timeout', '40', '--count', '8']);
       expect({ exitCode: init.exitCode, stderr: init.stderr }).toEqual({ exitCode: 0, stderr: '' });
       await lab.run(lab.serverNs, 'nft', ['-f', join(out, 'firewall.nft')]);
       knockdPid = await startKnockdDaemon(lab, join(out, 'knockd.conf'), join(out, 'knockd.pid'), join(out, 'knockd.log'));
