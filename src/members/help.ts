@@ -47,7 +47,8 @@ On a knockd server without fwknopd (no access.conf), add --method spa sets up wh
 (nftables only): fwknopd.conf, access.conf, "udp dport 62201 accept" in firewall.nft and in the
 running table; the SPA doors go into knockd's door set doors4 (same door rule, same policy), and
 the [panic] command also stops fwknopd (checked, knockd reloaded). Then start fwknopd
-(systemctl enable --now fwknop-server). panic rotate renders [panic] anew without that part.
+(systemctl enable --now fwknop-server); panic rotate keeps that part. Revoking the last SPA stick
+there stops fwknopd.
 
 A server made by server init before members has one door, [ssh]: it is the member "ssh" (pool:
 every port no other door's pool has) as it is, and its stick needs no change. Router mode

@@ -12,7 +12,7 @@
 // - panic must stop fwknopd as well as knockd: the [panic] command gets a first part that stops
 //   fwknopd by its pidfile (marked ": knockstick stops fwknopd too"), checked as every new
 //   knockd.conf is, and knockd is reloaded (same pid). `panic rotate` renders the stanza anew and
-//   drops that part: run this again (stick add of another SPA stick), or see README (not done).
+//   puts that part back (keepFwknopdStop).
 // - fwknopd is not started: the report says how (systemctl enable --now fwknop-server).
 
 import { dirname, join } from 'node:path';
@@ -49,6 +49,17 @@ export function panicStopsFwknopd(text: string, fwknopdPidfile: string): string 
     return lines.join('\n');
   }
   return undefined;
+}
+
+/**
+ * For `panic rotate`, which renders [panic] anew: `rotated` with the fwknopd part that `before`'s
+ * [panic] command had (same pidfile), so that a rotation never quietly stops stopping fwknopd. Pure.
+ */
+export function keepFwknopdStop(before: string, rotated: string): string {
+  const m = /: knockstick stops fwknopd too; kill -TERM "\$\(cat ((?:'[^']*'|\\')+)\)"/.exec(before);
+  if (m === null) return rotated;
+  const pidfile = (m[1] as string).replace(/'\\''/g, "'").replace(/^'|'$/g, '');
+  return panicStopsFwknopd(rotated, pidfile) ?? rotated;
 }
 
 /** firewall.nft with the SPA port let in (after "ct state invalid drop" of the input chain). Pure. */

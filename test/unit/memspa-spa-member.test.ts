@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { parseAccessConf } from '../../src/core/access-conf.js';
 import { fwknopdPidfileOf, memberAccessEntries, serviceOf, spaDoorOf, spaDoorsTagged, usesUdpServer } from '../../src/core/spa-member.js';
-import { firewallWithSpaPort, panicStopsFwknopd } from '../../src/members/spa-mixed.js';
+import { firewallWithSpaPort, keepFwknopdStop, panicStopsFwknopd } from '../../src/members/spa-mixed.js';
 
 const keys = { encryption: Buffer.alloc(32, 1), hmac: Buffer.alloc(64, 2) };
 
@@ -51,6 +51,13 @@ describe('SPA on a knockd server', () => {
     expect(once).toBe(conf.replace('command = kill', `command = : knockstick stops fwknopd too; kill -TERM "$(cat '/run/fwknop/it'\\''s.pid')" 2>/dev/null; kill`));
     expect(panicStopsFwknopd(once, '/other')).toBe(once);
     expect(panicStopsFwknopd('[options]\n', '/p')).toBeUndefined();
+  });
+
+  it('panic rotate keeps the fwknopd part (same pidfile, quotes and all) in the [panic] it renders anew', () => {
+    const before = panicStopsFwknopd(conf, "/run/fwknop/it's.pid") as string;
+    const rotated = conf.replace('1,2,3', '4,5,6');
+    expect(keepFwknopdStop(before, rotated)).toBe(panicStopsFwknopd(rotated, "/run/fwknop/it's.pid"));
+    expect(keepFwknopdStop(conf, rotated)).toBe(rotated);
   });
 
   it('lets udp/62201 into firewall.nft after "ct state invalid drop", once', () => {
