@@ -201,7 +201,7 @@ describe('a knockd server with two knock sticks and one SPA stick', () => {
     lab = await createLab();
     try {
       const sshd = await startSshd(lab);
-      for (const name of ['home', 'bob', 'carol', 'dave']) sticks[name] = await makeLabStick(join(lab.dir, `stick-${name}`), sshd);
+      for (const name of ['home', 'bob', 'carol', 'dave', 'erin']) sticks[name] = await makeLabStick(join(lab.dir, `stick-${name}`), sshd);
       out = join(lab.dir, 'server');
       run = join(lab.dir, 'fwknopd-run');
       await mkdir(run, { mode: 0o700 });
@@ -276,6 +276,25 @@ describe('a knockd server with two knock sticks and one SPA stick', () => {
     }
   });
 
+  it('stick add --remote through a knock stick: one of its sequences is spent, the spare SPA stick gets in', async () => {
+    const wrapper = join(lab.dir, 'knockstick-on-server');
+    await writeFile(wrapper, `#!/bin/sh\nexec ${process.execPath} ${join(DIST_BIN, 'knockstick.js')} "$@"\n`, { mode: 0o755 });
+    const usedLines = async (): Promise<number> => (await readFile(join(out, 'ssh'), 'utf8')).split('\n').filter((l) => l.startsWith('#')).length;
+    const before = await usedLines();
+    await flushDoors();
+    const r = await runIn(lab.clientNs, process.execPath, [
+      join(DIST_BIN, 'knockstick.js'), 'stick', 'add', 'erin', '--method', 'spa', '--spa-server', SERVER_ADDR, '--stick', (sticks.erin as LabStick).root,
+      '--remote', '--via', (sticks.home as LabStick).root, '--remote-knockstick', wrapper, '--server-config', join(out, 'server.conf'), ...spaPaths(),
+    ], { env: env() });
+    expect({ exitCode: r.exitCode, stderr: r.exitCode === 0 ? '' : r.stderr }).toEqual({ exitCode: 0, stderr: '' });
+    expect(await usedLines()).toBe(before + 1);
+    expect(await waitFor(async () => isProcessAlive(await fwknopdPid()), 10_000)).toBe(true);
+    await flushDoors();
+    const erin = await callhome('erin');
+    expect(erin.exitCode === 0 ? erin.stdout.trim() : erin.stderr).toBe('in-erin');
+    expect(await doors()).toEqual(['stick-erin']);
+  });
+
   it('panic still stops everything: knockd and fwknopd exit, every door closes, no packet opens one', async () => {
     await flushDoors();
     const daveSend = (save: string) => spaSend('dave', save);
@@ -293,11 +312,13 @@ describe('a knockd server with two knock sticks and one SPA stick', () => {
   });
 
   it('revoking the last SPA stick of a knockd server stops fwknopd; stick add --method spa sets it up again', async () => {
+    const first = await stick(['revoke', 'erin', ...spaPaths()]);
+    expect({ exitCode: first.exitCode, stderr: first.stderr }).toEqual({ exitCode: 0, stderr: '' });
     const revoked = await stick(['revoke', 'dave', ...spaPaths()]);
     expect({ exitCode: revoked.exitCode, stderr: revoked.stderr }).toEqual({ exitCode: 0, stderr: '' });
     expect(revoked.stdout).toMatch(/fwknopd is not running/); // panic stopped it already
     expect((await readFile(join(out, 'access.conf'), 'utf8')).match(/^SOURCE/gm)).toBeNull();
-    const again = await stick(['add', 'erin', '--method', 'spa', '--spa-server', SERVER_ADDR, '--stick', (sticks.carol as LabStick).root, '--host', 'spare', ...spaPaths()]);
+    const again = await stick(['add', 'fay', '--method', 'spa', '--spa-server', SERVER_ADDR, '--stick', (sticks.carol as LabStick).root, '--host', 'spare', ...spaPaths()]);
     expect({ exitCode: again.exitCode, stderr: again.stderr }).toEqual({ exitCode: 0, stderr: '' });
     expect((await readFile(join(out, 'access.conf'), 'utf8')).match(/^SOURCE/gm)).toHaveLength(1);
   });
