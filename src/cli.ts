@@ -63,6 +63,7 @@ export interface RunOptions {
   readonly stdout?: Output;
   readonly stderr?: Output;
   readonly stderrIsTTY?: boolean;
+  readonly stdoutIsTTY?: boolean;
 }
 
 /** Runs the CLI and returns the exit code. Never exits the process itself. */
@@ -110,6 +111,7 @@ export async function runCli(argv: readonly string[], options: RunOptions = {}):
     stdout,
     stderr,
     stderrIsTTY: options.stderrIsTTY ?? (options.stderr === undefined && process.stderr.isTTY === true),
+    stdoutIsTTY: options.stdoutIsTTY ?? (options.stdout === undefined && process.stdout.isTTY === true),
     invokedAs,
   };
   currentName = invokedAs;
@@ -212,7 +214,7 @@ export async function main(command?: string): Promise<void> {
       if (!finished && !signalBelongsToChild(signal)) void onSignal(signal);
     });
   }
-  running = runCli(process.argv.slice(2), { command, stdout, stderr, stderrIsTTY: process.stderr.isTTY === true });
+  running = runCli(process.argv.slice(2), { command, stdout, stderr, stderrIsTTY: process.stderr.isTTY === true, stdoutIsTTY: process.stdout.isTTY === true });
   const code = await running;
   // Interrupted: onSignal is still killing and undoing, and exits when it is done.
   if (interruptedBy() !== undefined) return;

@@ -14,6 +14,8 @@ export interface CommandContext {
   readonly stderr: Output;
   /** Whether stderr is a terminal (live status lines) or a pipe/file (plain lines). */
   readonly stderrIsTTY: boolean;
+  /** Whether stdout is a terminal: `spa qr` shows keys only there (never into a pipe or a log). */
+  readonly stdoutIsTTY?: boolean;
   /** The name the user typed, for messages ("seqgen" or "knockstick seqgen"). */
   readonly invokedAs: string;
   /**

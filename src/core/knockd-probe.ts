@@ -41,7 +41,7 @@ export type ProbeResult =
   | { readonly kind: 'agrees'; readonly accepted: boolean; readonly doors: number; readonly knockdSays: string }
   | { readonly kind: 'differs'; readonly differences: readonly string[] };
 
-async function findProgram(name: string, extra: readonly string[]): Promise<string | undefined> {
+export async function findProgram(name: string, extra: readonly string[]): Promise<string | undefined> {
   const dirs = [...extra, ...(process.env.PATH ?? '').split(delimiter).filter((d) => d !== '')];
   for (const dir of dirs) {
     const path = join(dir, name);

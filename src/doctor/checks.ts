@@ -8,6 +8,7 @@ import { parseKnockdConf, type KnockdDoor } from '../core/knockd-conf.js';
 import { formatProblem } from '../core/errors.js';
 import type { ProbeResult } from '../core/knockd-probe.js';
 import { parseSequenceFile, unusedLines } from '../core/sequences.js';
+import { checkFwknopd, type FwknopdFacts } from './fwknopd-checks.js';
 import { checkAccessGpgStanza, checkKeyringDir, checkStickGpgStanza, type AccessGpgStanza, type DirFact, type KeyringFacts, type StickGpgStanza } from './gpg-checks.js';
 
 import { checkMembers, type MembersFacts } from './members-checks.js';
@@ -30,6 +31,8 @@ export interface FileFact {
 
 export interface Facts {
   readonly knockdConf: { readonly path: string } & FileFact;
+  /** An SPA server (fwknopd.conf and access.conf, fwknopd-checks.ts): no knockd checks. */
+  readonly spa?: FwknopdFacts;
   /** An fwknopd server (--access-conf without --knockd-conf): no knockd checks. */
   readonly fwknopdOnly?: boolean;
   /** --access-conf: its GnuPG stanzas and their keyrings by GPG_HOME_DIR (gpg-checks.ts). */
@@ -272,7 +275,7 @@ function checkFirewall(fw: NonNullable<Facts['firewall']>, router: boolean): Fin
   return ok('firewall', 'new connections are dropped, established ones accepted');
 }
 
-function checkSshd(sshdT: string | null): Finding {
+export function checkSshd(sshdT: string | null): Finding {
   if (sshdT === null) return bad('sshd', 'warning', 'could not ask sshd for its effective settings (sshd -T)', 'run doctor as root on the server');
   const value = (key: string): string | undefined => new RegExp(`^${key} (\\S+)$`, 'm').exec(sshdT)?.[1];
   if (value('passwordauthentication') !== 'no' || value('kbdinteractiveauthentication') === 'yes') {
@@ -305,6 +308,9 @@ function checkGpg(facts: Facts): Finding[] {
 export function diagnose(facts: Facts): Finding[] {
   const gpg = checkGpg(facts);
   const conf = facts.knockdConf;
+  if (facts.spa !== undefined) {
+    return [...checkFwknopd(facts.spa), ...(facts.sshdT === undefined ? [] : [checkSshd(facts.sshdT)]), ...gpg, ...(facts.stick === undefined ? [] : checkStick(facts.stick, facts))];
+  }
   if (facts.fwknopdOnly === true) return [...gpg, ...(facts.stick === undefined ? [] : checkStick(facts.stick, facts))];
   const findings: Finding[] = [];
   // The stick is still checked on a machine without knockd (the client, where it is mounted).

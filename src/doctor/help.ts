@@ -2,6 +2,7 @@ export function doctorHelp(cmd: string): string {
   return `Usage:
   ${cmd} [--knockd-conf PATH] [--stick DIR [--host ALIAS]] [--server-file PATH] [--offline] [--json]
   ${cmd} --access-conf PATH [--stick DIR]                     (fwknopd with GnuPG keys)
+  ${cmd} --fwknopd-conf PATH [--access-conf PATH] [--offline] [--json]   (an SPA server)
 
 Checks, on the server: knockd.conf parses the way knockd reads it; every one_time_sequences file is
 valid (an invalid line makes knockd mark the wrong line, so a sequence works twice), ends with a
@@ -21,16 +22,35 @@ there, certified (fwknopd refuses an uncertified signer) and not expired; gpg.co
 each USE_GPG stanza of STICK/.ssh/fwknoprc has its GPG_SIGNER secret key and a usable GPG_RECIPIENT
 public key. Keys are read with the real gpg (--with-colons); its gpg-agent is stopped afterwards.
 --access-conf without --knockd-conf is an fwknopd server: no knockd checks, no stick sequences.
+SPA server (fwknopd; --fwknopd-conf, or server settings "method = spa", or /etc/fwknop/fwknopd.conf
+and no /etc/knockd.conf): fwknopd.conf and access.conf parse the way fwknopd 2.6 reads them (lines
+of at most 1022 characters, comments only in the first column, no byte-order mark, no unknown or
+repeated names, access.conf settings after a SOURCE line; CMD_REGEX is not read by fwknopd 2.6); the
+real fwknopd reads them the same way (fwknopd -D on private copies, in a throwaway network namespace
+with only lo, as root; any difference is an error); both are mode 0600 and root's; each stanza has a
+key of 16 bytes or more, an HMAC key (32 bytes or more; without one: an error, a warning for GnuPG
+stanzas), different from the key and from every other stanza's key; ENABLE_CMD_EXEC is a warning
+showing its CMD_REGEX (an error without one); OPEN_PORTS includes sshd's port (sshd -T; with
+--offline the Port lines of --sshd-config; else the server settings' ssh_port); PCAP_FILTER's port
+agrees with UDPSERV_PORT. Unless --offline: fwknopd is running (its pidfile: --pidfile,
+FWKNOP_PID_FILE, FWKNOP_RUN_DIR/fwknopd.pid, else /var/run/fwknop/fwknopd.pid); the firewall accepts
+the SPA port (UDP server; libpcap reads before the firewall), drops every other new connection,
+accepts established ones and does not accept SSH from everyone; with fwknopd's iptables backend,
+INPUT jumps to FWKNOP_INPUT; sshd refuses passwords. The GnuPG checks of access.conf run too.
 
 Every finding has a severity (ERROR, warning, ok), a one-line explanation and the fix.
 
 Options:
   --knockd-conf PATH     knockd's config (default: server settings, else /etc/knockd.conf)
-  --access-conf PATH     fwknopd's access.conf: check the GnuPG keyrings it names
+  --fwknopd-conf PATH    fwknopd's config: check an SPA server (default /etc/fwknop/fwknopd.conf)
+  --access-conf PATH     fwknopd's access.conf: check the GnuPG keyrings it names (SPA server:
+                         default fwknopd.conf's ACCESS_FILE, else /etc/fwknop/access.conf)
   --server-config PATH   server settings (default /etc/knockstick/server.conf)
-  --pidfile PATH         knockd's pidfile (default: settings, knockd.conf, else /run/knockd.pid)
+  --pidfile PATH         knockd's pidfile (default: settings, knockd.conf, else /run/knockd.pid);
+                         on an SPA server, fwknopd's
   --interface IFACE      knockd's interface (default: knockd.conf [options] interface)
-  --sshd-config PATH     the sshd config to ask (default sshd's own)
+  --sshd-config PATH     the sshd config to ask (default sshd's own); SPA server with --offline:
+                         the file whose Port lines give sshd's port
   --stick DIR            also check the stick (a directory holding the stick's .ssh/config;
                          anything else, or a home directory, is refused: exit 6)
   --host ALIAS           the stick's alias (default home)
@@ -55,6 +75,7 @@ Examples:
   ${cmd} --knockd-conf /tmp/ks/knockd.conf --offline
   ${cmd} --stick /mnt/secure --server-file /etc/knockd/ssh
   ${cmd} --offline --stick /media/alice/KNOCKSTICK --fix-paths
+  ${cmd} --fwknopd-conf /etc/fwknop/fwknopd.conf --access-conf /etc/fwknop/access.conf
 
 Exit codes:
   0  no errors (warnings allowed)

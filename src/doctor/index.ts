@@ -1,17 +1,20 @@
 // knockstick doctor: gathers facts about the server (and the stick) and prints the findings of
 // checks.ts, each with a severity, a one-line explanation and the fix.
 
-import { lstat, readdir } from 'node:fs/promises';
+import { lstat, readdir, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseCommandLine, parseInteger } from '../core/args.js';
 import type { Command, CommandContext } from '../core/command.js';
-import { SERVER_CONFIG_PATH, readConfig } from '../core/config.js';
+import { SERVER_CONFIG_PATH, STICK_CONFIG_NAME, readConfig, settingsFor } from '../core/config.js';
 import { ExitCode, InterruptedError, usageError } from '../core/errors.js';
 import { runAllowingFailure } from '../core/run.js';
 import { assertRegularOrMissing, fileMode, readBytesIfExists, readTextIfExists } from '../core/files.js';
 import { parseKnockdConf } from '../core/knockd-conf.js';
 import { probeKnockd } from '../core/knockd-probe.js';
+import { readFwknopdConf } from '../core/fwknopd-conf.js';
+import { probeFwknopd } from '../core/fwknopd-probe.js';
+import type { FwknopFileFact, FwknopdFacts } from './fwknopd-checks.js';
 import { isProcessAlive } from '../core/process.js';
 import { hostConfigFrom } from '../core/ssh-config.js';
 import { DEFAULT_HOST, SPA_RC_NAME, isValidHostAlias, sequencesFileFor, stateFileFor, verifyStick } from '../core/stick.js';
@@ -31,6 +34,7 @@ import { doctorHelp } from './help.js';
 
 export const FLAGS = {
   'knockd-conf': { type: 'string' },
+  'fwknopd-conf': { type: 'string' },
   'access-conf': { type: 'string' },
   'server-config': { type: 'string' },
   pidfile: { type: 'string' },
@@ -140,8 +144,74 @@ async function gatherGpgStick(root: string, sshDir: string): Promise<NonNullable
   return { gnupg: { path: gnupg, dir: await dirFact(gnupg) }, stanzas, rings, owners: keyringOwners() };
 }
 
+/** Where fwknop-server keeps its files, and where fwknopd writes its pid by default. */
+export const FWKNOPD_CONF_PATH = '/etc/fwknop/fwknopd.conf';
+export const FWKNOP_ACCESS_PATH = '/etc/fwknop/access.conf';
+export const FWKNOPD_PID_PATH = '/var/run/fwknop/fwknopd.pid';
+
+/** One of fwknopd's files as read (bytes as latin1, as fwknopd reads bytes), its mode and owner. */
+async function fwknopFileFact(path: string): Promise<FwknopFileFact> {
+  const bytes = await readBytesIfExists(path);
+  if (bytes === null) return { path, text: null };
+  const st = await stat(path);
+  return { path, text: bytes.toString('latin1'), mode: st.mode & 0o777, uid: st.uid };
+}
+
+const exists = async (path: string): Promise<boolean> => (await lstat(path).catch(() => null)) !== null;
+
+/**
+ * Is this an SPA server? --fwknopd-conf says so; else server.conf's "method = spa"; else a machine
+ * with fwknop-server's fwknopd.conf and no knockd.conf. (--access-conf alone keeps its older meaning:
+ * the GnuPG checks of that file only.)
+ */
+async function isSpaServer(values: Values, settings: { readonly method?: string; readonly knockdConf?: string }): Promise<boolean> {
+  if (values['fwknopd-conf'] !== undefined) return true;
+  if (values['knockd-conf'] !== undefined) return false;
+  if (settings.method === 'spa') return true;
+  return settings.knockdConf === undefined && !(await exists('/etc/knockd.conf')) && (await exists(FWKNOPD_CONF_PATH));
+}
+
+/** fwknopd's side of an SPA server: its files, the real fwknopd's reading, and (unless --offline) the live system. */
+async function gatherSpa(values: Values, settings: { readonly sshPort?: number }, at: (p: string) => string): Promise<Pick<Facts, 'spa' | 'sshdT' | 'gpgServer'>> {
+  const conf = await fwknopFileFact(at(values['fwknopd-conf'] ?? FWKNOPD_CONF_PATH));
+  const model = conf.text === null ? undefined : readFwknopdConf(conf.text);
+  const access = await fwknopFileFact(at(values['access-conf'] ?? model?.values.get('ACCESS_FILE')?.value.trim() ?? FWKNOP_ACCESS_PATH));
+  const probe = conf.text === null || access.text === null ? undefined : await probeFwknopd(conf.text, access.text, { conf: conf.path, access: access.path });
+  let live: Partial<FwknopdFacts> = {};
+  let sshdT: string | null | undefined;
+  if (values.offline !== true) {
+    const runDir = model?.values.get('FWKNOP_RUN_DIR')?.value.trim();
+    const pidfile = at(values.pidfile ?? model?.values.get('FWKNOP_PID_FILE')?.value.trim() ?? (runDir === undefined ? FWKNOPD_PID_PATH : join(runDir, 'fwknopd.pid')));
+    const pidText = await readTextIfExists(pidfile);
+    const pid = pidText === null || !/^\d+\s*$/.test(pidText) ? null : Number(pidText);
+    if (values['sshd-config'] !== undefined) await assertRegularOrMissing(at(values['sshd-config']));
+    sshdT = await run('/usr/sbin/sshd', ['-T', ...(values['sshd-config'] === undefined ? [] : ['-f', at(values['sshd-config'])])]);
+    live = { daemon: { pidfile, pid, alive: pid !== null && isProcessAlive(pid) }, firewall: { nft: await run('nft', ['list', 'ruleset']), iptables: await run('iptables-save', []) } };
+  }
+  // sshd -T's effective ports; --offline: the Port lines of --sshd-config (e.g. server init's drop-in).
+  const offlineSshd = values.offline === true && values['sshd-config'] !== undefined ? await readTextIfExists(at(values['sshd-config'])) : null;
+  const fromSshd = sshdT != null ? [...sshdT.matchAll(/^port (\d+)$/gm)].map((m) => Number(m[1])) : [...(offlineSshd ?? '').matchAll(/^[ \t]*Port[ \t]+(\d+)[ \t]*$/gim)].map((m) => Number(m[1]));
+  const sshPorts = fromSshd.length > 0 ? fromSshd : settings.sshPort === undefined ? [] : [settings.sshPort];
+  return {
+    spa: { conf, access, sshPorts, ...live, ...(probe === undefined ? {} : { probe }) },
+    ...(sshdT === undefined ? {} : { sshdT }),
+    ...(access.text === null ? {} : { gpgServer: await gatherGpgServer(access.path) }),
+  };
+}
+
 async function gather(values: Values, context: CommandContext): Promise<Facts> {
   const at = (p: string): string => resolve(context.cwd, p);
+  if (values['fwknopd-conf'] !== undefined || values['access-conf'] === undefined || values['knockd-conf'] !== undefined) {
+    const settings = (await readConfig(at(values['server-config'] ?? SERVER_CONFIG_PATH), 'server')).global;
+    if (await isSpaServer(values, settings)) {
+      const stick = values.stick === undefined ? undefined : await gatherStick(at(values.stick), context.env, values.host ?? DEFAULT_HOST, undefined, true);
+      return {
+        knockdConf: { path: '(none: fwknopd)', text: null, mode: undefined }, oneTimeFiles: new Map(), warnBelow: 10, now: Math.floor(Date.now() / 1000),
+        ...(await gatherSpa(values, settings, at)),
+        ...(stick === undefined ? {} : { stick, gpgStick: await gatherGpgStick(stick.root, join(stick.root, '.ssh')) }),
+      };
+    }
+  }
   // --access-conf alone: an fwknopd server, which has no knockd to check.
   const fwknopdOnly = values['access-conf'] !== undefined && values['knockd-conf'] === undefined;
   const gpg = {
@@ -160,7 +230,9 @@ async function gather(values: Values, context: CommandContext): Promise<Facts> {
   const parsed = knockdConf.text === null ? undefined : parseKnockdConf(knockdConf.text, confPath).conf;
   const oneTimeFiles = new Map<string, FileFact>();
   for (const door of parsed?.doors ?? []) if (door.oneTimeFile !== null) oneTimeFiles.set(door.oneTimeFile, await fileFact(door.oneTimeFile));
-  const serverFile = values['server-file'] === undefined ? undefined : at(values['server-file']);
+  // Without --server-file, a member stick names its own door's file (stick add writes server_file).
+  const stickServerFile = values.stick === undefined || values['server-file'] !== undefined ? undefined : await readConfig(join(at(values.stick), '.ssh', STICK_CONFIG_NAME), 'stick').then((c) => settingsFor(c, values.host ?? DEFAULT_HOST).serverFile, () => undefined);
+  const serverFile = values['server-file'] === undefined ? stickServerFile : at(values['server-file']);
   if (serverFile !== undefined && !oneTimeFiles.has(serverFile)) oneTimeFiles.set(serverFile, await fileFact(serverFile));
   const warnBelow = values['warn-below'] === undefined ? 10 : parseInteger('--warn-below', values['warn-below'], 0, 100_000);
 

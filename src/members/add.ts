@@ -17,6 +17,7 @@ import { describeReload, reloadKnockd, verifyNewKnockdConf } from '../core/knock
 import { memberStanza, withStanza } from '../core/member-doors.js';
 import { allocatePool, checkMemberName, doorNameFor, formatPool, memberDraw, parseKeyBlob, withMember, type Member } from '../core/members.js';
 import { otherDoorsPorts, withRegistryLock, writeRegistry } from '../core/members-io.js';
+import { hostConfigFrom } from '../core/ssh-config.js';
 import { sequencesFileFor, stickLayout, verifyStick } from '../core/stick.js';
 import { loadTemplate } from '../core/templates.js';
 import { addSequences } from '../seqgen/actions.js';
@@ -57,6 +58,14 @@ export async function addMember(o: AddOptions, context: CommandContext): Promise
     throw usageError(`${stickFile} exists: this stick already has sequences for alias ${o.host} (another door's)`, 'give the new door its own alias with --host ALIAS (a Host entry of the stick\'s ssh config)');
   }
   const sshKey = await stickKey(layout.root, o.keyFile);
+  // callhome ALIAS needs a Host entry for it; its absence is no reason to refuse (it can be added later).
+  const sshConfigText = await readTextIfExists(layout.sshConfig);
+  let aliasNote = '';
+  try {
+    if (sshConfigText !== null) hostConfigFrom(sshConfigText, layout.sshConfig, o.host);
+  } catch {
+    aliasNote = `  ${layout.sshConfig} has no usable Host ${o.host} entry yet: add one (HostName, User, IdentityFile) before callhome ${o.host}.\n`;
+  }
   const now = new Date().toISOString();
   const out = context.stdout;
   // The registry path is only known after reading the settings; the lock is taken on it, then
@@ -100,6 +109,7 @@ export async function addMember(o: AddOptions, context: CommandContext): Promise
           `Added stick ${o.name}: door [${door}] in ${state.knockdConfPath}, one-time file ${oneTimeFile}, ports ${formatPool(member.pool ?? { kind: 'rest' })}.\n` +
           `  The stick knows its door: ${stickSettingsPath} [${o.host}] server_file = ${oneTimeFile}, ports = its pool (seqgen refills it, --remote too).\n` +
           `${sshKey === undefined ? '  No ssh public key found on the stick: revoke --authorized-keys will not know its key.\n' : ''}` +
+          aliasNote +
           `${describeReload(reload, `the new door opens`)}\n`,
       );
       return 0;

@@ -5,7 +5,7 @@
 
 import { lstat, mkdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { LEGACY_DOOR, adoptLegacyDoor, parseKeyBlob } from '../core/members.js';
+import { LEGACY_DOOR, activeMembers, adoptLegacyDoor, parseKeyBlob } from '../core/members.js';
 import { readRegistry, registryPathFor, writeRegistry } from '../core/members-io.js';
 import { parseCommandLine, parseInteger } from '../core/args.js';
 import type { Command, CommandContext } from '../core/command.js';
@@ -194,7 +194,10 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   const sequenceFiles = doors.map((door) => sequencesFileOf(paths, door));
 
   const templates = Object.fromEntries(await Promise.all([...TEMPLATE_NAMES, ...OLDER_TEMPLATE_NAMES].map(async (n) => [n, await loadTemplate(n)] as const)));
-  const planOptions = (panicSequence: Sequence) => ({ interface: iface, firewall, sshPort, seqTimeout, cmdTimeout, doorPolicy, panicSequence, ddns, inner, allow, paths });
+  // A rerun keeps the doors of the sticks added since (knockstick stick add): knockd.conf holds them too.
+  const registry = inner.length > 0 ? undefined : await readRegistry(registryPathFor(paths.serverConfig)).catch((error: unknown) => (values['dry-run'] === true ? undefined : Promise.reject(error)));
+  const memberDoors = (registry === undefined ? [] : activeMembers(registry.registry)).flatMap((m) => (m.method === 'knock' && m.door !== LEGACY_DOOR && m.oneTimeFile !== undefined ? [{ name: m.door, sequencesFile: m.oneTimeFile }] : []));
+  const planOptions = (panicSequence: Sequence) => ({ interface: iface, firewall, sshPort, seqTimeout, cmdTimeout, doorPolicy, panicSequence, ddns, inner, allow, paths, memberDoors });
   const plan = (panicSequence: Sequence): PlannedFile[] => planServerFiles(planOptions(panicSequence), templates);
   // A line knockd would read in pieces (a long --out) is a usage error before any file is read.
   // The panic sequence is the longest a new one can be, so its line is never shorter than the real one.

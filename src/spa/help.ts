@@ -6,6 +6,8 @@ export function spaHelp(cmd: string): string {
   ${cmd} keygen                                         print new KEY_BASE64 / HMAC_KEY_BASE64 lines
   ${cmd} keygen --rc-file FILE -n STANZA --server HOST  add a stanza with new keys to an rc file
   ${cmd} decode [--rc-file FILE] [-n STANZA] [PACKET]   check and show a packet (file, or - for stdin)
+  ${cmd} qr [STANZA] [--stick DIR | --rc-file FILE | --access-conf FILE] [--png FILE]
+                                                        show a stanza's keys as a QR code for a phone
 
 Single Packet Authorization compatible with fwknop 2.6 (fwknopd on the server): one UDP datagram
 to port ${DEFAULT_SPA_PORT}, AES-256-CBC (fwknop's "Rijndael" mode) and HMAC-SHA256 by default,
@@ -32,9 +34,25 @@ printed, except by keygen without --rc-file, whose job that is: it prints the tw
 on stdout (like \`fwknop --key-gen\`), so redirect it into a 0600 file rather than
 showing it on a screen. keygen --rc-file never writes into a user's own ~/.ssh.
 
+qr shows the keys of one stanza as a QR code that the Android client Fwknop2 reads with "Capture
+qr" (the text fwknop-gui's "Export as QR code" makes: KEY_BASE64:KEY HMAC_KEY_BASE64:KEY, or KEY:
+and HMAC_KEY: for plain keys; error correction Q, byte mode). The code carries only the keys: the
+server, ports and other settings are entered on the phone. The keys come from the stick's
+.ssh/fwknoprc (stanza [home] unless STANZA names another; the stick is --stick DIR, else
+$KNOCKSTICK_STICK, else the launcher's directory, else the current one), from --rc-file FILE
+([default] unless STANZA), or from the server's access.conf with --access-conf FILE (STANZA: the
+stanza's number in the file, from 1, or its SOURCE value; without it, the only stanza with a key).
+Refused, naming the file and line: a base64 key whose length is not a multiple of 4 or with
+characters Fwknop2 refuses, a plain key with a space, a colon or non-ASCII characters (Fwknop2
+cuts the scanned text there), a stanza without HMAC key, and a GnuPG stanza (no shared key: a phone
+uses its own GnuPG keys). Whoever sees the code has the keys: it is printed only when standard
+output is a terminal (never into a pipe or a log by accident; --force to do it anyway), stderr says
+so, and after scanning clear the screen and the scrollback. --png writes a new image file instead
+(mode 0600, never replacing a file or following a link): delete it once scanned.
+
 Options:
-  --rc-file FILE        the rc file (default: $HOME/.fwknoprc)
-  -n, --named-config S  the stanza (default: [default] alone)
+  --rc-file FILE        the rc file (default: $HOME/.fwknoprc; qr: the stick's .ssh/fwknoprc)
+  -n, --named-config S  the stanza (default: [default] alone; qr: also as STANZA)
   --time-offset SECS    add SECS (may be negative, e.g. --time-offset=-60) to the packet's
                         timestamp, over the rc file's TIME_OFFSET (for a client clock that is off)
   --save-packet FILE    also write the packet to FILE (mode 0600), as fwknop -B does
@@ -53,6 +71,12 @@ Options:
   --gpg-home-dir DIR    send: the keyring (GPG_HOMEDIR); decode: a keyring with the server's
                         secret key, to decrypt a GnuPG packet
   --gpg-agent           send: the gpg-agent holds the signing passphrase (USE_GPG_AGENT Y)
+  --stick DIR           qr: the stick whose .ssh/fwknoprc holds the keys (default: see above)
+  --access-conf FILE    qr: take the keys from fwknopd's access.conf (the server's side)
+  --png FILE            qr: write the code to FILE, a new PNG (mode 0600), not to the terminal
+  --ascii               qr: draw the code with coloured spaces, two per module, instead of Unicode
+                        half blocks (for terminals without those characters; also squarer)
+  --force               qr: print the code even when standard output is not a terminal
   -h, --help            this help
   -V, --version         print knockstick's version
 
@@ -63,12 +87,15 @@ Examples:
   ${cmd} decode --rc-file ~/.fwknoprc -n home packet.txt
   ${cmd} send -n home --gpg-recip SERVER_FPR --gpg-sign CLIENT_FPR
   ${cmd} decode --gpg-home-dir /etc/fwknop/gnupg --rc-file ~/.fwknoprc -n home packet.txt
+  ${cmd} qr --stick /media/stick home
+  sudo ${cmd} qr --access-conf /etc/fwknop/access.conf 1 --png /root/phone-keys.png
 
 Exit codes:
   0  done (send: the packet left this machine; SPA gets no answer, so only the door says more)
-  2  bad command line
+  2  bad command line (qr: also standard output not a terminal without --force, or no such
+     access.conf stanza)
   3  the rc file is invalid or readable by others (file and line named), or decode: the packet
-     does not check out with these keys
+     does not check out with these keys, or qr: a key cannot go into the code (file and line named)
   6  a file could not be read or written, the server's name does not resolve, or sending failed
   1  unexpected error
 `;

@@ -1,4 +1,4 @@
-// knockstick spa: send an fwknop-compatible SPA packet, make keys, decode a packet.
+// knockstick spa: send an fwknop-compatible SPA packet, make keys, decode a packet, show keys as a QR code.
 // Read (rc file) → compute (pure packet builder) → act (one datagram), as callhome does.
 
 import { refuseUserSshDir } from '../core/stick.js';
@@ -37,6 +37,11 @@ export const FLAGS = {
   'gpg-sign': { type: 'string' },
   'gpg-home-dir': { type: 'string' },
   'gpg-agent': { type: 'boolean' },
+  stick: { type: 'string' },
+  'access-conf': { type: 'string' },
+  png: { type: 'string' },
+  ascii: { type: 'boolean' },
+  force: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -56,6 +61,8 @@ export const spaCommand: Command = {
     const onlyFor = (flags: readonly (keyof typeof values)[], subcommand: string): void => {
       for (const flag of flags) if (values[flag] !== undefined) throw usageError(`--${flag} is only for \`spa ${subcommand}\``);
     };
+    const qrOnly = ['stick', 'access-conf', 'png', 'ascii', 'force'] as const;
+    if (sub !== 'qr') onlyFor(qrOnly, 'qr');
     switch (sub) {
       case 'send': {
         if (rest.length > 0) throw usageError(`unexpected argument ${JSON.stringify(rest[0])}`);
@@ -107,10 +114,29 @@ export const spaCommand: Command = {
         if (config.gpg !== undefined) throw new KnockstickError('INVALID_FILE', `[${config.stanza}] is a GnuPG stanza (USE_GPG Y), but this packet is not a GnuPG one (under 400 characters, or no session key)`);
         return spaDecode(wire, config, Date.now(), context);
       }
+      case 'qr': {
+        if (rest.length > 1) throw usageError(`unexpected argument ${JSON.stringify(rest[1])}`);
+        onlyFor(['server', 'access', 'allow-ip', 'time-offset', 'save-packet', 'dry-run', 'verbose', 'server-cmd', 'unsafe-no-hmac', 'unsafe-legacy-iv', 'gpg-recip', 'gpg-sign', 'gpg-home-dir', 'gpg-agent'], 'send, keygen or decode');
+        if (rest[0] !== undefined && stanza !== undefined) throw usageError('name the stanza once: as STANZA or with -n');
+        // Loaded only here: the QR library (qrcode, pngjs) is most of the spa module's size.
+        const { spaQr } = await import('./qr.js');
+        return spaQr(
+          {
+            stanza: rest[0] ?? stanza,
+            rcFile: values['rc-file'],
+            stick: values.stick,
+            accessConf: values['access-conf'],
+            png: values.png,
+            ascii: values.ascii === true,
+            force: values.force === true,
+          },
+          context,
+        );
+      }
       case undefined:
-        throw usageError('missing subcommand: send, keygen or decode', `see \`${context.invokedAs} --help\``);
+        throw usageError('missing subcommand: send, keygen, decode or qr', `see \`${context.invokedAs} --help\``);
       default:
-        throw usageError(`unknown subcommand ${JSON.stringify(sub)} (send, keygen or decode)`, `see \`${context.invokedAs} --help\``);
+        throw usageError(`unknown subcommand ${JSON.stringify(sub)} (send, keygen, decode or qr)`, `see \`${context.invokedAs} --help\``);
     }
   },
 };

@@ -463,7 +463,7 @@ export function isTooOpen(mode: number): boolean {
 }
 
 /** Reads a file holding SPA keys, refusing one that group or others may read or write (fwknop only warns). */
-async function readKeyHoldingFile(path: string, what: string): Promise<string> {
+export async function readKeyHoldingFile(path: string, what: string): Promise<string> {
   try {
     // O_NONBLOCK: a FIFO here must be refused (below), not waited on.
     const handle = await fs.open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);

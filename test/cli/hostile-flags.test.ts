@@ -199,6 +199,12 @@ const VARIANTS: readonly Variant[] = [
     flags: ['rc-file', 'named-config'],
   },
   {
+    // --force: in-process stdout is no terminal. Not --png: pngjs under jest's VM takes seconds an image.
+    name: 'spa qr --force',
+    base: (s) => ['spa', 'qr', `--rc-file=${s.rcFile}`, '--force'],
+    flags: ['rc-file', 'named-config', 'access-conf'],
+  },
+  {
     name: 'usbsetup --into',
     fakeKeygen: true,
     base: (s) => [
@@ -328,6 +334,7 @@ const POSITIONALS: ReadonlyArray<{ name: string; args: (s: Sandbox, value: strin
   { name: 'server SUBCOMMAND', args: (_s, v) => ['server', v, '--yes', '--dry-run', '--interface=lo'] },
   { name: 'spa SUBCOMMAND', args: (s, v) => ['spa', v, '--dry-run', `--rc-file=${s.rcFile}`] },
   { name: 'spa decode PACKET', args: (s, v) => ['spa', 'decode', `--rc-file=${s.rcFile}`, v] },
+  { name: 'spa qr STANZA', args: (s, v) => ['spa', 'qr', v, `--rc-file=${s.rcFile}`, '--force'] },
   { name: 'usbsetup WORD', args: (s, v) => ['usbsetup', v, '--yes', `--into=${s.into}`] },
   { name: 'secureoff WORD', args: (s, v) => ['secureoff', v, `--host-config=${s.hostConfig}`] },
 ];

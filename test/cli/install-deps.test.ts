@@ -47,7 +47,7 @@ describe('scripts/install-deps', () => {
     const test = await declared('TEST');
     expect(demo).toEqual(['knockd', 'openssh-server', 'openssh-client', 'iptables', 'iproute2', 'util-linux', 'nftables', 'netcat-openbsd']);
     expect(test.slice(0, 1)).toEqual(['"${DEMO[@]}"']);
-    for (const p of ['qemu-system-x86', 'fwknop-server', 'fwknop-client', 'ufw', 'cryptsetup-bin', 'help2man', 'zsh']) {
+    for (const p of ['qemu-system-x86', 'fwknop-server', 'fwknop-client', 'ufw', 'cryptsetup-bin', 'help2man', 'zsh', 'zbar-tools']) {
       expect(test).toContain(p);
       expect(demo).not.toContain(p);
     }
@@ -81,7 +81,7 @@ describe('scripts/install-deps', () => {
   it('without root names the missing packages and installs nothing (exit 1)', async () => {
     const result = await run(['test'], { installed: [], uid: 1000 });
     expect(result.exitCode).toBe(1);
-    expect(result.stderr).toMatch(/the test needs these Debian packages, missing here: knockd openssh-server .* zsh rsync gnupg git; run as root/);
+    expect(result.stderr).toMatch(/the test needs these Debian packages, missing here: knockd openssh-server .* zsh rsync gnupg git zbar-tools; run as root/);
     expect(result.calls).toEqual([]);
   });
 

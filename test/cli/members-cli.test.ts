@@ -3,7 +3,7 @@
 
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { execa } from 'execa';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { knockstick, makeStick, tempDir } from '../helpers/cli.js';
 
@@ -76,6 +76,9 @@ describe('knockstick stick', () => {
     const doctor = JSON.parse((await knockstick(['doctor', '--offline', '--json', '--knockd-conf', join(out, 'knockd.conf'), '--server-config', join(out, 'server.conf'), '--warn-below', '1'])).stdout) as { findings: { id: string; severity: string; message: string }[] };
     expect(doctor.findings.find((f) => f.id === 'members')?.message).toBe(`members: ssh (knock, door ssh), alice (knock, door stick-alice)`);
     expect(doctor.findings.filter((f) => f.id.startsWith('members:'))).toEqual([]);
+    // With the stick, doctor compares it with its own door's file (server_file), not [ssh]'s.
+    const withStick = JSON.parse((await knockstick(['doctor', '--offline', '--json', '--knockd-conf', join(out, 'knockd.conf'), '--server-config', join(out, 'server.conf'), '--warn-below', '1', '--stick', alice])).stdout) as { findings: { id: string; severity: string; message: string }[] };
+    expect(withStick.findings.find((f) => f.id === 'lockstep')).toMatchObject({ severity: 'ok' });
   });
 
   it('refuses, changing nothing: a bad name, a taken name, a stick with sequences already, unknown and last members', async () => {
@@ -108,6 +111,10 @@ describe('knockstick stick', () => {
     expect(await snapshot()).toEqual(afterRevoke);
     const again = await stick('add', 'alice', '--stick', bob);
     expect(again.stderr).toMatch(/never reused/);
+    // A second door on a stick, under an alias its ssh config does not have yet: done, with a note.
+    const spare = await stick('add', 'spare', '--stick', bob, '--host', 'spare', '--count', '3');
+    expect({ exitCode: spare.exitCode, stdout: spare.stdout }).toEqual({ exitCode: 0, stdout: expect.stringContaining('has no usable Host spare entry yet') });
+    expect(await readFile(at('bob/.ssh/sequences.spare'), 'utf8')).toMatch(/^( \d+(,\d+){4}\n){3}$/);
   });
 
   it('an invalid sticks.conf is refused naming file and line, nothing written', async () => {
@@ -116,6 +123,34 @@ describe('knockstick stick', () => {
     const before = await snapshot();
     const result = await stick('add', 'bob', '--stick', bob);
     expect({ exitCode: result.exitCode, stderr: result.stderr }).toEqual({ exitCode: 3, stderr: expect.stringMatching(/sticks\.conf:\d+: unknown key "colour"/) });
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('server init run again keeps the added sticks\' doors (knockd.conf unchanged)', async () => {
+    const alice = await newStick('alice');
+    expect((await stick('add', 'alice', '--stick', alice, '--count', '4')).exitCode).toBe(0);
+    const conf = await readFile(join(out, 'knockd.conf'), 'utf8');
+    const again = await knockstick(['server', 'init', '--yes', '--interface', 'lo', '--out', out, '--stick', at('first'), '--count', '6']);
+    expect({ exitCode: again.exitCode, stderr: again.stderr }).toEqual({ exitCode: 0, stderr: '' });
+    expect(again.stdout).toContain(`unchanged ${join(out, 'knockd.conf')}`);
+    expect(await readFile(join(out, 'knockd.conf'), 'utf8')).toBe(conf);
+  });
+
+  it('a write that fails half-way is undone: every file as it was (add and revoke)', async () => {
+    const alice = await newStick('alice');
+    expect((await stick('add', 'alice', '--stick', alice, '--count', '4')).exitCode).toBe(0);
+    await writeFile(at('authorized_keys'), await readFile(at('alice/.ssh/id_ed25519.pub'), 'utf8'), { mode: 0o600 });
+    // sticks.conf behind a symlink: read through it, never replaced through it (the write fails
+    // after the sequences, the stick's settings and knockd.conf were dealt with).
+    await rename(join(out, 'sticks.conf'), at('sticks.real'));
+    await symlink(at('sticks.real'), join(out, 'sticks.conf'));
+    const bob = await newStick('bob');
+    const before = await snapshot();
+    const added = await stick('add', 'bob', '--stick', bob, '--count', '4');
+    expect({ exitCode: added.exitCode, stderr: added.stderr }).toEqual({ exitCode: 6, stderr: expect.stringMatching(/symbolic link/) });
+    expect(await snapshot()).toEqual(before);
+    const revoked = await stick('revoke', 'alice', '--authorized-keys', at('authorized_keys'));
+    expect({ exitCode: revoked.exitCode, stderr: revoked.stderr }).toEqual({ exitCode: 6, stderr: expect.stringMatching(/symbolic link/) });
     expect(await snapshot()).toEqual(before);
   });
 
