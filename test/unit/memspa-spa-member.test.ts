@@ -82,3 +82,19 @@ describe('doctor: SPA members', () => {
     expect(checkSpaMembers('sticks.conf', registry, { path: 'a', text: withCarol.replace(/\n$/, '') + '\n' }).map((f) => f.id)).toEqual(['members:spa-no-stanza:dave']);
   });
 });
+
+describe('usbsetup wizard with --member', () => {
+  it('keeps the member and asks nothing about copying the server file (the member gets its own door)', async () => {
+    const { askContent } = await import('../../src/usbsetup/wizard.js');
+    const asked: string[] = [];
+    const prompts = {
+      select: async <T extends string>(m: string, _c: readonly unknown[], d?: T): Promise<T> => (asked.push(m), d as T),
+      input: async (m: string) => (asked.push(m), m.startsWith('Your server') ? '198.18.0.1' : 'alice'),
+      confirm: async (m: string) => (asked.push(m), false),
+      password: async () => '',
+    };
+    const answers = await askContent(prompts, { alias: 'home', port: 22, sequences: 50, member: { name: 'kim', serverConfig: '/etc/knockstick/server.conf' } });
+    expect(answers.member).toEqual({ name: 'kim', serverConfig: '/etc/knockstick/server.conf' });
+    expect(asked.some((m) => /sequences|sequence file/.test(m))).toBe(false);
+  });
+});
