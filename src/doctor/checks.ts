@@ -12,6 +12,7 @@ import { checkFwknopd, type FwknopdFacts } from './fwknopd-checks.js';
 import { checkAccessGpgStanza, checkKeyringDir, checkStickGpgStanza, type AccessGpgStanza, type DirFact, type KeyringFacts, type StickGpgStanza } from './gpg-checks.js';
 
 import { checkMembers, type MembersFacts } from './members-checks.js';
+import { checkSpaMembers } from './spa-members-checks.js';
 export type Severity = 'error' | 'warning' | 'ok';
 
 export interface Finding {
@@ -327,6 +328,7 @@ export function diagnose(facts: Facts): Finding[] {
   }
   findings.push(...checkDoors(parsed.doors), ...checkDoorPolicy(parsed.doors, facts.firewall), ...checkPanic(parsed.doors, facts.oneTimeFiles));
   if (facts.members !== undefined && !isRouter(parsed.doors)) findings.push(...checkMembers(parsed.doors, facts.members, facts.oneTimeFiles));
+  if (facts.members?.spaAccess !== undefined) findings.push(...checkSpaMembers(facts.members.registryPath, facts.members.registryText, facts.members.spaAccess));
   if (facts.knockd !== undefined) {
     const k = facts.knockd;
     findings.push(

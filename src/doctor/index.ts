@@ -29,6 +29,7 @@ import SSHConfig from 'ssh-config';
 import { diagnose, type Facts, type FileFact, type Finding } from './checks.js';
 import type { MembersFacts } from './members-checks.js';
 import { registryPathFor } from '../core/members-io.js';
+import { spaServerOptions } from '../members/spa.js';
 import { doctorHelp } from './help.js';
 
 export const FLAGS = {
@@ -253,7 +254,7 @@ async function gather(values: Values, context: CommandContext): Promise<Facts> {
     };
   }
   const knockdProbe = confBytes === null ? undefined : await probeKnockd(confBytes);
-  const members = parsed === undefined ? undefined : await gatherMembers(at(values['server-config'] ?? SERVER_CONFIG_PATH), parsed.doors);
+  const members = parsed === undefined ? undefined : await gatherMembers(at(values['server-config'] ?? SERVER_CONFIG_PATH), parsed.doors, values['access-conf'] === undefined ? undefined : at(values['access-conf']));
   const stick = values.stick === undefined ? undefined : await gatherStick(at(values.stick), context.env, values.host ?? DEFAULT_HOST, serverFile);
   return {
     knockdConf, oneTimeFiles, warnBelow, ...live, ...gpg,
@@ -264,12 +265,18 @@ async function gather(values: Values, context: CommandContext): Promise<Facts> {
 }
 
 /** sticks.conf next to the settings, and the files beside the doors' one-time files (members-checks.ts). */
-async function gatherMembers(serverConfigPath: string, doors: readonly { oneTimeFile: string | null }[]): Promise<MembersFacts> {
+async function gatherMembers(serverConfigPath: string, doors: readonly { oneTimeFile: string | null }[], accessConf?: string): Promise<MembersFacts> {
   const registryPath = registryPathFor(serverConfigPath);
   const dirs = [...new Set(doors.flatMap((d) => (d.oneTimeFile === null ? [] : [dirname(d.oneTimeFile)])))];
   const files: string[] = [];
   for (const dir of dirs) for (const name of await readdir(dir).catch(() => [] as string[])) files.push(join(dir, name));
-  return { registryPath, registryText: await readTextIfExists(registryPath).catch(() => null), filesInDoorDirs: files };
+  const registryText = await readTextIfExists(registryPath).catch(() => null);
+  // SPA members' stanzas: in access.conf where stick add looks for it (members/spa.ts), checked
+  // only when the registry has SPA members or that file exists.
+  const spa = spaServerOptions({ 'access-conf': accessConf }, dirname(serverConfigPath), serverConfigPath);
+  const accessText = await readTextIfExists(spa.accessConf).catch(() => null);
+  const spaAccess = accessText !== null || /^method = spa$/m.test(registryText ?? '') ? { path: spa.accessConf, text: accessText } : undefined;
+  return { registryPath, registryText, filesInDoorDirs: files, spaAccess };
 }
 
 /** The stick's facts; a directory that is not a stick (no .ssh/config, or a home) is refused (verifyStick). */

@@ -15,6 +15,8 @@ export interface MembersFacts {
   readonly registryText: string | null;
   /** Every file in the directories of the doors' one-time files (absolute paths). */
   readonly filesInDoorDirs: readonly string[];
+  /** fwknopd's access.conf (SPA members, spa-members-checks.ts); undefined: not checked. */
+  readonly spaAccess?: { readonly path: string; readonly text: string | null } | undefined;
 }
 
 const ok = (id: string, message: string): Finding => ({ id, severity: 'ok', message, fix: '' });

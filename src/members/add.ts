@@ -34,7 +34,7 @@ export interface AddOptions {
 }
 
 /** The stick's public key: --key, else the first id_*.pub on the stick. */
-async function stickKey(root: string, keyFile: string | undefined): Promise<string | undefined> {
+export async function stickKey(root: string, keyFile: string | undefined): Promise<string | undefined> {
   const candidates = keyFile !== undefined ? [keyFile] : ['id_ed25519.pub', 'id_ecdsa.pub', 'id_rsa.pub'].map((n) => join(stickLayout(root).sshDir, n));
   for (const path of candidates) {
     const text = await readTextIfExists(path);

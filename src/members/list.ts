@@ -7,6 +7,7 @@ import { lastOpenings, parseDoorOpenings, type DoorOpening } from '../core/knock
 import { formatPool, isActive, type Member } from '../core/members.js';
 import { parseSequenceFile, unusedLines } from '../core/sequences.js';
 import { loadServer } from './server.js';
+import { readRegistry, registryPathFor } from '../core/members-io.js';
 
 export interface MemberRow {
   readonly name: string;
@@ -53,6 +54,13 @@ export function formatRows(rows: readonly MemberRow[], logNote: string): string 
 }
 
 export async function listMembers(o: { serverConfig: string; json: boolean }, context: CommandContext): Promise<number> {
+  if ((await readTextIfExists(o.serverConfig)) === null) {
+    // An SPA-only server (server init --method spa writes no server.conf): the registry alone.
+    const { path, registry } = await readRegistry(registryPathFor(o.serverConfig));
+    const rows = memberRows(registry.members, new Set(), new Map(), new Map());
+    context.stdout.write(o.json ? `${JSON.stringify({ registry: path, adoptedLegacyDoor: false, log: null, members: rows }, null, 2)}\n` : formatRows(rows, 'no knockd here (SPA only): last openings are in fwknopd\'s log (syslog), not read.'));
+    return 0;
+  }
   const state = await loadServer(o.serverConfig, new Date().toISOString());
   const files = new Map<string, string | null>();
   for (const m of state.registry.members) if (m.oneTimeFile !== undefined && isActive(m)) files.set(m.oneTimeFile, await readTextIfExists(m.oneTimeFile).catch(() => null));
