@@ -21,6 +21,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'doctor', summary: 'check the server (knockd, sequence files, firewall, sshd) and the stick, and say how to fix each problem', load: async () => (await import('./doctor/index.js')).doctorCommand },
   { name: 'seqgen', summary: 'add one-time knock sequences to the server file and the stick, in lockstep', load: async () => (await import('./seqgen/index.js')).seqgenCommand },
   { name: 'panic', summary: 'write, send or rotate the panic knock that stops knockd and closes every door', load: async () => (await import('./panic/index.js')).panicCommand },
+  { name: 'stick', summary: 'several sticks on one server: add a stick with a door of its own, list them, revoke one', load: async () => (await import('./members/index.js')).stickCommand },
   { name: 'server', summary: 'server init: knockd, firewall, sshd and systemd configs from templates, and the first sequences', load: async () => (await import('./server/index.js')).serverCommand },
   { name: 'spa', summary: 'fwknop-compatible single packet authorization: send a packet, make keys, check a packet', load: async () => (await import('./spa/index.js')).spaCommand },
   { name: 'usbsetup', summary: 'prepare an encrypted (LUKS) stick with a key, an ssh config, sequences and the callhome launcher', load: async () => (await import('./usbsetup/index.js')).usbsetupCommand },

@@ -29,7 +29,8 @@ export type ConfigKind = 'server' | 'stick';
 const KEYS: Record<ConfigKind, readonly string[]> = {
   // method, spa_port, fwknopd_conf, access_conf: an SPA server (server init --method spa).
   server: ['ssh_port', 'exclude', 'panic_sequence', 'knockd_conf', 'pidfile', 'firewall', 'door_policy', 'method', 'spa_port', 'fwknopd_conf', 'access_conf'],
-  stick: ['ssh_port', 'exclude', 'panic_sequence', 'panic_host', 'method', 'door_policy'],
+  // server_file, ports: a member stick's own door (knockstick stick add).
+  stick: ['ssh_port', 'exclude', 'panic_sequence', 'panic_host', 'method', 'door_policy', 'server_file', 'ports'],
 };
 
 export interface Settings {
@@ -53,6 +54,16 @@ export interface Settings {
    * it tells callhome/connect whether a door opened a moment ago may be reused; missing = window.
    */
   readonly doorPolicy?: DoorPolicy;
+  /**
+   * Stick only: this stick's one-time file on the server (its door's, `knockstick stick add`
+   * writes it), so seqgen refills the right file without --server-file.
+   */
+  readonly serverFile?: string;
+  /**
+   * Stick only: the ports this alias's sequences come from (LOW-HIGH): its door's pool on the
+   * server (`knockstick stick add` writes it), seqgen's default --ports, also over --remote.
+   */
+  readonly ports?: { readonly low: number; readonly high: number };
 }
 
 import type { DoorPolicy } from './firewall.js';
@@ -107,6 +118,16 @@ function parseValue(key: string, raw: Raw, problem: (line: number, message: stri
       // A leading "-" would be read as an option by nc and the other senders of the panic script.
       if (!/^[A-Za-z0-9.:][A-Za-z0-9.:-]*$/.test(value)) problem(line, `panic_host must be a host name or address (not starting with "-"), got ${JSON.stringify(value)}`);
       return { panicHost: value };
+    case 'ports': {
+      const m = /^(\d{1,5})\s*-\s*(\d{1,5})$/.exec(value);
+      const low = Number(m?.[1]);
+      const high = Number(m?.[2]);
+      if (m === null || !(low >= 1 && high <= 65535 && low <= high)) problem(line, `ports must be LOW-HIGH within 1-65535, got ${JSON.stringify(value)}`);
+      return { ports: { low, high } };
+    }
+    case 'server_file':
+      if (!/^\/[A-Za-z0-9._/-]+$/.test(value)) problem(line, `server_file must be an absolute path (letters, digits, . _ - /), got ${JSON.stringify(value)}`);
+      return { serverFile: value };
     case 'knockd_conf':
     case 'pidfile':
     case 'fwknopd_conf':

@@ -11,6 +11,8 @@ import { parseSequenceFile, unusedLines } from '../core/sequences.js';
 import { checkFwknopd, type FwknopdFacts } from './fwknopd-checks.js';
 import { checkAccessGpgStanza, checkKeyringDir, checkStickGpgStanza, type AccessGpgStanza, type DirFact, type KeyringFacts, type StickGpgStanza } from './gpg-checks.js';
 
+import { checkMembers, type MembersFacts } from './members-checks.js';
+import { checkSpaMembers } from './spa-members-checks.js';
 export type Severity = 'error' | 'warning' | 'ok';
 
 export interface Finding {
@@ -83,6 +85,8 @@ export interface Facts {
   readonly warnBelow: number;
   /** What the real knockd made of knockd.conf (knockd-probe.ts); undefined when not asked. */
   readonly knockdProbe?: ProbeResult;
+  /** The member registry and the files beside the doors' (members-checks.ts); undefined: not checked. */
+  readonly members?: MembersFacts;
 }
 
 const ok = (id: string, message: string): Finding => ({ id, severity: 'ok', message, fix: '' });
@@ -323,6 +327,8 @@ export function diagnose(facts: Facts): Finding[] {
     if (door.oneTimeFile !== null) findings.push(...checkOneTimeFile(door, door.oneTimeFile, facts.oneTimeFiles.get(door.oneTimeFile), facts.warnBelow));
   }
   findings.push(...checkDoors(parsed.doors), ...checkDoorPolicy(parsed.doors, facts.firewall), ...checkPanic(parsed.doors, facts.oneTimeFiles));
+  if (facts.members !== undefined && !isRouter(parsed.doors)) findings.push(...checkMembers(parsed.doors, facts.members, facts.oneTimeFiles));
+  if (facts.members?.spaAccess !== undefined) findings.push(...checkSpaMembers(facts.members.registryPath, facts.members.registryText, facts.members.spaAccess));
   if (facts.knockd !== undefined) {
     const k = facts.knockd;
     findings.push(

@@ -1,12 +1,12 @@
 // knockstick doctor: gathers facts about the server (and the stick) and prints the findings of
 // checks.ts, each with a severity, a one-line explanation and the fix.
 
-import { lstat, stat } from 'node:fs/promises';
+import { lstat, readdir, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseCommandLine, parseInteger } from '../core/args.js';
 import type { Command, CommandContext } from '../core/command.js';
-import { SERVER_CONFIG_PATH, readConfig } from '../core/config.js';
+import { SERVER_CONFIG_PATH, STICK_CONFIG_NAME, readConfig, settingsFor } from '../core/config.js';
 import { ExitCode, InterruptedError, usageError } from '../core/errors.js';
 import { runAllowingFailure } from '../core/run.js';
 import { assertRegularOrMissing, fileMode, readBytesIfExists, readTextIfExists } from '../core/files.js';
@@ -27,6 +27,9 @@ import { describeRelocation, relocateStickConfig } from '../core/stick-relocate.
 import { configPathToFile } from '../core/stick-ssh-config.js';
 import SSHConfig from 'ssh-config';
 import { diagnose, type Facts, type FileFact, type Finding } from './checks.js';
+import type { MembersFacts } from './members-checks.js';
+import { registryPathFor } from '../core/members-io.js';
+import { spaServerOptions } from '../members/spa.js';
 import { doctorHelp } from './help.js';
 
 export const FLAGS = {
@@ -234,7 +237,9 @@ async function gather(values: Values, context: CommandContext): Promise<Facts> {
   const parsed = knockdConf.text === null ? undefined : parseKnockdConf(knockdConf.text, confPath).conf;
   const oneTimeFiles = new Map<string, FileFact>();
   for (const door of parsed?.doors ?? []) if (door.oneTimeFile !== null) oneTimeFiles.set(door.oneTimeFile, await fileFact(door.oneTimeFile));
-  const serverFile = values['server-file'] === undefined ? undefined : at(values['server-file']);
+  // Without --server-file, a member stick names its own door's file (stick add writes server_file).
+  const stickServerFile = values.stick === undefined || values['server-file'] !== undefined ? undefined : await readConfig(join(at(values.stick), '.ssh', STICK_CONFIG_NAME), 'stick').then((c) => settingsFor(c, values.host ?? DEFAULT_HOST).serverFile, () => undefined);
+  const serverFile = values['server-file'] === undefined ? stickServerFile : at(values['server-file']);
   if (serverFile !== undefined && !oneTimeFiles.has(serverFile)) oneTimeFiles.set(serverFile, await fileFact(serverFile));
   const warnBelow = values['warn-below'] === undefined ? 10 : parseInteger('--warn-below', values['warn-below'], 0, 100_000);
 
@@ -256,12 +261,29 @@ async function gather(values: Values, context: CommandContext): Promise<Facts> {
     };
   }
   const knockdProbe = confBytes === null ? undefined : await probeKnockd(confBytes);
+  const members = parsed === undefined ? undefined : await gatherMembers(at(values['server-config'] ?? SERVER_CONFIG_PATH), parsed.doors, values['access-conf'] === undefined ? undefined : at(values['access-conf']));
   const stick = values.stick === undefined ? undefined : await gatherStick(at(values.stick), context.env, values.host ?? DEFAULT_HOST, serverFile);
   return {
     knockdConf, oneTimeFiles, warnBelow, ...live, ...gpg,
     ...(knockdProbe === undefined ? {} : { knockdProbe }),
+    ...(members === undefined ? {} : { members }),
     ...(stick === undefined ? {} : { stick, gpgStick: await gatherGpgStick(stick.root, join(stick.root, '.ssh')) }),
   };
+}
+
+/** sticks.conf next to the settings, and the files beside the doors' one-time files (members-checks.ts). */
+async function gatherMembers(serverConfigPath: string, doors: readonly { oneTimeFile: string | null }[], accessConf?: string): Promise<MembersFacts> {
+  const registryPath = registryPathFor(serverConfigPath);
+  const dirs = [...new Set(doors.flatMap((d) => (d.oneTimeFile === null ? [] : [dirname(d.oneTimeFile)])))];
+  const files: string[] = [];
+  for (const dir of dirs) for (const name of await readdir(dir).catch(() => [] as string[])) files.push(join(dir, name));
+  const registryText = await readTextIfExists(registryPath).catch(() => null);
+  // SPA members' stanzas: in access.conf where stick add looks for it (members/spa.ts), checked
+  // only when the registry has SPA members or that file exists.
+  const spa = spaServerOptions({ 'access-conf': accessConf }, dirname(serverConfigPath), serverConfigPath);
+  const accessText = await readTextIfExists(spa.accessConf).catch(() => null);
+  const spaAccess = accessText !== null || /^method = spa$/m.test(registryText ?? '') ? { path: spa.accessConf, text: accessText } : undefined;
+  return { registryPath, registryText, filesInDoorDirs: files, spaAccess };
 }
 
 /** The stick's facts; a directory that is not a stick (no .ssh/config, or a home) is refused (verifyStick). */

@@ -32,8 +32,11 @@ export interface Lab {
   run(ns: string, file: string, args: readonly string[]): Promise<string>;
   /** Starts a long-running process in a namespace; it is killed at teardown. */
   spawn(ns: string, file: string, args: readonly string[]): ResultPromise;
-  /** Creates one more namespace of this lab (name `${id}${suffix}`), removed at teardown. */
-  addNamespace(suffix: 'i'): Promise<string>;
+  /**
+   * Creates one more namespace of this lab (name `${id}${suffix}`), removed at teardown: "i" the
+   * router tests' inner network, "a" and "b" the Ansible lab's second and third servers.
+   */
+  addNamespace(suffix: 'i' | 'a' | 'b'): Promise<string>;
   teardown(): Promise<void>;
 }
 
@@ -66,7 +69,7 @@ export async function removeLeftovers(): Promise<string[]> {
   const removed: string[] = [];
   for (const line of String(list.stdout).split('\n')) {
     const ns = line.split(' ')[0] ?? '';
-    const match = new RegExp(`^${LAB_PREFIX}(\\d+)x\\d+[sci]$`).exec(ns);
+    const match = new RegExp(`^${LAB_PREFIX}(\\d+)x\\d+[sciab]$`).exec(ns);
     if (match !== null && !isProcessAlive(Number(match[1]))) {
       await deleteNamespace(ns);
       removed.push(ns);
@@ -176,11 +179,13 @@ export async function startKnockdDaemon(lab: Lab, configFile: string, pidfile: s
 /**
  * Kills every process named `name` in a namespace (by `ip netns pids`, never by name host-wide):
  * e.g. knockd's door keepers left behind by a knockd killed in a panic, which would otherwise run
- * their stop_command later and close a door opened since.
+ * their stop_command later and close a door opened since. `except`: pids to spare (a knockd that
+ * should keep running while its door keepers go).
  */
-export async function killInNamespace(ns: string, name: string): Promise<void> {
+export async function killInNamespace(ns: string, name: string, except: readonly number[] = []): Promise<void> {
   const pids = String((await execa('ip', ['netns', 'pids', ns], { reject: false })).stdout).split(/\s+/).filter(Boolean);
   for (const pid of pids) {
+    if (except.includes(Number(pid))) continue;
     const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
     if (comm.trim() === name) {
       try {

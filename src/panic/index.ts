@@ -28,6 +28,7 @@ import { DEFAULT_HOST, LAUNCHER_ENV, STICK_ENV, isValidHostAlias, resolveStickRo
 import { loadTemplate } from '../core/templates.js';
 import { panicHelp } from './help.js';
 import { renderPanicScript, renderPanicStanza } from './render.js';
+import { keepFwknopdStop } from '../members/spa-mixed.js';
 
 export const DEFAULT_KNOCKD_CONF = '/etc/knockd.conf';
 export const DEFAULT_PIDFILE = '/run/knockd.pid';
@@ -435,10 +436,11 @@ async function rotate(ctx: Context): Promise<number> {
     throw usageError('the panic sequence needs at least one port that no one-time sequence uses (out of phase)');
   }
 
-  const newConf = withPanicStanza(
+  // A knockd server with SPA sticks: its [panic] also stops fwknopd (members/spa-mixed.ts); kept.
+  const newConf = keepFwknopdStop(confText, withPanicStanza(
     confText,
     renderPanicStanza(await loadTemplate('knockd-panic.conf'), sequence, side.firewall, side.pidfile, forwardingFlush(current.conf.doors), undefined, side.fwknopd),
-  );
+  ));
   const tooLong = lineLimitError(newConf, side.knockdConf, pidfileSource(ctx));
   if (tooLong !== undefined) throw tooLong;
   await verifyKnockdConf(newConf, side.knockdConf);

@@ -27,6 +27,7 @@ import { isLoose, loadPair, type LoadedPair } from '../core/sequence-store.js';
 import { allSequenceKeys, formatLine, unusedLines, type Sequence } from '../core/sequences.js';
 import { DEFAULT_HOST, sequencesFileFor, stateFileFor, stickLayout, verifyStick } from '../core/stick.js';
 import { describeTorn } from './status.js';
+import { drawForServerFile } from '../core/members-io.js';
 import { reservedForSeqgen } from './reserved.js';
 import { chooseLength, refuseUnlessWritable, serverSymlinkHint, withFinalNewline } from './rules.js';
 import { DEFAULT_LOCK_WAIT_SECONDS, DEFAULT_WARN_BELOW, type SeqgenOptions } from './options.js';
@@ -187,17 +188,22 @@ export async function generate(options: SeqgenOptions, count: number, context: C
     refuseUnlessWritable(pair.lockstep, pair.server.file, pair.stick.file);
     const length = chooseLength(options.length, pair.server.file, pair.stick.file);
     const avoid = new Set([...allSequenceKeys(pair.server.file), ...allSequenceKeys(pair.stick.file)]);
-    const sequences: Sequence[] = generateSequences(rng, { count, length, range: options.range, exclude: reserved.ports, avoid });
+    // A member's door draws from its own pool, clear of every other door's ports (core/members.ts):
+    // from the request (stick add, before the registry has it), else from the registry.
+    const draw = options.draw ?? (await drawForServerFile(paths.server, options.serverConfig));
+    const range = draw === undefined ? options.range : { low: Math.max(options.range.low, draw.range.low), high: Math.min(options.range.high, draw.range.high) };
+    const exclude = draw === undefined ? reserved.ports : new Set([...reserved.ports, ...draw.exclude]);
+    const sequences: Sequence[] = generateSequences(rng, { count, length, range, exclude, avoid });
     const text = sequences.map(formatLine).join('');
     const before = { server: unusedLines(pair.server.file).length, stick: unusedLines(pair.stick.file).length };
 
     let appended;
     if (!options.dryRun) appended = await writeBoth(pair, paths, text, text);
 
-    const excluded = [...reserved.ports].filter((p) => p >= options.range.low && p <= options.range.high).length;
+    const excluded = [...reserved.ports].filter((p) => p >= range.low && p <= range.high).length;
     const verb = options.dryRun ? 'Would add' : 'Added';
     context.stdout.write(
-      `${verb} ${count} sequence(s) of ${length} ports (from ${options.range.low}-${options.range.high}` +
+      `${verb} ${count} sequence(s) of ${length} ports (from ${range.low}-${range.high}${draw === undefined ? '' : ", this door's pool less the other doors' ports"}` +
         `${excluded > 0 ? `, ${excluded} port(s) excluded by ${reserved.sources.join(', ')}` : ''}) to both copies.\n` +
         `  server ${paths.server}: ${before.server} -> ${before.server + count} unused` +
         `${appended?.created ? ' (created, mode 0600)' : ''}${appended?.addedNewline ? ' (added the missing final newline first)' : ''}\n` +
@@ -315,6 +321,8 @@ export interface LockstepRequest {
   readonly followSymlink?: boolean;
   /** Check only: refuses exactly as the real run would, writes nothing. */
   readonly dryRun?: boolean;
+  /** A member's door (stick add): the range and ports its sequences draw from (core/members.ts memberDraw). */
+  readonly draw?: SeqgenOptions['draw'];
 }
 
 function requestOptions(request: LockstepRequest, action: SeqgenOptions['action'], cwd: string): SeqgenOptions {
@@ -335,6 +343,7 @@ function requestOptions(request: LockstepRequest, action: SeqgenOptions['action'
     warnBelow: DEFAULT_WARN_BELOW,
     json: false,
     followSymlink: request.followSymlink === true,
+    ...(request.draw === undefined ? {} : { draw: request.draw }),
   };
 }
 

@@ -27,6 +27,13 @@ export type SeqgenAction =
 export interface SeqgenOptions {
   readonly action: SeqgenAction;
   readonly serverFile: string;
+  /**
+   * Whether --server-file was given. Without it, the stick's knockstick.conf `server_file` for the
+   * alias (written by `knockstick stick add`) names the file, else /etc/knockd/ssh.
+   */
+  readonly serverFileGiven?: boolean;
+  /** Whether --ports was given; without it the stick's knockstick.conf `ports` for the alias applies. */
+  readonly portsGiven?: boolean;
   /** --remote: refill the server over ssh (in through callhome's ProxyCommand). */
   readonly remote: boolean;
   /** The server file as given (a path on the server), for --remote. */
@@ -51,6 +58,8 @@ export interface SeqgenOptions {
    * Without it a symlinked server file is refused: a planted link must not redirect our append.
    */
   readonly followSymlink: boolean;
+  /** Set by stick add for a new member's door: where its ports come from (core/members.ts memberDraw). */
+  readonly draw?: { readonly range: PortRange; readonly exclude: ReadonlySet<number> } | undefined;
 }
 
 export const FLAGS = {
@@ -106,6 +115,8 @@ export function parseSeqgenArgs(
     action,
     host,
     serverFile: resolve(context.cwd, values['server-file'] ?? DEFAULT_SERVER_FILE),
+    serverFileGiven: values['server-file'] !== undefined,
+    portsGiven: values.ports !== undefined,
     remote,
     remoteServerFile: values['server-file'] ?? DEFAULT_SERVER_FILE,
     sudo: values['no-sudo'] !== true,

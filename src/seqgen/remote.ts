@@ -66,7 +66,7 @@ function doorOptions(options: SeqgenOptions, env: NodeJS.ProcessEnv): DoorOption
   };
 }
 
-interface Remote {
+export interface Remote {
   /** Runs a command (words, quoted for the remote shell) over the master connection. */
   run(words: readonly string[], input?: string): Promise<string>;
 }
@@ -75,7 +75,7 @@ interface Remote {
  * Starts the master connection through the ProxyCommand. Returns the proxy's own exit code when it
  * failed before relaying (its message, callhome's, is already out: door closed 7, exhausted 8...).
  */
-async function connect(prepared: Prepared, proxied: SshInvocation, handover: Handover, connectTimeout: number, controlDir: string, deps: RemoteDeps): Promise<Remote | number> {
+export async function connect(prepared: Prepared, proxied: SshInvocation, handover: Handover, connectTimeout: number, controlDir: string, deps: RemoteDeps): Promise<Remote | number> {
   const socket = join(controlDir, 'master');
   const { file, cwd } = proxied;
   const alias = prepared.host.alias;

@@ -4,7 +4,9 @@
 // never applies a firewall itself, so it cannot lock out the session it runs in.
 
 import { lstat, mkdir, stat } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
+import { LEGACY_DOOR, activeMembers, adoptLegacyDoor, parseKeyBlob } from '../core/members.js';
+import { readRegistry, registryPathFor, writeRegistry } from '../core/members-io.js';
 import { parseCommandLine, parseInteger } from '../core/args.js';
 import type { Command, CommandContext } from '../core/command.js';
 import { ExitCode, InterruptedError, KnockstickError, usageError } from '../core/errors.js';
@@ -201,7 +203,10 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   const sequenceFiles = doors.map((door) => sequencesFileOf(paths, door));
 
   const templates = Object.fromEntries(await Promise.all([...TEMPLATE_NAMES, ...OLDER_TEMPLATE_NAMES].map(async (n) => [n, await loadTemplate(n)] as const)));
-  const planOptions = (panicSequence: Sequence) => ({ interface: iface, firewall, sshPort, seqTimeout, cmdTimeout, doorPolicy, panicSequence, ddns, inner, allow, paths });
+  // A rerun keeps the doors of the sticks added since (knockstick stick add): knockd.conf holds them too.
+  const registry = inner.length > 0 ? undefined : await readRegistry(registryPathFor(paths.serverConfig)).catch((error: unknown) => (values['dry-run'] === true ? undefined : Promise.reject(error)));
+  const memberDoors = (registry === undefined ? [] : activeMembers(registry.registry)).flatMap((m) => (m.method === 'knock' && m.door !== LEGACY_DOOR && m.oneTimeFile !== undefined ? [{ name: m.door, sequencesFile: m.oneTimeFile }] : []));
+  const planOptions = (panicSequence: Sequence) => ({ interface: iface, firewall, sshPort, seqTimeout, cmdTimeout, doorPolicy, panicSequence, ddns, inner, allow, paths, memberDoors });
   const plan = (panicSequence: Sequence): PlannedFile[] => planServerFiles(planOptions(panicSequence), templates);
   // A line knockd would read in pieces (a long --out) is a usage error before any file is read.
   // The panic sequence is the longest a new one can be, so its line is never shorter than the real one.
@@ -363,8 +368,22 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
     }
     await addSequences(count, { serverFile: file, stickRoot: stick, serverConfig: paths.serverConfig, ...(door === 'ssh' ? {} : { host: door }) }, { ...context, invokedAs: 'seqgen' });
   }
+  // The first stick is the server's first member (core/members.ts): door [ssh], every port no
+  // later member's pool takes. Router mode has no members (stick add refuses it).
+  if (inner.length === 0 && newSequenceFiles.includes(paths.sequences)) await registerFirstMember(paths, stick ?? undefined, stdout);
   stdout.write(nextSteps({ firewall, files, paths, out, iface, allow, sequenceFiles: sequenceFiles.filter((f) => existingSequences.get(f) !== null || newSequenceFiles.includes(f)), install: installFlags({ iface, firewall, sshPort, seqTimeout, cmdTimeout, doorPolicy, allow, inner, ddns }) }));
   return ExitCode.OK;
+}
+
+/** Writes sticks.conf with the door [ssh] as member "ssh", unless there is one already. */
+async function registerFirstMember(paths: ServerPaths, stick: string | undefined, stdout: { write(text: string): void }): Promise<void> {
+  const registryPath = registryPathFor(paths.serverConfig);
+  if ((await readRegistry(registryPath)).exists) return;
+  const { registry } = adoptLegacyDoor({ members: [] }, [{ name: LEGACY_DOOR, oneTimeFile: paths.sequences }], new Date().toISOString());
+  const pub = stick === undefined ? null : await readTextIfExists(join(stickLayout(stick).sshDir, 'id_ed25519.pub')).catch(() => null);
+  const sshKey = pub === null ? undefined : parseKeyBlob(pub);
+  await writeRegistry(registryPath, { members: registry.members.map((m) => ({ ...m, ...(sshKey === undefined ? {} : { sshKey }) })) });
+  stdout.write(`wrote ${registryPath}: the stick of door [ssh] is member "ssh" (more sticks: knockstick stick add NAME)\n`);
 }
 
 /** What an upgrade from the doors before single-use ones changes, said once before the diffs. */

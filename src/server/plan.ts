@@ -30,6 +30,11 @@ export interface ServerPlanOptions {
   readonly allow: readonly AllowedService[];
   /** Where the files go: system paths, or all inside one directory (--out), referring to each other there. */
   readonly paths: ServerPaths;
+  /**
+   * The doors of the members added with `knockstick stick add` (sticks.conf), after [ssh]: a rerun
+   * keeps them, each with its own one-time file, opening the same way as [ssh].
+   */
+  readonly memberDoors?: readonly { readonly name: string; readonly sequencesFile: string }[];
 }
 
 export interface ServerPaths {
@@ -122,12 +127,12 @@ export function planServerFiles(o: ServerPlanOptions, templates: Templates): Pla
   const p = o.paths;
   const panicKind: FirewallKind = o.firewall === 'nftables' ? 'nftables' : 'iptables';
   // ufw's doors are plain iptables' (the same xt_recent list, in ufw's own chain).
-  const renderDoor = (name: string, startCommand: string): string =>
+  const renderDoor = (name: string, startCommand: string, sequencesFile = sequencesFileOf(p, name)): string =>
     render(
       template(templates, 'knockd-door.conf'),
       {
         name,
-        sequences_file: sequencesFileOf(p, name),
+        sequences_file: sequencesFile,
         seq_timeout: String(o.seqTimeout),
         start_command: startCommand,
         cmd_timeout: String(o.cmdTimeout),
@@ -136,7 +141,7 @@ export function planServerFiles(o: ServerPlanOptions, templates: Templates): Pla
     );
   const doors =
     o.inner.length === 0
-      ? renderDoor('ssh', doorStartCommand(panicKind, o.cmdTimeout))
+      ? renderDoor('ssh', doorStartCommand(panicKind, o.cmdTimeout)) + (o.memberDoors ?? []).map((m) => renderDoor(m.name, doorStartCommand(panicKind, o.cmdTimeout), m.sequencesFile)).join('')
       : o.inner.map((h) => renderDoor(h.name, dnatStartCommand(panicKind, h, o.cmdTimeout))).join('');
   const alsoFlush = o.inner.length === 0 ? '' : flushDnatCommand(panicKind, o.inner);
   const knockdConf =

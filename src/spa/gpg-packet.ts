@@ -187,15 +187,25 @@ export function openGpgWire(wire: string, hmacKey: Buffer | undefined, hmacType:
     }
   } else {
     // No key: whether HMAC characters follow (and how many) shows in where the OpenPGP packets end.
-    const whole = decodeBase64(`${prefix}${data}`);
-    if (whole === undefined || !packetsEndAtEnd(whole)) {
-      for (const length of [...new Set(Object.values(HASH_TYPES).map((h) => h.b64Length))]) {
-        const candidate = decodeBase64(`${prefix}${data.slice(0, -length)}`);
-        if (candidate !== undefined && packetsEndAtEnd(candidate)) {
-          body = data.slice(0, -length);
-          hmacPresent = true;
-          break;
-        }
+    // A cut that lands exactly on the end of the last packet is asked first: the HMAC's own bytes
+    // can happen to read as a short packet after the message (so the whole text "ends" too; seen
+    // once in the lab), while cutting an HMAC's length off a message without one lands inside its
+    // long encrypted packet. An open-ended last packet (indeterminate length) ends anywhere, so it
+    // counts only when no exact reading exists, and then the whole text is the message.
+    const lengths = [...new Set(Object.values(HASH_TYPES).map((h) => h.b64Length))];
+    const ending = (text: string): 'exact' | 'open' | 'no' => {
+      const bytes = decodeBase64(`${prefix}${text}`);
+      return bytes === undefined ? 'no' : packetEnding(bytes);
+    };
+    const exactCut = lengths.find((length) => ending(data.slice(0, -length)) === 'exact');
+    if (exactCut !== undefined) {
+      body = data.slice(0, -exactCut);
+      hmacPresent = true;
+    } else if (ending(data) === 'no') {
+      const openCut = lengths.find((length) => ending(data.slice(0, -length)) === 'open');
+      if (openCut !== undefined) {
+        body = data.slice(0, -openCut);
+        hmacPresent = true;
       }
     }
   }
@@ -207,40 +217,48 @@ export function openGpgWire(wire: string, hmacKey: Buffer | undefined, hmacType:
 
 /** Whether the OpenPGP packets in `data` (definite, partial or indeterminate lengths) end exactly at its end. */
 export function packetsEndAtEnd(data: Buffer): boolean {
+  return packetEnding(data) !== 'no';
+}
+
+/**
+ * How the OpenPGP packets in `data` end: 'exact' (the last length lands on the last byte), 'open'
+ * (an old-format packet of indeterminate length runs to the end, whatever follows), or 'no'.
+ */
+export function packetEnding(data: Buffer): 'exact' | 'open' | 'no' {
   let at = 0;
   while (at < data.length) {
     const first = data[at] as number;
-    if ((first & 0x80) === 0) return false;
+    if ((first & 0x80) === 0) return 'no';
     if ((first & 0x40) === 0) {
       const lengthType = first & 0x03;
-      if (lengthType === 3) return true; // indeterminate: to the end
+      if (lengthType === 3) return 'open';
       const size = [1, 2, 4][lengthType] as number;
-      if (at + 1 + size > data.length) return false;
+      if (at + 1 + size > data.length) return 'no';
       at += 1 + size + data.readUIntBE(at + 1, size);
       continue;
     }
     at += 1;
     for (;;) {
       const l1 = data[at];
-      if (l1 === undefined) return false;
+      if (l1 === undefined) return 'no';
       if (l1 < 192) {
         at += 1 + l1;
         break;
       }
       if (l1 < 224) {
-        if (at + 2 > data.length) return false;
+        if (at + 2 > data.length) return 'no';
         at += 2 + ((l1 - 192) << 8) + (data[at + 1] as number) + 192;
         break;
       }
       if (l1 === 255) {
-        if (at + 5 > data.length) return false;
+        if (at + 5 > data.length) return 'no';
         at += 5 + data.readUInt32BE(at + 1);
         break;
       }
       at += 1 + (1 << (l1 & 0x1f)); // a partial body chunk; another length follows
     }
   }
-  return at === data.length;
+  return at === data.length ? 'exact' : 'no';
 }
 
 /** A public-key algorithm number as people know it. */

@@ -36,6 +36,7 @@ import { shellQuote } from '../core/shell.js';
 import { sequencesFileFor, stickLayout } from '../core/stick.js';
 import { loadTemplate, render } from '../core/templates.js';
 import { addSequences, repairSequences, type LockstepRequest } from '../seqgen/actions.js';
+import { joinAsMember } from './member.js';
 import { SPA_RC_NAME } from '../core/stick.js';
 import { clientStanza } from '../server/spa.js';
 import { generateKeys } from '../spa/keys.js';
@@ -60,6 +61,8 @@ export interface WrittenContent {
   readonly serverCopy: string | undefined;
   /** --method spa: the access.conf stanza (keys included) for the server's fwknopd. */
   readonly spaAccess?: string | undefined;
+  /** --member: the member (door) the stick was made for on this machine's server. */
+  readonly member?: string | undefined;
   /** --gpg-server-key: the client's public key and fingerprint, for the server's keyring. */
   readonly gpgClient?: { readonly publicKey: string; readonly fingerprint: string } | undefined;
   /** The server file's unused sequences that were copied onto the stick (it had some already). */
@@ -309,6 +312,11 @@ export async function writeStickContent(
     await writeAtomically(join(root, name), await launcherText(command), { ...within, mode: 0o700 });
   }
 
+  if (answers.member !== undefined) {
+    // A new member of the server here: its own door and the stick's side, as `stick add` makes them.
+    await joinAsMember(root, answers, publicKey, `${key}.pub`, context);
+    return { publicKey, serverCopy: undefined, member: answers.member.name };
+  }
   if (answers.method === 'spa') {
     // Keys the way `fwknop --key-gen` makes them; the stick's rc file and the server's access.conf
     // share them. callhome reads the stanza named like the alias, and `method = spa` tells it to.

@@ -70,6 +70,13 @@ Options:
   --show-secrets             ...unless this: print the server's copy between scissors lines instead
   --follow-symlink           --server-file may be a symbolic link (knockd follows it too); without
                              this a symlinked server file is refused before anything is written
+  --member NAME              a stick for the server on this machine, as a new member of it (as
+                             \`knockstick stick add NAME\`, run as root there): a door of its own
+                             (knock: its knockd stanza and one-time file, --sequences of them from
+                             its own ports; spa: its own access.conf stanza and keys), never a copy
+                             of another stick's door. Not with --server-file
+  --server-config PATH       with --member: the server's settings (default /etc/knockstick/server.conf;
+                             sticks.conf is next to it)
   --method knock|spa         how callhome opens the door: one-time knock sequences (default) or an
                              fwknop SPA packet (the stick then carries SPA keys, not sequences)
   --gpg-server-key FILE      with --method spa: GnuPG SPA to this fwknopd public key (armored, from

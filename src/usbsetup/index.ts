@@ -266,7 +266,9 @@ export function serverSteps(content: ContentAnswers, written: WrittenContent, op
     `  1. Let the stick's key in: append this line to ~${content.user}/.ssh/authorized_keys`,
     `       ${written.publicKey}`,
   ];
-  if (written.spaAccess !== undefined && saved !== undefined) {
+  if (written.member !== undefined) {
+    lines.push(`  2. The stick is member ${written.member} of this server, with a door of its own (${content.method === 'spa' ? 'its access.conf stanza and keys' : 'its knockd stanza and one-time file'}): \`knockstick stick list\` shows it.`);
+  } else if (written.spaAccess !== undefined && saved !== undefined) {
     lines.push(
       '  2. fwknopd (apt install fwknop-server; `knockstick server init --method spa` makes its firewall and configs):',
       `     the stanza for /etc/fwknop/access.conf (mode 0600) is in ${saved} (mode 0600; it holds the keys, which are`,

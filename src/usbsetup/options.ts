@@ -7,7 +7,8 @@ import { usageError } from '../core/errors.js';
 import { DEFAULT_MAPPER_NAME, DEFAULT_MOUNTPOINT, HOST_CONFIG_PATH, isValidMapperName, validateHostValue } from '../core/host-config.js';
 import { checkHostName, checkUserName } from '../core/names.js';
 import { DEFAULT_HOST, isValidHostAlias } from '../core/stick.js';
-import { DOOR_POLICIES, type DoorPolicy } from '../core/config.js';
+import { DOOR_POLICIES, SERVER_CONFIG_PATH, type DoorPolicy } from '../core/config.js';
+import { memberNameProblem } from '../core/members.js';
 import { stickRootProblem } from '../core/stick-ssh-config.js';
 import type { StickFilesystem } from '../core/volume.js';
 
@@ -42,6 +43,8 @@ export const FLAGS = {
   into: { type: 'string' },
   executable: { type: 'boolean' },
   'follow-symlink': { type: 'boolean' },
+  member: { type: 'string' },
+  'server-config': { type: 'string' },
   'weak-pbkdf-for-tests': { type: 'boolean' },
   'no-device-mapper-check-for-tests': { type: 'boolean' },
   'show-secrets': { type: 'boolean' },
@@ -81,6 +84,11 @@ export interface ContentAnswers {
   readonly followSymlink?: boolean;
   /** --method spa --gpg-server-key FILE: GnuPG SPA to this fwknopd public key (usbsetup/spa-gpg.ts). */
   readonly gpgServerKey?: string | undefined;
+  /**
+   * --member NAME: the stick becomes a new member of the server on this machine (stick add: a door
+   * of its own, knock or SPA), never a copy of another stick's door. serverConfig: its server.conf.
+   */
+  readonly member?: { readonly name: string; readonly serverConfig: string } | undefined;
 }
 
 export interface UsbsetupOptions {
@@ -141,6 +149,15 @@ export function parseUsbsetupArgs(args: readonly string[], context: { cwd: strin
     throw usageError('--sequences and --server-file are for --method knock: an SPA stick carries keys, not sequences');
   }
   if (values['gpg-server-key'] !== undefined && method !== 'spa') throw usageError('--gpg-server-key goes with --method spa');
+  if (values.member !== undefined) {
+    const problem = memberNameProblem(values.member);
+    if (problem !== undefined) throw usageError(`--member: ${problem}`);
+    if (values['server-file'] !== undefined) throw usageError('--member and --server-file do not go together: a member gets a door and a one-time file of its own (stick add), never another stick\'s file');
+    if (values['gpg-server-key'] !== undefined) throw usageError('--member with --gpg-server-key is not supported: GnuPG SPA members are not done yet', 'make the stick without --member and add its key by hand');
+    if (values.sequences === '0') throw usageError('--member with --sequences 0: a knock member needs sequences (at least 2)');
+  } else if (values['server-config'] !== undefined) {
+    throw usageError('--server-config goes with --member NAME');
+  }
   const doorPolicy = values['door-policy'];
   if (doorPolicy !== undefined && !(DOOR_POLICIES as readonly string[]).includes(doorPolicy)) throw usageError(`--door-policy must be single-use or window, got ${JSON.stringify(doorPolicy)}`);
   if (values['follow-symlink'] === true && values['server-file'] === undefined) throw usageError('--follow-symlink goes with --server-file');
@@ -188,6 +205,7 @@ export function parseUsbsetupArgs(args: readonly string[], context: { cwd: strin
       executable: values.executable === true,
       followSymlink: values['follow-symlink'] === true,
       gpgServerKey: path(values['gpg-server-key']),
+      member: values.member === undefined ? undefined : { name: values.member, serverConfig: path(values['server-config']) ?? SERVER_CONFIG_PATH },
     },
   };
 }

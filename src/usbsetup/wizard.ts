@@ -31,7 +31,9 @@ export async function askContent(prompts: Prompts, known: Partial<ContentAnswers
         ));
   let serverFile = known.serverFile;
   let sequences = known.sequences;
-  if (serverFile === undefined && method === 'knock' && known.sequencesGiven !== true) {
+  // --member NAME: the server here gives the stick a door of its own (usbsetup/member.ts); no copy.
+  const member = known.member;
+  if (member === undefined && serverFile === undefined && method === 'knock' && known.sequencesGiven !== true) {
     // Setup in either order: server init may have made the server's sequences already. Then the
     // stick gets a copy of those, never a second, different set.
     if (await prompts.confirm('Does the server already have sequences (server init made them)?', false)) {
@@ -42,7 +44,7 @@ export async function askContent(prompts: Prompts, known: Partial<ContentAnswers
       else serverFile = answer;
     }
   }
-  if (serverFile === undefined && method === 'knock' && sequences > 0) {
+  if (member === undefined && serverFile === undefined && method === 'knock' && sequences > 0) {
     const answer = await prompts.input("Write the server's copy of the sequences to (knockd's one_time_sequences file, if this is the server; empty: a 0600 file here, with the command to append it):", {
       validate: (v) => (v === '' || v.startsWith('/') ? true : 'an absolute path, or nothing'),
     });
@@ -64,6 +66,7 @@ export async function askContent(prompts: Prompts, known: Partial<ContentAnswers
     ...(known.executable === undefined ? {} : { executable: known.executable }),
     ...(known.followSymlink === undefined ? {} : { followSymlink: known.followSymlink }),
     ...(known.gpgServerKey === undefined ? {} : { gpgServerKey: known.gpgServerKey }),
+    ...(member === undefined ? {} : { member }),
   };
 }
 

@@ -81,7 +81,7 @@ describe('scripts/install-deps', () => {
   it('without root names the missing packages and installs nothing (exit 1)', async () => {
     const result = await run(['test'], { installed: [], uid: 1000 });
     expect(result.exitCode).toBe(1);
-    expect(result.stderr).toMatch(/the test needs these Debian packages, missing here: knockd openssh-server .* zsh rsync gnupg git zbar-tools; run as root/);
+    expect(result.stderr).toMatch(/the test needs these Debian packages, missing here: knockd openssh-server .* zsh rsync gnupg git zbar-tools ansible-core ansible-lint; run as root/);
     expect(result.calls).toEqual([]);
   });
 

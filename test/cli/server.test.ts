@@ -111,7 +111,7 @@ describe('the server init wizard on a real terminal (tmux)', () => {
     } finally {
       await tmux('kill-session', '-t', session);
     }
-    expect((await readdir(out)).sort()).toEqual(['ip6tables.rules', 'iptables.rules', 'knockd.conf', 'knockd.service.conf', 'server.conf', 'ssh', 'sshd-knockstick.conf']);
+    expect((await readdir(out)).sort()).toEqual(['ip6tables.rules', 'iptables.rules', 'knockd.conf', 'knockd.service.conf', 'server.conf', 'ssh', 'sshd-knockstick.conf', 'sticks.conf']);
     expect((await readFile(join(out, 'ssh'), 'utf8')).trim().split('\n')).toHaveLength(12);
   });
 });

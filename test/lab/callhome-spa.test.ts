@@ -8,8 +8,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DIST_BIN } from '../helpers/cli.js';
 import { NFT_DOORS4, NFT_TABLE } from '../../src/core/firewall.js';
-import { CLIENT_ADDR, SERVER_ADDR, createLab, runIn, setupFirewall, startSshd, waitFor, type Firewall, type FirewallKind, type Lab, type RunResult } from '../../src/lab/lab.js';
-import { labAccessStanza, startFwknopd, type FwknopdHandle } from '../../src/lab/fwknopd.js';
+import { startFwknopdLab, stopFwknopdLab } from '../helpers/fwknopd-lab.js';
+import { CLIENT_ADDR, SERVER_ADDR, runIn, startSshd, waitFor, type Firewall, type FirewallKind, type Lab, type RunResult } from '../../src/lab/lab.js';
+import { labAccessStanza, type FwknopdHandle } from '../../src/lab/fwknopd.js';
 import { makeLabStick, type LabStick } from '../../src/lab/stick.js';
 import { generateKeys, type SpaKeys } from '../../src/spa/keys.js';
 import { clientStanza } from '../../src/server/spa.js';
@@ -22,14 +23,6 @@ interface Rig {
   stick: LabStick;
   fwknopd?: FwknopdHandle;
   env: Record<string, string>;
-}
-
-const SPA_PORT = '62201';
-
-/** Lets the SPA datagram reach fwknopd's UDP server through the dropping input policy. */
-async function allowSpaPort(lab: Lab, kind: FirewallKind): Promise<void> {
-  if (kind === 'iptables') await lab.run(lab.serverNs, 'iptables', ['-I', 'INPUT', '1', '-p', 'udp', '--dport', SPA_PORT, '-j', 'ACCEPT']);
-  else await lab.run(lab.serverNs, 'nft', ['insert', 'rule', 'inet', NFT_TABLE, 'input', 'udp', 'dport', SPA_PORT, 'accept']);
 }
 
 function accessLines(kind: FirewallKind): string[] {
@@ -68,25 +61,20 @@ describe.each<FirewallKind>(['iptables', 'nftables'])('callhome --method spa wit
   const keys = generateKeys();
 
   beforeAll(async () => {
-    const lab = await createLab();
-    try {
-      const sshd = await startSshd(lab);
-      const firewall = await setupFirewall(lab, kind);
-      await allowSpaPort(lab, kind);
-      const stick = await makeLabStick(join(lab.dir, 'stick'), sshd);
-      await writeStickRc(stick, keys);
-      const home = join(lab.dir, 'home');
-      await mkdir(home);
-      rig = { lab, firewall, stick, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home } };
-      rig.fwknopd = await startFwknopd(lab, { accessConf: labAccessStanza(keys, accessLines(kind)) });
-    } catch (error) {
-      await lab.teardown();
-      throw error;
-    }
+    let stick: LabStick | undefined;
+    const { lab, firewall, fwknopd } = await startFwknopdLab({
+      firewall: kind,
+      prepare: async (lab) => {
+        stick = await makeLabStick(join(lab.dir, 'stick'), await startSshd(lab));
+        await writeStickRc(stick, keys);
+        await mkdir(join(lab.dir, 'home'));
+      },
+      fwknopd: () => ({ accessConf: labAccessStanza(keys, accessLines(kind)) }),
+    });
+    rig = { lab, firewall: firewall as Firewall, stick: stick as LabStick, fwknopd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: join(lab.dir, 'home') } };
   });
   afterAll(async () => {
-    await rig?.fwknopd?.stop();
-    await rig?.lab.teardown();
+    await stopFwknopdLab(rig);
   });
 
   it('gets a shell, spending no sequence (there is no sequence file at all)', async () => {

@@ -3,58 +3,26 @@
 // callhome runs ssh through the same ProxyCommand; failures keep callhome's messages and exit codes.
 
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DIST_BIN, knockstick } from '../helpers/cli.js';
-import { createLab, knockdConfig, runIn, setupFirewall, startKnockd, startSshd, waitFor, type Firewall, type KnockdHandle, type Lab, type RunResult } from '../../src/lab/lab.js';
-import { askpassEnv, makeLabStick, type LabStick } from '../../src/lab/stick.js';
+import { DIST_BIN } from '../helpers/cli.js';
+import { explain as explainRun, freshDoor as freshDoorOf, lockstepStatus, setUpDoorLab, tearDownDoorLab, type DoorLab } from '../helpers/door-lab.js';
+import { runIn, type RunResult } from '../../src/lab/lab.js';
 
 jest.setTimeout(240_000);
 
-const PASSPHRASE = 'lab passphrase, not a real one';
-
-interface Door {
-  lab: Lab;
-  firewall: Firewall;
-  stick: LabStick;
-  serverFile: string;
-  env: Record<string, string>;
-  knockd?: KnockdHandle;
-}
-
-let door: Door;
+let door: DoorLab;
 
 beforeAll(async () => {
-  const lab = await createLab();
-  try {
-    const sshd = await startSshd(lab);
-    const firewall = await setupFirewall(lab, 'iptables');
-    const stick = await makeLabStick(join(lab.dir, 'stick'), sshd, { passphrase: PASSPHRASE, proxyCommand: true });
-    const home = join(lab.dir, 'home');
-    await mkdir(home);
-    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, ...(await askpassEnv(lab.dir, PASSPHRASE)) };
-    door = { lab, firewall, stick, serverFile: join(lab.dir, 'server-ssh'), env };
-  } catch (error) {
-    await lab.teardown();
-    throw error;
-  }
+  door = await setUpDoorLab({ firewall: 'iptables', proxyCommand: true });
 });
 
 afterAll(async () => {
-  await door?.knockd?.stop();
-  await door?.lab.teardown();
+  await tearDownDoorLab(door);
 });
 
 /** New sequence files on both sides (COUNT lines) and a knockd freshly started on them. */
-async function freshDoor(count: number, cmdTimeout = 2): Promise<void> {
-  await door.knockd?.stop();
-  await waitFor(async () => !(await door.firewall.doorOpen()), 10_000, 100);
-  for (const f of [door.serverFile, door.stick.sequences, `${door.stick.sequences}.state`]) await rm(f, { force: true });
-  expect((await knockstick(['seqgen', String(count), '--server-file', door.serverFile, '--stick', door.stick.root])).exitCode).toBe(0);
-  const config = join(door.lab.dir, 'knockd.conf');
-  await writeFile(config, knockdConfig(door.lab, { sequencesFile: door.serverFile, firewall: door.firewall, cmdTimeout }));
-  door.knockd = await startKnockd(door.lab, config);
-}
+const freshDoor = (count: number, cmdTimeout = 2): Promise<void> => freshDoorOf(door, count, cmdTimeout);
 
 async function stickSettings(text: string): Promise<void> {
   await writeFile(join(door.stick.root, '.ssh', 'knockstick.conf'), text, { mode: 0o600 });
@@ -75,12 +43,9 @@ function launcher(args: readonly string[]): Promise<RunResult> {
   return runIn(door.lab.clientNs, 'sh', ['-c', 'cd / && exec "$@"', 'sh', join(door.stick.root, 'callhome'), ...args], { env: door.env });
 }
 
-async function used(): Promise<{ lockstep: unknown; server: { used: number }; stick: { used: number } }> {
-  const result = await knockstick(['seqgen', 'status', '--json', '--server-file', door.serverFile, '--stick', door.stick.root]);
-  return JSON.parse(result.stdout);
-}
+const used = () => lockstepStatus(door);
 
-const explain = (result: RunResult) => (result.exitCode === 0 ? { exitCode: 0 } : { exitCode: result.exitCode, stderr: result.stderr, knockd: door.knockd?.output() });
+const explain = (result: RunResult) => explainRun(door, result);
 
 describe('knockstick connect as the ProxyCommand of the stick\'s ssh config', () => {
   it('`cd / && ssh -F STICK/.ssh/config home` gets in with exactly one sequence spent', async () => {

@@ -4,64 +4,24 @@
 // And a torn server line neutralised by repair is skipped by knockd without its "#" landing on it.
 
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DIST_BIN, knockstick, makeStick } from '../helpers/cli.js';
-import {
-  SERVER_ADDR,
-  createLab,
-  knockdConfig,
-  runIn,
-  setupFirewall,
-  shellQuote,
-  startKnockd,
-  startSshd,
-  waitFor,
-  type Firewall,
-  type KnockdHandle,
-  type Lab,
-  type RunResult,
-  type SshdHandle,
-} from '../../src/lab/lab.js';
-import { askpassEnv, makeLabStick, type LabStick } from '../../src/lab/stick.js';
+import { closeDoorNow, explain as explainRun, lockstepStatus, setUpDoorLab, shutDoor, startDoorKeeper, tearDownDoorLab, type DoorLab } from '../helpers/door-lab.js';
+import { SERVER_ADDR, runIn, shellQuote, startKnockd, waitFor, type RunResult } from '../../src/lab/lab.js';
 import { WINDOW } from '../../src/core/policy.js';
 import { formatSequence, parseSequenceFile } from '../../src/core/sequences.js';
 
 jest.setTimeout(120_000);
 
-const PASSPHRASE = 'lab passphrase, not a real one';
-
-interface Door {
-  lab: Lab;
-  sshd: SshdHandle;
-  firewall: Firewall;
-  stick: LabStick;
-  serverFile: string;
-  env: Record<string, string>;
-  knockd?: KnockdHandle;
-}
-
-let door: Door;
+let door: DoorLab;
 
 beforeAll(async () => {
-  const lab = await createLab();
-  try {
-    const sshd = await startSshd(lab);
-    const firewall = await setupFirewall(lab, 'iptables');
-    const stick = await makeLabStick(join(lab.dir, 'stick'), sshd, { passphrase: PASSPHRASE });
-    const home = join(lab.dir, 'home');
-    await mkdir(home);
-    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, ...(await askpassEnv(lab.dir, PASSPHRASE)) };
-    door = { lab, sshd, firewall, stick, serverFile: join(lab.dir, 'server-ssh'), env };
-  } catch (error) {
-    await lab.teardown();
-    throw error;
-  }
+  door = await setUpDoorLab({ firewall: 'iptables' });
 });
 
 afterAll(async () => {
-  await door?.knockd?.stop();
-  await door?.lab.teardown();
+  await tearDownDoorLab(door);
 });
 
 const files = () => ['--server-file', door.serverFile, '--stick', door.stick.root];
@@ -80,29 +40,22 @@ function spend(text: string, n: number): string {
  * has marked `stickUsed` (as after callhomes killed at the wrong moment); knockd started on them.
  */
 async function driftedDoor(count: number, serverUsed: number, stickUsed: number): Promise<void> {
-  await door.knockd?.stop();
-  await waitFor(async () => !(await door.firewall.doorOpen()), 10_000, 100);
+  await shutDoor(door);
   for (const f of [door.serverFile, door.stick.sequences, `${door.stick.sequences}.state`]) await rm(f, { force: true });
   expect((await knockstick(['seqgen', String(count), ...files()])).exitCode).toBe(0);
   const text = await readFile(door.serverFile, 'utf8');
   await writeFile(door.serverFile, spend(text, serverUsed));
   await writeFile(door.stick.sequences, spend(text, stickUsed));
-  const config = join(door.lab.dir, 'knockd.conf');
-  await writeFile(config, knockdConfig(door.lab, { sequencesFile: door.serverFile, firewall: door.firewall, cmdTimeout: 2 }));
-  door.knockd = await startKnockd(door.lab, config);
+  await startDoorKeeper(door, 2);
 }
 
 function callhome(args: readonly string[]): Promise<RunResult> {
   return runIn(door.lab.clientNs, process.execPath, [join(DIST_BIN, 'callhome.js'), '--stick', door.stick.root, ...args], { env: door.env });
 }
 
-async function status(): Promise<{ exitCode: number; lockstep: unknown; heal: { by: string; command: string | null } }> {
-  const result = await knockstick(['seqgen', 'status', '--json', ...files()]);
-  return { exitCode: result.exitCode, ...JSON.parse(result.stdout) };
-}
+const status = () => lockstepStatus(door);
 
-const explain = (result: RunResult) =>
-  result.exitCode === 0 ? { exitCode: 0 } : { exitCode: result.exitCode, stderr: result.stderr, knockd: door.knockd?.output() };
+const explain = (result: RunResult) => explainRun(door, result);
 
 describe('the drift rule with the real knockd', () => {
   it(`a stick ${WINDOW} behind (the most status calls healed by callhome): the next callhome gets a shell, in step after`, async () => {
@@ -124,7 +77,8 @@ describe('the drift rule with the real knockd', () => {
     expect(result.stderr).toMatch(new RegExp(`line 1, ${WINDOW} back, unconfirmed`));
     expect(await status()).toMatchObject({ exitCode: 0, lockstep: { state: 'in-step' } });
     // And the next one takes the next line at once.
-    await waitFor(async () => !(await door.firewall.doorOpen()), 10_000, 100);
+    // Shut at once (knockd keeps running), so that it must knock: an open door would answer its probe.
+    await closeDoorNow(door);
     const next = await callhome(['--door-window', '0', '--', 'true']);
     expect(explain(next)).toEqual({ exitCode: 0 });
     expect(next.stderr).toMatch(/line 2, the next sequence\)/);
@@ -162,15 +116,33 @@ describe('seqgen --remote and a torn server line', () => {
 });
 
 describe('a torn server line neutralised by seqgen repair, read by the real knockd', () => {
-  it('knockd skips it, and the next sequence opens the door once, not twice', async () => {
-    await door.knockd?.stop();
-    await waitFor(async () => !(await door.firewall.doorOpen()), 10_000, 100);
-    const serverFile = join(door.lab.dir, 'torn-ssh');
-    const stickRoot = join(door.lab.dir, 'torn-stick');
-    const opened = join(door.lab.dir, 'torn-opened');
+  /**
+   * A server file and stick of their own (NAME-ssh, NAME-stick), and a knockd on that file whose
+   * door only records each opening (a line in NAME-opened): what the torn-line cases knock against.
+   */
+  const recordingDoor = async (name: string) => {
+    await shutDoor(door);
+    const serverFile = join(door.lab.dir, `${name}-ssh`);
+    const stickRoot = join(door.lab.dir, `${name}-stick`);
+    const opened = join(door.lab.dir, `${name}-opened`);
     await makeStick(stickRoot); // a stick is a directory with its .ssh/config
     await writeFile(opened, '');
-    const tornFiles = ['--server-file', serverFile, '--stick', stickRoot];
+    const startKnockdOnFile = async (): Promise<void> => {
+      const config = join(door.lab.dir, `${name}-knockd.conf`);
+      await writeFile(
+        config,
+        `[options]\n  logfile = ${join(door.lab.dir, `${name}-knockd.log`)}\n[door]\n  one_time_sequences = ${serverFile}\n  seq_timeout = 5\n  tcpflags = syn\n` +
+          `  start_command = echo %IP% >> ${shellQuote(opened)}\n  cmd_timeout = 1\n  stop_command = true\n`,
+      );
+      door.knockd = await startKnockd(door.lab, config);
+    };
+    const knock = (sequence: string) => door.lab.run(door.lab.clientNs, 'knock', [SERVER_ADDR, ...sequence.split(',')]);
+    const openings = async () => (await readFile(opened, 'utf8')).split('\n').filter(Boolean).length;
+    return { serverFile, stickRoot, files: ['--server-file', serverFile, '--stick', stickRoot], startKnockdOnFile, knock, openings };
+  };
+
+  it('knockd skips it, and the next sequence opens the door once, not twice', async () => {
+    const { serverFile, stickRoot, files: tornFiles, startKnockdOnFile, knock, openings } = await recordingDoor('torn');
     expect((await knockstick(['seqgen', '2', ...tornFiles])).exitCode).toBe(0);
     // An append of lines the stick never got (a --remote refill killed mid-write), torn after
     // " 9001,90": a valid two-port line to knockd, of a length it does not expect.
@@ -178,17 +150,9 @@ describe('a torn server line neutralised by seqgen repair, read by the real knoc
     const repaired = await knockstick(['seqgen', 'repair', ...tornFiles]);
     expect(repaired.stdout).toMatch(/neutralised the torn/);
     expect((await knockstick(['seqgen', '2', ...tornFiles])).exitCode).toBe(0);
-    const config = join(door.lab.dir, 'torn-knockd.conf');
-    await writeFile(
-      config,
-      `[options]\n  logfile = ${join(door.lab.dir, 'torn-knockd.log')}\n[door]\n  one_time_sequences = ${serverFile}\n  seq_timeout = 5\n  tcpflags = syn\n` +
-        `  start_command = echo %IP% >> ${shellQuote(opened)}\n  cmd_timeout = 1\n  stop_command = true\n`,
-    );
-    door.knockd = await startKnockd(door.lab, config);
+    await startKnockdOnFile();
     const stickLines = parseSequenceFile(await readFile(join(stickRoot, '.ssh', 'sequences'), 'utf8'), 's', 'stick').file.lines;
     const sequences = stickLines.filter((l) => l.sequence !== null).map((l) => formatSequence(l.sequence ?? []));
-    const knock = (s: string) => door.lab.run(door.lab.clientNs, 'knock', [SERVER_ADDR, ...s.split(',')]);
-    const openings = async () => (await readFile(opened, 'utf8')).split('\n').filter(Boolean).length;
     // Every line in order, the two after the torn line included; each opens exactly once.
     for (const [i, sequence] of sequences.slice(0, 3).entries()) {
       await knock(sequence);
@@ -208,32 +172,18 @@ describe('a torn server line neutralised by seqgen repair, read by the real knoc
   });
 
   it('a torn line completed by repair while knockd runs is knocked in its turn, like any other', async () => {
-    await door.knockd?.stop();
-    const serverFile = join(door.lab.dir, 'cut-ssh');
-    const stickRoot = join(door.lab.dir, 'cut-stick');
-    const opened = join(door.lab.dir, 'cut-opened');
-    await makeStick(stickRoot); // a stick is a directory with its .ssh/config
-    await writeFile(opened, '');
-    const cutFiles = ['--server-file', serverFile, '--stick', stickRoot];
+    const { serverFile, files: cutFiles, startKnockdOnFile, knock, openings } = await recordingDoor('cut');
     expect((await knockstick(['seqgen', '4', ...cutFiles])).exitCode).toBe(0);
     // A seqgen killed mid-append: the server got two lines and 8 bytes of the third.
     const full = await readFile(serverFile, 'utf8');
     const cut = full.split('\n').slice(0, 2).join('\n').length + 1 + 8;
     await writeFile(serverFile, full.slice(0, cut));
-    const config = join(door.lab.dir, 'cut-knockd.conf');
-    await writeFile(
-      config,
-      `[options]\n  logfile = ${join(door.lab.dir, 'cut-knockd.log')}\n[door]\n  one_time_sequences = ${serverFile}\n  seq_timeout = 5\n  tcpflags = syn\n` +
-        `  start_command = echo %IP% >> ${shellQuote(opened)}\n  cmd_timeout = 1\n  stop_command = true\n`,
-    );
-    door.knockd = await startKnockd(door.lab, config);
+    await startKnockdOnFile();
     // Repaired while knockd holds the file open: an append, which it reads at its next rescan.
     const repaired = await knockstick(['seqgen', 'repair', ...cutFiles]);
     expect(repaired.stdout).toMatch(/completed the torn .* line 3 .*; copied 1 sequence/);
     expect(await readFile(serverFile, 'utf8')).toBe(full);
     const sequences = full.split('\n').filter(Boolean).map((l) => l.trim());
-    const knock = (s: string) => door.lab.run(door.lab.clientNs, 'knock', [SERVER_ADDR, ...s.split(',')]);
-    const openings = async () => (await readFile(opened, 'utf8')).split('\n').filter(Boolean).length;
     for (const [i, sequence] of sequences.slice(0, 3).entries()) {
       await knock(sequence);
       expect({ i, opened: await waitFor(async () => (await openings()) === i + 1, 5000), knockd: '' }).toEqual({ i, opened: true, knockd: '' });

@@ -5,11 +5,12 @@
 // gets a shell. Every gpg-agent started for these keyrings is stopped in afterAll.
 
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DIST_BIN, knockstick } from '../helpers/cli.js';
-import { SERVER_ADDR, createLab, runIn, startSshd, type Lab } from '../../src/lab/lab.js';
-import { makeLabStick, type LabStick } from '../../src/lab/stick.js';
+import { startSpaStickLab, stopFwknopdLab } from '../helpers/fwknopd-lab.js';
+import { SERVER_ADDR, runIn, type Lab } from '../../src/lab/lab.js';
+import type { LabStick } from '../../src/lab/stick.js';
 import { startFwknopd, type FwknopdHandle } from '../../src/lab/fwknopd.js';
 import { ensureGpgHome, generateKey, stopAgent } from '../../src/spa/gpg.js';
 import { run } from '../../src/core/run.js';
@@ -25,21 +26,13 @@ describe('server init --gpg --gpg-import (a key with a passphrase), doctor, fwkn
   const homes: string[] = [];
 
   beforeAll(async () => {
-    lab = await createLab();
-    try {
-      const sshd = await startSshd(lab);
-      stick = await makeLabStick(join(lab.dir, 'stick'), sshd);
-      homes.push(join(lab.dir, 'origin'), join(lab.dir, 'gnupg-server'), join(stick.root, '.gnupg'));
-      await mkdir(join(lab.dir, 'home'));
-    } catch (error) {
-      await lab.teardown();
-      throw error;
-    }
+    ({ lab, stick } = await startSpaStickLab());
+    homes.push(join(lab.dir, 'origin'), join(lab.dir, 'gnupg-server'), join(stick.root, '.gnupg'));
   });
   afterAll(async () => {
-    await fwknopd?.stop();
-    for (const h of homes) await stopAgent(h);
-    await lab?.teardown();
+    await stopFwknopdLab({ lab, fwknopd }, async () => {
+      for (const h of homes) await stopAgent(h);
+    });
   });
 
   it('imports the key, doctor finds nothing wrong, fwknopd opens the door for callhome', async () => {

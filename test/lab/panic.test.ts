@@ -1,7 +1,7 @@
 // panic against the real knockd (run as a daemon with a pidfile, as on a server), sshd and both
-// firewalls: `sh panic`, under dash and busybox sh and with each way of sending, stops knockd and
-// closes a door opened just before; callhome then fails naming panic lockdown; a partial or wrong
-// panic sequence changes nothing.
+// firewalls: `sh panic`, under dash and busybox sh and with each way of sending (with iptables; one
+// way with nftables), stops knockd and closes a door opened just before; callhome then fails
+// naming panic lockdown; a partial or wrong panic sequence changes nothing.
 
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -123,24 +123,29 @@ describe.each<FirewallKind>(['iptables', 'nftables'])('panic with the real knock
     await w.lab.run(w.lab.serverNs, 'sh', ['-c', flushDoorsCommand(kind)]);
   });
 
-  it.each([
-    ['dash', 'python3'],
-    ['dash', 'perl'],
-    ['dash', 'bash'],
-    ['dash', 'nc'],
-    ['busybox sh', ''],
-    ['bash', ''],
-  ])('`%s panic` (method %s) stops knockd and closes the door opened just before', async (shell, method) => {
+  // Every shell and way of sending with iptables; one with nftables. knockd hears the knock by
+  // libpcap whatever the firewall, and what the firewall changes (the panic stanza's flush) is the
+  // same for each way of sending: with nftables, the first of them, `panic send`, rotate and
+  // callhome after a panic check it (the full cross product cost ~30 s of CI for no other check).
+  it.each(
+    [
+      ['dash', 'python3'],
+      ['dash', 'perl'],
+      ['dash', 'bash'],
+      ['dash', 'nc'],
+      ['busybox sh', ''],
+      ['bash', ''],
+    ].slice(0, kind === 'iptables' ? undefined : 1),
+  )('`%s panic` (method %s) stops knockd and closes the door opened just before', async (shell, method) => {
     const pid = await doorOpenWithKnockd(w);
     const [file, ...pre] = shell.split(' ');
     const env: Record<string, string> = { PATH: w.env.PATH as string, ...(method === '' ? {} : { PANIC_METHOD: method }) };
-    const started = Date.now();
+    // timeoutMs bounds a hanging sender (the run then fails); no wall-clock assertion.
     const result = await runIn(w.lab.clientNs, file as string, [...pre, w.panicScript], { env, timeoutMs: 30_000 });
     expect({ exitCode: result.exitCode, stderr: result.stderr }).toEqual({
       exitCode: 0,
       stderr: expect.stringMatching(new RegExp(`sent the panic knock \\(5 ports\\) to ${SERVER_ADDR.replace(/\./g, '\\.')} with ${method || '\\w+'}`)),
     });
-    expect(Date.now() - started).toBeLessThan(20_000);
     expect(await waitFor(async () => !isProcessAlive(pid), 5000, 50)).toBe(true);
     expect(await w.firewall.doorOpen()).toBe(false);
     expect(await readFile(w.logFile, 'utf8')).toMatch(/panic: OPEN SESAME/);

@@ -3,12 +3,13 @@
 // stick it prepared (fwknoprc [home] + "method = spa") getting a shell through the real sshd.
 
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DIST_BIN, knockstick } from '../helpers/cli.js';
-import { CLIENT_ADDR, SERVER_ADDR, createLab, runIn, startSshd, waitFor, type FirewallKind, type Lab } from '../../src/lab/lab.js';
+import { startSpaStickLab, stopFwknopdLab } from '../helpers/fwknopd-lab.js';
+import { CLIENT_ADDR, SERVER_ADDR, runIn, waitFor, type FirewallKind, type Lab } from '../../src/lab/lab.js';
 import { startFwknopd, type FwknopdHandle } from '../../src/lab/fwknopd.js';
-import { makeLabStick, type LabStick } from '../../src/lab/stick.js';
+import type { LabStick } from '../../src/lab/stick.js';
 
 jest.setTimeout(180_000);
 
@@ -19,20 +20,11 @@ describe.each<FirewallKind>(['iptables', 'nftables'])('server init --method spa 
   let out: string;
 
   beforeAll(async () => {
-    lab = await createLab();
-    try {
-      const sshd = await startSshd(lab);
-      stick = await makeLabStick(join(lab.dir, 'stick'), sshd);
-      out = join(lab.dir, 'server');
-      await mkdir(join(lab.dir, 'home'));
-    } catch (error) {
-      await lab.teardown();
-      throw error;
-    }
+    ({ lab, stick } = await startSpaStickLab());
+    out = join(lab.dir, 'server');
   });
   afterAll(async () => {
-    await fwknopd?.stop();
-    await lab?.teardown();
+    await stopFwknopdLab({ lab, fwknopd });
   });
 
   const doorOpen = async (): Promise<boolean> =>

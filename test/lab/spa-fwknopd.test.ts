@@ -6,8 +6,9 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DIST_BIN } from '../helpers/cli.js';
-import { CLIENT_ADDR, SERVER_ADDR, createLab, runIn, setupFirewall, startSshd, waitFor, type Lab, type RunResult, type SshdHandle } from '../../src/lab/lab.js';
-import { labAccessStanza, startFwknopd, type FwknopdHandle } from '../../src/lab/fwknopd.js';
+import { startFwknopdLab, stopFwknopdLab } from '../helpers/fwknopd-lab.js';
+import { CLIENT_ADDR, SERVER_ADDR, runIn, startSshd, waitFor, type Lab, type RunResult, type SshdHandle } from '../../src/lab/lab.js';
+import { labAccessStanza, type FwknopdHandle } from '../../src/lab/fwknopd.js';
 import { makeLabStick, type LabStick } from '../../src/lab/stick.js';
 import { generateKeys, type SpaKeys } from '../../src/spa/keys.js';
 import { formatStanza } from '../../src/spa/rc-file.js';
@@ -60,24 +61,19 @@ describe('our SPA packets against the real fwknopd (CMD_CYCLE_OPEN rig, no firew
   const marker = (): string => join(lab.dir, `open.${CLIENT_ADDR}`);
 
   beforeAll(async () => {
-    lab = await createLab();
-    try {
-      fwknopd = await startFwknopd(lab, {
+    ({ lab, fwknopd } = await startFwknopdLab({
+      fwknopd: (lab) => ({
         accessConf: labAccessStanza(keys, [
           'OPEN_PORTS tcp/22,udp/53',
           `CMD_CYCLE_OPEN /usr/bin/touch ${join(lab.dir, 'open.$SRC')}`,
           `CMD_CYCLE_CLOSE /bin/rm -f ${join(lab.dir, 'open.$SRC')}`,
           'CMD_CYCLE_TIMER 2',
         ]),
-      });
-    } catch (error) {
-      await lab.teardown();
-      throw error;
-    }
+      }),
+    }));
   });
   afterAll(async () => {
-    await fwknopd?.stop();
-    await lab?.teardown();
+    await stopFwknopdLab({ lab, fwknopd });
   });
 
   it('accepts our packet (the marker appears), then refuses the same packet sent again as a replay', async () => {
@@ -131,24 +127,20 @@ describe('the iptables backend of the real fwknopd opens SSH for our packet', ()
   const keys = generateKeys();
 
   beforeAll(async () => {
-    lab = await createLab();
-    try {
-      sshd = await startSshd(lab);
-      await setupFirewall(lab, 'iptables');
-      // fwknopd's UDP server reads from a socket, behind netfilter (pcap would see packets before
-      // it): the SPA port must pass. It never answers, so a scan sees the same silence as DROP.
-      await lab.run(lab.serverNs, 'iptables', ['-I', 'INPUT', '1', '-p', 'udp', '--dport', '62201', '-j', 'ACCEPT']);
-      stick = await makeLabStick(join(lab.dir, 'stick'), sshd);
-      await mkdir(join(lab.dir, 'home'));
-      fwknopd = await startFwknopd(lab, { accessConf: labAccessStanza(keys, ['OPEN_PORTS tcp/22', 'FW_ACCESS_TIMEOUT 4']) });
-    } catch (error) {
-      await lab.teardown();
-      throw error;
-    }
+    // The lab firewall with the SPA port let through: fwknopd's UDP server reads from a socket,
+    // behind netfilter (pcap would see packets before it).
+    ({ lab, fwknopd } = await startFwknopdLab({
+      firewall: 'iptables',
+      prepare: async (lab) => {
+        sshd = await startSshd(lab);
+        stick = await makeLabStick(join(lab.dir, 'stick'), sshd);
+        await mkdir(join(lab.dir, 'home'));
+      },
+      fwknopd: () => ({ accessConf: labAccessStanza(keys, ['OPEN_PORTS tcp/22', 'FW_ACCESS_TIMEOUT 4']) }),
+    }));
   });
   afterAll(async () => {
-    await fwknopd?.stop();
-    await lab?.teardown();
+    await stopFwknopdLab({ lab, fwknopd });
   });
 
   it('port 22 is closed before, opens for the client after our packet, and ssh gets a shell', async () => {

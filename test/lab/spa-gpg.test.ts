@@ -8,11 +8,12 @@
 // Both stanzas hold an HMAC key: packets carry an HMAC over "hQ" + the rest, as fwknop makes it.
 
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DIST_BIN } from '../helpers/cli.js';
-import { CLIENT_ADDR, SERVER_ADDR, createLab, runIn, startSshd, waitFor, type Lab, type RunResult } from '../../src/lab/lab.js';
-import { makeLabStick, type LabStick } from '../../src/lab/stick.js';
+import { startFwknopdLab, startSpaStickLab, stopFwknopdLab } from '../helpers/fwknopd-lab.js';
+import { CLIENT_ADDR, SERVER_ADDR, runIn, waitFor, type Lab, type RunResult } from '../../src/lab/lab.js';
+import type { LabStick } from '../../src/lab/stick.js';
 import { knockstick as knockstickCli } from '../helpers/cli.js';
 import { startFwknopd, type FwknopdHandle } from '../../src/lab/fwknopd.js';
 import { generateKeys } from '../../src/spa/keys.js';
@@ -35,25 +36,32 @@ describe('GnuPG SPA with the real fwknopd, gpg and fwknop', () => {
   const homes: string[] = [];
   const home = (name: string): string => join(lab.dir, name);
   const opened = (kind: string): Promise<boolean> => readFile(join(lab.dir, `open-${kind}.${CLIENT_ADDR}`)).then(() => true, () => false);
+  /** access.conf lines of the door for client keyring `kind`: a marker file while it is open. */
+  const door = (kind: string): string[] => [
+    'OPEN_PORTS tcp/22',
+    `HMAC_KEY_BASE64 ${HMAC.toString('base64')}`,
+    `CMD_CYCLE_OPEN /usr/bin/touch ${join(lab.dir, `open-${kind}.$SRC`)}`,
+    `CMD_CYCLE_CLOSE /bin/rm -f ${join(lab.dir, `open-${kind}.$SRC`)}`,
+    'CMD_CYCLE_TIMER 2',
+  ];
+  // gpg-agents started for these keyrings (by us, fwknopd's gpgme or fwknop): none may outlive the test.
+  const stopAgents = async (): Promise<void> => {
+    for (const h of homes) await stopAgent(h);
+  };
 
   beforeAll(async () => {
-    lab = await createLab();
-    try {
-      homes.push(home('srv-rsa'), home('cli-rsa'), home('srv-ecc'), home('cli-ecc'), home('cli-other'));
-      rsa = await makeGpgPair({ serverHome: home('srv-rsa'), clientHome: home('cli-rsa'), type: 'rsa', serverUserId: 'lab server rsa <srv@lab>', clientUserId: 'lab client rsa <cli@lab>', rsaBits: 2048 });
-      ecc = await makeGpgPair({
-        serverHome: home('srv-ecc'), clientHome: home('cli-ecc'), type: 'ed25519', serverUserId: 'lab server ecc <srv@lab>', clientUserId: 'lab client ecc <cli@lab>',
-        serverPassphrase: Buffer.from(SERVER_PW), clientPassphrase: Buffer.from(CLIENT_ECC_PW),
-      });
-      intruder = await addGpgClient({ serverHome: home('srv-rsa'), serverFingerprint: rsa.serverFingerprint, clientHome: home('cli-other'), clientUserId: 'intruder <x@lab>', type: 'ed25519' });
-      const door = (kind: string): string[] => [
-        'OPEN_PORTS tcp/22',
-        `HMAC_KEY_BASE64 ${HMAC.toString('base64')}`,
-        `CMD_CYCLE_OPEN /usr/bin/touch ${join(lab.dir, `open-${kind}.$SRC`)}`,
-        `CMD_CYCLE_CLOSE /bin/rm -f ${join(lab.dir, `open-${kind}.$SRC`)}`,
-        'CMD_CYCLE_TIMER 2',
-      ];
-      fwknopd = await startFwknopd(lab, {
+    ({ lab, fwknopd } = await startFwknopdLab({
+      prepare: async (made) => {
+        lab = made;
+        homes.push(home('srv-rsa'), home('cli-rsa'), home('srv-ecc'), home('cli-ecc'), home('cli-other'));
+        rsa = await makeGpgPair({ serverHome: home('srv-rsa'), clientHome: home('cli-rsa'), type: 'rsa', serverUserId: 'lab server rsa <srv@lab>', clientUserId: 'lab client rsa <cli@lab>', rsaBits: 2048 });
+        ecc = await makeGpgPair({
+          serverHome: home('srv-ecc'), clientHome: home('cli-ecc'), type: 'ed25519', serverUserId: 'lab server ecc <srv@lab>', clientUserId: 'lab client ecc <cli@lab>',
+          serverPassphrase: Buffer.from(SERVER_PW), clientPassphrase: Buffer.from(CLIENT_ECC_PW),
+        });
+        intruder = await addGpgClient({ serverHome: home('srv-rsa'), serverFingerprint: rsa.serverFingerprint, clientHome: home('cli-other'), clientUserId: 'intruder <x@lab>', type: 'ed25519' });
+      },
+      fwknopd: () => ({
         accessConf: [
           `SOURCE ${CLIENT_ADDR}`, ...door('rsa'), 'REQUIRE_SOURCE_ADDRESS Y',
           ...gpgAccessLines({ home: home('srv-rsa'), ...rsa }),
@@ -62,18 +70,12 @@ describe('GnuPG SPA with the real fwknopd, gpg and fwknop', () => {
           ...gpgAccessLines({ home: home('srv-ecc'), ...ecc, serverPassphrase: SERVER_PW }),
           '',
         ].join('\n'),
-      });
-    } catch (error) {
-      for (const h of homes) await stopAgent(h);
-      await lab.teardown();
-      throw error;
-    }
+      }),
+      onFailure: stopAgents,
+    }));
   });
   afterAll(async () => {
-    await fwknopd?.stop();
-    // gpg-agents started for these keyrings (by us, fwknopd's gpgme or fwknop): none may outlive the test.
-    for (const h of homes) await stopAgent(h);
-    await lab?.teardown();
+    await stopFwknopdLab({ lab, fwknopd }, stopAgents);
   });
 
   /** A GnuPG rc stanza [lab] for the client keyring `kind`. */
@@ -208,22 +210,14 @@ describe('server init --method spa --gpg (nftables), run for real: fwknopd on it
   const homes: string[] = [];
 
   beforeAll(async () => {
-    lab = await createLab();
-    try {
-      const sshd = await startSshd(lab);
-      stick = await makeLabStick(join(lab.dir, 'stick'), sshd);
-      out = join(lab.dir, 'server');
-      homes.push(join(lab.dir, 'gnupg-server'), join(stick.root, '.gnupg'));
-      await mkdir(join(lab.dir, 'home'));
-    } catch (error) {
-      await lab.teardown();
-      throw error;
-    }
+    ({ lab, stick } = await startSpaStickLab());
+    out = join(lab.dir, 'server');
+    homes.push(join(lab.dir, 'gnupg-server'), join(stick.root, '.gnupg'));
   });
   afterAll(async () => {
-    await fwknopd?.stop();
-    for (const h of homes) await stopAgent(h);
-    await lab?.teardown();
+    await stopFwknopdLab({ lab, fwknopd }, async () => {
+      for (const h of homes) await stopAgent(h);
+    });
   });
 
   const doorOpen = async (): Promise<boolean> => (await lab.run(lab.serverNs, 'nft', ['list', 'set', 'inet', 'knockstick', 'spa4'])).includes(CLIENT_ADDR);

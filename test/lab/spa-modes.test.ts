@@ -9,8 +9,9 @@ import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promi
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { DIST_BIN } from '../helpers/cli.js';
-import { CLIENT_ADDR, SERVER_ADDR, createLab, runIn, waitFor, type Lab } from '../../src/lab/lab.js';
-import { startFwknopd, type FwknopdHandle } from '../../src/lab/fwknopd.js';
+import { startFwknopdLab, stopFwknopdLab } from '../helpers/fwknopd-lab.js';
+import { CLIENT_ADDR, SERVER_ADDR, runIn, waitFor, type Lab } from '../../src/lab/lab.js';
+import type { FwknopdHandle } from '../../src/lab/fwknopd.js';
 import { decodeSpaPacket } from '../../src/spa/packet.js';
 import { parseRcText, resolveStanzaKeys, type SpaKeyConfig } from '../../src/spa/rc-file.js';
 
@@ -45,61 +46,58 @@ describe("fwknop's 47 test rc files: knockstick builds from at least every one f
   const rows: Row[] = [];
 
   beforeAll(async () => {
-    lab = await createLab();
-    try {
-      const home = join(lab.dir, 'home');
-      await mkdir(home);
-      for (const file of (await readdir(FIXTURES)).filter((f) => f.startsWith('fwknoprc_')).sort()) {
-        const rc = join(lab.dir, file);
-        await copyFile(join(FIXTURES, file), rc);
-        await execa('chmod', ['600', rc]);
-        const text = await readFile(rc, 'utf8');
-        const stanza = stanzaOf(text);
-        const row: Row = { file, ...(stanza === undefined ? {} : { stanza }), ...(/^USE_GPG\s+Y/m.test(text) ? { gpg: true } : {}) };
-        const n = stanza === undefined ? [] : ['-n', stanza];
-        const env = { HOME: home, PATH: process.env.PATH ?? '/usr/bin:/bin' };
-        const theirs = join(lab.dir, `${file}.fwknop`);
-        await execa('fwknop', ['--rc-file', rc, ...n, '-A', 'tcp/22', '-a', '127.0.0.2', '-D', '127.0.0.1', '-T', '--save-packet', theirs, '--no-save-args'], {
-          env, extendEnv: false, reject: false, stdin: 'ignore', cwd: lab.dir, timeout: 20_000,
-        });
-        row.fwknop = (await readFile(theirs, 'utf8').catch(() => '')).trim() || undefined;
-        const ours = join(lab.dir, `${file}.knockstick`);
-        const result = await execa(process.execPath, [
-          join(DIST_BIN, 'knockstick.js'), 'spa', 'send', '--rc-file', rc, ...n, '--access', 'tcp/22', '--allow-ip', '127.0.0.2', '--server', '127.0.0.1',
-          '--dry-run', '--save-packet', ours, '--unsafe-no-hmac', '--unsafe-legacy-iv',
-        ], { env, extendEnv: false, reject: false, stdin: 'ignore', cwd: lab.dir });
-        row.knockstick = (await readFile(ours, 'utf8').catch(() => '')).trim() || undefined;
-        if (row.knockstick === undefined) row.knockstickError = result.stderr;
-        const keys = resolveStanzaKeys(parseRcText(text, rc), stanza, rc);
-        if (keys.config !== undefined) row.keys = keys.config;
-        rows.push(row);
-      }
-      // One access.conf stanza per distinct key set and mode: fwknopd tries them in turn.
-      const seen = new Set<string>();
-      const stanzas: string[] = [];
-      for (const row of rows) {
-        if (row.keys === undefined || row.knockstick === undefined) continue;
-        const { keys, modes } = row.keys;
-        const lines = [
-          'SOURCE ANY',
-          `KEY_BASE64 ${keys.encryption.toString('base64')}`,
-          ...(modes.hmac === 'none' ? [] : [`HMAC_KEY_BASE64 ${keys.hmac.toString('base64')}`, `HMAC_DIGEST_TYPE ${modes.hmac}`]),
-          ...(modes.encryption === 'legacy' ? ['ENCRYPTION_MODE legacy'] : []),
-        ];
-        if (seen.has(lines.join('\n'))) continue;
-        seen.add(lines.join('\n'));
-        stanzas.push([...lines, `CMD_CYCLE_OPEN /usr/bin/touch ${join(lab.dir, 'open.$SRC')}`, `CMD_CYCLE_CLOSE /bin/rm -f ${join(lab.dir, 'open.$SRC')}`, 'CMD_CYCLE_TIMER 1', ''].join('\n'));
-      }
+    const stanzas: string[] = [];
+    ({ lab, fwknopd } = await startFwknopdLab({
+      prepare: async (lab) => {
+        const home = join(lab.dir, 'home');
+        await mkdir(home);
+        for (const file of (await readdir(FIXTURES)).filter((f) => f.startsWith('fwknoprc_')).sort()) {
+          const rc = join(lab.dir, file);
+          await copyFile(join(FIXTURES, file), rc);
+          await execa('chmod', ['600', rc]);
+          const text = await readFile(rc, 'utf8');
+          const stanza = stanzaOf(text);
+          const row: Row = { file, ...(stanza === undefined ? {} : { stanza }), ...(/^USE_GPG\s+Y/m.test(text) ? { gpg: true } : {}) };
+          const n = stanza === undefined ? [] : ['-n', stanza];
+          const env = { HOME: home, PATH: process.env.PATH ?? '/usr/bin:/bin' };
+          const theirs = join(lab.dir, `${file}.fwknop`);
+          await execa('fwknop', ['--rc-file', rc, ...n, '-A', 'tcp/22', '-a', '127.0.0.2', '-D', '127.0.0.1', '-T', '--save-packet', theirs, '--no-save-args'], {
+            env, extendEnv: false, reject: false, stdin: 'ignore', cwd: lab.dir, timeout: 20_000,
+          });
+          row.fwknop = (await readFile(theirs, 'utf8').catch(() => '')).trim() || undefined;
+          const ours = join(lab.dir, `${file}.knockstick`);
+          const result = await execa(process.execPath, [
+            join(DIST_BIN, 'knockstick.js'), 'spa', 'send', '--rc-file', rc, ...n, '--access', 'tcp/22', '--allow-ip', '127.0.0.2', '--server', '127.0.0.1',
+            '--dry-run', '--save-packet', ours, '--unsafe-no-hmac', '--unsafe-legacy-iv',
+          ], { env, extendEnv: false, reject: false, stdin: 'ignore', cwd: lab.dir });
+          row.knockstick = (await readFile(ours, 'utf8').catch(() => '')).trim() || undefined;
+          if (row.knockstick === undefined) row.knockstickError = result.stderr;
+          const keys = resolveStanzaKeys(parseRcText(text, rc), stanza, rc);
+          if (keys.config !== undefined) row.keys = keys.config;
+          rows.push(row);
+        }
+        // One access.conf stanza per distinct key set and mode: fwknopd tries them in turn.
+        const seen = new Set<string>();
+        for (const row of rows) {
+          if (row.keys === undefined || row.knockstick === undefined) continue;
+          const { keys, modes } = row.keys;
+          const lines = [
+            'SOURCE ANY',
+            `KEY_BASE64 ${keys.encryption.toString('base64')}`,
+            ...(modes.hmac === 'none' ? [] : [`HMAC_KEY_BASE64 ${keys.hmac.toString('base64')}`, `HMAC_DIGEST_TYPE ${modes.hmac}`]),
+            ...(modes.encryption === 'legacy' ? ['ENCRYPTION_MODE legacy'] : []),
+          ];
+          if (seen.has(lines.join('\n'))) continue;
+          seen.add(lines.join('\n'));
+          stanzas.push([...lines, `CMD_CYCLE_OPEN /usr/bin/touch ${join(lab.dir, 'open.$SRC')}`, `CMD_CYCLE_CLOSE /bin/rm -f ${join(lab.dir, 'open.$SRC')}`, 'CMD_CYCLE_TIMER 1', ''].join('\n'));
+        }
+      },
       // The TIME_OFFSET files make packets a day old or an hour ahead on purpose.
-      fwknopd = await startFwknopd(lab, { accessConf: stanzas.join('\n'), extraConf: ['ENABLE_SPA_PACKET_AGING N;'] });
-    } catch (error) {
-      await lab.teardown();
-      throw error;
-    }
+      fwknopd: () => ({ accessConf: stanzas.join('\n'), extraConf: ['ENABLE_SPA_PACKET_AGING N;'] }),
+    }));
   });
   afterAll(async () => {
-    await fwknopd?.stop();
-    await lab?.teardown();
+    await stopFwknopdLab({ lab, fwknopd });
   });
 
   it('the table: 47 files; knockstick ⊇ fwknop', () => {
@@ -155,9 +153,8 @@ describe('modes beyond the rc files, against the real fwknopd', () => {
   const cipherKey = (i: number): string => Buffer.alloc(32, 40 + i).toString('base64');
 
   beforeAll(async () => {
-    lab = await createLab();
-    try {
-      fwknopd = await startFwknopd(lab, {
+    ({ lab, fwknopd } = await startFwknopdLab({
+      fwknopd: (lab) => ({
         accessConf: [
           ...CIPHERS.flatMap((mode, i) => [
             `SOURCE ${CLIENT_ADDR}`, `KEY_BASE64 ${cipherKey(i)}`, `HMAC_KEY_BASE64 ${H}`, `ENCRYPTION_MODE ${mode}`,
@@ -170,15 +167,11 @@ describe('modes beyond the rc files, against the real fwknopd', () => {
           `SOURCE ${CLIENT_ADDR}`, `KEY_BASE64 ${K}`, `HMAC_KEY_BASE64 ${H}`,
           `CMD_CYCLE_OPEN /usr/bin/touch ${join(lab.dir, 'open.$SRC')}`, `CMD_CYCLE_CLOSE /bin/rm -f ${join(lab.dir, 'open.$SRC')}`, 'CMD_CYCLE_TIMER 1', '',
         ].join('\n'),
-      });
-    } catch (error) {
-      await lab.teardown();
-      throw error;
-    }
+      }),
+    }));
   });
   afterAll(async () => {
-    await fwknopd?.stop();
-    await lab?.teardown();
+    await stopFwknopdLab({ lab, fwknopd });
   });
 
   async function send(extra: string, args: readonly string[] = [], keys: readonly string[] = [`KEY_BASE64 ${K}`, `HMAC_KEY_BASE64 ${H}`]): Promise<{ exitCode: number; stderr: string }> {
@@ -247,21 +240,16 @@ describe('SPA over TCP and RAND_PORT, with fwknopd sniffing (pcap) as they need'
   const H = Buffer.alloc(64, 6).toString('base64');
 
   beforeAll(async () => {
-    lab = await createLab();
-    try {
-      fwknopd = await startFwknopd(lab, {
+    ({ lab, fwknopd } = await startFwknopdLab({
+      fwknopd: (lab) => ({
         pcapFilter: 'tcp dst port 62201 or udp dst portrange 10000-65535',
         extraConf: ['ENABLE_TCP_SERVER Y;'],
         accessConf: [`SOURCE ${CLIENT_ADDR}`, `KEY_BASE64 ${K}`, `HMAC_KEY_BASE64 ${H}`, `CMD_CYCLE_OPEN /usr/bin/touch ${join(lab.dir, 'open.$SRC')}`, `CMD_CYCLE_CLOSE /bin/rm -f ${join(lab.dir, 'open.$SRC')}`, 'CMD_CYCLE_TIMER 1', ''].join('\n'),
-      });
-    } catch (error) {
-      await lab.teardown();
-      throw error;
-    }
+      }),
+    }));
   });
   afterAll(async () => {
-    await fwknopd?.stop();
-    await lab?.teardown();
+    await stopFwknopdLab({ lab, fwknopd });
   });
 
   it.each([
@@ -286,20 +274,15 @@ describe('NAT requests accepted by the real fwknopd (iptables, ENABLE_IPT_FORWAR
   const H = Buffer.alloc(64, 10).toString('base64');
 
   beforeAll(async () => {
-    lab = await createLab();
-    try {
-      fwknopd = await startFwknopd(lab, {
+    ({ lab, fwknopd } = await startFwknopdLab({
+      fwknopd: (lab) => ({
         extraConf: ['ENABLE_IPT_FORWARDING Y;', 'ENABLE_IPT_LOCAL_NAT Y;'],
         accessConf: [`SOURCE ${CLIENT_ADDR}`, `KEY_BASE64 ${K}`, `HMAC_KEY_BASE64 ${H}`, 'FW_ACCESS_TIMEOUT 30', ''].join('\n'),
-      });
-    } catch (error) {
-      await lab.teardown();
-      throw error;
-    }
+      }),
+    }));
   });
   afterAll(async () => {
-    await fwknopd?.stop();
-    await lab?.teardown();
+    await stopFwknopdLab({ lab, fwknopd });
   });
 
   const natRules = (): Promise<string> => lab.run(lab.serverNs, 'iptables', ['-t', 'nat', '-S']).catch(() => '');

@@ -7,12 +7,13 @@
 // name needs quoting ("stick 'q' 100%"), so the escaping is tested end to end.
 
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { appendFile, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { knockstick, runBin } from '../helpers/cli.js';
-import { SERVER_ADDR, SSH_PORT, createLab, knockdConfig, runIn, setupFirewall, startKnockd, startSshd, waitFor, type Firewall, type KnockdHandle, type Lab, type RunResult, type SshdHandle } from '../../src/lab/lab.js';
-import { askpassEnv, makeLabStick, type LabStick } from '../../src/lab/stick.js';
+import { closeDoorNow, explain as explainRun, freshDoor as freshDoorOf, lockstepStatus, setUpDoorLab, shutDoor, startDoorKeeper as startDoorKeeperOf, tearDownDoorLab, type DoorLab } from '../helpers/door-lab.js';
+import { SERVER_ADDR, SSH_PORT, runIn, waitFor, type RunResult } from '../../src/lab/lab.js';
+import { askpassEnv } from '../../src/lab/stick.js';
 import { shellQuote } from '../../src/core/shell.js';
 import { readCallhomeState } from '../../src/core/callhome-state.js';
 import { parseSequenceFile } from '../../src/core/sequences.js';
@@ -22,78 +23,44 @@ import { sshConfigText } from '../../src/usbsetup/content.js';
 
 jest.setTimeout(300_000);
 
-interface Door {
-  lab: Lab;
-  sshd: SshdHandle;
-  firewall: Firewall;
-  stick: LabStick;
-  serverFile: string;
-  env: Record<string, string>;
-  knockd?: KnockdHandle;
-}
-
-let door: Door;
+let door: DoorLab;
 
 /** The stick's config as usbsetup writes it, for a stick at `root`, with the lab's address. */
 const usbsetupConfig = (root: string): string =>
   sshConfigText({ alias: 'home', hostName: SERVER_ADDR, user: 'root', port: SSH_PORT, dynamicForward: undefined }, root).replace('StrictHostKeyChecking ask', 'StrictHostKeyChecking yes');
 
 beforeAll(async () => {
-  const lab = await createLab();
-  try {
-    // An empty /root for sshd's logins: the host's dotfiles must not reach scp/sftp/rsync/git.
-    const sshd = await startSshd(lab, { hideHostHome: true });
-    const firewall = await setupFirewall(lab, 'iptables');
-    const root = join(lab.dir, "stick 'q' 100%");
-    // The launchers, bundle, key and known_hosts as the connect lab makes them (proxyCommand), then
-    // usbsetup's own ssh config over the hand-written one.
-    const stick = await makeLabStick(root, sshd, { proxyCommand: true });
-    await writeFile(stick.config, usbsetupConfig(root), { mode: 0o600 });
-    const home = join(lab.dir, 'home');
-    await mkdir(home, { mode: 0o700 });
-    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, SHELL: '/bin/sh' };
-    door = { lab, sshd, firewall, stick, serverFile: join(lab.dir, 'server-ssh'), env };
-  } catch (error) {
-    await lab.teardown();
-    throw error;
-  }
+  // An empty /root for sshd's logins: the host's dotfiles must not reach scp/sftp/rsync/git. The
+  // stick's launchers, bundle, key and known_hosts as the connect lab makes them (proxyCommand),
+  // then usbsetup's own ssh config over the hand-written one.
+  door = await setUpDoorLab({ firewall: 'iptables', hideHostHome: true, stickName: "stick 'q' 100%", passphrase: '', proxyCommand: true, env: { SHELL: '/bin/sh' } });
+  await writeFile(door.stick.config, usbsetupConfig(door.stick.root), { mode: 0o600 });
 });
 
 afterAll(async () => {
-  await door?.knockd?.stop();
-  await door?.lab.teardown();
+  await tearDownDoorLab(door);
 });
 
 /** New sequence files on both sides (COUNT lines) and a knockd freshly started on them. */
-async function freshDoor(count: number, cmdTimeout = 3): Promise<void> {
-  await door.knockd?.stop();
-  door.knockd = undefined;
-  await waitFor(async () => !(await door.firewall.doorOpen()), 10_000, 100);
-  for (const f of [door.serverFile, door.stick.sequences, `${door.stick.sequences}.state`]) await rm(f, { force: true });
-  expect((await knockstick(['seqgen', String(count), '--server-file', door.serverFile, '--stick', door.stick.root])).exitCode).toBe(0);
-  await startDoorKeeper(cmdTimeout);
-}
+const freshDoor = (count: number, cmdTimeout = 3): Promise<void> => freshDoorOf(door, count, cmdTimeout);
 
-async function startDoorKeeper(cmdTimeout = 3, sequencesFile = door.serverFile): Promise<void> {
-  const config = join(door.lab.dir, 'knockd.conf');
-  await writeFile(config, knockdConfig(door.lab, { sequencesFile, firewall: door.firewall, cmdTimeout }));
-  door.knockd = await startKnockd(door.lab, config);
-}
+const startDoorKeeper = (cmdTimeout = 3, sequencesFile = door.serverFile): Promise<void> => startDoorKeeperOf(door, cmdTimeout, sequencesFile);
 
 /** A shell command line in the client namespace, from `/`; "$CFG" is the stick's ssh config. */
 function client(script: string, extraEnv: Record<string, string> = {}, timeoutMs = 120_000): Promise<RunResult> {
   return runIn(door.lab.clientNs, 'sh', ['-c', `cd / && ${script}`], { env: { ...door.env, CFG: door.stick.config, ...extraEnv }, timeoutMs });
 }
 
-async function status(): Promise<{ lockstep: { state: string }; server: { used: number }; stick: { used: number } }> {
-  const result = await knockstick(['seqgen', 'status', '--json', '--server-file', door.serverFile, '--stick', door.stick.root]);
-  return JSON.parse(result.stdout);
-}
+const status = () => lockstepStatus(door);
 
-const explain = (result: RunResult) => (result.exitCode === 0 ? { exitCode: 0 } : { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr, knockd: door.knockd?.output() });
+const explain = (result: RunResult) => explainRun(door, result);
 
-/** Waits until the door has closed again, so that the next client must knock (bounded). */
-const doorClosed = () => waitFor(async () => !(await door.firewall.doorOpen()), 10_000, 100);
+/**
+ * Shuts the door now, so that the next client must knock: knockd's door keepers killed and the doors
+ * flushed (knockd keeps running), rather than waiting out cmd_timeout; what the door's own timeout
+ * does is checked in test/lab/doors-single-use.test.ts.
+ */
+const doorClosed = () => closeDoorNow(door);
 
 describe("any ssh client through the stick's ssh config, from /", () => {
   beforeAll(async () => {
@@ -293,9 +260,7 @@ describe('connect over a link that drops 30% of the client\'s packets', () => {
 
 describe('a stick made by usbsetup --into, as it is', () => {
   it('its launchers, connect bundle and ssh config get plain ssh in from /, one sequence', async () => {
-    await door.knockd?.stop();
-    door.knockd = undefined;
-    await doorClosed();
+    await shutDoor(door);
     const root = join(door.lab.dir, 'usbsetup stick');
     await mkdir(root);
     const serverFile = join(door.lab.dir, 'server-usbsetup');

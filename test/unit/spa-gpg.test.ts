@@ -3,9 +3,10 @@
 // lines (no passphrase in argv) and the refusal messages.
 
 import { describe, expect, it } from '@jest/globals';
-import { base64NoPad, hmacB64 } from '../../src/spa/cipher.js';
+import { createHash } from 'node:crypto';
+import { base64NoPad, decodeBase64, hmacB64 } from '../../src/spa/cipher.js';
 import { dearmor, encryptSignCommand, decryptCommand, parseKeyList, parseStatus, lsignCommand, generateKeyCommands } from '../../src/spa/gpg.js';
-import { B64_GPG_PREFIX, MIN_GNUPG_MSG_SIZE, gpgPlaintext, looksLikeGpgWire, openGpgWire, readPacketHeader, sealGpgMessage, withOldFormatFirstHeader } from '../../src/spa/gpg-packet.js';
+import { B64_GPG_PREFIX, MIN_GNUPG_MSG_SIZE, gpgPlaintext, looksLikeGpgWire, openGpgWire, packetEnding, readPacketHeader, sealGpgMessage, withOldFormatFirstHeader } from '../../src/spa/gpg-packet.js';
 import { isKeyName } from '../../src/spa/gpg-rc.js';
 import { parsePlaintext, SpaDecodeError } from '../../src/spa/packet.js';
 import { parseRcText, resolveStanza, type SpaClientConfig } from '../../src/spa/rc-file.js';
@@ -85,6 +86,17 @@ describe('the GnuPG wire string', () => {
     expect(openGpgWire(sealGpgMessage(ecc, undefined), undefined)).toMatchObject({ hmacChecked: false, hmacPresent: false, recipientKeyId: ECDH_ID });
     // Without a key, an HMAC shows in where the OpenPGP packets end.
     expect(openGpgWire(sealGpgMessage(ecc, HMAC), undefined)).toMatchObject({ hmacChecked: false, hmacPresent: true, message: withOldFormatFirstHeader(ecc) });
+  });
+
+  it('without a key, an HMAC whose bytes happen to read as one more packet is still seen as an HMAC (a lab flake)', () => {
+    // The HMAC of key #98 (sha512 of "98") over this message decodes to bytes that form a
+    // complete OpenPGP packet after the message, so the whole text "ends" too (about 1 key in 600).
+    const rsa = message([0x85, 0x01, 0x0c], RSA_ID, 1, 268);
+    const key = createHash('sha512').update('98').digest();
+    const wire = sealGpgMessage(rsa, key);
+    expect(packetEnding(decodeBase64(`${B64_GPG_PREFIX}${wire}`) as Buffer)).toBe('exact');
+    expect(openGpgWire(wire, undefined)).toMatchObject({ hmacPresent: true, message: rsa });
+    expect(openGpgWire(sealGpgMessage(rsa, undefined), undefined)).toMatchObject({ hmacPresent: false, message: rsa });
   });
 
   it('a wrong HMAC key, or a packet without HMAC checked with a key, fails as bad-hmac and names both causes', () => {
