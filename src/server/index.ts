@@ -203,18 +203,20 @@ async function init(values: Values, context: CommandContext, prompts: Prompts): 
   const sequenceFiles = doors.map((door) => sequencesFileOf(paths, door));
 
   const templates = Object.fromEntries(await Promise.all([...TEMPLATE_NAMES, ...OLDER_TEMPLATE_NAMES].map(async (n) => [n, await loadTemplate(n)] as const)));
-  // A rerun keeps the doors of the sticks added since (knockstick stick add): knockd.conf holds them too.
-  const registry = inner.length > 0 ? undefined : await readRegistry(registryPathFor(paths.serverConfig)).catch((error: unknown) => (values['dry-run'] === true ? undefined : Promise.reject(error)));
-  const memberDoors = (registry === undefined ? [] : activeMembers(registry.registry)).flatMap((m) => (m.method === 'knock' && m.door !== LEGACY_DOOR && m.oneTimeFile !== undefined ? [{ name: m.door, sequencesFile: m.oneTimeFile }] : []));
+  let memberDoors: { name: string; sequencesFile: string }[] = [];
   const planOptions = (panicSequence: Sequence) => ({ interface: iface, firewall, sshPort, seqTimeout, cmdTimeout, doorPolicy, panicSequence, ddns, inner, allow, paths, memberDoors });
   const plan = (panicSequence: Sequence): PlannedFile[] => planServerFiles(planOptions(panicSequence), templates);
-  // A line knockd would read in pieces (a long --out) is a usage error before any file is read.
-  // The panic sequence is the longest a new one can be, so its line is never shorter than the real one.
+  // A line knockd would read in pieces (a long --out) is a usage error before any file is read
+  // (the stick registry included: its path is as long). The panic sequence is the longest a new
+  // one can be, so its line is never shorter than the real one.
   const longest: Sequence = Array.from({ length: 5 }, () => ({ port: 65535, protocol: 'tcp' as const }));
   for (const f of plan(longest)) {
     const tooLong = f.path === paths.knockdConf ? lineLimitError(f.text, f.path, out === undefined ? 'a value' : '--out') : undefined;
     if (tooLong !== undefined) throw tooLong;
   }
+  // A rerun keeps the doors of the sticks added since (knockstick stick add): knockd.conf holds them too.
+  const registry = inner.length > 0 ? undefined : await readRegistry(registryPathFor(paths.serverConfig)).catch((error: unknown) => (values['dry-run'] === true ? undefined : Promise.reject(error)));
+  memberDoors = (registry === undefined ? [] : activeMembers(registry.registry)).flatMap((m) => (m.method === 'knock' && m.door !== LEGACY_DOOR && m.oneTimeFile !== undefined ? [{ name: m.door, sequencesFile: m.oneTimeFile }] : []));
 
   // A link planted among the files (in --out, or on the stick) is refused before anything is read
   // or written, even with --force: --force replaces files, it never writes through a link.
