@@ -8,7 +8,6 @@
 import { lstat, mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import type { CommandContext } from '../core/command.js';
 import { readConfig, setConfigValue, settingsFor, STICK_CONFIG_NAME } from '../core/config.js';
 import { KnockstickError, usageError } from '../core/errors.js';
@@ -154,8 +153,8 @@ export async function addMemberToStdout(o: { name: string; serverConfig: string;
     const key = parseKeyBlob(o.stdin);
     if (key !== undefined) await writeFile(join(layout.sshDir, 'id_ed25519.pub'), `${key}\n`, { mode: 0o600 });
     let report = '';
-    const collect = new Writable({ write: (chunk, _enc, done) => ((report += String(chunk)), done()) });
-    await addMember({ name: o.name, serverConfig: o.serverConfig, stickRoot: dir, host: o.host, count: o.count, keyFile: undefined }, { ...context, stdout: collect as unknown as NodeJS.WriteStream });
+    const collect = { write: (text: string): void => void (report += text) };
+    await addMember({ name: o.name, serverConfig: o.serverConfig, stickRoot: dir, host: o.host, count: o.count, keyFile: undefined }, { ...context, stdout: collect });
     const settingsPath = join(layout.sshDir, STICK_CONFIG_NAME);
     const section = settingsFor(await readConfig(settingsPath, 'stick'), o.host);
     const sequences = (await readTextIfExists(sequencesFileFor(layout, o.host))) ?? '';

@@ -93,7 +93,7 @@ export interface RemoteKnockAddOptions extends Omit<RemoteAddOptions, 'spaServer
  * and answers them on ssh's stdout. Only then is the new stick written: its sequence file (0600)
  * and its knockstick.conf server_file / ports, so seqgen --remote refills it later.
  */
-export async function remoteAddKnockMember(o: RemoteKnockAddOptions, context: CommandContext): Promise<number> {
+export async function remoteAddKnockMember(o: RemoteKnockAddOptions, context: CommandContext, via: typeof overVia = overVia): Promise<number> {
   checkMemberName(o.name);
   if (o.count < 2) throw usageError('--count must be at least 2: knockd crashes when a door\'s last sequence is used');
   // The new stick first: a refusal here costs no sequence.
@@ -104,7 +104,7 @@ export async function remoteAddKnockMember(o: RemoteKnockAddOptions, context: Co
   const refusal = (when: string) => usageError(`${stickFile} exists${when}: this stick already has sequences for alias ${o.host}; nothing was done`, 'give the new door its own alias with --host ALIAS');
   if (await taken()) throw refusal('');
   const key = await stickKey(layout.root, o.keyFile);
-  return overVia(o, layout.sshDir, context, async (remote, sudo, via) => {
+  return via(o, layout.sshDir, context, async (remote, sudo, viaAlias) => {
     if (await taken()) throw refusal(' (made meanwhile)');
     const words = [...sudo, o.remoteKnockstick, 'stick', 'add', o.name, '--sequences-stdout', '--count', String(o.count), '--host', o.host, ...o.serverArgs];
     const out = await remote.run(words, key === undefined ? '' : `${key}\n`);
@@ -135,7 +135,7 @@ export async function remoteAddKnockMember(o: RemoteKnockAddOptions, context: Co
     }
     const unused = sequences.split('\n').filter((l) => l.startsWith(' ')).length;
     context.stdout.write(
-      `Added stick ${o.name} on ${via} over ssh: ${reply.report ?? ''}\n` +
+      `Added stick ${o.name} on ${viaAlias} over ssh: ${reply.report ?? ''}\n` +
         `  The new stick has its ${unused} sequences: ${stickFile} (mode 0600); ${confPath} [${o.host}] server_file = ${serverFile}, ports = its pool (seqgen --remote refills it).\n`,
     );
     return 0;
@@ -148,7 +148,7 @@ export async function remoteAddKnockMember(o: RemoteKnockAddOptions, context: Co
  * the new stick's (taken once the master is up: the proxy took the via lock itself while it
  * knocked), so everything `fn` reads there is fresh. Returns the proxy's exit code when it failed.
  */
-async function overVia(
+export async function overVia(
   o: Pick<RemoteAddOptions, 'viaRoot' | 'viaHost' | 'sudo' | 'waitSeconds'>,
   newStickSshDir: string,
   context: CommandContext,
