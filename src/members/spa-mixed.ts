@@ -23,7 +23,7 @@ import { cString, cTrim } from '../core/knockd-reader.js';
 import { describeReload, reloadKnockd, verifyNewKnockdConf } from '../core/knockd-reload.js';
 import { runAllowingFailure } from '../core/run.js';
 import { shellQuote } from '../core/shell.js';
-import { DEFAULT_FWKNOPD_PIDFILE, type SpaDoor } from '../core/spa-member.js';
+import type { SpaDoor } from '../core/spa-member.js';
 import { loadTemplate, render } from '../core/templates.js';
 import { fwknopValue } from '../server/spa.js';
 import { loadServer, modelDoor } from './server.js';
@@ -83,7 +83,7 @@ export interface MixedSetup {
  * access.conf with only a header (the caller adds the member's stanza). Firewall and panic come
  * after the stanza (finishMixedSetup), so that a refused stanza leaves them as they were.
  */
-export async function startMixedSetup(o: { serverConfig: string; accessConf: string; fwknopdConf: string; fwknopdPidfile?: string | undefined; accessExists?: boolean }): Promise<MixedSetup> {
+export async function startMixedSetup(o: { serverConfig: string; accessConf: string; fwknopdConf: string; accessExists?: boolean }): Promise<MixedSetup> {
   if ((await readTextIfExists(o.serverConfig)) === null) {
     throw new KnockstickError('IO', `${o.accessConf} does not exist, and there is no knockd server (${o.serverConfig}) to add SPA to`, {
       hint: 'set up fwknopd first: knockstick server init --method spa (its stanza is the first stick\'s), or name the files with --access-conf / --fwknopd-conf / --server-config',
@@ -101,10 +101,7 @@ export async function startMixedSetup(o: { serverConfig: string; accessConf: str
   const { rm } = await import('node:fs/promises');
   if ((await readTextIfExists(o.fwknopdConf)) === null) {
     const iface = state.knockdConf.options.get('interface')?.value ?? 'eth0';
-    // Every placeholder of the template server init --method spa renders (server/spa.ts): the port
-    // SPA_PORT_RULE lets in, the pidfile reload and panic use, no command filter.
-    const values = { interface: iface, spa_port: '62201', pidfile: o.fwknopdPidfile ?? DEFAULT_FWKNOPD_PIDFILE, command_filter: '' };
-    await writeAtomically(o.fwknopdConf, render(await loadTemplate('fwknopd.conf'), values, fwknopValue), { mode: 0o600 });
+    await writeAtomically(o.fwknopdConf, render(await loadTemplate('fwknopd.conf'), { interface: iface }, fwknopValue), { mode: 0o600 });
     undo.push(async () => rm(o.fwknopdConf, { force: true }));
     report.push(`wrote ${o.fwknopdConf}: fwknopd's UDP server on 62201 (interface ${iface}), replay cache kept`);
   }
