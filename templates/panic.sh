@@ -1,11 +1,11 @@
 #!/bin/sh
-# knockstick panic: stops knockd on your server and closes every door it opened.
+# knockstick panic: stops knockd (and fwknopd, where it runs) on your server and closes every door.
 #
 # Run it from any shell account, even one that cannot execute files:   sh panic
 # It needs neither node nor knockstick. It sends the panic knock (one TCP SYN per port, in order)
 # with the first of these it finds: python3, perl, bash (/dev/tcp) or nc. To choose one yourself:
 #   PANIC_METHOD=nc sh panic
-# Afterwards no knock opens anything until you restart knockd on the server.
+# Afterwards no knock or SPA packet opens anything until you restart knockd (and fwknopd) on the server.
 # Made by `knockstick panic script`; every value below was quoted when it was written.
 
 HOST={{host}}
@@ -99,7 +99,7 @@ fi
 
 if "knock_$method" "$@"; then
   say "sent the panic knock ($SEQUENCE_LENGTH ports) to $HOST with $method."
-  say "knockd should now be stopped and every door closed; nothing opens until you restart knockd."
+  say "knockd (and fwknopd, where it runs) should now be stopped and every door closed; nothing opens until you restart them."
 else
   say "$method failed while sending the panic knock to $HOST; try another: PANIC_METHOD=nc sh panic"
   exit 1

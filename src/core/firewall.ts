@@ -155,12 +155,52 @@ export function flushDoorsCommand(kind: FirewallKind): string {
  * lab). A hung knockd opens no door, but it must not linger as the thing the panic stopped. The
  * systemd drop-in keeps a SIGKILLed knockd down as it does one that exited on SIGTERM.
  */
-export function panicCommand(kind: FirewallKind, pidfile: string, alsoFlush = '', doorsFlush = flushDoorsCommand(kind)): string {
+export function panicCommand(kind: FirewallKind, pidfile: string, alsoFlush = '', doorsFlush = flushDoorsCommand(kind), fwknopd?: FwknopdPanic): string {
   const pid = `"$(cat ${shellQuote(pidfile)})"`;
+  const spa = fwknopd === undefined ? '' : `${fwknopdPanicCommand(fwknopd)}; `;
+  const spaKill = fwknopd === undefined ? '' : `kill -KILL "$(cat ${shellQuote(fwknopd.pidfile)})" 2>/dev/null; `;
   return (
-    `kill -TERM ${pid} 2>/dev/null || pkill -TERM -x knockd; ${alsoFlush === '' ? '' : `${alsoFlush}; `}${doorsFlush}; ` +
-    `sleep 2; kill -KILL ${pid} 2>/dev/null; true`
+    `${spa}kill -TERM ${pid} 2>/dev/null || pkill -TERM -x knockd; ${alsoFlush === '' ? '' : `${alsoFlush}; `}${doorsFlush}; ` +
+    `sleep 2; kill -KILL ${pid} 2>/dev/null; ${spaKill}true`
   );
+}
+
+/** fwknopd on the server (an SPA server, or a knock server with SPA sticks too): what panic stops. */
+export interface FwknopdPanic {
+  /** fwknopd's pidfile (fwknopd.conf FWKNOP_PID_FILE = the systemd drop-in's PIDFile). */
+  readonly pidfile: string;
+  /** Where its doors are: the nft set spa4 (CMD_CYCLE_OPEN), FWKNOP_INPUT (its iptables backend), or ufw rules (CMD_CYCLE_OPEN). */
+  readonly firewall: 'nftables' | 'iptables' | 'ufw';
+  /** The door's port (ufw's rules name it). */
+  readonly sshPort: number;
+}
+
+/** The start of the panic command's fwknopd part (stick add --method spa looks for it, too). */
+export const PANIC_FWKNOPD_MARK = ': knockstick stops fwknopd too;';
+/** fwknopd's own iptables chain (its iptables backend puts every door there). */
+export const FWKNOP_INPUT_CHAIN = 'FWKNOP_INPUT';
+/** The nft set an SPA server's CMD_CYCLE_OPEN fills (table inet knockstick). */
+export const NFT_SPA_SET = 'spa4';
+
+/**
+ * The panic command's fwknopd part: stop fwknopd by its pidfile first (SIGTERM: it exits 0, which
+ * the systemd drop-in's Restart=on-failure does not restart; a SIGKILL two seconds later, which
+ * RestartPreventExitStatus keeps down, as knockd's), so it opens nothing more; then close its
+ * doors: a killed fwknopd runs no CMD_CYCLE_CLOSE and (SIGKILL) no cleanup of FWKNOP_INPUT. Each
+ * step is quiet and harmless when there is nothing to stop or close. With ufw the doors are the
+ * rules CMD_CYCLE_OPEN added ("ufw allow proto tcp from SRC to any port SSH", listed by ufw as
+ * "ufw allow from SRC to any port SSH proto tcp"): each is deleted; rules of another shape stay.
+ */
+export function fwknopdPanicCommand(o: FwknopdPanic): string {
+  const port = o.sshPort;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`not a port: ${port}`);
+  const close =
+    o.firewall === 'nftables'
+      ? `nft flush set inet ${NFT_TABLE} ${NFT_SPA_SET} 2>/dev/null`
+      : o.firewall === 'iptables'
+        ? `iptables -F ${FWKNOP_INPUT_CHAIN} 2>/dev/null`
+        : `for a in $(ufw show added 2>/dev/null | sed -n 's|^ufw allow from \\([0-9A-Fa-f.:/]*\\) to any port ${port} proto tcp$|\\1|p'); do ufw delete allow proto tcp from "$a" to any port ${port} >/dev/null 2>&1; done`;
+  return `${PANIC_FWKNOPD_MARK} kill -TERM "$(cat ${shellQuote(o.pidfile)})" 2>/dev/null; ${close}; true`;
 }
 
 /** Router mode: knockd on the router forwards SSH to inner hosts, each its own door. */

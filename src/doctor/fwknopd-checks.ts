@@ -7,6 +7,7 @@
 import type { Finding } from './checks.js';
 import { isPlaceholder, isYes, keyBytes, openTcpPorts, readAccessConf, readFwknopdConf, spaPort, type AccessStanza, type FwknopProblem } from '../core/fwknopd-conf.js';
 import type { FwknopdProbeResult } from '../core/fwknopd-probe.js';
+import { parseRcText } from '../spa/rc-file.js';
 
 export interface FwknopFileFact {
   readonly path: string;
@@ -27,6 +28,52 @@ export interface FwknopdFacts {
   readonly firewall?: { readonly nft: string | null; readonly iptables: string | null };
   /** The ports sshd listens on (sshd -T, else server settings); empty: unknown. */
   readonly sshPorts: readonly number[];
+  /** --stick: the stick's .ssh/fwknoprc (text null: missing) and the stanza it sends with (the --host alias). */
+  readonly stickRc?: { readonly path: string; readonly text: string | null; readonly stanza: string } | undefined;
+  /** The file fwknopd.conf's SUDO_EXE names (knockstick's command filter, when --allow-command made it); undefined: no SUDO_EXE. */
+  readonly commandFilter?: FwknopFileFact | undefined;
+}
+
+/** The file name server init --method spa --allow-command gives the command filter. */
+export const COMMAND_FILTER_NAME = 'spa-command-filter';
+
+/**
+ * The regex knockstick's command filter (templates/spa-command-filter.sh) enforces: its ALLOW line,
+ * single-quoted for sh. undefined: not such a filter (another SUDO_EXE, or edited beyond recognition).
+ */
+export function commandFilterRegex(text: string): string | undefined {
+  if (!text.includes('grep -Ezqx -e "$ALLOW"')) return undefined;
+  const m = /^ALLOW='((?:[^']|'\\'')*)'$/m.exec(text);
+  return m === null ? undefined : (m[1] as string).replace(/'\\''/g, "'");
+}
+
+/**
+ * How a stanza's command messages are limited: by knockstick's command filter (fwknopd.conf SUDO_EXE
+ * naming it and the stanza's ENABLE_CMD_SUDO_EXEC Y: fwknopd runs "FILTER COMMAND"), or not at all.
+ * fwknopd 2.6 ignores CMD_REGEX, so the filter is what makes the regex mean something.
+ */
+type FilterState =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'enforced'; readonly regex: string; readonly path: string }
+  | { readonly kind: 'broken'; readonly finding: Finding };
+
+function filterState(path: string, s: AccessStanza, line: number, filter: FwknopFileFact | undefined): FilterState {
+  if (filter === undefined || !isYes(s.values.get('ENABLE_CMD_SUDO_EXEC')?.value)) return { kind: 'none' };
+  const ours = filter.path.endsWith(`/${COMMAND_FILTER_NAME}`);
+  if (filter.text === null) {
+    return ours
+      ? { kind: 'broken', finding: bad('access:cmd-exec', 'error', `${path}:${line} command messages go through fwknopd's SUDO_EXE ${filter.path}, which does not exist: every command fails`, 'run server init --method spa --allow-command REGEX again (it writes the filter), or ENABLE_CMD_EXEC N') }
+      : { kind: 'none' };
+  }
+  const regex = commandFilterRegex(filter.text);
+  if (regex === undefined) return { kind: 'none' };
+  if (filter.mode !== undefined && (filter.mode & 0o100) === 0) {
+    return { kind: 'broken', finding: bad('access:cmd-exec', 'error', `${path}:${line} command messages go through the command filter ${filter.path}, which is not executable (mode ${octal(filter.mode)}): every command fails`, `chmod 700 ${filter.path}`) };
+  }
+  if (filter.mode !== undefined && (filter.mode & 0o022) !== 0) {
+    return { kind: 'broken', finding: bad('access:cmd-exec', 'error', `${path}:${line} the command filter ${filter.path} is writable by others (mode ${octal(filter.mode)}): anyone who edits it runs commands as root`, `chmod 700 ${filter.path}`) };
+  }
+  return { kind: 'enforced', regex, path: filter.path };
 }
 
 const ok = (id: string, message: string): Finding => ({ id, severity: 'ok', message, fix: '' });
@@ -133,23 +180,36 @@ function sharedKeyFindings(path: string, stanzas: readonly AccessStanza[]): Find
   return out;
 }
 
-function cmdExecFindings(path: string, s: AccessStanza): Finding[] {
+function cmdExecFindings(path: string, s: AccessStanza, filter?: FwknopFileFact): Finding[] {
   const exec = s.values.get('ENABLE_CMD_EXEC');
   if (!isYes(exec?.value) && !isYes(s.values.get('ENABLE_CMD_SUDO_EXEC')?.value)) return [];
   const line = exec?.line ?? s.values.get('ENABLE_CMD_SUDO_EXEC')?.line ?? s.line;
   // fwknopd 2.6 itself ignores CMD_REGEX (access.conf:unknown says so); shown for what it means to you.
   const regex = s.ignored.get('CMD_REGEX');
   const user = s.values.get('CMD_EXEC_USER')?.value.trim() ?? 'root';
+  const state = filterState(path, s, line, filter);
+  if (state.kind === 'broken') return [state.finding];
+  if (state.kind === 'enforced') {
+    if (regex !== undefined && regex.value.trim() !== state.regex) {
+      return [bad('access:cmd-exec', 'warning', `${path}:${regex.line} CMD_REGEX says ${JSON.stringify(regex.value.trim())}, but the command filter ${state.path} enforces ${JSON.stringify(state.regex)}`, `make CMD_REGEX say what the filter enforces (or run server init --method spa --allow-command again)`)];
+    }
+    return [ok('access:cmd-exec', `${path}:${line} command messages run only if the whole command matches ${JSON.stringify(state.regex)}${regex === undefined ? '' : ` (CMD_REGEX, line ${regex.line})`}: enforced by the command filter ${state.path} (fwknopd's SUDO_EXE), as root`)];
+  }
   if (regex === undefined) {
     return [bad('access:cmd-exec', 'error', `${path}:${line} ENABLE_CMD_EXEC is on without a CMD_REGEX: a valid packet runs any command, as ${user}`, 'knockstick server init --method spa --allow-command REGEX, or ENABLE_CMD_EXEC N')];
   }
   return [bad('access:cmd-exec', 'warning', `${path}:${line} ENABLE_CMD_EXEC is on: a valid packet runs a command as ${user}; CMD_REGEX (line ${regex.line}) is ${JSON.stringify(regex.value.trim())}`, 'keep it only if you send commands (spa send --server-cmd); ENABLE_CMD_EXEC N otherwise')];
 }
 
-function openPortsFindings(path: string, s: AccessStanza, sshPorts: readonly number[]): Finding[] {
+function openPortsFindings(path: string, s: AccessStanza, sshPorts: readonly number[], spaUdpPort?: number): Finding[] {
   const open = s.values.get('OPEN_PORTS');
   // Also with CMD_CYCLE_OPEN: its $PORT is then whatever the packet asks for.
   if (open === undefined) return [bad('access:open-ports', 'error', `${where(path, s)} has no OPEN_PORTS: a valid packet may open any port it asks for`, 'add OPEN_PORTS tcp/SSHPORT')];
+  // A command stanza (server init --allow-command) opens only the SPA port, which is open to all anyway.
+  const words = open.value.split(/[\s,]+/).filter((w) => w !== '');
+  if (isYes(s.values.get('ENABLE_CMD_EXEC')?.value) && spaUdpPort !== undefined && words.length > 0 && words.every((w) => w.toLowerCase() === `udp/${spaUdpPort}`)) {
+    return [ok('access:open-ports', `${path}:${open.line} OPEN_PORTS ${open.value.trim()}: a command stanza; it opens only the SPA port, open to all anyway`)];
+  }
   if (sshPorts.length === 0) return [ok('access:open-ports', `${path}:${open.line} OPEN_PORTS ${open.value.trim()} (sshd's port unknown: not compared)`)];
   const tcp = openTcpPorts(open.value);
   return tcp.some((p) => sshPorts.includes(p))
@@ -199,6 +259,35 @@ function probeFinding(probe: FwknopdProbeResult, paths: string): Finding {
   }
 }
 
+/**
+ * --stick: what the stick's stanza sends against what the access.conf stanza holding its key demands:
+ * the port, the user name (REQUIRE_USERNAME: fwknop sends the local login unless SPOOF_USER), and an
+ * address in the packet (REQUIRE_SOURCE_ADDRESS: not ALLOW_IP source, 0.0.0.0).
+ */
+function stickRcFindings(rc: NonNullable<FwknopdFacts['stickRc']>, accessPath: string, stanzas: readonly AccessStanza[], port: number | undefined): Finding[] {
+  const at = `the stick's [${rc.stanza}] (${rc.path})`;
+  if (rc.text === null) return [bad('stick:spa', 'error', `${rc.path} does not exist: the stick sends no SPA packet`, 'knockstick server init --method spa --stick DIR writes it')];
+  const stanza = parseRcText(rc.text, rc.path).find((x) => x.name === rc.stanza);
+  if (stanza === undefined) return [bad('stick:spa', 'error', `${rc.path} has no stanza [${rc.stanza}]`, `--host names the stanza; or add [${rc.stanza}] (server init --method spa --stick DIR)`)];
+  const get = (name: string): string | undefined => stanza.entries.get(name)?.value;
+  const key = get('KEY_BASE64');
+  // A GnuPG stanza (no KEY_BASE64) is the GnuPG checks' (gpg-checks.ts): not compared here.
+  if (key === undefined) return [];
+  const server = stanzas.find((x) => keyBytes(x, 'KEY')?.equals(Buffer.from(key, 'base64')) === true);
+  if (server === undefined) return [bad('stick:spa', 'error', `${at}: no stanza of ${accessPath} has its KEY_BASE64: fwknopd refuses its packets`, 'copy the keys from the server (server init --method spa --stick DIR writes both)')];
+  const out: Finding[] = [];
+  const sends = Number(get('SPA_SERVER_PORT') ?? 62201);
+  if (port !== undefined && sends !== port) out.push(bad('stick:spa', 'error', `${at} sends to udp/${sends}, but fwknopd reads udp/${port}`, `SPA_SERVER_PORT ${port} in the stick's [${rc.stanza}]`));
+  const user = server.values.get('REQUIRE_USERNAME')?.value.trim();
+  if (user !== undefined && get('SPOOF_USER') !== user) {
+    out.push(bad('stick:spa', 'error', `${at} sends ${get('SPOOF_USER') === undefined ? 'no SPOOF_USER (fwknop then sends the local login name)' : `the user ${get('SPOOF_USER') as string}`}, but ${accessPath}:${server.values.get('REQUIRE_USERNAME')?.line ?? server.line} REQUIRE_USERNAME ${user} refuses anyone else`, `SPOOF_USER ${user} in the stick's [${rc.stanza}]`));
+  }
+  if (isYes(server.values.get('REQUIRE_SOURCE_ADDRESS')?.value) && (get('ALLOW_IP') ?? 'source') === 'source') {
+    out.push(bad('stick:spa', 'error', `${at} asks for the address it comes from (ALLOW_IP source, 0.0.0.0), but ${accessPath} REQUIRE_SOURCE_ADDRESS refuses that`, `ALLOW_IP local (knockstick), or the address, in the stick's [${rc.stanza}]`));
+  }
+  return out.length > 0 ? out : [ok('stick:spa', `${at} matches ${accessPath}:${server.line}: its key, port${user === undefined ? '' : ', user'}`)];
+}
+
 export function checkFwknopd(facts: FwknopdFacts): Finding[] {
   const findings: Finding[] = [];
   const { conf, access } = facts;
@@ -207,16 +296,25 @@ export function checkFwknopd(facts: FwknopdFacts): Finding[] {
   if (conf.text === null || access.text === null) return findings;
   const confModel = readFwknopdConf(conf.text);
   const accessModel = readAccessConf(access.text);
-  findings.push(...problemFindings('fwknopd.conf', conf.path, confModel.problems), ...problemFindings('access.conf', access.path, accessModel.problems));
+  // A CMD_REGEX that knockstick's command filter enforces is not the unknown line fwknopd ignores.
+  const enforcedRegexLines = new Set(
+    accessModel.stanzas.flatMap((s) => {
+      const regex = s.ignored.get('CMD_REGEX');
+      return regex !== undefined && filterState(access.path, s, s.line, facts.commandFilter).kind === 'enforced' ? [regex.line] : [];
+    }),
+  );
+  const accessProblems = accessModel.problems.filter((p) => !(p.kind === 'unknown' && enforcedRegexLines.has(p.line)));
+  findings.push(...problemFindings('fwknopd.conf', conf.path, confModel.problems), ...problemFindings('access.conf', access.path, accessProblems));
   if (!confModel.problems.some((p) => PROBLEM_SEVERITY[p.kind] === 'error')) findings.push(ok('fwknopd.conf', `${conf.path} parses`));
-  if (!accessModel.problems.some((p) => p.fatal || PROBLEM_SEVERITY[p.kind] === 'error')) findings.push(ok('access.conf', `${access.path} parses: ${accessModel.stanzas.length} stanza(s)`));
+  if (!accessProblems.some((p) => p.fatal || PROBLEM_SEVERITY[p.kind] === 'error')) findings.push(ok('access.conf', `${access.path} parses: ${accessModel.stanzas.length} stanza(s)`));
   if (facts.probe !== undefined) findings.push(probeFinding(facts.probe, `${conf.path} and ${access.path}`));
   findings.push(...modeFindings('fwknopd.conf', conf), ...modeFindings('access.conf', access));
 
-  for (const s of accessModel.stanzas) findings.push(...keyFindings(access.path, s), ...cmdExecFindings(access.path, s), ...openPortsFindings(access.path, s, facts.sshPorts));
-  findings.push(...sharedKeyFindings(access.path, accessModel.stanzas));
-
   const port = spaPort(confModel);
+  for (const s of accessModel.stanzas) findings.push(...keyFindings(access.path, s), ...cmdExecFindings(access.path, s, facts.commandFilter), ...openPortsFindings(access.path, s, facts.sshPorts, port.udpServer ? port.port : undefined));
+  findings.push(...sharedKeyFindings(access.path, accessModel.stanzas));
+  if (facts.stickRc !== undefined) findings.push(...stickRcFindings(facts.stickRc, access.path, accessModel.stanzas, port.port));
+
   const filter = confModel.values.get('PCAP_FILTER');
   if (port.udpServer && filter !== undefined && port.filterPort !== undefined && port.filterPort !== port.port) {
     findings.push(bad('fwknopd:port', 'warning', `${conf.path}:${filter.line} PCAP_FILTER names port ${port.filterPort}, but the UDP server listens on ${port.port} (UDPSERV_PORT): one of them is stale`, `make both say the same port (UDPSERV_PORT ${port.filterPort}; or PCAP_FILTER udp port ${port.port})`));

@@ -30,9 +30,13 @@ real fwknopd reads them the same way (fwknopd -D on private copies, in a throwaw
 with only lo, as root; any difference is an error); both are mode 0600 and root's; each stanza has a
 key of 16 bytes or more, an HMAC key (32 bytes or more; without one: an error, a warning for GnuPG
 stanzas), different from the key and from every other stanza's key; ENABLE_CMD_EXEC is a warning
-showing its CMD_REGEX (an error without one); OPEN_PORTS includes sshd's port (sshd -T; with
---offline the Port lines of --sshd-config; else the server settings' ssh_port); PCAP_FILTER's port
-agrees with UDPSERV_PORT. Unless --offline: fwknopd is running (its pidfile: --pidfile,
+showing its CMD_REGEX (an error without one), unless knockstick's command filter (fwknopd.conf
+SUDO_EXE = spa-command-filter, ENABLE_CMD_SUDO_EXEC Y) enforces the regex: then ok, and the filter
+missing, not executable or writable by others is an error; OPEN_PORTS includes sshd's port (sshd -T;
+with --offline the Port lines of --sshd-config; else the server settings' ssh_port; a command stanza
+may open just the SPA port); PCAP_FILTER's port agrees with UDPSERV_PORT; with --stick, the stick's
+fwknoprc stanza (--host) matches the access.conf stanza with its key (port, SPOOF_USER for
+REQUIRE_USERNAME, ALLOW_IP for REQUIRE_SOURCE_ADDRESS). Unless --offline: fwknopd is running (its pidfile: --pidfile,
 FWKNOP_PID_FILE, FWKNOP_RUN_DIR/fwknopd.pid, else /var/run/fwknop/fwknopd.pid); the firewall accepts
 the SPA port (UDP server; libpcap reads before the firewall), drops every other new connection,
 accepts established ones and does not accept SSH from everyone; with fwknopd's iptables backend,

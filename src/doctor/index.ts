@@ -177,6 +177,9 @@ async function gatherSpa(values: Values, settings: { readonly sshPort?: number }
   const model = conf.text === null ? undefined : readFwknopdConf(conf.text);
   const access = await fwknopFileFact(at(values['access-conf'] ?? model?.values.get('ACCESS_FILE')?.value.trim() ?? FWKNOP_ACCESS_PATH));
   const probe = conf.text === null || access.text === null ? undefined : await probeFwknopd(conf.text, access.text, { conf: conf.path, access: access.path });
+  // SUDO_EXE: knockstick's command filter (--allow-command), which enforces the command stanza's regex.
+  const sudoExe = model?.values.get('SUDO_EXE')?.value.trim();
+  const commandFilter = sudoExe === undefined || sudoExe === '' ? undefined : await fwknopFileFact(at(sudoExe));
   let live: Partial<FwknopdFacts> = {};
   let sshdT: string | null | undefined;
   if (values.offline !== true) {
@@ -193,7 +196,7 @@ async function gatherSpa(values: Values, settings: { readonly sshPort?: number }
   const fromSshd = sshdT != null ? [...sshdT.matchAll(/^port (\d+)$/gm)].map((m) => Number(m[1])) : [...(offlineSshd ?? '').matchAll(/^[ \t]*Port[ \t]+(\d+)[ \t]*$/gim)].map((m) => Number(m[1]));
   const sshPorts = fromSshd.length > 0 ? fromSshd : settings.sshPort === undefined ? [] : [settings.sshPort];
   return {
-    spa: { conf, access, sshPorts, ...live, ...(probe === undefined ? {} : { probe }) },
+    spa: { conf, access, sshPorts, ...live, ...(probe === undefined ? {} : { probe }), ...(commandFilter === undefined ? {} : { commandFilter }) },
     ...(sshdT === undefined ? {} : { sshdT }),
     ...(access.text === null ? {} : { gpgServer: await gatherGpgServer(access.path) }),
   };
@@ -205,9 +208,13 @@ async function gather(values: Values, context: CommandContext): Promise<Facts> {
     const settings = (await readConfig(at(values['server-config'] ?? SERVER_CONFIG_PATH), 'server')).global;
     if (await isSpaServer(values, settings)) {
       const stick = values.stick === undefined ? undefined : await gatherStick(at(values.stick), context.env, values.host ?? DEFAULT_HOST, undefined, true);
+      const gathered = await gatherSpa(values, settings, at);
+      // --stick: its fwknoprc stanza is compared with the access.conf stanza holding its key.
+      const rcPath = stick === undefined ? undefined : join(stick.root, '.ssh', SPA_RC_NAME);
+      const spaFacts = stick === undefined || rcPath === undefined || gathered.spa === undefined ? gathered : { ...gathered, spa: { ...gathered.spa, stickRc: { path: rcPath, text: await readTextIfExists(rcPath), stanza: stick.alias } } };
       return {
         knockdConf: { path: '(none: fwknopd)', text: null, mode: undefined }, oneTimeFiles: new Map(), warnBelow: 10, now: Math.floor(Date.now() / 1000),
-        ...(await gatherSpa(values, settings, at)),
+        ...spaFacts,
         ...(stick === undefined ? {} : { stick, gpgStick: await gatherGpgStick(stick.root, join(stick.root, '.ssh')) }),
       };
     }

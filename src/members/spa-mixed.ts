@@ -23,13 +23,15 @@ import { cString, cTrim } from '../core/knockd-reader.js';
 import { describeReload, reloadKnockd, verifyNewKnockdConf } from '../core/knockd-reload.js';
 import { runAllowingFailure } from '../core/run.js';
 import { shellQuote } from '../core/shell.js';
-import type { SpaDoor } from '../core/spa-member.js';
+import { PANIC_FWKNOPD_MARK } from '../core/firewall.js';
+import { DEFAULT_FWKNOPD_PIDFILE, type SpaDoor } from '../core/spa-member.js';
 import { loadTemplate, render } from '../core/templates.js';
 import { fwknopValue } from '../server/spa.js';
 import { loadServer, modelDoor } from './server.js';
 
 /** The first part of the panic command that stops fwknopd (knockd runs it through sh -c). */
-export const PANIC_FWKNOPD_MARK = ': knockstick stops fwknopd too;';
+// (core/firewall.ts: panic rotate/stanza render the same part where they see fwknopd.)
+export { PANIC_FWKNOPD_MARK };
 export const SPA_PORT_RULE = 'udp dport 62201 accept';
 
 /** knockd.conf with the [panic] command stopping fwknopd first. Unchanged when it does already. Pure. */
@@ -83,7 +85,7 @@ export interface MixedSetup {
  * access.conf with only a header (the caller adds the member's stanza). Firewall and panic come
  * after the stanza (finishMixedSetup), so that a refused stanza leaves them as they were.
  */
-export async function startMixedSetup(o: { serverConfig: string; accessConf: string; fwknopdConf: string; accessExists?: boolean }): Promise<MixedSetup> {
+export async function startMixedSetup(o: { serverConfig: string; accessConf: string; fwknopdConf: string; fwknopdPidfile?: string | undefined; accessExists?: boolean }): Promise<MixedSetup> {
   if ((await readTextIfExists(o.serverConfig)) === null) {
     throw new KnockstickError('IO', `${o.accessConf} does not exist, and there is no knockd server (${o.serverConfig}) to add SPA to`, {
       hint: 'set up fwknopd first: knockstick server init --method spa (its stanza is the first stick\'s), or name the files with --access-conf / --fwknopd-conf / --server-config',
@@ -101,7 +103,9 @@ export async function startMixedSetup(o: { serverConfig: string; accessConf: str
   const { rm } = await import('node:fs/promises');
   if ((await readTextIfExists(o.fwknopdConf)) === null) {
     const iface = state.knockdConf.options.get('interface')?.value ?? 'eth0';
-    await writeAtomically(o.fwknopdConf, render(await loadTemplate('fwknopd.conf'), { interface: iface }, fwknopValue), { mode: 0o600 });
+    // The template's other values as server init --method spa fills them (default port, no command filter).
+    const values = { interface: iface, spa_port: '62201', pidfile: o.fwknopdPidfile ?? DEFAULT_FWKNOPD_PIDFILE, command_filter: '' };
+    await writeAtomically(o.fwknopdConf, `${render(await loadTemplate('fwknopd.conf'), values, fwknopValue).replace(/\n+$/, '')}\n`, { mode: 0o600 });
     undo.push(async () => rm(o.fwknopdConf, { force: true }));
     report.push(`wrote ${o.fwknopdConf}: fwknopd's UDP server on 62201 (interface ${iface}), replay cache kept`);
   }

@@ -9,6 +9,10 @@ The kill switch for a lost stick. On the server, knockd has a [panic] stanza: it
 tcpflags = syn, and a command that stops knockd by its pidfile and flushes every door it opened
 (the KNOCKSTICK_DOORS iptables chain, or the knockstick nftables sets), so a door opened just
 before is closed too. After a panic, no knock opens anything until you restart knockd.
+Where fwknopd runs too (server.conf "method = spa" or fwknopd_conf, or /run/fwknop/fwknopd.pid
+exists), the command first stops fwknopd by its pidfile (fwknopd.conf's FWKNOP_PID_FILE) and closes
+its doors (the nft set spa4, the FWKNOP_INPUT chain, or the ufw rules its CMD_CYCLE_OPEN added). An
+SPA server runs knockd for the panic knock only: there, rotate makes that knockd.conf when it is missing.
 
   script   writes a standalone POSIX sh file (default ./panic, mode 0600) for a shell account you
            can reach from anywhere. Run it there with \`sh panic\` (no exec permission, no node

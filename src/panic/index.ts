@@ -15,10 +15,11 @@ import type { Command, CommandContext } from '../core/command.js';
 import { SERVER_CONFIG_PATH, STICK_CONFIG_NAME, readConfig, setConfigValue, settingsFor, type Settings } from '../core/config.js';
 import { ExitCode, InvalidFileError, KnockstickError, ioError, usageError } from '../core/errors.js';
 import { readTextIfExists, refuseLinksAmong, writeAtomically } from '../core/files.js';
-import { DNAT_CHAIN, NFT_NAT_TABLE, RECENT_DIR, RECENT_LIST, flushDnatCommand, flushRecentCommand, isFirewallKind, type FirewallKind } from '../core/firewall.js';
+import { DNAT_CHAIN, NFT_NAT_TABLE, type FwknopdPanic, RECENT_DIR, RECENT_LIST, flushDnatCommand, flushRecentCommand, isFirewallKind, type FirewallKind } from '../core/firewall.js';
 import { DEFAULT_RANGE, cryptoRandom, generateSequences } from '../core/generate.js';
 import { attemptPackets, netKnocker } from '../core/knock.js';
 import { probeKnockd } from '../core/knockd-probe.js';
+import { readFwknopdConf } from '../core/fwknopd-conf.js';
 import { lineLimitError, parseKnockdConf, withPanicStanza, type KnockdDoor } from '../core/knockd-conf.js';
 import { formatSequence, parseSequenceFile, unusedLines, type Sequence } from '../core/sequences.js';
 import { checkHostName, describeChar } from '../core/names.js';
@@ -264,7 +265,7 @@ async function send(ctx: Context): Promise<number> {
   }
   ctx.command.stdout.write(
     `Sent the panic knock (${knocks.length} ports) to ${host} (${target.address}).\n` +
-      'knockd should now be stopped and every door closed; nothing opens until knockd is restarted on the server.\n',
+      'knockd (and fwknopd, where it runs) should now be stopped and every door closed; nothing opens until they are restarted on the server.\n',
   );
   return ExitCode.OK;
 }
@@ -274,6 +275,10 @@ interface ServerSide {
   readonly pidfile: string;
   readonly firewall: FirewallKind;
   readonly serverConfigPath: string;
+  /** fwknopd, when it runs on this server too: panic stops it and closes its doors. */
+  readonly fwknopd: FwknopdPanic | undefined;
+  /** An SPA server (server.conf method = spa): knockd there is for the panic knock only. */
+  readonly spa: boolean;
 }
 
 /**
@@ -295,12 +300,44 @@ async function serverSide(ctx: Context): Promise<ServerSide> {
   // ufw's doors are iptables' (the xt_recent list in ufw's own chain).
   const firewall = ctx.values.firewall ?? (settings.firewall === 'ufw' ? 'iptables' : settings.firewall) ?? 'iptables';
   if (!isFirewallKind(firewall)) throw usageError(`--firewall must be iptables or nftables, got ${JSON.stringify(firewall)}`);
+  // On an SPA server, server.conf's pidfile is fwknopd's; knockd (there only for the panic knock) has its own.
+  const spa = settings.method === 'spa';
   return {
     knockdConf: resolve(ctx.command.cwd, ctx.values['knockd-conf'] ?? settings.knockdConf ?? DEFAULT_KNOCKD_CONF),
-    pidfile: resolve(ctx.command.cwd, ctx.values.pidfile ?? settings.pidfile ?? DEFAULT_PIDFILE),
+    pidfile: resolve(ctx.command.cwd, ctx.values.pidfile ?? (spa ? undefined : settings.pidfile) ?? DEFAULT_PIDFILE),
     firewall,
     serverConfigPath: resolve(ctx.command.cwd, ctx.values['server-config'] ?? SERVER_CONFIG_PATH),
+    fwknopd: await fwknopdSide(ctx, settings),
+    spa,
   };
+}
+
+/** knockd.conf of an SPA server, before rotate adds the [panic] stanza: knockd listens for the panic knock only. */
+export const SPA_PANIC_KNOCKD_CONF = '# knockd on an SPA server (knockstick panic rotate): it listens for the panic knock only; fwknopd opens the doors.\n[options]\n  UseSyslog\n';
+
+/** Where fwknopd-conf and fwknopd's pidfile are when the server settings do not say (fwknop-server's own). */
+export const DEFAULT_FWKNOPD_CONF = '/etc/fwknop/fwknopd.conf';
+export const DEFAULT_FWKNOPD_PIDFILE = '/run/fwknop/fwknopd.pid';
+
+/**
+ * Does fwknopd run here, and where are its pidfile and doors? Yes on an SPA server (server.conf
+ * "method = spa"), on a server whose settings name an fwknopd_conf (a knock server with SPA sticks
+ * too), and, with the system's server.conf, where fwknopd's default pidfile exists (fwknopd runs, or
+ * ran, on this machine). The pidfile: fwknopd.conf's FWKNOP_PID_FILE (what the drop-in's PIDFile
+ * is), else server.conf's pidfile on an SPA server, else fwknop's default. Its doors: the SPA
+ * server's firewall; on a knock server, knockd's (its SPA doors are in knockd's own door set, flushed anyway).
+ */
+async function fwknopdSide(ctx: Context, settings: Settings): Promise<FwknopdPanic | undefined> {
+  const systemSettings = ctx.values['server-config'] === undefined;
+  const spa = settings.method === 'spa';
+  const seen = spa || settings.fwknopdConf !== undefined || (systemSettings && (await stat(DEFAULT_FWKNOPD_PIDFILE).catch(() => null)) !== null);
+  if (!seen) return undefined;
+  const confPath = settings.fwknopdConf === undefined ? DEFAULT_FWKNOPD_CONF : resolve(ctx.command.cwd, settings.fwknopdConf);
+  const confText = await readTextIfExists(confPath).catch(() => null);
+  const fromConf = confText === null ? undefined : readFwknopdConf(confText).values.get('FWKNOP_PID_FILE')?.value.trim();
+  const pidfile = checkPidfile(fromConf || (spa ? settings.pidfile : undefined) || DEFAULT_FWKNOPD_PIDFILE, `fwknopd's pidfile (FWKNOP_PID_FILE in ${confPath}, or server.conf)`);
+  const firewall = settings.firewall ?? 'iptables';
+  return { pidfile, firewall: spa ? firewall : firewall === 'ufw' ? 'iptables' : firewall, sshPort: settings.sshPort ?? 22 };
 }
 
 /** What the pidfile came from, for a message: the flag, else the settings, else the default. */
@@ -311,7 +348,7 @@ function pidfileSource(ctx: Context): string {
 async function stanza(ctx: Context): Promise<number> {
   const side = await serverSide(ctx);
   const sequence = await panicSequence(ctx);
-  const text = renderPanicStanza(await loadTemplate('knockd-panic.conf'), sequence, side.firewall, side.pidfile);
+  const text = renderPanicStanza(await loadTemplate('knockd-panic.conf'), sequence, side.firewall, side.pidfile, '', undefined, side.fwknopd);
   const tooLong = lineLimitError(text, 'the stanza', pidfileSource(ctx));
   if (tooLong !== undefined) throw tooLong;
   ctx.command.stdout.write(text);
@@ -379,7 +416,9 @@ async function rotate(ctx: Context): Promise<number> {
     await verifyStick(resolveStickRoot({ flag: ctx.values.stick, env: ctx.command.env, cwd: ctx.command.cwd }), ctx.command.env);
   }
   const side = await serverSide(ctx);
-  const confText = await readTextIfExists(side.knockdConf);
+  // An SPA server has no knockd.conf of its own: the first rotate makes one for the panic knock only.
+  const existingConf = await readTextIfExists(side.knockdConf);
+  const confText = existingConf ?? (side.spa ? SPA_PANIC_KNOCKD_CONF : null);
   if (confText === null) throw ioError('read', side.knockdConf, Object.assign(new Error('missing'), { code: 'ENOENT' }));
   const current = parseKnockdConf(confText, side.knockdConf);
   if (current.problems.length > 0) throw new InvalidFileError(current.problems, 'fix knockd.conf first; nothing was written');
@@ -400,7 +439,7 @@ async function rotate(ctx: Context): Promise<number> {
   // A knockd server with SPA sticks: its [panic] also stops fwknopd (members/spa-mixed.ts); kept.
   const newConf = keepFwknopdStop(confText, withPanicStanza(
     confText,
-    renderPanicStanza(await loadTemplate('knockd-panic.conf'), sequence, side.firewall, side.pidfile, forwardingFlush(current.conf.doors)),
+    renderPanicStanza(await loadTemplate('knockd-panic.conf'), sequence, side.firewall, side.pidfile, forwardingFlush(current.conf.doors), undefined, side.fwknopd),
   ));
   const tooLong = lineLimitError(newConf, side.knockdConf, pidfileSource(ctx));
   if (tooLong !== undefined) throw tooLong;
@@ -459,6 +498,12 @@ async function rotate(ctx: Context): Promise<number> {
     out.write(`No script written (${noScript}): run \`knockstick panic script --hostname ADDR\` for the new one.\n`);
   }
 
+  if (existingConf === null) {
+    out.write(
+      `${side.knockdConf} is new: knockd there listens for the panic knock only (fwknopd opens the doors). Start it as root, e.g. ` +
+        `knockd -d -c ${side.knockdConf} -i INTERFACE -p ${side.pidfile} (or under systemd with knockstick's knockd drop-in, templates/knockd.service.conf).\n`,
+    );
+  }
   if (ctx.values['no-reload'] === true) {
     out.write('Not reloaded (--no-reload): the new panic sequence is armed at knockd\'s next start or SIGHUP.\n');
     return ExitCode.OK;

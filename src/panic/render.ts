@@ -1,7 +1,7 @@
 // The panic script and the knockd panic stanza, rendered from templates/. Pure.
 
 import { usageError } from '../core/errors.js';
-import { panicCommand, type FirewallKind } from '../core/firewall.js';
+import { panicCommand, type FirewallKind, type FwknopdPanic } from '../core/firewall.js';
 import { attemptPackets } from '../core/knock.js';
 import { formatSequence, type Sequence } from '../core/sequences.js';
 import { shellCommand, shellQuote } from '../core/shell.js';
@@ -30,9 +30,10 @@ export function renderPanicScript(template: string, host: string, sequence: Sequ
 
 /**
  * `alsoFlush`: more doors to close (router mode's forwarding doors); `doorsFlush`: how the doors
- * are closed, when not today's way (server init recognising a knockd.conf of an older version).
+ * are closed, when not today's way (server init recognising a knockd.conf of an older version);
+ * `fwknopd`: fwknopd runs on this server too (or alone, knockd only listening for the panic knock).
  */
-export function renderPanicStanza(template: string, sequence: Sequence, firewall: FirewallKind, pidfile: string, alsoFlush = '', doorsFlush?: string): string {
+export function renderPanicStanza(template: string, sequence: Sequence, firewall: FirewallKind, pidfile: string, alsoFlush = '', doorsFlush?: string, fwknopd?: FwknopdPanic): string {
   requireTcp(sequence);
-  return render(template, { sequence: formatSequence(sequence), command: panicCommand(firewall, pidfile, alsoFlush, doorsFlush) }, knockdValue);
+  return render(template, { sequence: formatSequence(sequence), command: panicCommand(firewall, pidfile, alsoFlush, doorsFlush, fwknopd) }, knockdValue);
 }

@@ -20,7 +20,7 @@ import { loadTemplate, render } from '../core/templates.js';
 import { generateKeys, type SpaKeys } from '../spa/keys.js';
 import { formatStanza, parseRcText, stanzaNames } from '../spa/rc-file.js';
 import { SPA_RC_NAME } from '../core/stick.js';
-import { doorPolicyWords, type DoorPolicy, type FirewallKind } from '../core/firewall.js';
+import { NFT_SPA_SET, doorPolicyWords, type DoorPolicy, type FirewallKind } from '../core/firewall.js';
 import type { PlannedFile } from './plan.js';
 import { iptablesAllowLines, nftAllowLines, type AllowedService } from './allow.js';
 import { DEFAULT_SPA_PORT, SPA_FIREWALLS, clientAllowIp, commandStanzaName, clientExtras, renderCommandFilter, routerForwardWords, spaServerConfig, spaStanzaLines, sshdDropInText, ufwDoorLines, ufwSpaAllowLines, type ClientStanzaOptions, type SpaFirewall, type SpaStanzaOptions } from './spa-setups.js';
@@ -30,8 +30,8 @@ export const SPA_TEMPLATE_NAMES = [
   'fwknopd.conf', 'fwknop-access.conf', 'firewall-spa.nft', 'iptables-spa.rules', 'ufw-spa.sh', 'sshd-knockstick.conf',
   'fwknopd.service.conf', 'spa-command-filter.sh', 'router-spa.nft',
 ] as const;
-/** The nft set CMD_CYCLE_OPEN fills (in table inet knockstick). */
-export const NFT_SPA_SET = 'spa4';
+/** The nft set CMD_CYCLE_OPEN fills (in table inet knockstick; panic flushes it: core/firewall.ts). */
+export { NFT_SPA_SET };
 
 export interface SpaPaths {
   readonly fwknopdConf: string;

@@ -8,11 +8,12 @@
 //   3. behind a router: the router namespace forwards udp/SPA and tcp/SSH to the inner host
 
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { appendFile, cp, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, copyFile, cp, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DIST_BIN, knockstick } from '../helpers/cli.js';
-import { CLIENT_ADDR, INNER_ADDRS, SERVER_ADDR, addInnerNetwork, createLab, isProcessAlive, runIn, waitFor, type Lab, type RunResult } from '../../src/lab/lab.js';
+import { CLIENT_ADDR, INNER_ADDRS, SERVER_ADDR, addInnerNetwork, createLab, isProcessAlive, runIn, startKnockdDaemon, waitFor, type Lab, type RunResult } from '../../src/lab/lab.js';
 import { startFwknopd, type FwknopdHandle } from '../../src/lab/fwknopd.js';
+import type { Finding } from '../../src/doctor/checks.js';
 
 jest.setTimeout(120_000);
 
@@ -43,6 +44,30 @@ s.on('data', (d) => process.exit(String(d).startsWith('SSH-') ? 0 : 1)); s.on('e
 function greeter(lab: Lab, ns: string, address: string, port: number): void {
   lab.spawn(ns, process.execPath, ['-e', `require('net').createServer((s) => s.end('SSH-2.0-lab\\n')).listen(${port}, ${JSON.stringify(address)})`]);
 }
+
+interface DoctorJson {
+  readonly errors: number;
+  readonly findings: readonly Finding[];
+}
+
+/**
+ * `knockstick doctor --json` on a set-up's files, in the namespace where its fwknopd runs (the
+ * firewall and the pidfile as they are there). sshd -T wants /run/sshd: a tmpfs on /run inside `ip
+ * netns exec`'s private mount namespace gives it one without touching the host.
+ */
+async function doctor(ns: string, out: string, pidfile: string, over: { conf?: string; args?: readonly string[] } = {}): Promise<DoctorJson & { exitCode: number; problems: string[] }> {
+  const args = [join(DIST_BIN, 'knockstick.js'), 'doctor', '--json', '--fwknopd-conf', over.conf ?? join(out, 'fwknopd.conf'), '--access-conf', join(out, 'access.conf'),
+    '--server-config', join(out, 'server.conf'), '--sshd-config', join(out, 'sshd-knockstick.conf'), '--pidfile', pidfile, ...(over.args ?? [])];
+  const result = await runIn(ns, 'sh', ['-c', 'mount -t tmpfs tmpfs /run && mkdir -p /run/sshd && exec "$@"', 'sh', process.execPath, ...args], { env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: out } });
+  let json: DoctorJson;
+  try {
+    json = JSON.parse(result.stdout) as DoctorJson;
+  } catch {
+    throw new Error(`doctor printed no JSON (exit ${result.exitCode}): ${result.stdout}${result.stderr}`);
+  }
+  return { ...json, exitCode: result.exitCode, problems: json.findings.filter((f) => f.severity !== 'ok').map((f) => `${f.severity} ${f.id}: ${f.message}`) };
+}
+const errorsOf = (r: DoctorJson): string[] => r.findings.filter((f) => f.severity === 'error').map((f) => `${f.id}: ${f.message}`);
 
 async function init(args: readonly string[]): Promise<void> {
   const result = await knockstick(['server', 'init', '--yes', '--method', 'spa', ...args]);
@@ -90,6 +115,46 @@ describe('server init --method spa: the seed set-ups, run with the real fwknopd'
 
     it('the client stanza names the port, the user and ALLOW_IP local', async () => {
       expect(await readFile(rc, 'utf8')).toMatch(/SPA_SERVER_PORT +40001\nSPOOF_USER +alice\nACCESS +tcp\/2222\nALLOW_IP +local\n/);
+    });
+
+    it('doctor gives a clean bill: custom port, sshd port, REQUIRE_USERNAME, REQUIRE_SOURCE_ADDRESS, and the command filter enforcing --allow-command', async () => {
+      const clean = await doctor(lab.serverNs, out, join(fwknopd?.dir ?? '', 'fwknopd.pid'));
+      expect({ exitCode: clean.exitCode, errors: errorsOf(clean) }).toEqual({ exitCode: 0, errors: [] });
+      expect(clean.findings.filter((f) => f.id === 'access:cmd-exec')).toEqual([expect.objectContaining({ severity: 'ok', message: expect.stringMatching(/enforced by the command filter \S+spa-command-filter/) })]);
+      expect(clean.problems.join('\n')).not.toMatch(/CMD_REGEX/);
+      for (const id of ['fwknopd', 'fwknopd:firewall', 'fwknopd:port', 'fwknopd:probe', 'access:open-ports']) expect(clean.findings.map((f) => f.id)).toContain(id);
+      expect(clean.findings.find((f) => f.id === 'fwknopd:firewall')?.message).toMatch(/udp\/40001 reaches fwknopd/);
+    });
+
+    it('doctor names the faults of broken variants: PCAP_FILTER on another port than UDPSERV_PORT, the filter not executable, a stick without SPOOF_USER, the filter missing', async () => {
+      const filter = join(out, 'spa-command-filter');
+      const conf = join(lab.dir, 'custom-broken-fwknopd.conf');
+      await writeFile(conf, (await readFile(join(out, 'fwknopd.conf'), 'utf8')).replace(/^PCAP_FILTER .*$/m, 'PCAP_FILTER                 udp port 40009;'), { mode: 0o600 });
+      await chmod(filter, 0o600);
+      try {
+        const sick = await doctor(lab.serverNs, out, join(fwknopd?.dir ?? '', 'fwknopd.pid'), { conf });
+        expect(sick.exitCode).toBe(9);
+        expect(sick.problems).toEqual(expect.arrayContaining([
+          expect.stringMatching(/^warning fwknopd:port: .*PCAP_FILTER names port 40009, but the UDP server listens on 40001/),
+          expect.stringMatching(/^error access:cmd-exec: .*spa-command-filter, which is not executable \(mode 0600\)/),
+        ]));
+      } finally {
+        await chmod(filter, 0o700);
+      }
+      // A stick whose [home] lost its SPOOF_USER (fwknop then sends the login name): REQUIRE_USERNAME refuses it.
+      const stick = join(lab.dir, 'custom-stick');
+      await mkdir(join(stick, '.ssh'), { recursive: true, mode: 0o700 });
+      await writeFile(join(stick, '.ssh', 'config'), `Host home\n  HostName ${SERVER_ADDR}\n  Port 2222\n`, { mode: 0o600 });
+      await writeFile(join(stick, '.ssh', 'fwknoprc'), (await readFile(rc, 'utf8')).replace(/^SPOOF_USER .*\n/m, ''), { mode: 0o600 });
+      const noUser = await doctor(lab.serverNs, out, join(fwknopd?.dir ?? '', 'fwknopd.pid'), { args: ['--stick', stick] });
+      expect(errorsOf(noUser)).toEqual(expect.arrayContaining([expect.stringMatching(/^stick:spa: the stick's \[home\] .* sends no SPOOF_USER .* REQUIRE_USERNAME alice refuses anyone else/)]));
+      await rename(filter, `${filter}.away`);
+      try {
+        const gone = await doctor(lab.serverNs, out, join(fwknopd?.dir ?? '', 'fwknopd.pid'));
+        expect(errorsOf(gone)).toEqual([expect.stringMatching(/^access:cmd-exec: .*SUDO_EXE \S+spa-command-filter, which does not exist: every command fails/)]);
+      } finally {
+        await rename(`${filter}.away`, filter);
+      }
     });
 
     it('a packet to the old port 62201 reaches nothing; the same stanza on 40001 opens tcp/2222 for the client', async () => {
@@ -173,6 +238,47 @@ describe('server init --method spa: the seed set-ups, run with the real fwknopd'
       process.kill(pid, 'SIGTERM');
       expect(await waitFor(async () => !isProcessAlive(pid), 5000)).toBe(true);
     });
+
+    it('panic: the [panic] knock stops fwknopd (by its pidfile) and closes its open door; a new SPA packet then opens nothing', async () => {
+      // fwknopd as the drop-in starts it, and a door open for the client.
+      const dropIn = await readFile(join(out, 'fwknopd.service.conf'), 'utf8');
+      const exec = /^ExecStart=(\/usr\/sbin\/fwknopd .+)$/m.exec(dropIn)?.[1]?.split(' ') as string[];
+      const pidfile = /^PIDFile=(.+)$/m.exec(dropIn)?.[1] as string;
+      await lab.run(lab.serverNs, exec[0] as string, [...exec.slice(1), '-d', join(out, 'digest.cache'), '-r', out]);
+      expect(await waitFor(async () => /^\d+\s*$/.test(await readFile(pidfile, 'utf8').catch(() => '')), 5000)).toBe(true);
+      const fwPid = Number(await readFile(pidfile, 'utf8'));
+      const sent = await spaSend(lab, rc);
+      expect(sent.exitCode === 0 ? 0 : sent).toBe(0);
+      expect(await waitFor(inSet, 5000)).toBe(true);
+      // knockd listens for the panic knock only: panic rotate makes its knockd.conf from the SPA server's server.conf.
+      const sequence = '41011,41012,41013';
+      const knockdConf = join(lab.dir, 'knockd-panic.conf');
+      const knockdLog = join(lab.dir, 'knockd-panic.log');
+      const rotate = await knockstick(['panic', 'rotate', '--server-config', join(out, 'server.conf'), '--knockd-conf', knockdConf, '--sequence', sequence, '--pidfile', join(lab.dir, 'knockd-panic.pid'), '--no-reload']);
+      expect(rotate.exitCode === 0 ? 0 : rotate.stderr).toBe(0);
+      const conf = await readFile(knockdConf, 'utf8');
+      expect(conf).toContain(`: knockstick stops fwknopd too; kill -TERM "$(cat '${pidfile}')"`);
+      expect(conf).toContain('nft flush set inet knockstick spa4');
+      // Its log into a file here (syslog on a server), to see knockd start.
+      await writeFile(knockdConf, conf.replace('[options]\n', `[options]\n  logfile = ${knockdLog}\n`));
+      const knockdPid = await startKnockdDaemon(lab, knockdConf, join(lab.dir, 'knockd-panic.pid'), knockdLog);
+      try {
+        const panic = await runIn(lab.clientNs, process.execPath, [join(DIST_BIN, 'knockstick.js'), 'panic', 'send', '--hostname', SERVER_ADDR, '--sequence', sequence], { env: ENV(lab) });
+        expect(panic.exitCode === 0 ? 0 : panic).toBe(0);
+        expect(await waitFor(async () => !isProcessAlive(fwPid), 8000) ? 'gone' : await readFile(knockdLog, 'utf8')).toBe('gone');
+        expect(await waitFor(async () => !(await inSet()), 5000)).toBe(true);
+        expect(await connects(lab, SERVER_ADDR, 2222)).toBe(false);
+        expect(await waitFor(async () => !isProcessAlive(knockdPid), 8000)).toBe(true);
+        // A fresh, valid packet: nobody reads it, nothing opens.
+        expect((await spaSend(lab, rc)).exitCode).toBe(0);
+        await new Promise((r) => setTimeout(r, 1000));
+        expect(await inSet()).toBe(false);
+        expect(await connects(lab, SERVER_ADDR, 2222)).toBe(false);
+      } finally {
+        if (isProcessAlive(knockdPid)) process.kill(knockdPid, 'SIGKILL');
+        if (isProcessAlive(fwPid)) process.kill(fwPid, 'SIGKILL');
+      }
+    });
   });
 
   describe('ufw: fwknopd opens and closes the door with the real ufw (CMD_CYCLE)', () => {
@@ -222,6 +328,20 @@ describe('server init --method spa: the seed set-ups, run with the real fwknopd'
       expect(await waitFor(async () => !(await userRules()).includes(CLIENT_ADDR), 10_000, 200)).toBe(true);
       expect(await connects(lab, SERVER_ADDR, 22)).toBe(false);
     });
+
+    it('doctor gives a clean bill (ufw doors by CMD_CYCLE), and names an ufw rule letting SSH in for everyone', async () => {
+      const clean = await doctor(lab.serverNs, out, join(out, 'fwknopd.pid'));
+      expect({ exitCode: clean.exitCode, errors: errorsOf(clean) }).toEqual({ exitCode: 0, errors: [] });
+      expect(clean.findings.find((f) => f.id === 'fwknopd:firewall')?.message).toMatch(/udp\/62201 reaches fwknopd/);
+      // What "ufw allow 22/tcp" adds (in ufw's own chain, as ufw would; the host's ufw is not touched).
+      await lab.run(lab.serverNs, 'iptables', ['-A', 'ufw-user-input', '-p', 'tcp', '--dport', '22', '-j', 'ACCEPT']);
+      try {
+        const sick = await doctor(lab.serverNs, out, join(out, 'fwknopd.pid'));
+        expect(errorsOf(sick)).toEqual([expect.stringMatching(/^fwknopd:firewall: the firewall accepts SSH \(port 22\) from anyone/)]);
+      } finally {
+        await lab.run(lab.serverNs, 'iptables', ['-D', 'ufw-user-input', '-p', 'tcp', '--dport', '22', '-j', 'ACCEPT']);
+      }
+    });
   });
 
   describe('behind a router: the router forwards the SPA port and SSH to the inner host', () => {
@@ -253,6 +373,12 @@ describe('server init --method spa: the seed set-ups, run with the real fwknopd'
       // The door is in the inner host's own set, for the client's real address (the router does not masquerade).
       expect(await waitFor(async () => (await lab.run(inner, 'nft', ['list', 'set', 'inet', 'knockstick', 'spa4'])).includes(CLIENT_ADDR), 5000)).toBe(true);
       expect(await connects(lab, SERVER_ADDR, 22)).toBe(true);
+    });
+
+    it('doctor on the inner host gives a clean bill', async () => {
+      const clean = await doctor(inner, out, join(out, 'fwknopd.pid'));
+      expect({ exitCode: clean.exitCode, errors: errorsOf(clean) }).toEqual({ exitCode: 0, errors: [] });
+      expect(clean.findings.find((f) => f.id === 'fwknopd')?.message).toMatch(/fwknopd is running/);
     });
   });
 });
