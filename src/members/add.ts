@@ -5,12 +5,14 @@
 // knockd.conf, the registry, the stick's settings → SIGHUP knockd. A failure after the sequences
 // were made removes them again and puts back every file written, so nothing changes.
 
-import { lstat, unlink } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CommandContext } from '../core/command.js';
-import { setConfigValue, STICK_CONFIG_NAME } from '../core/config.js';
+import { readConfig, setConfigValue, settingsFor, STICK_CONFIG_NAME } from '../core/config.js';
 import { KnockstickError, usageError } from '../core/errors.js';
 import { readTextIfExists, writeAtomically } from '../core/files.js';
+import { cleanup } from '../core/interrupt.js';
 import { cryptoRandom } from '../core/generate.js';
 import { lineLimitError } from '../core/knockd-conf.js';
 import { describeReload, reloadKnockd, verifyNewKnockdConf } from '../core/knockd-reload.js';
@@ -119,4 +121,55 @@ export async function addMember(o: AddOptions, context: CommandContext): Promise
       throw new KnockstickError('INTERNAL', `stick add failed and was undone: ${(error as Error).message}`, { cause: error });
     }
   });
+}
+
+/** What `stick add NAME --sequences-stdout` prints (one JSON line): the new stick's side of its door. */
+export interface RemoteKnockReply {
+  readonly door: string;
+  /** Its one-time file on the server and its pool: the stick's knockstick.conf server_file / ports. */
+  readonly serverFile: string;
+  readonly ports: string;
+  /** The stick's sequence file, byte for byte (the secret: it travels only on ssh's stdout). */
+  readonly sequences: string;
+  /** addMember's report, for the user on the other side. */
+  readonly report: string;
+}
+
+/**
+ * The server's half of `stick add NAME --remote` for a knock member (remote.ts): addMember with a
+ * stand-in stick, a private (0700) temp directory here, so the door, its one-time file and the
+ * stick's copy are made exactly as on the server; then that copy goes to stdout (never argv, never
+ * a log) and the stand-in is removed. stdin: the new stick's ssh public key line, or nothing.
+ */
+export async function addMemberToStdout(o: { name: string; serverConfig: string; host: string; count: number; stdin: string }, context: CommandContext): Promise<number> {
+  checkMemberName(o.name);
+  const mark = cleanup.mark();
+  const dir = await mkdtemp(join(tmpdir(), 'knockstick-member-'));
+  cleanup.push(`removed ${dir}`, () => rm(dir, { recursive: true, force: true }));
+  try {
+    const layout = stickLayout(dir);
+    await mkdir(layout.sshDir, { mode: 0o700 });
+    await writeFile(layout.sshConfig, '', { mode: 0o600 });
+    const key = parseKeyBlob(o.stdin);
+    if (key !== undefined) await writeFile(join(layout.sshDir, 'id_ed25519.pub'), `${key}\n`, { mode: 0o600 });
+    let report = '';
+    const collect = { write: (text: string): void => void (report += text) };
+    await addMember({ name: o.name, serverConfig: o.serverConfig, stickRoot: dir, host: o.host, count: o.count, keyFile: undefined }, { ...context, stdout: collect });
+    const settingsPath = join(layout.sshDir, STICK_CONFIG_NAME);
+    const section = settingsFor(await readConfig(settingsPath, 'stick'), o.host);
+    const sequences = (await readTextIfExists(sequencesFileFor(layout, o.host))) ?? '';
+    const ports = section.ports;
+    const reply: RemoteKnockReply = {
+      door: doorNameFor(o.name),
+      serverFile: section.serverFile ?? '',
+      ports: ports === undefined ? '' : `${ports.low}-${ports.high}`,
+      sequences,
+      // Lines naming the stand-in directory mean nothing on the other side.
+      report: report.split('\n').filter((l) => !l.includes(dir) && l !== '').join('\n'),
+    };
+    context.stdout.write(`${JSON.stringify(reply)}\n`);
+    return 0;
+  } finally {
+    await cleanup.runAll(mark);
+  }
 }

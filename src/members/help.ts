@@ -2,6 +2,7 @@ export function stickHelp(cmd: string): string {
   return `Usage:
   ${cmd} add NAME --stick DIR [--host ALIAS] [--count N] [--key FILE] [--server-config PATH]
   ${cmd} add NAME --method spa --spa-server HOST --stick DIR [--host ALIAS] [--key FILE] [SPA paths]
+  ${cmd} add NAME --stick NEW --remote [--via STICK] [--via-host ALIAS] [--count N]
   ${cmd} add NAME --method spa --spa-server HOST --stick NEW --remote [--via STICK] [--via-host ALIAS]
   ${cmd} list [--json] [--server-config PATH]
   ${cmd} revoke NAME [--authorized-keys FILE] [--server-config PATH]
@@ -71,16 +72,22 @@ Options:
                          another --server-config)
   --fwknopd-pidfile PATH  SPA: fwknopd's pidfile (default: from fwknopd.conf, else
                          /var/run/fwknop/fwknopd.pid)
-  --remote               add --method spa from afar: connect as callhome does with the stick you
-                         travel with (--via; one sequence spent for a knock door), run the server's
-                         knockstick there (sudo -n unless you log in as root) with the new keys on
-                         its stdin, then write them onto the new stick (--stick, mounted here)
+  --remote               add from afar: connect as callhome does with the stick you travel with
+                         (--via; one sequence spent for a knock door), run the server's knockstick
+                         there (sudo -n unless you log in as root), then write the new stick
+                         (--stick, mounted here) once the server is done. SPA: the new keys go on
+                         its stdin. Knock: the server makes the door and its sequences and sends
+                         the stick's copy back on stdout. If writing the stick fails, undo it on
+                         the server with \`${cmd} revoke NAME\`
   --via DIR              --remote: the stick with the way in (default: $KNOCKSTICK_STICK, or the
                          stick this runs from)
   --via-host ALIAS       --remote: its alias for the server (default home)
   --remote-knockstick PATH  --remote: the knockstick to run on the server (default knockstick)
   --keys-stdin           add --method spa without --stick: the keys come on stdin (what --remote
                          runs on the server; two base64 lines); the result is one JSON line
+  --sequences-stdout     add (knock) without --stick: print the new stick's sequences, server_file
+                         and ports as one JSON line (what --remote runs on the server; stdin: the
+                         stick's ssh public key line, or nothing)
   --json                 list: machine-readable output
   --authorized-keys FILE  revoke: also remove the stick's key from this authorized_keys file
   -h, --help             this help

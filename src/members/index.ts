@@ -7,9 +7,9 @@ import type { Command } from '../core/command.js';
 import { SERVER_CONFIG_PATH } from '../core/config.js';
 import { ExitCode, usageError } from '../core/errors.js';
 import { DEFAULT_HOST, isValidHostAlias, resolveStickRoot } from '../core/stick.js';
-import { addMember, stickKey } from './add.js';
+import { addMember, addMemberToStdout, stickKey } from './add.js';
 import { addSpaMember, addSpaMemberFromStdin, isSpaMember, revokeSpaMember, spaServerOptions } from './spa.js';
-import { remoteAddSpaMember } from './remote.js';
+import { remoteAddKnockMember, remoteAddSpaMember } from './remote.js';
 import { stickHelp } from './help.js';
 import { listMembers } from './list.js';
 import { revokeMember } from './revoke.js';
@@ -32,6 +32,7 @@ export const FLAGS = {
   'via-host': { type: 'string' },
   'remote-knockstick': { type: 'string' },
   'keys-stdin': { type: 'boolean' },
+  'sequences-stdout': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -52,6 +53,7 @@ const ONLY: Record<string, readonly string[]> = {
   'via-host': ['add'],
   'remote-knockstick': ['add'],
   'keys-stdin': ['add'],
+  'sequences-stdout': ['add'],
 };
 
 export const stickCommand: Command = {
@@ -90,12 +92,48 @@ export const stickCommand: Command = {
       for await (const chunk of process.stdin) stdin += String(chunk);
       return addSpaMemberFromStdin({ ...spa, name: name as string, stdin }, context);
     }
+    const count = values.count === undefined ? 50 : parseInteger('--count', values.count, 2, 100_000);
+    if (values['sequences-stdout'] === true) {
+      // The server's half of a remote knock add (remote.ts): the new stick's side on stdout.
+      if ((values.method ?? 'knock') !== 'knock' || values.stick !== undefined || values.remote === true || values.key !== undefined) {
+        throw usageError('--sequences-stdout is for knock members, without --stick, --key or --remote (remote stick add runs it over ssh)');
+      }
+      let stdin = '';
+      for await (const chunk of process.stdin) stdin += String(chunk);
+      const host = values.host ?? DEFAULT_HOST;
+      if (!isValidHostAlias(host)) throw usageError(`--host must be an alias (letters, digits, . _ -), got ${JSON.stringify(host)}`);
+      return addMemberToStdout({ name: name as string, serverConfig, host, count, stdin }, context);
+    }
     if (values.remote === true) {
-      if (values.method !== 'spa') throw usageError('stick add --remote is for --method spa: a knock member\'s sequences are drawn on the server', 'run stick add on the server (with the new stick there), or usbsetup --member there');
       if (values.stick === undefined) throw usageError('add --remote needs --stick DIR: the new stick (mounted here)');
-      if (values['spa-server'] === undefined) throw usageError('--method spa needs --spa-server HOST: the name or IPv4 address the stick sends its packets to');
+      const method = values.method ?? 'knock';
+      if (method !== 'knock' && method !== 'spa') throw usageError(`--method must be knock or spa, got ${JSON.stringify(method)}`);
       const viaHost = values['via-host'] ?? DEFAULT_HOST;
       if (!isValidHostAlias(viaHost)) throw usageError(`--via-host must be an alias of the stick's ssh config, got ${JSON.stringify(viaHost)}`);
+      const host = values.host ?? DEFAULT_HOST;
+      if (!isValidHostAlias(host)) throw usageError(`--host must be an alias of the stick's ssh config (letters, digits, . _ -), got ${JSON.stringify(host)}`);
+      if (method === 'knock') {
+        if (values['spa-server'] !== undefined) throw usageError('--spa-server is for --method spa');
+        for (const f of ['access-conf', 'fwknopd-conf', 'fwknopd-pidfile'] as const) if (values[f] !== undefined) throw usageError(`--${f} is for --method spa`);
+        return remoteAddKnockMember(
+          {
+            name: name as string,
+            viaRoot: resolveStickRoot({ flag: values.via, env: context.env, cwd: context.cwd }),
+            viaHost,
+            stickRoot: resolve(context.cwd, values.stick),
+            host,
+            count,
+            keyFile: values.key === undefined ? undefined : resolve(context.cwd, values.key),
+            remoteKnockstick: values['remote-knockstick'] ?? 'knockstick',
+            sudo: true,
+            // A path on the server: passed on as given, not resolved here.
+            serverArgs: values['server-config'] === undefined ? [] : ['--server-config', values['server-config']],
+            waitSeconds: 30,
+          },
+          context,
+        );
+      }
+      if (values['spa-server'] === undefined) throw usageError('--method spa needs --spa-server HOST: the name or IPv4 address the stick sends its packets to');
       // Paths on the server: passed on as they were given, not resolved here.
       const serverArgs = (['server-config', 'access-conf', 'fwknopd-conf', 'fwknopd-pidfile'] as const).flatMap((f) => (values[f] === undefined ? [] : [`--${f}`, values[f] as string]));
       return remoteAddSpaMember(
@@ -104,7 +142,7 @@ export const stickCommand: Command = {
           viaRoot: resolveStickRoot({ flag: values.via, env: context.env, cwd: context.cwd }),
           viaHost,
           stickRoot: resolve(context.cwd, values.stick),
-          host: values.host ?? DEFAULT_HOST,
+          host,
           spaServer: values['spa-server'],
           remoteKnockstick: values['remote-knockstick'] ?? 'knockstick',
           sudo: true,
@@ -133,7 +171,7 @@ export const stickCommand: Command = {
         serverConfig,
         stickRoot: resolveStickRoot({ flag: values.stick, env: context.env, cwd: context.cwd }),
         host,
-        count: values.count === undefined ? 50 : parseInteger('--count', values.count, 2, 100_000),
+        count,
         keyFile: values.key === undefined ? undefined : resolve(context.cwd, values.key),
       },
       context,

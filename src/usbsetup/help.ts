@@ -74,9 +74,10 @@ Options:
                              \`knockstick stick add NAME\`, run as root there): a door of its own
                              (knock: its knockd stanza and one-time file, --sequences of them from
                              its own ports; spa: its own access.conf stanza and keys), never a copy
-                             of another stick's door. Not with --server-file
-  --server-config PATH       with --member: the server's settings (default /etc/knockstick/server.conf;
-                             sticks.conf is next to it)
+                             of another stick's door. Not with --server-file. Without it, on a
+                             server, the wizard offers this and asks the name
+  --server-config PATH       with --member (or for the wizard's offer): the server's settings
+                             (default /etc/knockstick/server.conf; sticks.conf is next to it)
   --method knock|spa         how callhome opens the door: one-time knock sequences (default) or an
                              fwknop SPA packet (the stick then carries SPA keys, not sequences)
   --gpg-server-key FILE      with --method spa: GnuPG SPA to this fwknopd public key (armored, from

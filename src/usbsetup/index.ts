@@ -27,7 +27,9 @@ import { FLAGS, parseUsbsetupArgs, type ContentAnswers, type Filesystem, type Us
 import { partitionDisk, planPartitions, wipeCommand } from './partition.js';
 import { partialStickUndo } from './partial.js';
 import { verifyDeviceMachine } from './preconditions.js';
-import { askContent, askDevice, askLayout, askLuksPassphrase, confirmErase } from './wizard.js';
+import { SERVER_CONFIG_PATH } from '../core/config.js';
+import { localServers, takenNames } from './member.js';
+import { askContent, askDevice, askLayout, askLuksPassphrase, confirmErase, type LocalServers } from './wizard.js';
 
 export const usbsetupCommand: Command = {
   name: 'usbsetup',
@@ -47,7 +49,9 @@ export async function usbsetup(context: CommandContext, prompts: Prompts): Promi
     throw usageError('usbsetup asks its questions on a terminal, and this is not one', 'pass --yes and every answer as a flag (see --help)');
   }
   const say = (text: string): void => context.stderr.write(text);
-  const ask = async (): Promise<ContentAnswers> => (interactive ? askContent(prompts, options.content, options.sequenceFlags) : requireContent(options.content));
+  // On a knockstick server the wizard offers to make the stick a new member of it (wizard.ts).
+  const servers = async (): Promise<LocalServers> => (options.content.member === undefined ? localServers([options.serverConfig ?? SERVER_CONFIG_PATH]) : { found: [], takenNames });
+  const ask = async (): Promise<ContentAnswers> => (interactive ? askContent(prompts, options.content, options.sequenceFlags, await servers()) : requireContent(options.content));
 
   if (options.into !== undefined) {
     // Checked before the first question: answers for a directory that is not there are wasted.

@@ -118,6 +118,8 @@ export interface UsbsetupOptions {
   readonly content: Partial<ContentAnswers> & { readonly alias: string; readonly port: number; readonly sequences: number };
   /** Whether --sequences or --server-file was given (they make no sense with --method spa). */
   readonly sequenceFlags: boolean;
+  /** --server-config without --member: the server the wizard offers to join (default: server.conf's default path). */
+  readonly serverConfig?: string | undefined;
 }
 
 export function parseUsbsetupArgs(args: readonly string[], context: { cwd: string; invokedAs: string }): UsbsetupOptions {
@@ -155,8 +157,8 @@ export function parseUsbsetupArgs(args: readonly string[], context: { cwd: strin
     if (values['server-file'] !== undefined) throw usageError('--member and --server-file do not go together: a member gets a door and a one-time file of its own (stick add), never another stick\'s file');
     if (values['gpg-server-key'] !== undefined) throw usageError('--member with --gpg-server-key is not supported: GnuPG SPA members are not done yet', 'make the stick without --member and add its key by hand');
     if (values.sequences === '0') throw usageError('--member with --sequences 0: a knock member needs sequences (at least 2)');
-  } else if (values['server-config'] !== undefined) {
-    throw usageError('--server-config goes with --member NAME');
+  } else if (values['server-config'] !== undefined && values.yes === true) {
+    throw usageError('--server-config goes with --member NAME', 'or leave out --yes: then the wizard offers to make the stick a member of that server and asks the name');
   }
   const doorPolicy = values['door-policy'];
   if (doorPolicy !== undefined && !(DOOR_POLICIES as readonly string[]).includes(doorPolicy)) throw usageError(`--door-policy must be single-use or window, got ${JSON.stringify(doorPolicy)}`);
@@ -189,6 +191,7 @@ export function parseUsbsetupArgs(args: readonly string[], context: { cwd: strin
     noDeviceMapperCheckForTests: values['no-device-mapper-check-for-tests'] === true,
     showSecrets: values['show-secrets'] === true,
     sequenceFlags: values.sequences !== undefined || values['server-file'] !== undefined,
+    serverConfig: path(values['server-config']),
     content: {
       alias,
       ...(method === undefined ? {} : { method: method as DoorMethod }),

@@ -2,6 +2,8 @@
 // the answers); each answer is validated like the matching flag.
 
 import { describeDisk, refusalReason, type BlockDevice } from '../core/disks.js';
+import { SERVER_CONFIG_PATH } from '../core/config.js';
+import { memberNameProblem } from '../core/members.js';
 import type { Prompts } from '../core/prompts.js';
 import type { ContentAnswers, DoorMethod, Filesystem } from './options.js';
 
@@ -9,7 +11,54 @@ import type { ContentAnswers, DoorMethod, Filesystem } from './options.js';
 const HOST = /^(?!-)[A-Za-z0-9.:_-]{1,253}$/;
 const USER = /^[a-z_][a-z0-9_.-]{0,31}$/i;
 
-export async function askContent(prompts: Prompts, known: Partial<ContentAnswers> & { alias: string; port: number; sequences: number }, sequenceFlags = false): Promise<ContentAnswers> {
+/**
+ * The knockstick servers on this machine, for the "new member of this server?" question. found:
+ * their server.conf paths (empty: no server here, and the old questions are asked). takenNames:
+ * the names a new member may not take there (every name in sticks.conf, revoked ones too: a name
+ * is never reused), with the reason shown when one is typed.
+ */
+export interface LocalServers {
+  readonly found: readonly string[];
+  takenNames(serverConfig: string): Promise<ReadonlyMap<string, string>>;
+}
+
+type Member = NonNullable<ContentAnswers['member']>;
+
+/**
+ * usbsetup's wizard on a server: offers to make the stick a new member (stick add's door of its
+ * own) instead of copying another stick's sequences. Which server.conf is asked only when the
+ * choice is not obvious (several found, or the one found is not at the default path).
+ */
+export async function askMembership(prompts: Prompts, servers: LocalServers): Promise<Member | undefined> {
+  const [only] = servers.found;
+  if (only === undefined) return undefined;
+  const obvious = servers.found.length === 1 && only === SERVER_CONFIG_PATH;
+  const where = obvious ? ` (${only})` : '';
+  if (!(await prompts.confirm(`This machine is a knockstick server${where}. Make this stick a new member of it, with a door of its own (never another stick's)?`, true))) return undefined;
+  let serverConfig = only;
+  if (!obvious) {
+    const OTHER = '__other__';
+    const choice = await prompts.select(
+      'Which server does the stick join?',
+      [...servers.found.map((path) => ({ value: path, name: path })), { value: OTHER, name: 'another server.conf', description: 'type its path' }],
+      only,
+    );
+    serverConfig = choice !== OTHER ? choice : await prompts.input('Path of that server.conf:', { validate: (v) => (v.startsWith('/') ? true : 'an absolute path') });
+  }
+  // Read before the question: a prompt's validation cannot wait for a file.
+  const taken = await servers.takenNames(serverConfig);
+  const name = await prompts.input('Name of the new member (lower-case letters, digits, -; e.g. kim or spare):', {
+    validate: (v) => memberNameProblem(v) ?? (taken.has(v) ? `${v} ${taken.get(v) ?? 'is taken'}; choose another name` : true),
+  });
+  return { name, serverConfig };
+}
+
+export async function askContent(
+  prompts: Prompts,
+  known: Partial<ContentAnswers> & { alias: string; port: number; sequences: number },
+  sequenceFlags = false,
+  servers: LocalServers = { found: [], takenNames: async () => new Map() },
+): Promise<ContentAnswers> {
   const hostName = known.hostName ?? (await prompts.input('Your server\'s address (host name or IP, as seen from outside):', { validate: (v) => (HOST.test(v) ? true : 'a host name or address') }));
   const user = known.user ?? (await prompts.input('Your user name on the server:', { validate: (v) => (USER.test(v) ? true : 'a user name') }));
   const dynamicForward =
@@ -32,7 +81,13 @@ export async function askContent(prompts: Prompts, known: Partial<ContentAnswers
   let serverFile = known.serverFile;
   let sequences = known.sequences;
   // --member NAME: the server here gives the stick a door of its own (usbsetup/member.ts); no copy.
-  const member = known.member;
+  // Without it, on a server, the wizard offers that (never with --server-file: that asks a copy;
+  // nor GnuPG SPA or --sequences 0, which a member cannot be).
+  const member =
+    known.member ??
+    (serverFile === undefined && known.gpgServerKey === undefined && !(method === 'knock' && known.sequencesGiven === true && sequences === 0)
+      ? await askMembership(prompts, servers)
+      : undefined);
   if (member === undefined && serverFile === undefined && method === 'knock' && known.sequencesGiven !== true) {
     // Setup in either order: server init may have made the server's sequences already. Then the
     // stick gets a copy of those, never a second, different set.

@@ -3,11 +3,12 @@
 // sticks added with `stick add`, each with a door of its own. Each gets in spending only its own
 // file, also when two addresses knock at the same moment, interleaved port by port; `stick revoke`
 // of one while another has a session open refuses the revoked stick's next sequence and a replay,
-// keeps the other stick working and its session up, and reloads knockd without a new pid; panic
+// keeps the other stick working and its session up, and reloads knockd without a new pid; a stick
+// added from afar (stick add --remote through bob's door) gets its sequences and gets in; panic
 // still stops everything.
 
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DIST_BIN, knockstick } from '../helpers/cli.js';
 import { CLIENT_ADDR, SERVER_ADDR, createLab, isProcessAlive, runIn, startKnockdDaemon, startSshd, waitFor, type Lab, type SshdHandle } from '../../src/lab/lab.js';
@@ -188,6 +189,50 @@ describe('several sticks on one knockd server (stick add / list / revoke)', () =
     expect((await stick('revoke', 'carol')).exitCode).toBe(2);
     expect((await stick('revoke', 'alice')).exitCode).toBe(2);
     expect(await readFile(join(out, 'knockd.conf'), 'utf8')).toBe(conf);
+  });
+
+  it('stick add --remote through a knock stick: the server makes the door, the new stick gets its sequences and gets in; one via sequence spent', async () => {
+    await sleep(3500); // the doors of the last test have timed out
+    await flushDoors();
+    const dana = await makeLabStick(join(lab.dir, 'dana'), sshd);
+    const wrapper = join(lab.dir, 'knockstick-on-server');
+    await writeFile(wrapper, `#!/bin/sh\nexec ${process.execPath} ${join(DIST_BIN, 'knockstick.js')} "$@"\n`, { mode: 0o755 });
+    const viaUsed = await used(join(out, 'stick-bob'));
+    const viaStickUsed = (await lines(bob.sequences)).unused.length;
+    const r = await runIn(lab.clientNs, process.execPath, [
+      join(DIST_BIN, 'knockstick.js'), 'stick', 'add', 'dana', '--stick', dana.root, '--count', '6',
+      '--remote', '--via', bob.root, '--remote-knockstick', wrapper, '--server-config', serverConfig(),
+    ], { env, timeoutMs: 60_000 });
+    expect({ exitCode: r.exitCode, stderr: r.exitCode === 0 ? '' : r.stderr }).toEqual({ exitCode: 0, stderr: '' });
+    expect(r.stdout).toMatch(new RegExp(`Reloaded knockd \\(pid ${pid}, unchanged\\)`));
+    // Exactly one of bob's sequences spent, on both sides.
+    expect(await used(join(out, 'stick-bob'))).toBe(viaUsed + 1);
+    expect((await lines(bob.sequences)).unused.length).toBe(viaStickUsed - 1);
+    // The new stick: the server's door file and its copy match, 0600, its settings name its door.
+    expect(await readFile(dana.sequences, 'utf8')).toBe(await readFile(join(out, 'stick-dana'), 'utf8'));
+    expect((await stat(dana.sequences)).mode & 0o777).toBe(0o600);
+    const settings = await readFile(join(dana.root, '.ssh', 'knockstick.conf'), 'utf8');
+    expect(settings).toContain(`server_file = ${join(out, 'stick-dana')}`);
+    expect(settings).toMatch(/ports = \d+-\d+/);
+    // The sequences never went through argv or the output.
+    const first = (await lines(dana.sequences)).unused[0] as string[];
+    expect(r.stdout + r.stderr).not.toContain(first.join(','));
+    const danaKey = (await readFile(join(dana.root, '.ssh', 'id_ed25519.pub'), 'utf8')).split(' ').slice(0, 2).join(' ');
+    expect(await readFile(join(out, 'sticks.conf'), 'utf8')).toContain(`ssh_key = ${danaKey}`);
+
+    await sleep(3500);
+    await flushDoors();
+    const bobBefore = await used(join(out, 'stick-bob'));
+    const inside = await callhome(dana, 'echo', 'in:dana');
+    expect({ exitCode: inside.exitCode, stdout: inside.stdout.trim() }).toEqual({ exitCode: 0, stdout: 'in:dana' });
+    expect(await used(join(out, 'stick-dana'))).toBe(1);
+    expect(await used(join(out, 'stick-bob'))).toBe(bobBefore);
+    // A second add of the same name is refused before any sequence is spent.
+    const again = await runIn(lab.clientNs, process.execPath, [
+      join(DIST_BIN, 'knockstick.js'), 'stick', 'add', 'dana', '--stick', dana.root, '--remote', '--via', bob.root, '--remote-knockstick', wrapper, '--server-config', serverConfig(),
+    ], { env, timeoutMs: 60_000 });
+    expect(again.exitCode).toBe(2);
+    expect(await used(join(out, 'stick-bob'))).toBe(bobBefore);
   });
 
   it('panic still stops everything: knockd exits and no stick opens a door', async () => {
