@@ -168,7 +168,7 @@ describe('rc file: the new settings and their refusals (file:line)', () => {
     ['SPOOF_SOURCE_IP not an address', `${BASE}HMAC_KEY_BASE64 ${H}\nSPA_SERVER_PROTO udpraw\nSPOOF_SOURCE_IP me\n`, {}, /^rc:8: SPOOF_SOURCE_IP must be an IPv4 address, got "me"$/],
     ['KEY_FILE without SPA_SERVER', `[x]\nACCESS tcp/22\nALLOW_IP source\nKEY_FILE k\nHMAC_KEY_BASE64 ${H}\n`, {}, /^rc:4: KEY_FILE holds keys per server \("SERVER: key" lines\), but no SPA_SERVER is set$/],
     ['a bad --access', `${BASE}HMAC_KEY_BASE64 ${H}\n`, { access: 'tcp/x' }, /^rc:0: --access: "tcp\/x" is not PROTO\/PORT/],
-    ['a bad --allow-ip', `${BASE}HMAC_KEY_BASE64 ${H}\n`, { allowIp: '1.2.3' }, /^rc:0: ALLOW_IP must be an IPv4 address or "source", got "1.2.3"$/],
+    ['a bad --allow-ip', `${BASE}HMAC_KEY_BASE64 ${H}\n`, { allowIp: '1.2.3' }, /^rc:0: ALLOW_IP must be an IPv4 address, "source" or "local", got "1.2.3"$/],
     ['NAT_LOCAL Y yes', `${BASE}HMAC_KEY_BASE64 ${H}\nNAT_LOCAL yes\n`, {}, /^rc:7: NAT_LOCAL must be Y or N, got "yes" \(fwknop takes only "Y" as yes and anything else as no\)$/],
   ])('%s is refused, naming the line', (_name, text, options, message) => {
     const r = resolve(text, options);
