@@ -17,6 +17,17 @@ import { parseSequenceFile, unusedLines } from './sequences.js';
  * probe's verdict: 'skipped' (not root, no knockd) means the file may be written but not reloaded.
  */
 export async function verifyNewKnockdConf(text: string, path: string): Promise<ProbeResult> {
+  await checkKnockdConfModel(text, path);
+  const probe = await probeKnockd(text);
+  if (probe.kind === 'differs' || (probe.kind === 'agrees' && !probe.accepted)) {
+    const what = probe.kind === 'differs' ? probe.differences.join('; ') : `it refuses it: ${probe.knockdSays}`;
+    throw new KnockstickError('INVALID_FILE', `the real knockd reads the new ${path} differently from us: ${what}`, { hint: 'nothing was written or reloaded; please report this (our model of knockd is wrong there)' });
+  }
+  return probe;
+}
+
+/** What knockd checks at SIGHUP (our model of it, and one unused line in each one-time file), and what it would not notice. Throws; writes nothing. */
+export async function checkKnockdConfModel(text: string, path: string): Promise<void> {
   const { conf, problems } = parseKnockdConf(text, path);
   for (const door of conf.doors) {
     if (door.oneTimeFile === null) continue;
@@ -27,12 +38,6 @@ export async function verifyNewKnockdConf(text: string, path: string): Promise<P
     }
   }
   if (problems.length > 0) throw new InvalidFileError(problems, 'knockd dies on a config error at SIGHUP, so nothing was written or reloaded');
-  const probe = await probeKnockd(text);
-  if (probe.kind === 'differs' || (probe.kind === 'agrees' && !probe.accepted)) {
-    const what = probe.kind === 'differs' ? probe.differences.join('; ') : `it refuses it: ${probe.knockdSays}`;
-    throw new KnockstickError('INVALID_FILE', `the real knockd reads the new ${path} differently from us: ${what}`, { hint: 'nothing was written or reloaded; please report this (our model of knockd is wrong there)' });
-  }
-  return probe;
 }
 
 export type ReloadOutcome = { readonly kind: 'reloaded'; readonly pid: number } | { readonly kind: 'not-running' } | { readonly kind: 'not-probed'; readonly pid: number; readonly reason: string };

@@ -18,6 +18,7 @@ import { readTextIfExists, refuseLinksAmong, writeAtomically } from '../core/fil
 import { DNAT_CHAIN, NFT_NAT_TABLE, type FwknopdPanic, RECENT_DIR, RECENT_LIST, flushDnatCommand, flushRecentCommand, isFirewallKind, type FirewallKind } from '../core/firewall.js';
 import { DEFAULT_RANGE, cryptoRandom, generateSequences } from '../core/generate.js';
 import { attemptPackets, netKnocker } from '../core/knock.js';
+import { checkKnockdConfModel } from '../core/knockd-reload.js';
 import { probeKnockd } from '../core/knockd-probe.js';
 import { readFwknopdConf } from '../core/fwknopd-conf.js';
 import { lineLimitError, parseKnockdConf, withPanicStanza, type KnockdDoor } from '../core/knockd-conf.js';
@@ -389,24 +390,6 @@ export function forwardingFlush(doors: readonly KnockdDoor[]): string {
   return flush.join('; ');
 }
 
-/** Checks what knockd will check at SIGHUP, and what it would not notice. Throws; writes nothing. */
-async function verifyKnockdConf(text: string, path: string): Promise<void> {
-  const { conf, problems } = parseKnockdConf(text, path);
-  for (const door of conf.doors) {
-    if (door.oneTimeFile === null) continue;
-    const file = await readTextIfExists(door.oneTimeFile);
-    const unused = file === null ? 0 : unusedLines(parseSequenceFile(file, door.oneTimeFile, 'server').file).length;
-    if (unused === 0) {
-      problems.push({
-        file: path,
-        line: door.line,
-        message: `[${door.name}]: ${door.oneTimeFile} ${file === null ? 'does not exist' : 'has no unused sequence'}; knockd exits at reload`,
-      });
-    }
-  }
-  if (problems.length > 0) throw new InvalidFileError(problems, 'knockd dies on a config error at SIGHUP, so nothing was written or reloaded');
-}
-
 async function rotate(ctx: Context): Promise<number> {
   // A --hostname given is checked now: later, an address that cannot be used only means "no script".
   if (ctx.values.hostname !== undefined) checkHost(ctx.values.hostname, '--hostname');
@@ -443,7 +426,7 @@ async function rotate(ctx: Context): Promise<number> {
   ));
   const tooLong = lineLimitError(newConf, side.knockdConf, pidfileSource(ctx));
   if (tooLong !== undefined) throw tooLong;
-  await verifyKnockdConf(newConf, side.knockdConf);
+  await checkKnockdConfModel(newConf, side.knockdConf);
   // The real knockd reads the new file too (knockd-probe.ts) before anything is written: a file it
   // reads differently from us is never written, and one it could not read is never reloaded.
   const probe = await probeKnockd(newConf);
