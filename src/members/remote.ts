@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CommandContext } from '../core/command.js';
 import { STICK_CONFIG_NAME, setConfigValue } from '../core/config.js';
-import { DOOR_DEFAULTS, doorDeps, prepare, resolveDoorSettings, type DoorOptions } from '../core/door/index.js';
+import { doorDeps, prepare, quietDoorOptions, resolveDoorSettings } from '../core/door/index.js';
 import { handoverOf } from '../core/door/handover.js';
 import { makeStatusDir, proxiedConnectTimeout, proxiedSsh, thisProgram } from '../core/door/proxied.js';
 import { KnockstickError, usageError } from '../core/errors.js';
@@ -154,23 +154,8 @@ export async function overVia(
   context: CommandContext,
   fn: (remote: Remote, sudo: readonly string[], via: string) => Promise<number>,
 ): Promise<number> {
-  const door: DoorOptions & { ssh: string; sshArgs: readonly string[] } = {
-    env: context.env,
-    host: o.viaHost,
-    sshArgs: [],
-    stickRoot: o.viaRoot,
-    verbose: false,
-    ipv6: false,
-    attempts: DOOR_DEFAULTS.attempts,
-    doorTimeoutMs: DOOR_DEFAULTS.doorTimeoutMs,
-    gapMs: DOOR_DEFAULTS.gapMs,
-    probeIntervalMs: DOOR_DEFAULTS.probeIntervalMs,
-    doorWindowMs: DOOR_DEFAULTS.doorWindowSeconds * 1000,
-    precheckMs: DOOR_DEFAULTS.precheckMs,
-    warnBelow: 0,
-    lockWaitSeconds: o.waitSeconds,
-    ssh: 'ssh',
-  };
+  const door = quietDoorOptions({ env: context.env, host: o.viaHost, stickRoot: o.viaRoot, lockWaitSeconds: o.waitSeconds });
+
   const deps = { ...doorDeps, program: thisProgram, statusDir: makeStatusDir };
   const prepared = await prepare(door, deps, context.stderr);
   const settings = await resolveDoorSettings(door, prepared.layout.root);

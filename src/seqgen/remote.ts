@@ -15,7 +15,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DOOR_DEFAULTS, doorDeps, prepare, resolveDoorSettings, type DoorDeps, type DoorOptions, type Prepared } from '../core/door/index.js';
+import { doorDeps, prepare, quietDoorOptions, resolveDoorSettings, type DoorDeps, type DoorOptions, type Prepared } from '../core/door/index.js';
 import { handoverOf, type Handover } from '../core/door/handover.js';
 import { makeStatusDir, proxiedConnectTimeout, proxiedSsh, thisProgram, withProxyHandover } from '../core/door/proxied.js';
 import type { SshInvocation } from '../core/door/ssh-command.js';
@@ -47,23 +47,7 @@ export interface RemoteDeps extends DoorDeps {
 export const remoteDeps: RemoteDeps = { ...doorDeps, program: thisProgram, statusDir: makeStatusDir };
 
 function doorOptions(options: SeqgenOptions, env: NodeJS.ProcessEnv): DoorOptions & { ssh: string; sshArgs: readonly string[] } {
-  return {
-    env,
-    host: options.host,
-    sshArgs: [],
-    stickRoot: options.stickRoot,
-    verbose: false,
-    ipv6: false,
-    attempts: DOOR_DEFAULTS.attempts,
-    doorTimeoutMs: DOOR_DEFAULTS.doorTimeoutMs,
-    gapMs: DOOR_DEFAULTS.gapMs,
-    probeIntervalMs: DOOR_DEFAULTS.probeIntervalMs,
-    doorWindowMs: DOOR_DEFAULTS.doorWindowSeconds * 1000,
-    precheckMs: DOOR_DEFAULTS.precheckMs,
-    warnBelow: 0,
-    lockWaitSeconds: options.waitSeconds,
-    ssh: 'ssh',
-  };
+  return quietDoorOptions({ env, host: options.host, stickRoot: options.stickRoot, lockWaitSeconds: options.waitSeconds });
 }
 
 export interface Remote {

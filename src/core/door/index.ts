@@ -11,7 +11,7 @@ import type { DoorMethod, DoorOptions } from './options.js';
 import type { DoorDeps, Prepared } from './prepare.js';
 import type { SpaCallDeps } from './spa-method.js';
 
-export { DOOR_DEFAULTS, type DoorMethod, type DoorOptions } from './options.js';
+export { DOOR_DEFAULTS, quietDoorOptions, type DoorMethod, type DoorOptions } from './options.js';
 export { doorDeps, prepare, realStickFiles, type DoorDeps, type Prepared, type StickFiles } from './prepare.js';
 export { resolveAddress } from './address.js';
 export { resolveDoorSettings, type DoorSettings } from './settings.js';

@@ -39,3 +39,27 @@ export interface DoorOptions {
   /** The environment, for the stick check ($HOME, SUDO_USER: a home directory is never a stick). */
   readonly env?: NodeJS.ProcessEnv | undefined;
 }
+
+/**
+ * The door as a command that only needs a connection opens it (seqgen --remote, stick add
+ * --remote): the defaults, quiet, no low-sequence warning (those commands say it themselves).
+ */
+export function quietDoorOptions(o: { env: NodeJS.ProcessEnv; host: string; stickRoot: string; lockWaitSeconds: number }): DoorOptions & { ssh: string; sshArgs: readonly string[] } {
+  return {
+    env: o.env,
+    host: o.host,
+    sshArgs: [],
+    stickRoot: o.stickRoot,
+    verbose: false,
+    ipv6: false,
+    attempts: DOOR_DEFAULTS.attempts,
+    doorTimeoutMs: DOOR_DEFAULTS.doorTimeoutMs,
+    gapMs: DOOR_DEFAULTS.gapMs,
+    probeIntervalMs: DOOR_DEFAULTS.probeIntervalMs,
+    doorWindowMs: DOOR_DEFAULTS.doorWindowSeconds * 1000,
+    precheckMs: DOOR_DEFAULTS.precheckMs,
+    warnBelow: 0,
+    lockWaitSeconds: o.lockWaitSeconds,
+    ssh: 'ssh',
+  };
+}
