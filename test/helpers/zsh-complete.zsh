@@ -4,9 +4,11 @@
 zmodload zsh/zpty || exit 1
 zpty z zsh -f -i
 zpty -w z 'PROMPT=; RPROMPT=; fpath=('"$2"' $fpath); autoload -Uz compinit; compinit -u -D'
-# A completion widget that prints what every compadd call adds, then a marker.
-zpty -w z 'comptest() { compadd() { builtin compadd -O __h "$@"; print -rl -- "<C>"${^__h}; builtin compadd "$@" }; _main_complete; print -r -- "<END>" }; zle -C comptest complete-word comptest; bindkey "^I" comptest'
-zpty -w z 'print -r -- "<READY>"'
+# A completion widget that prints what every compadd call adds, then a marker. The markers are
+# written split in two ("<""C>") so that the terminal's echo of these lines never holds them: on a
+# loaded machine the echo can arrive late, among the output (it once passed for a candidate).
+zpty -w z 'comptest() { compadd() { builtin compadd -O __h "$@"; print -rl -- "<""C>"${^__h}; builtin compadd "$@" }; _main_complete; print -r -- "<""END>" }; zle -C comptest complete-word comptest; bindkey "^I" comptest'
+zpty -w z 'print -r -- "<""READY>"'
 zpty -r z line '*<READY>*'
 zpty -n -w z "$1"$'\t'
 out=
