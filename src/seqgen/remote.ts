@@ -27,6 +27,7 @@ import { writeAtomically } from '../core/files.js';
 import { generateSequences, type RandomSource } from '../core/generate.js';
 import { withDirectoryLocks } from '../core/lock.js';
 import { lockstepOf } from '../core/lockstep.js';
+import { activeMembers, parseRegistry } from '../core/members.js';
 import { loadSequenceFile } from '../core/sequence-store.js';
 import { allSequenceKeys, formatLine, parseSequenceFile, unusedLines } from '../core/sequences.js';
 import { shellCommand } from '../core/shell.js';
@@ -172,6 +173,37 @@ interface RefillRun {
   readonly reservedPorts: ReadonlySet<number>;
 }
 
+/**
+ * The ports of the other sticks' pools on the server (sticks.conf next to the server file, or in
+ * /etc/knockstick), kept out of this refill. A member stick's own `ports` already keep it in its
+ * pool; the first stick (member `ssh`, whose pool is every port no other pool has) knows no pools,
+ * and would otherwise draw ports of another stick's door. Best effort: a registry that cannot be
+ * read (a narrow sudo rule, none there) excludes nothing, as before members.
+ */
+async function otherPoolsOnServer(remote: Remote, sudo: readonly string[], remotePath: string): Promise<Set<number>> {
+  const slash = remotePath.lastIndexOf('/');
+  const nextTo = `${slash <= 0 ? '' : remotePath.slice(0, slash)}/sticks.conf`;
+  for (const path of new Set([nextTo, '/etc/knockstick/sticks.conf'])) {
+    let text: string;
+    try {
+      // stat first: cat would wait forever on a FIFO.
+      if ((await remote.run([...sudo, 'stat', '-c', '%F', '--', path])).trim() !== 'regular file') continue;
+      text = await remote.run([...sudo, 'cat', '--', path]);
+    } catch {
+      continue;
+    }
+    const { registry, problems } = parseRegistry(text, path);
+    if (problems.length > 0) continue;
+    const ports = new Set<number>();
+    for (const m of activeMembers(registry)) {
+      if (m.oneTimeFile === remotePath || m.pool?.kind !== 'ranges') continue;
+      for (const r of m.pool.ranges) for (let p = r.low; p <= r.high; p++) ports.add(p);
+    }
+    return ports;
+  }
+  return new Set();
+}
+
 /** The refill itself, under the stick's lock, from fresh reads of both files. */
 async function refill(remote: Remote, run: RefillRun): Promise<number> {
   const { options, count, context, rng, prepared, sudo, where } = run;
@@ -203,7 +235,8 @@ async function refill(remote: Remote, run: RefillRun): Promise<number> {
   refuseUnlessWritable(lockstepOf(server.file, stick.file), server.file, stick.file);
   const length = chooseLength(options.length, server.file, stick.file);
   const avoid = new Set([...allSequenceKeys(server.file), ...allSequenceKeys(stick.file)]);
-  const lines = generateSequences(rng, { count, length, range: options.range, exclude: run.reservedPorts, avoid }).map(formatLine).join('');
+  const exclude = new Set([...run.reservedPorts, ...(await otherPoolsOnServer(remote, sudo, remotePath))]);
+  const lines = generateSequences(rng, { count, length, range: options.range, exclude, avoid }).map(formatLine).join('');
 
   // Server first: append with tee -a (a narrow sudo rule can allow exactly that), then sync.
   const newline = serverText !== '' && !serverText.endsWith('\n') ? '\n' : '';

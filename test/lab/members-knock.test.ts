@@ -235,6 +235,29 @@ describe('several sticks on one knockd server (stick add / list / revoke)', () =
     expect(await used(join(out, 'stick-bob'))).toBe(bobBefore);
   });
 
+  it("the first stick's seqgen --remote keeps out of every other stick's pool (the stick knows no pools: the server's sticks.conf names them)", async () => {
+    await sleep(3500);
+    await flushDoors();
+    const serverFile = join(out, 'ssh');
+    const before = (await lines(serverFile)).unused.length;
+    const refill = await runIn(lab.clientNs, process.execPath, [join(DIST_BIN, 'knockstick.js'), 'seqgen', '150', '--remote', '--stick', first.root, '--server-file', serverFile], { env, timeoutMs: 90_000 });
+    expect({ exitCode: refill.exitCode, stderr: refill.stderr }).toMatchObject({ exitCode: 0 });
+    // 150 x 5 ports drawn from all 64k would land ~100 times in the two other active pools.
+    // The pools of the active members (alice's, revoked, is free again).
+    const sections = (await readFile(join(out, 'sticks.conf'), 'utf8')).split(/^(?=\[)/m).filter((t) => !/^revoked = /m.test(t));
+    const pools = sections.flatMap((t) => [...t.matchAll(/^pool = ([\d,-]+)$/gm)]).flatMap((m) =>
+      (m[1] as string).split(',').map((r) => r.split('-').map(Number) as [number, number?]),
+    );
+    expect(pools.length).toBeGreaterThanOrEqual(2);
+    const inAPool = (port: number) => pools.some(([low, high]) => port >= low && port <= (high ?? low));
+    // (server init's first lines came before the pools: a pool only keeps its ports out of them
+    // where they were still unused, so only the new lines are checked.)
+    const { unused } = await lines(serverFile);
+    expect(unused.length).toBe(before - 1 + 150); // its connection spent one
+    expect(unused.slice(-150).flat().map((p) => Number(p.split(':')[0])).filter(inAPool)).toEqual([]);
+    expect((await lines(first.sequences)).unused).toEqual(unused);
+  });
+
   it('panic still stops everything: knockd exits and no stick opens a door', async () => {
     await sleep(3500);
     await flushDoors();
