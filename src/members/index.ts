@@ -112,23 +112,27 @@ export const stickCommand: Command = {
       if (!isValidHostAlias(viaHost)) throw usageError(`--via-host must be an alias of the stick's ssh config, got ${JSON.stringify(viaHost)}`);
       const host = values.host ?? DEFAULT_HOST;
       if (!isValidHostAlias(host)) throw usageError(`--host must be an alias of the stick's ssh config (letters, digits, . _ -), got ${JSON.stringify(host)}`);
+      // What both methods pass on; a function, so each method's own flag checks come first.
+      const remoteCommon = () => ({
+        name: name as string,
+        viaRoot: resolveStickRoot({ flag: values.via, env: context.env, cwd: context.cwd }),
+        viaHost,
+        stickRoot: resolve(context.cwd, values.stick as string),
+        host,
+        remoteKnockstick: values['remote-knockstick'] ?? 'knockstick',
+        sudo: true,
+        waitSeconds: 30,
+      });
       if (method === 'knock') {
         if (values['spa-server'] !== undefined) throw usageError('--spa-server is for --method spa');
         for (const f of ['access-conf', 'fwknopd-conf', 'fwknopd-pidfile'] as const) if (values[f] !== undefined) throw usageError(`--${f} is for --method spa`);
         return remoteAddKnockMember(
           {
-            name: name as string,
-            viaRoot: resolveStickRoot({ flag: values.via, env: context.env, cwd: context.cwd }),
-            viaHost,
-            stickRoot: resolve(context.cwd, values.stick),
-            host,
+            ...remoteCommon(),
             count,
             keyFile: values.key === undefined ? undefined : resolve(context.cwd, values.key),
-            remoteKnockstick: values['remote-knockstick'] ?? 'knockstick',
-            sudo: true,
             // A path on the server: passed on as given, not resolved here.
             serverArgs: values['server-config'] === undefined ? [] : ['--server-config', values['server-config']],
-            waitSeconds: 30,
           },
           context,
         );
@@ -138,16 +142,9 @@ export const stickCommand: Command = {
       const serverArgs = (['server-config', 'access-conf', 'fwknopd-conf', 'fwknopd-pidfile'] as const).flatMap((f) => (values[f] === undefined ? [] : [`--${f}`, values[f] as string]));
       return remoteAddSpaMember(
         {
-          name: name as string,
-          viaRoot: resolveStickRoot({ flag: values.via, env: context.env, cwd: context.cwd }),
-          viaHost,
-          stickRoot: resolve(context.cwd, values.stick),
-          host,
+          ...remoteCommon(),
           spaServer: values['spa-server'],
-          remoteKnockstick: values['remote-knockstick'] ?? 'knockstick',
-          sudo: true,
           serverArgs,
-          waitSeconds: 30,
         },
         context,
       );

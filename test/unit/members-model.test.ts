@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { generateSequences, DEFAULT_RANGE, type RandomSource } from '../../src/core/generate.js';
+import { generateSequences, DEFAULT_RANGE } from '../../src/core/generate.js';
 import {
   POOL_BLOCKS,
   adoptLegacyDoor,
@@ -16,19 +16,8 @@ import {
   type Member,
   type Registry,
 } from '../../src/core/members.js';
+import { seeded } from '../helpers/seeded-random.js';
 
-function seeded(seed: number): RandomSource {
-  let a = seed >>> 0;
-  return {
-    int(max) {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return (((t ^ (t >>> 14)) >>> 0) % max) >>> 0;
-    },
-  };
-}
 
 const knock = (name: string, extra: Partial<Member> = {}): Member => ({
   name,
